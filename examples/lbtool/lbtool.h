@@ -1,0 +1,51 @@
+/* lbtool: shared helpers for the subcommands. lbtool only parses, calls liblb's public API
+ * and prints JSON. */
+#ifndef LBTOOL_H
+#define LBTOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* A subcommand: argv[0] is the subcommand's name. Returns the process exit code. */
+typedef int (*lbt_cmd_fn)(int argc, char **argv);
+
+/* Exit codes. */
+#define LBT_EXIT_OK    0
+#define LBT_EXIT_FAIL  1 /* the operation failed: error object on stdout */
+#define LBT_EXIT_USAGE 2 /* bad command line: message on stderr */
+
+/* Prints {"error": lb_err_name(err), "message": ...} on stdout; returns LBT_EXIT_FAIL.
+ * @message may be NULL (lb_strerror(err) is used). */
+int lbt_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "lbtool <cmd>: message" and a hint on stderr; returns LBT_EXIT_USAGE. */
+int lbt_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the JSON object on stdout (pretty when LBTOOL_COMPACT is not set), frees it, and
+ * returns LBT_EXIT_OK (or LBT_EXIT_FAIL when printing failed). */
+int lbt_print(cJSON *obj);
+
+/* "0x%016llx" into a new cJSON string item. */
+cJSON *lbt_hex64(uint64_t v);
+
+/* Lowercase hex of @len bytes into a new cJSON string item. */
+cJSON *lbt_hex_bytes(const uint8_t *p, size_t len);
+
+/* Parses lowercase or uppercase hex (an optional "0x" is skipped) into @out.
+ * Returns the byte count, or -1 on bad hex or when more than @cap bytes. */
+long lbt_parse_hex(const char *s, uint8_t *out, size_t cap);
+
+/* Strict unsigned decimal or 0x-hex parse; returns 0 on success, -1 on bad input or
+ * a value above @max. */
+int lbt_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* Reads all of stdin into a new buffer (at most @max bytes; -1 when more). */
+long lbt_read_stdin(uint8_t **out, size_t max);
+
+/* Subcommands, each in its own file. */
+int lbt_cmd_version(int argc, char **argv);
+int lbt_cmd_hash(int argc, char **argv);
+
+#endif /* LBTOOL_H */

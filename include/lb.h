@@ -1,0 +1,29 @@
+/** @file
+ * @brief The umbrella header: includes every public liblb header.
+ *
+ * Link with `pkg-config --cflags --libs liblb`. Each module's header documents its threading
+ * contract; lb/common.h documents the error convention shared by all of them.
+ */
+#ifndef LB_H
+#define LB_H
+
+/* foundation */
+#include "lb/common.h"
+#include "lb/version.h"
+#include "lb/hash.h"
+#include "lb/pool.h"
+#include "lb/addr.h"
+
+/* proxy */
+
+/* maglev, chash */
+
+/* wrr, leastconn */
+
+/* health */
+
+/* zone */
+
+/* balancer */
+
+#endif /* LB_H */

@@ -1,0 +1,132 @@
+/** @file
+ * @brief Conventions shared by every liblb module: exports, error codes, version.
+ *
+ * Every fallible liblb call returns an `int`: #LB_OK (0) on success, or a negative error.
+ * Errors are either negative errno values (`-EINVAL`, `-ENOMEM`, `-ENOENT`, `-EEXIST`,
+ * `-ENOSPC`, `-ERANGE`, `-EAGAIN`, ...) or liblb's own codes, all at or below #LB_E_BASE
+ * (-5000), clear of every errno. lb_strerror() and lb_err_name() turn any of them into static
+ * text; the names are stable and appear in lbtool's JSON output.
+ *
+ * Threading: every function in this header is safe to call from any thread at any time.
+ */
+#ifndef LB_COMMON_H
+#define LB_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Marks a symbol exported from liblb; everything else is built with hidden visibility. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LB_API __attribute__((visibility("default")))
+#else
+#define LB_API
+#endif
+
+/** Marks a call whose result must be checked. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LB_NODISCARD __attribute__((warn_unused_result))
+#else
+#define LB_NODISCARD
+#endif
+
+/** Success. */
+#define LB_OK 0
+
+/** The id that means "no target" where a target id is returned directly. */
+#define LB_NO_TARGET UINT32_MAX
+
+/** The largest weight a target may have anywhere in liblb (0 means: takes no new traffic). */
+#define LB_WEIGHT_MAX 65535u
+
+/**
+ * liblb's own error codes. Values never change once released; new codes are only added.
+ * Each module owns a block of 100 codes.
+ */
+enum lb_error {
+    /** The first liblb code; not itself an error. All liblb codes are <= this value. */
+    LB_E_BASE = -5000,
+
+    /* ---- general (-5001 ..) ---- */
+    /** No target is eligible for a new connection. */
+    LB_E_NO_TARGET = -5001,
+    /** A pool already holds a target with this key. */
+    LB_E_POOL_DUPLICATE_KEY = -5002,
+    /** A weight is outside 0..#LB_WEIGHT_MAX. */
+    LB_E_POOL_BAD_WEIGHT = -5003,
+    /** An address text is not a valid IPv4, IPv6 or UNIX address with port. */
+    LB_E_ADDR_SYNTAX = -5004,
+    /** An address port is missing or outside 0..65535. */
+    LB_E_ADDR_PORT = -5005,
+    /** A target key is empty or longer than #LB_POOL_KEY_MAX bytes. */
+    LB_E_POOL_BAD_KEY = -5006,
+
+    /* ---- proxy (-5100 ..) ---- */
+    /** The bytes are not the start of a PROXY protocol header. */
+    LB_E_PROXY_NOT_PROXY = -5100,
+
+    /* ---- maglev, chash (-5200 ..) ---- */
+    /** A Maglev table size is not a prime number. */
+    LB_E_MAGLEV_NOT_PRIME = -5200,
+
+    /* ---- wrr, leastconn (-5300 ..) ---- */
+    /** A selector holds no target with a weight above zero. */
+    LB_E_SELECTOR_EMPTY = -5300,
+
+    /* ---- health (-5400 ..) ---- */
+    /** The operation is not allowed in the target's current health state. */
+    LB_E_HEALTH_BAD_STATE = -5400,
+
+    /* ---- zone (-5500 ..) ---- */
+    /** A zone id is not known to the zone plan. */
+    LB_E_ZONE_UNKNOWN = -5500,
+
+    /* ---- balancer (-5600 ..) ---- */
+    /** The balancer's configuration is invalid. */
+    LB_E_BALANCER_CONFIG = -5600,
+
+    /** One past the last code liblb may ever use (not an error). */
+    LB_E_LAST = -5999
+};
+
+/**
+ * @brief A human-readable message for an error code.
+ * @param err 0, a negative errno or a liblb code.
+ * @return a static string, never NULL ("Unknown error" for an unknown code).
+ */
+LB_API const char *lb_strerror(int err);
+
+/**
+ * @brief The stable symbolic name of an error code: "LB_E_PROXY_CRC_MISMATCH", "EINVAL",
+ *        "LB_OK"; "UNKNOWN" for a code liblb does not know.
+ * @param err 0, a negative errno or a liblb code.
+ * @return a static string, never NULL.
+ */
+LB_API const char *lb_err_name(int err);
+
+/**
+ * @brief How many error codes liblb knows (errno values it returns and its own codes).
+ * Together with lb_err_at() this lets a binding list every code without parsing headers.
+ */
+LB_API size_t lb_err_count(void);
+
+/**
+ * @brief The error code at position @p index (0 <= index < lb_err_count()), or 0 when
+ *        @p index is out of range.
+ */
+LB_API int lb_err_at(size_t index);
+
+/** @brief The library's version as major * 10000 + minor * 100 + patch. */
+LB_API uint32_t lb_version_number(void);
+
+/** @brief The library's version as "major.minor.patch" (static string). */
+LB_API const char *lb_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LB_COMMON_H */

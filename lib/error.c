@@ -1,0 +1,99 @@
+/* Error names and messages. Each module keeps its codes in its own section of the table. */
+#include <errno.h>
+#include <stddef.h>
+
+#include "lb/common.h"
+#include "lb/version.h"
+
+struct err_entry {
+    int code;
+    const char *name;
+    const char *message;
+};
+
+#define ERRNO_ENTRY(e, msg) {-(e), #e, msg}
+
+static const struct err_entry err_table[] = {
+    {LB_OK, "LB_OK", "Success"},
+    /* errno values liblb returns */
+    ERRNO_ENTRY(EINVAL, "Invalid argument"),
+    ERRNO_ENTRY(ENOMEM, "Out of memory"),
+    ERRNO_ENTRY(ENOENT, "No such entry"),
+    ERRNO_ENTRY(EEXIST, "Entry already exists"),
+    ERRNO_ENTRY(ENOSPC, "Not enough room in the caller's buffer"),
+    ERRNO_ENTRY(ERANGE, "Value out of range"),
+    ERRNO_ENTRY(EAGAIN, "Need more input"),
+    ERRNO_ENTRY(EOVERFLOW, "Value too large"),
+    ERRNO_ENTRY(EBUSY, "Resource busy"),
+    ERRNO_ENTRY(ENOTSUP, "Operation not supported"),
+    ERRNO_ENTRY(EAFNOSUPPORT, "Address family not supported"),
+
+    /* ---- general ---- */
+    {LB_E_NO_TARGET, "LB_E_NO_TARGET", "No eligible target"},
+    {LB_E_POOL_DUPLICATE_KEY, "LB_E_POOL_DUPLICATE_KEY", "A target with this key already exists"},
+    {LB_E_POOL_BAD_WEIGHT, "LB_E_POOL_BAD_WEIGHT", "Weight outside 0..65535"},
+    {LB_E_ADDR_SYNTAX, "LB_E_ADDR_SYNTAX", "Malformed address"},
+    {LB_E_ADDR_PORT, "LB_E_ADDR_PORT", "Missing or invalid port"},
+    {LB_E_POOL_BAD_KEY, "LB_E_POOL_BAD_KEY", "Target key empty or too long"},
+
+    /* ---- proxy ---- */
+    {LB_E_PROXY_NOT_PROXY, "LB_E_PROXY_NOT_PROXY", "Not a PROXY protocol header"},
+
+    /* ---- maglev, chash ---- */
+    {LB_E_MAGLEV_NOT_PRIME, "LB_E_MAGLEV_NOT_PRIME", "Maglev table size is not prime"},
+
+    /* ---- wrr, leastconn ---- */
+    {LB_E_SELECTOR_EMPTY, "LB_E_SELECTOR_EMPTY", "No target with a weight above zero"},
+
+    /* ---- health ---- */
+    {LB_E_HEALTH_BAD_STATE, "LB_E_HEALTH_BAD_STATE", "Not allowed in the target's health state"},
+
+    /* ---- zone ---- */
+    {LB_E_ZONE_UNKNOWN, "LB_E_ZONE_UNKNOWN", "Unknown zone"},
+
+    /* ---- balancer ---- */
+    {LB_E_BALANCER_CONFIG, "LB_E_BALANCER_CONFIG", "Invalid balancer configuration"},
+};
+
+#define ERR_TABLE_LEN (sizeof(err_table) / sizeof(err_table[0]))
+
+static const struct err_entry *err_find(int err)
+{
+    for (size_t i = 0; i < ERR_TABLE_LEN; i++) {
+        if (err_table[i].code == err)
+            return &err_table[i];
+    }
+    return NULL;
+}
+
+LB_API const char *lb_strerror(int err)
+{
+    const struct err_entry *e = err_find(err);
+    return e ? e->message : "Unknown error";
+}
+
+LB_API const char *lb_err_name(int err)
+{
+    const struct err_entry *e = err_find(err);
+    return e ? e->name : "UNKNOWN";
+}
+
+LB_API size_t lb_err_count(void)
+{
+    return ERR_TABLE_LEN;
+}
+
+LB_API int lb_err_at(size_t index)
+{
+    return index < ERR_TABLE_LEN ? err_table[index].code : 0;
+}
+
+LB_API uint32_t lb_version_number(void)
+{
+    return (uint32_t)LB_VERSION_NUMBER;
+}
+
+LB_API const char *lb_version_string(void)
+{
+    return LB_VERSION_STRING;
+}
