@@ -13,6 +13,7 @@
 #include "lb/hash.h"
 #include "lb/pool.h"
 #include "lb/addr.h"
+#include "lb/loads.h"
 
 /* proxy */
 

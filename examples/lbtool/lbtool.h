@@ -44,8 +44,17 @@ int lbt_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Reads all of stdin into a new buffer (at most @max bytes; -1 when more). */
 long lbt_read_stdin(uint8_t **out, size_t max);
 
-/* Subcommands, each in its own file. */
+/* Subcommands, each in its own file; each module declares its own in its section. */
+/* foundation */
 int lbt_cmd_version(int argc, char **argv);
 int lbt_cmd_hash(int argc, char **argv);
+/* proxy */
+
+/* maglev, chash */
+
+/* wrr, leastconn */
+
+/* zone */
+
 
 #endif /* LBTOOL_H */
