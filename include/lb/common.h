@@ -87,6 +87,8 @@ enum lb_error {
     /* ---- balancer (-5600 ..) ---- */
     /** The balancer's configuration is invalid. */
     LB_E_BALANCER_CONFIG = -5600,
+    /** The chosen target is at its connection limit. */
+    LB_E_BALANCER_TARGET_FULL = -5601,
 
     /** One past the last code liblb may ever use (not an error). */
     LB_E_LAST = -5999
