@@ -412,7 +412,7 @@ LB_API uint64_t lb_balancer_next_deadline(lb_balancer *b);
  * @param[out] out filled on success; set its `struct_size` first.
  * @return 0, -EINVAL, -ENOENT.
  */
-LB_API int lb_balancer_target_stats(lb_balancer *b, uint32_t id, lb_target_stats *out);
+LB_API int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_stats *out);
 
 /**
  * @brief Statistics of the whole balancer.
@@ -420,7 +420,7 @@ LB_API int lb_balancer_target_stats(lb_balancer *b, uint32_t id, lb_target_stats
  * @param[out] out filled on success; set its `struct_size` first.
  * @return 0, -EINVAL.
  */
-LB_API int lb_balancer_stats(lb_balancer *b, lb_balancer_stats *out);
+LB_API int lb_balancer_get_stats(lb_balancer *b, lb_balancer_stats *out);
 
 /**
  * @brief The ids of every registered target (including draining ones), in the order added.

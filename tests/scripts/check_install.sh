@@ -1,0 +1,36 @@
+#!/bin/sh
+# meson install --destdir into a temporary directory, then a consumer compiled with
+# `pkg-config --cflags --libs liblb` (and once with --static) links and runs against it.
+# Usage: check_install.sh BUILD_DIR SOURCE_ROOT CC SANITIZE
+set -eu
+build=$1 src=$2 cc=$3 sanitize=$4
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+meson install -C "$build" --no-rebuild --quiet --destdir "$stage"
+pc=$(find "$stage" -name liblb.pc | head -n 1)
+[ -n "$pc" ] || { echo "liblb.pc not installed"; exit 1; }
+for f in include/lb.h include/lb/common.h include/lb/version.h; do
+  [ -n "$(find "$stage" -path "*/$f")" ] || { echo "missing installed header $f"; exit 1; }
+done
+grep -q '^Requires.private: libxxhash' "$pc" || { echo "liblb.pc lacks Requires.private"; exit 1; }
+export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage"
+san=""
+[ "$sanitize" = none ] || san="-fsanitize=$sanitize"
+libdir=$(dirname "$(dirname "$pc")")
+# shared
+# shellcheck disable=SC2046
+$cc $san -o "$stage/consumer" "$src/pkgconfig/consumer.c" $(pkg-config --cflags --libs liblb)
+LD_LIBRARY_PATH="$libdir" "$stage/consumer"
+LD_LIBRARY_PATH="$libdir" ldd "$stage/consumer" | grep -q 'liblb.so.0 =>' ||
+  { echo "consumer is not linked against liblb.so.0"; exit 1; }
+readelf -d "$libdir/liblb.so.0" | grep -q 'SONAME.*\[liblb.so.0\]' || { echo "bad SONAME"; exit 1; }
+# static: the archive and its private requirements
+# shellcheck disable=SC2046
+$cc $san -o "$stage/consumer-static" "$src/pkgconfig/consumer.c" \
+  $(pkg-config --static --cflags liblb) "$libdir/liblb.a" \
+  $(pkg-config --static --libs liblb | sed 's/-llb\b//')
+"$stage/consumer-static"
+if ldd "$stage/consumer-static" 2>/dev/null | grep -q liblb; then
+  echo "static consumer still needs liblb.so"; exit 1
+fi
+echo "install: shared and static consumers link and run"
