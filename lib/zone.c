@@ -23,7 +23,7 @@ struct zone {
 /* What solving finds for one zone. */
 struct zsolved {
     double total_w, healthy_w;
-    uint32_t total_n, healthy_n;   /* targets, healthy targets (any weight) */
+    uint32_t total_n, healthy_n;     /* targets, healthy targets (any weight) */
     uint32_t total_pos, healthy_pos; /* the same among targets of weight > 0 */
     uint32_t level;
     uint32_t state;
@@ -202,8 +202,7 @@ int lb_zone_set_incoming(lb_zone_plan *plan, uint32_t zone_id, double fraction)
     return 0;
 }
 
-int lb_zone_set_threshold(lb_zone_plan *plan, uint32_t zone_id, double min_healthy,
-                          uint32_t action)
+int lb_zone_set_threshold(lb_zone_plan *plan, uint32_t zone_id, double min_healthy, uint32_t action)
 {
     if (!plan || !is_fraction(min_healthy) || action > LB_ZONE_FAIL_OPEN)
         return -EINVAL;
@@ -390,9 +389,7 @@ static void zone_states(lb_zone_plan *plan)
             s->state = s->healthy_w > 0.0 ? LB_ZONE_STATE_UP : LB_ZONE_STATE_DOWN;
         }
         s->all_serve = s->state == LB_ZONE_STATE_FAIL_OPEN;
-        s->cap = s->state == LB_ZONE_STATE_UP ? s->healthy_w
-                 : s->all_serve                ? s->total_w
-                                               : 0.0;
+        s->cap = s->state == LB_ZONE_STATE_UP ? s->healthy_w : s->all_serve ? s->total_w : 0.0;
     }
 }
 

@@ -198,8 +198,7 @@ static int parse_args(int argc, char **argv, struct zones_args *a)
             a->table = 1;
             break;
         default:
-            return lbt_usage("zones", "unknown option or missing value: '%s'",
-                             argv[optind - 1]);
+            return lbt_usage("zones", "unknown option or missing value: '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
@@ -222,8 +221,10 @@ static int build(const struct zones_args *a, lb_zone_plan **out)
     for (size_t i = 0; i < a->nzone; i++) {
         rc = add_zone(*out, (uint32_t)i, a->zone[i]);
         if (rc == 1) {
-            lbt_usage("zones", "bad --zone '%s' (NAME=TARGETS[@LB_SHARE][,healthy=H]"
-                               "[,priority=P])", a->zone[i]);
+            lbt_usage("zones",
+                      "bad --zone '%s' (NAME=TARGETS[@LB_SHARE][,healthy=H]"
+                      "[,priority=P])",
+                      a->zone[i]);
             return 1;
         }
         if (rc)
@@ -240,8 +241,9 @@ static int build(const struct zones_args *a, lb_zone_plan **out)
 
 static void print_table(const struct zones_args *a, cJSON *o)
 {
-    printf("mode %s\n%-16s %4s %7s %7s %-11s %9s %11s\n", cJSON_GetObjectItem(o, "mode")->valuestring,
-           "zone", "prio", "targets", "healthy", "state", "share %", "per target %");
+    printf("mode %s\n%-16s %4s %7s %7s %-11s %9s %11s\n",
+           cJSON_GetObjectItem(o, "mode")->valuestring, "zone", "prio", "targets", "healthy",
+           "state", "share %", "per target %");
     cJSON *z;
     cJSON_ArrayForEach(z, cJSON_GetObjectItem(o, "zones"))
     {

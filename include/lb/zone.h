@@ -202,8 +202,7 @@ LB_API LB_NODISCARD int lb_zone_add(lb_zone_plan *plan, uint32_t zone_id, const 
  * @param fraction 0..1, or #LB_ZONE_INCOMING_EVEN.
  * @return 0, -EINVAL (out of range), #LB_E_ZONE_UNKNOWN.
  */
-LB_API LB_NODISCARD int lb_zone_set_incoming(lb_zone_plan *plan, uint32_t zone_id,
-                                             double fraction);
+LB_API LB_NODISCARD int lb_zone_set_incoming(lb_zone_plan *plan, uint32_t zone_id, double fraction);
 
 /**
  * @brief Set a zone's failure threshold.
@@ -228,8 +227,7 @@ LB_API LB_NODISCARD int lb_zone_set_threshold(lb_zone_plan *plan, uint32_t zone_
  * @param evacuated nonzero to evacuate, 0 to restore.
  * @return 0, #LB_E_ZONE_UNKNOWN.
  */
-LB_API LB_NODISCARD int lb_zone_set_evacuated(lb_zone_plan *plan, uint32_t zone_id,
-                                              int evacuated);
+LB_API LB_NODISCARD int lb_zone_set_evacuated(lb_zone_plan *plan, uint32_t zone_id, int evacuated);
 
 /**
  * @brief Give a zone anonymous targets by count (what-if planning).
@@ -241,8 +239,8 @@ LB_API LB_NODISCARD int lb_zone_set_evacuated(lb_zone_plan *plan, uint32_t zone_
  * @return 0, -EINVAL (healthy > total), #LB_E_POOL_BAD_WEIGHT, #LB_E_ZONE_UNKNOWN,
  *         #LB_E_ZONE_MIXED.
  */
-LB_API LB_NODISCARD int lb_zone_set_counts(lb_zone_plan *plan, uint32_t zone_id,
-                                           uint32_t total, uint32_t healthy, uint32_t weight);
+LB_API LB_NODISCARD int lb_zone_set_counts(lb_zone_plan *plan, uint32_t zone_id, uint32_t total,
+                                           uint32_t healthy, uint32_t weight);
 
 /**
  * @brief Add an explicit target.
@@ -254,8 +252,8 @@ LB_API LB_NODISCARD int lb_zone_set_counts(lb_zone_plan *plan, uint32_t zone_id,
  * @return 0, -EINVAL, -EEXIST, #LB_E_POOL_BAD_WEIGHT, #LB_E_ZONE_UNKNOWN, #LB_E_ZONE_MIXED,
  *         -ENOMEM.
  */
-LB_API LB_NODISCARD int lb_zone_target_add(lb_zone_plan *plan, uint32_t target_id,
-                                           uint32_t zone_id, uint32_t weight, int healthy);
+LB_API LB_NODISCARD int lb_zone_target_add(lb_zone_plan *plan, uint32_t target_id, uint32_t zone_id,
+                                           uint32_t weight, int healthy);
 
 /**
  * @brief Change an explicit target's weight and health.
@@ -265,8 +263,8 @@ LB_API LB_NODISCARD int lb_zone_target_add(lb_zone_plan *plan, uint32_t target_i
  * @param healthy nonzero when healthy.
  * @return 0, -EINVAL, -ENOENT, #LB_E_POOL_BAD_WEIGHT.
  */
-LB_API LB_NODISCARD int lb_zone_target_set(lb_zone_plan *plan, uint32_t target_id,
-                                           uint32_t weight, int healthy);
+LB_API LB_NODISCARD int lb_zone_target_set(lb_zone_plan *plan, uint32_t target_id, uint32_t weight,
+                                           int healthy);
 
 /**
  * @brief Remove an explicit target.

@@ -422,8 +422,7 @@ static void shares_sum_to_one(void **state)
                 assert_lb_ok(lb_zone_set_counts(p, z, n, h, 1 + (uint32_t)(lbt_rand(&seed) % 3)));
             } else {
                 for (uint32_t i = 0; i < n; i++)
-                    assert_lb_ok(lb_zone_target_add(p, tid++, z,
-                                                    (uint32_t)(lbt_rand(&seed) % 6),
+                    assert_lb_ok(lb_zone_target_add(p, tid++, z, (uint32_t)(lbt_rand(&seed) % 6),
                                                     lbt_rand(&seed) % 4 != 0));
             }
             if (lbt_rand(&seed) % 3 == 0) {
