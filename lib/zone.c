@@ -607,15 +607,17 @@ static void system_shares(lb_zone_plan *plan)
         }
         plan->cross += in * away;
     }
-    /* max/min load per unit weight; undefined when a target of weight > 0 gets nothing */
+    /* max/min load per unit weight over the targets that should serve (weight > 0 and healthy,
+     * or serving in fail-open and panic); undefined when one of them gets nothing. Within a
+     * zone every serving target has the same load per unit weight. */
     double hi = 0.0, lo = 0.0;
     int defined = 1, any = 0;
     for (size_t d = 0; d < plan->nzones && defined; d++) {
         const struct zsolved *s = &plan->sol[d];
-        if (s->total_pos == 0)
-            continue;
         double w = serving_weight(s);
-        if (w < s->total_w || s->share <= 0.0) {
+        if (w <= 0.0 && s->healthy_pos == 0)
+            continue; /* nothing here should serve */
+        if (w <= 0.0 || s->share <= 0.0) {
             defined = 0;
             break;
         }

@@ -141,13 +141,14 @@ typedef struct lb_zone_report {
 typedef struct lb_zone_summary {
     /** Set by the caller to `sizeof(lb_zone_summary)`. */
     uint32_t struct_size;
-    /** 1 when @ref max_over_min is defined: every target with a weight above zero receives
-     *  traffic. */
+    /** 1 when @ref max_over_min is defined: every healthy target with a weight above zero
+     *  (and every target serving in fail-open or panic) receives traffic. */
     uint32_t has_max_over_min;
     /** Fraction of all traffic served in another zone than the node that received it. */
     double cross_zone;
-    /** The most loaded target's share per unit weight over the least loaded one's
-     *  (targets of weight 0 left out); 0 when @ref has_max_over_min is 0. */
+    /** Over the targets that should serve (healthy with a weight above zero, or serving in
+     *  fail-open and panic): the largest share per unit weight over the smallest; 0 when
+     *  @ref has_max_over_min is 0. */
     double max_over_min;
 } lb_zone_summary;
 

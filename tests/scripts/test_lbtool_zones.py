@@ -74,7 +74,7 @@ def main():
     check("spill", near(zone(o, "east")["share_percent"], 70.0)
           and near(zone(o, "west")["share_percent"], 30.0), o)
     check("priority field", zone(o, "west")["priority"] == 1 and zone(o, "east")["healthy"] == 5, o)
-    check("ratio null", o["max_over_min"] is None, o)
+    check("ratio over healthy targets", near(o["max_over_min"], 14.0 / 3.0), o)
     # affinity 85 %
     o = ok("--zone", "a=2", "--zone", "b=8", "--mode", "affinity", "--local-percent", "85",
            "--local", "a")
@@ -83,6 +83,7 @@ def main():
     o = ok("--zone", "a=4", "--zone", "b=4", "--zone", "c=4", "--evacuate", "b")
     check("evacuate", near(zone(o, "b")["share_percent"], 0.0)
           and near(zone(o, "a")["share_percent"], 50.0), o)
+    check("ratio null when healthy targets idle", o["max_over_min"] is None, o)
     # table
     rc, out, _ = run("--zone", "a=2", "--zone", "b=8", "--mode", "off", "--table")
     check("table", rc == 0 and "6.2500" in out and "25.0000" in out, out)

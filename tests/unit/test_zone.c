@@ -138,8 +138,15 @@ static void seed_explicit_targets_and_weights(void **state)
     assert_lb_ok(lb_zone_plan_weights(p, 20, ids, 10, w, f));
     assert_int_equal(w[5], 0);
     near(f[0], 1.0 / 9.0);
+    near(summary(p).max_over_min, 1.0); /* unhealthy targets are not idle capacity */
+    /* cross-zone off: zone B's 7 healthy targets share B's half */
+    set_mode(p, LB_ZONE_MODE_OFF);
+    near(summary(p).max_over_min, 0.25 / (0.5 / 7.0));
+    /* node B's weight 0 for A's targets: A's healthy targets would idle if B took it all */
+    assert_lb_ok(lb_zone_set_incoming(p, 10, 0.0));
     assert_int_equal(summary(p).has_max_over_min, 0);
-    /* removing it brings the ratio back */
+    assert_lb_ok(lb_zone_set_incoming(p, 10, LB_ZONE_INCOMING_EVEN));
+    set_mode(p, LB_ZONE_MODE_ON);
     assert_lb_ok(lb_zone_target_remove(p, 105));
     near(summary(p).max_over_min, 1.0);
     assert_lb_err(lb_zone_plan_shares(p, ids, 10, sh), -ENOENT);
