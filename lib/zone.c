@@ -239,7 +239,7 @@ int lb_zone_set_counts(lb_zone_plan *plan, uint32_t zone_id, uint32_t total, uin
         return LB_E_ZONE_UNKNOWN;
     if (z->n_explicit)
         return LB_E_ZONE_MIXED;
-    z->is_counts = 1;
+    z->is_counts = total > 0; /* 0 clears the counts: the zone may take targets again */
     z->count_total = total;
     z->count_healthy = healthy;
     z->count_weight = weight;

@@ -234,7 +234,8 @@ LB_API LB_NODISCARD int lb_zone_set_evacuated(lb_zone_plan *plan, uint32_t zone_
  * @brief Give a zone anonymous targets by count (what-if planning).
  * @param plan the plan.
  * @param zone_id the zone; it must hold no explicit target.
- * @param total the number of targets.
+ * @param total the number of targets; 0 clears the counts (the zone may then take explicit
+ *        targets).
  * @param healthy how many of them are healthy, <= @p total.
  * @param weight each target's weight, 0..#LB_WEIGHT_MAX.
  * @return 0, -EINVAL (healthy > total), #LB_E_POOL_BAD_WEIGHT, #LB_E_ZONE_UNKNOWN,

@@ -542,6 +542,12 @@ static void errors(void **state)
     assert_lb_ok(lb_zone_target_add(p, 5, 2, 1, 1));
     assert_lb_err(lb_zone_target_add(p, 5, 2, 1, 1), -EEXIST);
     assert_lb_err(lb_zone_set_counts(p, 2, 1, 1, 1), LB_E_ZONE_MIXED);
+    assert_lb_ok(lb_zone_add(p, 3, "c", 0));
+    assert_lb_ok(lb_zone_set_counts(p, 3, 2, 2, 1));
+    assert_lb_err(lb_zone_target_add(p, 6, 3, 1, 1), LB_E_ZONE_MIXED);
+    assert_lb_ok(lb_zone_set_counts(p, 3, 0, 0, 1)); /* cleared */
+    assert_lb_ok(lb_zone_target_add(p, 6, 3, 1, 1));
+    assert_lb_ok(lb_zone_target_remove(p, 6));
     assert_lb_err(lb_zone_target_set(p, 6, 1, 1), -ENOENT);
     assert_lb_err(lb_zone_target_set(p, 5, LB_WEIGHT_MAX + 1, 1), LB_E_POOL_BAD_WEIGHT);
     assert_lb_err(lb_zone_target_remove(p, 6), -ENOENT);
@@ -554,6 +560,8 @@ static void errors(void **state)
     assert_lb_err(lb_zone_plan_summary(p, &s), LB_E_ZONE_BAD_INCOMING);
     assert_lb_ok(lb_zone_set_incoming(p, 1, 0.0));
     assert_lb_ok(lb_zone_set_incoming(p, 2, 0.0));
+    assert_lb_ok(lb_zone_plan_summary(p, &s)); /* zone c takes the remainder */
+    assert_lb_ok(lb_zone_set_incoming(p, 3, 0.0));
     assert_lb_err(lb_zone_plan_summary(p, &s), LB_E_ZONE_BAD_INCOMING);
     assert_lb_ok(lb_zone_set_incoming(p, 2, LB_ZONE_INCOMING_EVEN));
     assert_lb_ok(lb_zone_plan_summary(p, &s));
@@ -563,9 +571,9 @@ static void errors(void **state)
     assert_lb_err(lb_zone_set_threshold(p, 9, 0.5, 0), LB_E_ZONE_UNKNOWN);
     assert_lb_err(lb_zone_set_evacuated(p, 9, 1), LB_E_ZONE_UNKNOWN);
 
-    double to[2];
-    assert_lb_err(lb_zone_plan_route(p, 1, to, 1), -ENOSPC);
-    assert_lb_err(lb_zone_plan_route(p, 9, to, 2), LB_E_ZONE_UNKNOWN);
+    double to[3];
+    assert_lb_err(lb_zone_plan_route(p, 1, to, 2), -ENOSPC);
+    assert_lb_err(lb_zone_plan_route(p, 9, to, 3), LB_E_ZONE_UNKNOWN);
     uint32_t bad = 77;
     uint16_t w;
     assert_lb_err(lb_zone_plan_weights(p, 1, &bad, 1, &w, NULL), -ENOENT);
@@ -574,7 +582,7 @@ static void errors(void **state)
     memset(&r, 0, sizeof(r));
     assert_lb_err(lb_zone_plan_zone(p, 0, &r), -EINVAL); /* struct_size unset */
     r.struct_size = sizeof(r);
-    assert_lb_err(lb_zone_plan_zone(p, 2, &r), -ENOENT);
+    assert_lb_err(lb_zone_plan_zone(p, 3, &r), -ENOENT);
     s.struct_size = 0;
     assert_lb_err(lb_zone_plan_summary(p, &s), -EINVAL);
 
@@ -584,7 +592,7 @@ static void errors(void **state)
     s.struct_size = sizeof(s);
     assert_lb_err(lb_zone_plan_summary(p, &s), LB_E_NO_TARGET);
 
-    for (uint32_t i = 3; i <= LB_ZONE_MAX; i++) {
+    for (uint32_t i = 4; i <= LB_ZONE_MAX; i++) {
         char name[16];
         snprintf(name, sizeof(name), "z%u", i);
         assert_lb_ok(lb_zone_add(p, i, name, 0));
