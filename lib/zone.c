@@ -428,7 +428,8 @@ static int level_loads(lb_zone_plan *plan)
         }
         return LB_E_NO_TARGET;
     }
-    int short_of_capacity = sum < 1.0;
+    /* a tolerance so that healths summing to 1 up to rounding do not count as short */
+    int short_of_capacity = sum < 1.0 - 1e-12;
     double remaining = 1.0;
     for (size_t j = 0; j < plan->nlevels; j++) {
         struct level *l = &plan->levels[j];
