@@ -24,6 +24,7 @@
 /* health */
 
 /* zone */
+#include "lb/zone.h"
 
 /* balancer */
 

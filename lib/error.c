@@ -50,6 +50,8 @@ static const struct err_entry err_table[] = {
 
     /* ---- zone ---- */
     {LB_E_ZONE_UNKNOWN, "LB_E_ZONE_UNKNOWN", "Unknown zone"},
+    {LB_E_ZONE_MIXED, "LB_E_ZONE_MIXED", "A zone cannot hold both targets and target counts"},
+    {LB_E_ZONE_BAD_INCOMING, "LB_E_ZONE_BAD_INCOMING", "Invalid incoming traffic fractions"},
 
     /* ---- balancer ---- */
     {LB_E_BALANCER_CONFIG, "LB_E_BALANCER_CONFIG", "Invalid balancer configuration"},

@@ -55,6 +55,7 @@ int lbt_cmd_hash(int argc, char **argv);
 /* wrr, leastconn */
 
 /* zone */
+int lbt_cmd_zones(int argc, char **argv);
 
 
 #endif /* LBTOOL_H */

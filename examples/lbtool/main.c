@@ -22,6 +22,7 @@ static const struct command commands[] = {
     /* wrr, leastconn */
 
     /* zone */
+    {"zones", lbt_cmd_zones, "plan traffic shares across zones and regions"},
 
 };
 

@@ -83,6 +83,10 @@ enum lb_error {
     /* ---- zone (-5500 ..) ---- */
     /** A zone id is not known to the zone plan. */
     LB_E_ZONE_UNKNOWN = -5500,
+    /** A zone would hold both explicit targets and target counts. */
+    LB_E_ZONE_MIXED = -5501,
+    /** The zones' incoming-traffic fractions sum to more than 1 or leave no node any traffic. */
+    LB_E_ZONE_BAD_INCOMING = -5502,
 
     /* ---- balancer (-5600 ..) ---- */
     /** The balancer's configuration is invalid. */
