@@ -625,6 +625,19 @@ LB_API int lb_health_conn_open(lb_health *h, uint32_t id, uint64_t now_ms)
     return 0;
 }
 
+LB_API int lb_health_conn_add(lb_health *h, uint32_t id, uint64_t now_ms)
+{
+    struct target *t;
+    int rc = enter(h, id, now_ms, &t);
+    if (rc)
+        return rc;
+    refresh(h);
+    if (t->conns == UINT32_MAX)
+        return -EOVERFLOW;
+    t->conns++;
+    return t->view_eligible;
+}
+
 LB_API int lb_health_conn_close(lb_health *h, uint32_t id, uint64_t now_ms)
 {
     struct target *t;

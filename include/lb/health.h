@@ -402,6 +402,20 @@ LB_API int lb_health_passive(lb_health *h, uint32_t id, uint32_t signal, uint64_
 LB_API int lb_health_conn_open(lb_health *h, uint32_t id, uint64_t now_ms);
 
 /**
+ * @brief Writer-side: count a connection to @p id that exists already, whatever the target's
+ *        state: one picked from a snapshot published before the target stopped being
+ *        eligible, or found when the caller (re)starts. Draining then waits for it too (up to
+ *        the same deadline). The caller decides what to do with a connection to a target
+ *        that was not eligible (the return value says).
+ * @param h the machine.
+ * @param id the target.
+ * @param now_ms the time.
+ * @return 1 (counted; the target is eligible), 0 (counted; it is not), -EINVAL, -ENOENT,
+ *         -EOVERFLOW (count at UINT32_MAX; not counted).
+ */
+LB_API int lb_health_conn_add(lb_health *h, uint32_t id, uint64_t now_ms);
+
+/**
  * @brief Writer-side: a connection to @p id closed. The last close of a DRAINING target
  *        ends its draining (#LB_HEALTH_R_DRAINED).
  * @param h the machine.

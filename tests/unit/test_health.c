@@ -1011,6 +1011,11 @@ static void connection_counts(void **state)
     assert_int_equal(view(h, 1).connections, 10);
     assert_lb_ok(lb_health_deregister(h, 1, S));
     drain_events(h);
+    assert_int_equal(lb_health_conn_add(h, 1, S), 0); /* late, from a stale snapshot */
+    assert_int_equal(view(h, 1).connections, 11);
+    assert_int_equal(lb_health_conn_add(h, 2, S), 1);
+    assert_lb_err(lb_health_conn_add(h, 3, S), -ENOENT);
+    assert_lb_ok(lb_health_conn_close(h, 2, S));
     assert_lb_ok(lb_health_set_conns(h, 1, 4, 2 * S)); /* a reconciled count */
     expect_no_ev(h);
     assert_lb_ok(lb_health_set_conns(h, 1, 0, 3 * S)); /* all gone: drained */
@@ -1155,6 +1160,14 @@ static void randomized_invariants(void **state)
                 } else {
                     assert_lb_err(rc, LB_E_HEALTH_NOT_ELIGIBLE);
                 }
+            } else if (op < 76) {
+                /* a connection from a stale snapshot: counted whatever the state */
+                assert_lb_ok(lb_health_tick(h, now));
+                int el = lb_health_is_eligible(h, id);
+                rc = lb_health_conn_add(h, id, now);
+                assert_int_equal(rc, el);
+                if (rc >= 0)
+                    m.conns[id]++;
             } else if (op < 92) {
                 rc = lb_health_conn_close(h, id, now);
                 if (rc == 0)
