@@ -2,7 +2,9 @@
  * Targets live in an array sorted by id (binary search, deterministic iteration order). Every
  * call with a time first advances the machine (deadlines, ejection ends, ramps), then applies
  * its change, then refreshes every target's (state, eligible, effective weight) view, because
- * fail-open makes eligibility a property of the whole pool. */
+ * fail-open makes eligibility a property of the whole pool. Both full passes are skipped when
+ * nothing is due (`wake`) and nothing changed (`dirty`), so that the per-connection calls
+ * (conn_open, conn_close) cost a binary search. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +43,8 @@ struct lb_health {
     struct target *t;
     size_t n, cap;
     uint64_t now;
+    uint64_t wake; /* earliest drain deadline, ejection end or slow-start step */
+    int dirty;     /* something changed since the last refresh */
     uint64_t gen;
     int fail_open;
     lb_health_event *q;
@@ -129,6 +133,7 @@ LB_API int lb_health_new(lb_health **out, const lb_health_config *cfg)
     if (!h)
         return -ENOMEM;
     h->cfg = *cfg;
+    h->wake = LB_HEALTH_NEVER;
     *out = h;
     return 0;
 }
@@ -252,9 +257,13 @@ static void counts(const lb_health *h, uint32_t *registered, uint32_t *healthy, 
     *ejected = e;
 }
 
-/* Recompute fail-open and every target's view; bump the generation if anything changed. */
+/* Recompute fail-open, every target's view and the wake time; bump the generation if any view
+ * changed. */
 static void refresh(lb_health *h)
 {
+    if (!h->dirty)
+        return;
+    h->dirty = 0;
     uint32_t reg, healthy, ej;
     counts(h, &reg, &healthy, &ej);
     int fo = h->cfg.fail_open && reg > 0 &&
@@ -267,8 +276,17 @@ static void refresh(lb_health *h)
         emit(h, LB_NO_TARGET, h->now, 0, 0,
              fo ? LB_HEALTH_R_FAIL_OPEN : LB_HEALTH_R_FAIL_OPEN_END, (uint32_t)fo, 0, 0);
     }
+    uint64_t wake = LB_HEALTH_NEVER;
     for (size_t i = 0; i < h->n; i++) {
         struct target *t = &h->t[i];
+        if ((t->state == LB_HEALTH_DRAINING || t->state == LB_HEALTH_EJECTED) && t->until < wake)
+            wake = t->until;
+        if (t->ramping) {
+            uint64_t step = h->now + h->cfg.slow_start_step_ms;
+            uint64_t end = t->ramp_start + h->cfg.slow_start_window_ms;
+            wake = step < wake ? step : wake;
+            wake = end < wake ? end : wake;
+        }
         uint8_t el = (uint8_t)eligible(h, t);
         uint32_t ew = !el ? 0 : t->ramping ? ramp_weight(h, t) : t->weight;
         if (el != t->view_eligible || ew != t->view_weight || t->state != t->view_state) {
@@ -281,6 +299,7 @@ static void refresh(lb_health *h)
     }
     if (changed)
         h->gen = next_gen;
+    h->wake = wake;
 }
 
 /* ---- transitions ------------------------------------------------------------------------- */
@@ -289,6 +308,7 @@ static void set_state(lb_health *h, struct target *t, uint32_t state, uint32_t r
                       uint64_t at, uint32_t close)
 {
     uint32_t old = t->state;
+    h->dirty = 1;
     t->state = (uint8_t)state;
     t->reason = (uint8_t)reason;
     t->since = at;
@@ -383,12 +403,16 @@ static void go_down(lb_health *h, struct target *t, uint64_t now)
               mode == LB_HEALTH_ON_FAIL_CLOSE ? t->conns : 0);
 }
 
-/* Apply everything due at or before @now, in each target's own order. */
-static void advance(lb_health *h, uint64_t now)
+/* Apply everything due at or before @now, in each target's own order. Without @force, only
+ * when something is due (the wake time has come). */
+static void advance(lb_health *h, uint64_t now, int force)
 {
     if (now > h->now)
         h->now = now;
     now = h->now;
+    if (!force && now < h->wake)
+        return;
+    h->dirty = 1; /* ramping weights move with time; the wake time is recomputed */
     uint64_t window = h->cfg.slow_start_window_ms;
     for (size_t i = 0; i < h->n; i++) {
         struct target *t = &h->t[i];
@@ -412,7 +436,7 @@ static int enter(lb_health *h, uint32_t id, uint64_t now, struct target **out)
 {
     if (!h || id == LB_NO_TARGET)
         return -EINVAL;
-    advance(h, now);
+    advance(h, now, 0);
     *out = find(h, id);
     if (!*out) {
         refresh(h);
@@ -429,7 +453,7 @@ LB_API int lb_health_register(lb_health *h, uint32_t id, uint32_t weight, uint64
         return -EINVAL;
     if (weight > LB_WEIGHT_MAX)
         return LB_E_POOL_BAD_WEIGHT;
-    advance(h, now_ms);
+    advance(h, now_ms, 0);
     now_ms = h->now;
     size_t i = lower_bound(h, id);
     struct target *t;
@@ -515,6 +539,7 @@ LB_API int lb_health_set_weight(lb_health *h, uint32_t id, uint32_t weight, uint
     if (rc)
         return rc;
     t->weight = weight;
+    h->dirty = 1;
     refresh(h);
     return 0;
 }
@@ -553,7 +578,7 @@ LB_API int lb_health_checks_due(lb_health *h, uint64_t now_ms, uint32_t *ids, si
 {
     if (!h || (cap && !ids))
         return -EINVAL;
-    advance(h, now_ms);
+    advance(h, now_ms, 0);
     now_ms = h->now;
     size_t w = 0;
     for (size_t i = 0; i < h->n && w < cap && w < (size_t)INT32_MAX; i++) {
@@ -670,30 +695,18 @@ LB_API int lb_health_tick(lb_health *h, uint64_t now_ms)
 {
     if (!h)
         return -EINVAL;
-    advance(h, now_ms);
+    advance(h, now_ms, 1);
     refresh(h);
     return 0;
-}
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
 }
 
 LB_API uint64_t lb_health_next_deadline(const lb_health *h)
 {
     if (!h)
         return LB_HEALTH_NEVER;
-    uint64_t d = LB_HEALTH_NEVER;
-    for (size_t i = 0; i < h->n; i++) {
-        const struct target *t = &h->t[i];
-        d = min_u64(d, t->next_check);
-        if (t->state == LB_HEALTH_DRAINING || t->state == LB_HEALTH_EJECTED)
-            d = min_u64(d, t->until);
-        if (t->ramping)
-            d = min_u64(d, min_u64(h->now + h->cfg.slow_start_step_ms,
-                                   t->ramp_start + h->cfg.slow_start_window_ms));
-    }
+    uint64_t d = h->wake; /* kept current by every writer call */
+    for (size_t i = 0; i < h->n; i++)
+        d = h->t[i].next_check < d ? h->t[i].next_check : d;
     return d;
 }
 

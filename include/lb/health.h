@@ -44,8 +44,12 @@
  * `lb_health` objects are independent. Nothing here is meant for a lock-free pick path: copy
  * what picks need into your own snapshot.
  *
- * Cost: each call that changes something is O(n) in the number of targets (it re-evaluates
- * eligibility, since fail-open is a property of the whole pool); lookups by id are O(log n).
+ * Cost: a call that changes a state or a weight, or that reaches a drain deadline, an ejection
+ * end or a slow-start step, is O(n) in the number of targets (it re-evaluates eligibility,
+ * since fail-open is a property of the whole pool); other calls, among them the connection
+ * calls while nothing is due, are O(log n). lb_health_tick(), lb_health_checks_due() and
+ * lb_health_next_deadline() are O(n). Slow-start weights are recomputed by lb_health_tick()
+ * and at least every lb_health_config::slow_start_step_ms.
  */
 #ifndef LB_HEALTH_H
 #define LB_HEALTH_H

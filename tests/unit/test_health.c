@@ -166,6 +166,7 @@ static void bad_arguments(void **state)
 {
     (void)state;
     lb_health *h = make(NULL);
+    assert_int_equal(lb_health_next_deadline(h), LB_HEALTH_NEVER);
     assert_lb_err(lb_health_register(NULL, 1, 1, 0), -EINVAL);
     assert_lb_err(lb_health_register(h, LB_NO_TARGET, 1, 0), -EINVAL);
     assert_lb_err(lb_health_register(h, 1, LB_WEIGHT_MAX + 1, 0), LB_E_POOL_BAD_WEIGHT);
@@ -1071,6 +1072,7 @@ static void check_invariants(lb_health *h, const lb_health_config *c, struct mod
         }
     }
     lb_health_status s = status(h);
+    uint64_t deadline = lb_health_next_deadline(h);
     for (uint32_t id = 0; id < RT; id++) {
         lb_health_target t;
         memset(&t, 0, sizeof(t));
@@ -1101,6 +1103,11 @@ static void check_invariants(lb_health *h, const lb_health_config *c, struct mod
         }
         if (t.state == LB_HEALTH_EJECTED)
             assert_true(t.until_ms > now);
+        /* the caller is asked back in time for every deadline, check and ramp step */
+        assert_true(deadline <= t.until_ms);
+        assert_true(deadline <= t.next_check_ms);
+        if (t.slow_start)
+            assert_true(deadline <= now + c->slow_start_step_ms);
     }
     if (!c->fail_open)
         assert_int_equal(s.fail_open, 0);
