@@ -527,6 +527,7 @@ LB_API int lb_health_forget(lb_health *h, uint32_t id)
         return LB_E_HEALTH_BAD_STATE;
     memmove(&h->t[i], &h->t[i + 1], (h->n - i - 1) * sizeof(*h->t));
     h->n--;
+    h->gen++; /* the set of targets changed */
     return 0;
 }
 

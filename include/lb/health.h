@@ -491,7 +491,8 @@ LB_API int lb_health_at(const lb_health *h, size_t index, lb_health_target *out)
 
 /**
  * @brief The generation: a counter that grows whenever any target's state, eligibility or
- *        effective weight, or the fail-open status, changes. Unchanged means nothing to copy.
+ *        effective weight, or the fail-open status, changes, and when a target is forgotten.
+ *        Unchanged means nothing to copy.
  * @param h the machine (NULL: 0).
  */
 LB_API uint64_t lb_health_generation(const lb_health *h);

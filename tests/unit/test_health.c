@@ -477,7 +477,9 @@ static void deregister_remove_forget_reregister(void **state)
     assert_int_equal(ev.close_connections, 7);
     /* forget and re-register */
     assert_int_equal(lb_health_count(h), 2);
+    uint64_t g = lb_health_generation(h);
     assert_lb_ok(lb_health_forget(h, 1));
+    assert_int_equal(lb_health_generation(h), g + 1);
     assert_int_equal(lb_health_count(h), 1);
     assert_lb_err(lb_health_get(h, 1, &(lb_health_target){.struct_size = sizeof(lb_health_target)}),
                   -ENOENT);
@@ -563,6 +565,52 @@ static void flapping_checks_do_not_flap_state(void **state)
         checks_ok(h, 1, 1, (uint64_t)i * S + 500);
         expect_ev(h, 1, LB_HEALTH_UNHEALTHY, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
     }
+    lb_health_free(h);
+}
+
+/* The transitions not walked above: deregistering from UNHEALTHY and EJECTED, and an ejected
+ * (or INITIAL, under fail-open) target with connections failing into a drain. */
+static void remaining_transitions(void **state)
+{
+    (void)state;
+    lb_health_config c = config();
+    c.initial_state = LB_HEALTH_HEALTHY;
+    c.unhealthy_threshold = 1;
+    c.passive_failures = 1;
+    c.max_ejection_percent = 100;
+    lb_health *h = make(&c);
+    for (uint32_t id = 1; id <= 4; id++)
+        assert_lb_ok(lb_health_register(h, id, 1, 0));
+    checks_bad(h, 1, 1, S);
+    assert_lb_ok(lb_health_passive(h, 2, LB_HEALTH_SIG_CONNECT_FAIL, S));
+    open_n(h, 3, 2, S);
+    assert_lb_ok(lb_health_passive(h, 3, LB_HEALTH_SIG_RESET, S));
+    drain_events(h);
+    assert_lb_ok(lb_health_deregister(h, 1, 2 * S));
+    expect_ev(h, 1, LB_HEALTH_UNHEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DRAINED);
+    assert_lb_ok(lb_health_deregister(h, 2, 2 * S));
+    expect_ev(h, 2, LB_HEALTH_EJECTED, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    expect_ev(h, 2, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DRAINED);
+    checks_bad(h, 3, 1, 3 * S);
+    lb_health_event ev =
+        expect_ev(h, 3, LB_HEALTH_EJECTED, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    assert_int_equal(ev.connections, 2);
+    assert_int_equal(view(h, 3).until_ms, 3 * S + c.deregistration_delay_ms);
+    lb_health_free(h);
+
+    /* INITIAL targets take connections under fail-open; failing, they drain */
+    c = config();
+    c.unhealthy_threshold = 1;
+    h = make(&c);
+    assert_lb_ok(lb_health_register(h, 1, 1, 0));
+    open_n(h, 1, 1, 0);
+    drain_events(h);
+    checks_bad(h, 1, 1, S);
+    expect_ev(h, 1, LB_HEALTH_INITIAL, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    assert_int_equal(view(h, 1).eligible, 1); /* unhealthy, still in fail-open */
+    assert_lb_ok(lb_health_conn_close(h, 1, 2 * S));
+    expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_DRAINED);
     lb_health_free(h);
 }
 
@@ -1223,6 +1271,7 @@ int main(void)
         cmocka_unit_test(deregister_remove_forget_reregister),
         cmocka_unit_test(deregister_while_failure_draining_keeps_deadline),
         cmocka_unit_test(flapping_checks_do_not_flap_state),
+        cmocka_unit_test(remaining_transitions),
         cmocka_unit_test(slow_start_linear),
         cmocka_unit_test(slow_start_aggression),
         cmocka_unit_test(slow_start_needs_a_settled_peer),
