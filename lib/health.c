@@ -105,12 +105,11 @@ static int config_check(const lb_health_config *c)
         return -ERANGE;
     if (!in_range(c->ejection_base_ms, 1, LB_HEALTH_TIME_MAX_MS) ||
         !in_range(c->ejection_max_ms, c->ejection_base_ms, LB_HEALTH_TIME_MAX_MS) ||
-        !in_range(c->ejection_decay_ms, 1, LB_HEALTH_TIME_MAX_MS) ||
-        c->max_ejection_percent > 100)
+        !in_range(c->ejection_decay_ms, 1, LB_HEALTH_TIME_MAX_MS) || c->max_ejection_percent > 100)
         return -ERANGE;
     if (c->slow_start_window_ms > LB_HEALTH_TIME_MAX_MS ||
-        !in_range(c->slow_start_aggression_milli, 100, 10000) ||
-        c->slow_start_min_percent > 100 || !in_range(c->slow_start_step_ms, 1, 60000))
+        !in_range(c->slow_start_aggression_milli, 100, 10000) || c->slow_start_min_percent > 100 ||
+        !in_range(c->slow_start_step_ms, 1, 60000))
         return -ERANGE;
     if (c->fail_open > 1 || c->fail_open_percent > 100 || c->event_queue_max > (1u << 20))
         return -ERANGE;
@@ -273,8 +272,8 @@ static void refresh(lb_health *h)
     if (fo != h->fail_open) {
         h->fail_open = fo;
         changed = 1;
-        emit(h, LB_NO_TARGET, h->now, 0, 0,
-             fo ? LB_HEALTH_R_FAIL_OPEN : LB_HEALTH_R_FAIL_OPEN_END, (uint32_t)fo, 0, 0);
+        emit(h, LB_NO_TARGET, h->now, 0, 0, fo ? LB_HEALTH_R_FAIL_OPEN : LB_HEALTH_R_FAIL_OPEN_END,
+             (uint32_t)fo, 0, 0);
     }
     uint64_t wake = LB_HEALTH_NEVER;
     for (size_t i = 0; i < h->n; i++) {
@@ -304,8 +303,8 @@ static void refresh(lb_health *h)
 
 /* ---- transitions ------------------------------------------------------------------------- */
 
-static void set_state(lb_health *h, struct target *t, uint32_t state, uint32_t reason,
-                      uint64_t at, uint32_t close)
+static void set_state(lb_health *h, struct target *t, uint32_t state, uint32_t reason, uint64_t at,
+                      uint32_t close)
 {
     uint32_t old = t->state;
     h->dirty = 1;
@@ -425,8 +424,8 @@ static void advance(lb_health *h, uint64_t now, int force)
         }
         if (t->ramping && now - t->ramp_start >= window) {
             t->ramping = 0;
-            emit(h, t->id, t->ramp_start + window, t->state, t->state,
-                 LB_HEALTH_R_SLOW_START_END, (uint32_t)eligible(h, t), t->conns, 0);
+            emit(h, t->id, t->ramp_start + window, t->state, t->state, LB_HEALTH_R_SLOW_START_END,
+                 (uint32_t)eligible(h, t), t->conns, 0);
         }
     }
 }
@@ -823,8 +822,7 @@ LB_API const char *lb_health_state_name(uint32_t state)
 LB_API const char *lb_health_reason_name(uint32_t reason)
 {
     static const char *const names[] = {
-        "REGISTERED", "CHECK_PASSED",   "CHECKS_FAILED",  "DEREGISTERED",
-        "DRAINED",    "DEADLINE",       "EJECTED",        "EJECTION_END",
-        "SLOW_START_END", "FAIL_OPEN",  "FAIL_OPEN_END"};
+        "REGISTERED", "CHECK_PASSED", "CHECKS_FAILED",  "DEREGISTERED", "DRAINED",      "DEADLINE",
+        "EJECTED",    "EJECTION_END", "SLOW_START_END", "FAIL_OPEN",    "FAIL_OPEN_END"};
     return reason < LB_ARRAY_LEN(names) ? names[reason] : "UNKNOWN";
 }

@@ -439,8 +439,7 @@ LB_API int lb_health_conn_close(lb_health *h, uint32_t id, uint64_t now_ms);
  * @param now_ms the time.
  * @return 0, -EINVAL, -ENOENT.
  */
-LB_API int lb_health_set_conns(lb_health *h, uint32_t id, uint32_t connections,
-                               uint64_t now_ms);
+LB_API int lb_health_set_conns(lb_health *h, uint32_t id, uint32_t connections, uint64_t now_ms);
 
 /**
  * @brief Advance to @p now_ms: drain deadlines, ejection ends, slow-start ramps.

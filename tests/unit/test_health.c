@@ -43,8 +43,8 @@ static lb_health_status status(const lb_health *h)
 }
 
 /* Pop the next queued event and check it. */
-static lb_health_event expect_ev(lb_health *h, uint32_t id, uint32_t old_state,
-                                 uint32_t new_state, uint32_t reason)
+static lb_health_event expect_ev(lb_health *h, uint32_t id, uint32_t old_state, uint32_t new_state,
+                                 uint32_t reason)
 {
     lb_health_event ev;
     memset(&ev, 0, sizeof(ev));
@@ -225,8 +225,8 @@ static void initial_rise_and_fall(void **state)
     expect_no_ev(h);
     assert_int_equal(view(h, 1).state, LB_HEALTH_INITIAL);
     checks_ok(h, 1, 1, 2 * S); /* rise = 2 */
-    lb_health_event ev = expect_ev(h, 1, LB_HEALTH_INITIAL, LB_HEALTH_HEALTHY,
-                                   LB_HEALTH_R_CHECK_PASSED);
+    lb_health_event ev =
+        expect_ev(h, 1, LB_HEALTH_INITIAL, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
     assert_int_equal(ev.at_ms, 2 * S);
     assert_int_equal(ev.eligible, 1);
     lb_health_target t = view(h, 1);
@@ -640,8 +640,8 @@ static void slow_start_linear(void **state)
     uint32_t ids[4];
     assert_int_equal(lb_health_checks_due(h, 10 * S, ids, 4), 2); /* checks ~2 s, ~10 s away */
     assert_int_equal(lb_health_next_deadline(h), 10 * S + c.slow_start_step_ms);
-    assert_int_equal(ew_at(h, 2, 15 * S), 100);  /* 5 % -> floored to 10 % */
-    assert_int_equal(ew_at(h, 2, 35 * S), 250);  /* 25 % */
+    assert_int_equal(ew_at(h, 2, 15 * S), 100);       /* 5 % -> floored to 10 % */
+    assert_int_equal(ew_at(h, 2, 35 * S), 250);       /* 25 % */
     assert_int_equal(ew_at(h, 2, 35 * S + 999), 259); /* integer floor of 25.999 % */
     assert_int_equal(ew_at(h, 2, 60 * S), 500);
     assert_int_equal(ew_at(h, 2, 109 * S), 990);
@@ -826,8 +826,7 @@ static void passive_ejection_grows_and_is_capped(void **state)
         assert_lb_ok(lb_health_passive(h, 1, LB_HEALTH_SIG_RESET, S));
     expect_no_ev(h);
     assert_lb_ok(lb_health_passive(h, 1, LB_HEALTH_SIG_RESET, S));
-    lb_health_event ev =
-        expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_EJECTED, LB_HEALTH_R_EJECTED);
+    lb_health_event ev = expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_EJECTED, LB_HEALTH_R_EJECTED);
     assert_int_equal(ev.eligible, 0);
     lb_health_target t = view(h, 1);
     assert_int_equal(t.until_ms, 31 * S);
@@ -840,7 +839,7 @@ static void passive_ejection_grows_and_is_capped(void **state)
     assert_int_equal(ev.at_ms, 31 * S);
     /* ejected again at once: 60 s, then 90 s */
     uint64_t now = 31 * S;
-    uint64_t want[] = {60 * S, 90 * S, 120 * S, 150 * S, 180 * S,
+    uint64_t want[] = {60 * S,  90 * S,  120 * S, 150 * S, 180 * S,
                        210 * S, 240 * S, 270 * S, 300 * S, 300 * S};
     for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
         for (int i = 0; i < 5; i++)
@@ -1090,8 +1089,7 @@ struct model {
     int known[RT];
 };
 
-static void check_invariants(lb_health *h, const lb_health_config *c, struct model *m,
-                             uint64_t now)
+static void check_invariants(lb_health *h, const lb_health_config *c, struct model *m, uint64_t now)
 {
     lb_health_event evs[32];
     int k;
@@ -1129,7 +1127,7 @@ static void check_invariants(lb_health *h, const lb_health_config *c, struct mod
             assert_false(m->known[id]);
             continue;
         }
-        assert_int_equal(t.state, m->state[id]);      /* events tell the whole story */
+        assert_int_equal(t.state, m->state[id]);       /* events tell the whole story */
         assert_int_equal(t.connections, m->conns[id]); /* never negative, never lost */
         assert_true(t.effective_weight <= t.weight);
         if (!t.eligible)
@@ -1144,8 +1142,7 @@ static void check_invariants(lb_health *h, const lb_health_config *c, struct mod
             if (t.until_ms <= now)
                 fail_msg("target %u DRAINING (%s) since %llu until %llu at %llu, %u conns", id,
                          lb_health_reason_name(t.reason), (unsigned long long)t.since_ms,
-                         (unsigned long long)t.until_ms, (unsigned long long)now,
-                         t.connections);
+                         (unsigned long long)t.until_ms, (unsigned long long)now, t.connections);
             assert_true(t.until_ms - t.since_ms <= c->deregistration_delay_ms);
             assert_true(t.connections > 0);
         }
