@@ -34,6 +34,14 @@ def tlv(t, v):
     return bytes([t]) + struct.pack(">H", len(v)) + v
 
 
+def count_tlvs(b):
+    n = i = 0
+    while i < len(b):
+        i += 3 + struct.unpack(">H", b[i + 1:i + 3])[0]
+        n += 1
+    return n
+
+
 def v2(cmd=1, fam=0x11, body=b"", length=None, ver=2, sig=SIG):
     if length is None:
         length = len(body)
@@ -252,6 +260,52 @@ ok("v2_exactly_default_max", v2(1, 0x11, inet() + big), 4096, 2, "PROXY", "INET"
 big = tlv(4, b"\0" * (65535 - 12 - 3))
 ok("v2_largest_header", v2(1, 0x11, inet() + big), 16 + 65535, 2, "PROXY", "INET", "STREAM",
    "192.0.2.1", 56324, "198.51.100.7", 443, ntlv=1, opts="max=%d" % (16 + 65535))
+
+for i, (name, val) in enumerate([
+        ("utf8_2byte", "bücher.example".encode()), ("utf8_3byte", "例え.jp".encode()),
+        ("utf8_4byte", "\U0001F600.example".encode()), ("overlong", b"\xc0\xaf"),
+        ("surrogate", b"\xed\xa0\x80"), ("above_10ffff", b"\xf4\x90\x80\x80"),
+        ("cut_sequence", b"ab\xe2\x82"), ("bad_continuation", b"\xe2\x28\xa1"),
+        ("invalid_byte", b"\xff"), ("empty", b"")]):
+    body = inet() + tlv(2, val)
+    ok("v2_authority_" + name, v2(1, 0x11, body), 16 + len(body), 2, "PROXY", "INET", "STREAM",
+       "192.0.2.1", 56324, "198.51.100.7", 443, ntlv=1)
+for name, val in [("ssl_sub_overrun", b"\x01\0\0\0\0" + b"\x21\x00\x09ab"),
+                  ("ssl_sub_cut", b"\x03\0\0\0\x01" + b"\x21\x00"),
+                  ("ssl_no_subs", b"\x01\0\0\0\x01"),
+                  ("ssl_client_cert", b"\x03\0\0\0\0" + tlv(0x28, b"\x30\x82") +
+                   tlv(0x26, b"X25519") + tlv(0x27, b"ecdsa_secp256r1_sha256") +
+                   tlv(0x24, b"SHA256") + tlv(0x25, b"RSA2048") + tlv(0x99, b"?"))]:
+    body = inet() + tlv(0x20, val)
+    ok("v2_" + name, v2(1, 0x11, body), 16 + len(body), 2, "PROXY", "INET", "STREAM",
+       "192.0.2.1", 56324, "198.51.100.7", 443, ntlv=1)
+for name, val in [("aws_nonprintable", tlv(0xEA, b"\x01vpce\x01")),
+                  ("aws_subtype_only", tlv(0xEA, b"\x01")),
+                  ("aws_empty", tlv(0xEA, b"")),
+                  ("azure_subtype_2", tlv(0xEE, b"\x02\x78\x56\x34\x12")),
+                  ("azure_6_bytes", tlv(0xEE, b"\x01\x78\x56\x34\x12\x00")),
+                  ("gcp_9_bytes", tlv(0xE0, b"\x01" * 9)),
+                  ("uid_128", tlv(5, b"u" * 128)),
+                  ("two_authorities", tlv(2, b"a.example") + tlv(2, b"b.example")),
+                  ("noops", tlv(4, b"") + tlv(4, b"\0\0") + tlv(4, b"x")),
+                  ("netns_binary", tlv(0x30, b"\x00ns")),
+                  ("alpn_binary", tlv(1, b"\x00\xff"))]:
+    body = inet() + val
+    ok("v2_" + name, v2(1, 0x11, body), 16 + len(body), 2, "PROXY", "INET", "STREAM",
+       "192.0.2.1", 56324, "198.51.100.7", 443, ntlv=count_tlvs(val))
+ok("v2_unix_abstract_and_nul", v2(1, 0x31, unix(b"\0abstract", b"/a\0junk")), 232, 2, "PROXY",
+   "UNIX", "STREAM", "unix:", "-", "unix:/a", "-")
+ok("v2_inet6_mapped_pair", v2(1, 0x21, inet6("::ffff:1.2.3.4", 1, "::ffff:5.6.7.8", 2)), 52, 2,
+   "PROXY", "INET6", "STREAM", "::ffff:1.2.3.4", 1, "::ffff:5.6.7.8", 2)
+l = b"PROXY TCP6 ::ffff:1.2.3.4 ::ffff:5.6.7.8 1 2\r\n"
+ok("v1_tcp6_mapped_pair", l, len(l), 1, "PROXY", "INET6", "STREAM", "::ffff:1.2.3.4", 1,
+   "::ffff:5.6.7.8", 2)
+h = with_crc(0x31, unix(), tlv(2, b"example.com"))
+ok("v2_unix_crc", h, len(h), 2, "PROXY", "UNIX", "STREAM", "unix:/run/src.sock", "-",
+   "unix:/run/dst.sock", "-", crc=1, ntlv=2)
+h = with_crc(0x12, inet(), tlv(4, b"\0" * 9))
+ok("v2_dgram_crc_noop", h, len(h), 2, "PROXY", "INET", "DGRAM", "192.0.2.1", 56324,
+   "198.51.100.7", 443, crc=1, ntlv=2)
 
 # ---- v2 invalid ----
 err("v2_signature_bad_tail", SIG[:11] + b"X" + bytes([0x21, 0x11, 0, 12]) + inet(),
