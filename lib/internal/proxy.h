@@ -17,6 +17,8 @@ extern const uint8_t lb__proxy_v2_sig[12];
 uint32_t lb__crc32c_sw(uint32_t crc, const void *data, size_t len);
 uint32_t lb__crc32c_hw(uint32_t crc, const void *data, size_t len);
 int lb__crc32c_hw_supported(void);
+/* The CRC-32C of p[0..len) with the 4 bytes at p[zoff] read as zero (zoff + 4 <= len). */
+uint32_t lb__crc32c_masked(const uint8_t *p, size_t len, size_t zoff);
 
 /* Checks that @p len bytes of TLVs tile exactly; returns 0, LB_E_PROXY_TLV_TRUNCATED or
  * LB_E_PROXY_TLV_OVERRUN. When @p crc_off is not NULL, it receives the offset of the value of

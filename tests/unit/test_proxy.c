@@ -516,6 +516,19 @@ static void test_encode_v1(void **state)
     p = params(1, LB_PROXY_CMD_PROXY, &a, &m);
     w = "PROXY TCP4 192.0.2.1 10.0.0.1 56324 7\r\n";
     assert_encodes(&p, w, strlen(w));
+    /* IPv6 text as RFC 5952 writes it. */
+    static const char *const v6[][2] = {
+        {"2001:0db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"}, {"1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"},
+        {"0:0:0:0:0:0:0:0", "::"},                      {"1::", "1::"},
+        {"::2:0:0:3", "::2:0:0:3"},                     {"1:0:0:2:0:0:0:3", "1:0:0:2::3"},
+        {"ABCD:EF01:0:0:0:0:0:1", "abcd:ef01::1"},      {"::ffff:1.2.3.4", "::ffff:102:304"}};
+    for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
+        struct sockaddr_in6 x = sin6(v6[i][0], 1), y = sin6("2001:db8::ff", 2);
+        char line[160];
+        snprintf(line, sizeof(line), "PROXY TCP6 %s 2001:db8::ff 1 2\r\n", v6[i][1]);
+        p = params(1, LB_PROXY_CMD_PROXY, &x, &y);
+        assert_encodes(&p, line, strlen(line));
+    }
     /* LOCAL is "PROXY UNKNOWN\r\n", addresses or not. */
     p = params(1, LB_PROXY_CMD_LOCAL, NULL, NULL);
     assert_encodes(&p, "PROXY UNKNOWN\r\n", 15);

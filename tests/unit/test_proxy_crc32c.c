@@ -69,12 +69,31 @@ static void test_sw_equals_hw(void **state)
     }
 }
 
+/* The CRC with a 4-byte hole read as zero equals the CRC of a copy with those bytes zeroed. */
+static void test_masked(void **state)
+{
+    (void)state;
+    static uint8_t buf[600], copy[600];
+    uint64_t seed = 7;
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)lbt_rand(&seed);
+    for (size_t len = 4; len < 300; len++) {
+        for (size_t zoff = 0; zoff + 4 <= len; zoff += 1 + len / 40) {
+            memcpy(copy, buf, len);
+            memset(copy + zoff, 0, 4);
+            uint32_t want = lb__crc32c_sw(0, copy, len);
+            assert_int_equal(lb__crc32c_masked(buf, len, zoff), want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sw),
         cmocka_unit_test(test_hw),
         cmocka_unit_test(test_sw_equals_hw),
+        cmocka_unit_test(test_masked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
