@@ -10,7 +10,7 @@
 #include "bench.h"
 #include "lb/proxy.h"
 
-#define N 1024
+#define N    1024
 #define SLOT 256
 
 enum kind { V1_TCP4, V1_TCP6, V2_IPV4, V2_IPV6, V2_TLVS };
@@ -85,11 +85,26 @@ static struct set *make(enum kind k)
     return s;
 }
 
-static void *s_v1_tcp4(void) { return make(V1_TCP4); }
-static void *s_v1_tcp6(void) { return make(V1_TCP6); }
-static void *s_v2_ipv4(void) { return make(V2_IPV4); }
-static void *s_v2_ipv6(void) { return make(V2_IPV6); }
-static void *s_v2_tlvs(void) { return make(V2_TLVS); }
+static void *s_v1_tcp4(void)
+{
+    return make(V1_TCP4);
+}
+static void *s_v1_tcp6(void)
+{
+    return make(V1_TCP6);
+}
+static void *s_v2_ipv4(void)
+{
+    return make(V2_IPV4);
+}
+static void *s_v2_ipv6(void)
+{
+    return make(V2_IPV6);
+}
+static void *s_v2_tlvs(void)
+{
+    return make(V2_TLVS);
+}
 
 static void run_decode(void *ctx, uint64_t ops)
 {
@@ -163,7 +178,8 @@ int main(int argc, char **argv)
         {"encode_v1_tcp6", "{\"headers\": 1024}", "memcpy_v1_tcp6", s_v1_tcp6, run_encode, free},
         {"encode_v2_ipv4", "{\"headers\": 1024}", "memcpy_v2_ipv4", s_v2_ipv4, run_encode, free},
         {"encode_v2_ipv6", "{\"headers\": 1024}", "memcpy_v2_ipv6", s_v2_ipv6, run_encode, free},
-        {"encode_v2_ipv4_tlvs_crc", "{\"headers\": 1024, \"tlvs\": \"CRC32C AUTHORITY UNIQUE_ID AWS\"}",
+        {"encode_v2_ipv4_tlvs_crc",
+         "{\"headers\": 1024, \"tlvs\": \"CRC32C AUTHORITY UNIQUE_ID AWS\"}",
          "memcpy_v2_ipv4_tlvs_crc", s_v2_tlvs, run_encode, free},
     };
     return bench_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));

@@ -37,8 +37,7 @@ uint32_t lb__crc32c_sw(uint32_t crc, const void *data, size_t len)
 #define LB_CRC32C_X86 1
 #include <nmmintrin.h>
 
-__attribute__((target("sse4.2"))) uint32_t lb__crc32c_hw(uint32_t crc, const void *data,
-                                                          size_t len)
+__attribute__((target("sse4.2"))) uint32_t lb__crc32c_hw(uint32_t crc, const void *data, size_t len)
 {
     const uint8_t *p = data;
     uint32_t c = ~crc;

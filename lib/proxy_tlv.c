@@ -206,8 +206,7 @@ LB_API int lb_proxy_ssl_find(const lb_proxy_ssl *ssl, uint8_t type, lb_proxy_tlv
 
 LB_API int lb_proxy_ssl_cert_verified(const lb_proxy_ssl *ssl)
 {
-    return ssl &&
-           (ssl->client & (LB_PROXY_SSL_CLIENT_CERT_CONN | LB_PROXY_SSL_CLIENT_CERT_SESS)) &&
+    return ssl && (ssl->client & (LB_PROXY_SSL_CLIENT_CERT_CONN | LB_PROXY_SSL_CLIENT_CERT_SESS)) &&
            ssl->verify == 0;
 }
 
@@ -300,8 +299,7 @@ static int tlvb_put(lb_proxy_tlv_builder *b, uint8_t type, const void *pre, size
     return 0;
 }
 
-LB_API int lb_proxy_tlvb_add(lb_proxy_tlv_builder *b, uint8_t type, const void *value,
-                             size_t len)
+LB_API int lb_proxy_tlvb_add(lb_proxy_tlv_builder *b, uint8_t type, const void *value, size_t len)
 {
     return tlvb_put(b, type, NULL, 0, value, len);
 }

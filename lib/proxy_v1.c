@@ -168,6 +168,32 @@ static const uint8_t *fast_ip6(const uint8_t *p, const uint8_t *nl, uint8_t out[
     return sp + 1;
 }
 
+/* Fills the result of a v1 line: TCP4/TCP6 (PROXY), or UNSPEC (UNKNOWN, reported as LOCAL). */
+FAST_INLINE int v1_result(lb_proxy_header *out, int fam, const uint8_t (*addr)[16], unsigned sport,
+                          unsigned dport, size_t total)
+{
+    out->version = 1;
+    out->command = fam ? LB_PROXY_CMD_PROXY : LB_PROXY_CMD_LOCAL;
+    out->family = (uint8_t)fam;
+    out->transport = fam ? LB_PROXY_TRANSPORT_STREAM : LB_PROXY_TRANSPORT_UNSPEC;
+    out->src_port = (uint16_t)sport;
+    out->dst_port = (uint16_t)dport;
+    out->header_len = (uint32_t)total;
+    if (addr) {
+        memcpy(out->src_addr, addr[0], 16);
+        memcpy(out->dst_addr, addr[1], 16);
+    } else {
+        memset(out->src_addr, 0, 16);
+        memset(out->dst_addr, 0, 16);
+    }
+    out->src_path = out->dst_path = NULL;
+    out->src_path_len = out->dst_path_len = 0;
+    out->crc32c_present = 0;
+    out->tlvs = NULL;
+    out->tlvs_len = 0;
+    return (int)total;
+}
+
 static int fast_v1(const uint8_t *buf, const uint8_t *nl, lb_proxy_header *out)
 {
     static const uint8_t pre[8] = {'P', 'R', 'O', 'X', 'Y', ' ', 'T', 'C'};
@@ -192,30 +218,15 @@ static int fast_v1(const uint8_t *buf, const uint8_t *nl, lb_proxy_header *out)
     if (!(p = fast_num(p, 65535, &sport)) || *p++ != ' ' || !(p = fast_num(p, 65535, &dport)) ||
         p[0] != '\r' || p + 1 != nl)
         return -1;
-    size_t total = (size_t)(nl + 1 - buf);
-    out->version = 1;
-    out->command = LB_PROXY_CMD_PROXY;
-    out->family = (uint8_t)fam;
-    out->transport = LB_PROXY_TRANSPORT_STREAM;
-    out->src_port = (uint16_t)sport;
-    out->dst_port = (uint16_t)dport;
-    out->header_len = (uint32_t)total;
-    memcpy(out->src_addr, addr[0], 16);
-    memcpy(out->dst_addr, addr[1], 16);
-    out->src_path = out->dst_path = NULL;
-    out->src_path_len = out->dst_path_len = 0;
-    out->crc32c_present = 0;
-    out->tlvs = NULL;
-    out->tlvs_len = 0;
-    return (int)total;
+    return v1_result(out, fam, (const uint8_t(*)[16])addr, sport, dport, (size_t)(nl + 1 - buf));
 }
 
 /* The cursor over the visible bytes: NEXT() fetches one or jumps to the "ran out" exit. */
-#define NEXT(c)                                                                                 \
-    do {                                                                                        \
-        if (LB_UNLIKELY(i >= end))                                                              \
-            goto ran_out;                                                                       \
-        (c) = buf[i++];                                                                         \
+#define NEXT(c)                                                                                    \
+    do {                                                                                           \
+        if (LB_UNLIKELY(i >= end))                                                                 \
+            goto ran_out;                                                                          \
+        (c) = buf[i++];                                                                            \
     } while (0)
 
 int lb__proxy_decode_v1(const uint8_t *buf, size_t len, uint32_t max, lb_proxy_header *out,
@@ -274,20 +285,7 @@ int lb__proxy_decode_v1(const uint8_t *buf, size_t len, uint32_t max, lb_proxy_h
         if (c != '\n')
             return LB_E_PROXY_V1_SYNTAX;
     unknown_done:
-        out->version = 1;
-        out->command = LB_PROXY_CMD_LOCAL;
-        out->family = LB_PROXY_FAM_UNSPEC;
-        out->transport = LB_PROXY_TRANSPORT_UNSPEC;
-        out->src_port = out->dst_port = 0;
-        out->header_len = (uint32_t)i;
-        memset(out->src_addr, 0, 16);
-        memset(out->dst_addr, 0, 16);
-        out->src_path = out->dst_path = NULL;
-        out->src_path_len = out->dst_path_len = 0;
-        out->crc32c_present = 0;
-        out->tlvs = NULL;
-        out->tlvs_len = 0;
-        return (int)i;
+        return v1_result(out, LB_PROXY_FAM_UNSPEC, NULL, 0, 0, i);
     }
     if (c != 'T')
         return LB_E_PROXY_V1_SYNTAX;
@@ -377,21 +375,7 @@ int lb__proxy_decode_v1(const uint8_t *buf, size_t len, uint32_t max, lb_proxy_h
     if (c != '\n')
         return LB_E_PROXY_V1_SYNTAX;
 
-    out->version = 1;
-    out->command = LB_PROXY_CMD_PROXY;
-    out->family = (uint8_t)fam;
-    out->transport = LB_PROXY_TRANSPORT_STREAM;
-    out->src_port = (uint16_t)port[0];
-    out->dst_port = (uint16_t)port[1];
-    out->header_len = (uint32_t)i;
-    memcpy(out->src_addr, addr[0], 16);
-    memcpy(out->dst_addr, addr[1], 16);
-    out->src_path = out->dst_path = NULL;
-    out->src_path_len = out->dst_path_len = 0;
-    out->crc32c_present = 0;
-    out->tlvs = NULL;
-    out->tlvs_len = 0;
-    return (int)i;
+    return v1_result(out, fam, (const uint8_t(*)[16])addr, port[0], port[1], i);
 
 ran_out:
     if (len >= lim)
@@ -478,8 +462,7 @@ static char *put_ip6(char *w, const uint8_t *a)
     return w;
 }
 
-int lb__proxy_encode_v1(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p,
-                        size_t *need)
+int lb__proxy_encode_v1(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p, size_t *need)
 {
     char line[LB_PROXY_V1_MAX + 16];
     char *w = line;

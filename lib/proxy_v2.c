@@ -70,11 +70,28 @@ static int v2_partial(const uint8_t *buf, size_t len, int accept, size_t *need)
     return -EAGAIN;
 }
 
+/* The addresses and ports of an INET (block 12) or INET6 (block 36) address block. */
+static inline void v2_inet(lb_proxy_header *out, const uint8_t *a, int block)
+{
+    if (block == 12) {
+        memset(out->src_addr, 0, 16);
+        memset(out->dst_addr, 0, 16);
+        memcpy(out->src_addr, a, 4);
+        memcpy(out->dst_addr, a + 4, 4);
+        out->src_port = lb__load_be16(a + 8);
+        out->dst_port = lb__load_be16(a + 10);
+    } else {
+        memcpy(out->src_addr, a, 16);
+        memcpy(out->dst_addr, a + 16, 16);
+        out->src_port = lb__load_be16(a + 32);
+        out->dst_port = lb__load_be16(a + 34);
+    }
+}
+
 static int v2_check_crc(const uint8_t *buf, size_t total, size_t off)
 {
-    return lb__crc32c_masked(buf, total, off) == lb__load_be32(buf + off)
-               ? 0
-               : LB_E_PROXY_CRC_MISMATCH;
+    return lb__crc32c_masked(buf, total, off) == lb__load_be32(buf + off) ? 0
+                                                                          : LB_E_PROXY_CRC_MISMATCH;
 }
 
 /* The 12-byte signature as a 64-bit and a 32-bit word (compared with memcpy'd loads). */
@@ -162,18 +179,8 @@ int lb__proxy_decode_v2(const uint8_t *buf, size_t len, uint32_t max, uint32_t f
     }
     out->family = (uint8_t)(buf[13] >> 4);
     out->transport = (uint8_t)(buf[13] & 0x0F);
-    if (block == 12) {
-        memset(out->src_addr, 0, 16);
-        memset(out->dst_addr, 0, 16);
-        memcpy(out->src_addr, a, 4);
-        memcpy(out->dst_addr, a + 4, 4);
-        out->src_port = lb__load_be16(a + 8);
-        out->dst_port = lb__load_be16(a + 10);
-    } else if (block == 36) {
-        memcpy(out->src_addr, a, 16);
-        memcpy(out->dst_addr, a + 16, 16);
-        out->src_port = lb__load_be16(a + 32);
-        out->dst_port = lb__load_be16(a + 34);
+    if (block != 216) {
+        v2_inet(out, a, block);
     } else {
         memset(out->src_addr, 0, 16);
         memset(out->dst_addr, 0, 16);
@@ -183,8 +190,7 @@ int lb__proxy_decode_v2(const uint8_t *buf, size_t len, uint32_t max, uint32_t f
         const uint8_t *z = memchr(a, 0, LB_PROXY_UNIX_PATH_MAX);
         out->src_path_len = (uint16_t)(z ? (size_t)(z - a) : LB_PROXY_UNIX_PATH_MAX);
         z = memchr(a + LB_PROXY_UNIX_PATH_MAX, 0, LB_PROXY_UNIX_PATH_MAX);
-        out->dst_path_len =
-            (uint16_t)(z ? (size_t)(z - out->dst_path) : LB_PROXY_UNIX_PATH_MAX);
+        out->dst_path_len = (uint16_t)(z ? (size_t)(z - out->dst_path) : LB_PROXY_UNIX_PATH_MAX);
     }
     return (int)total;
 }
@@ -198,22 +204,10 @@ static inline int v2_fast(const uint8_t *buf, size_t len, uint32_t max, lb_proxy
     unsigned fam = buf[13] >> 4, proto = buf[13] & 0x0Fu, l = lb__load_be16(buf + 14);
     if (proto - 1u > 1u || 16 + l > max)
         return 0;
-    const uint8_t *a = buf + 16;
-    if (fam == LB_PROXY_FAM_INET && l == 12) {
-        memset(out->src_addr, 0, 16);
-        memset(out->dst_addr, 0, 16);
-        memcpy(out->src_addr, a, 4);
-        memcpy(out->dst_addr, a + 4, 4);
-        out->src_port = lb__load_be16(a + 8);
-        out->dst_port = lb__load_be16(a + 10);
-    } else if (fam == LB_PROXY_FAM_INET6 && l == 36 && len >= 52) {
-        memcpy(out->src_addr, a, 16);
-        memcpy(out->dst_addr, a + 16, 16);
-        out->src_port = lb__load_be16(a + 32);
-        out->dst_port = lb__load_be16(a + 34);
-    } else {
+    if (!(fam == LB_PROXY_FAM_INET && l == 12) &&
+        !(fam == LB_PROXY_FAM_INET6 && l == 36 && len >= 52))
         return 0;
-    }
+    v2_inet(out, buf + 16, (int)l);
     out->version = 2;
     out->command = LB_PROXY_CMD_PROXY;
     out->family = (uint8_t)fam;
@@ -328,8 +322,7 @@ int lb__proxy_pair(const struct sockaddr *src, const struct sockaddr *dst,
     return 0;
 }
 
-int lb__proxy_encode_v2(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p,
-                        size_t *need)
+int lb__proxy_encode_v2(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p, size_t *need)
 {
     struct lb__proxy_pair pair;
     int rc;
@@ -351,7 +344,7 @@ int lb__proxy_encode_v2(uint8_t *buf, size_t cap, const lb_proxy_encode_params *
             return rc;
         block = pair.family == LB_PROXY_FAM_INET    ? 12
                 : pair.family == LB_PROXY_FAM_INET6 ? 36
-                                                     : 216;
+                                                    : 216;
         fam_proto = (uint8_t)(pair.family << 4 | (p->dgram ? 2 : 1));
     } else if (p->command == LB_PROXY_CMD_PROXY && p->dgram) {
         return -EINVAL; /* UNSPEC has no transport */
@@ -413,8 +406,7 @@ int lb__proxy_encode_v2(uint8_t *buf, size_t cap, const lb_proxy_encode_params *
     return (int)total;
 }
 
-LB_API int lb_proxy_encode(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p,
-                           size_t *need)
+LB_API int lb_proxy_encode(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p, size_t *need)
 {
     if (!p || p->struct_size < sizeof(*p) || (!buf && cap) || p->command > 1 ||
         p->noop_align > 4096)

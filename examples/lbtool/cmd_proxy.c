@@ -75,8 +75,8 @@ static const char *tlv_name(uint8_t type)
 
 static const char *ssl_sub_name(uint8_t type)
 {
-    static const char *n[] = {"SSL_VERSION", "SSL_CN",       "SSL_CIPHER",     "SSL_SIG_ALG",
-                              "SSL_KEY_ALG", "SSL_GROUP",    "SSL_SIG_SCHEME", "SSL_CLIENT_CERT"};
+    static const char *n[] = {"SSL_VERSION", "SSL_CN",    "SSL_CIPHER",     "SSL_SIG_ALG",
+                              "SSL_KEY_ALG", "SSL_GROUP", "SSL_SIG_SCHEME", "SSL_CLIENT_CERT"};
     return type >= 0x21 && type <= 0x28 ? n[type - 0x21] : "UNKNOWN";
 }
 
@@ -147,9 +147,10 @@ static void tlv_value(const lb_proxy_header *h, const lb_proxy_tlv *t, int first
             cJSON_AddNumberToObject(s, "type", v.type);
             cJSON_AddStringToObject(s, "name", ssl_sub_name(v.type));
             cJSON_AddNumberToObject(s, "length", v.length);
-            cJSON_AddItemToObject(s, "value", v.type == LB_PROXY_SUBTLV_SSL_CLIENT_CERT
-                                                  ? lbt_hex_bytes(v.value, v.length)
-                                                  : text_or_hex(v.value, v.length));
+            cJSON_AddItemToObject(s, "value",
+                                  v.type == LB_PROXY_SUBTLV_SSL_CLIENT_CERT
+                                      ? lbt_hex_bytes(v.value, v.length)
+                                      : text_or_hex(v.value, v.length));
             cJSON_AddItemToArray(subs, s);
         }
         cJSON_AddItemToObject(o, "sub_tlvs", subs);
@@ -220,11 +221,13 @@ static cJSON *addr_json(const lb_proxy_header *h, int dst)
 
 static int proxy_decode(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"hex", required_argument, NULL, 'x'},     {"allow-unspec", no_argument, NULL, 'u'},
-        {"max-size", required_argument, NULL, 'm'}, {"v1-only", no_argument, NULL, '1'},
-        {"v2-only", no_argument, NULL, '2'},        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"hex", required_argument, NULL, 'x'},
+                                         {"allow-unspec", no_argument, NULL, 'u'},
+                                         {"max-size", required_argument, NULL, 'm'},
+                                         {"v1-only", no_argument, NULL, '1'},
+                                         {"v2-only", no_argument, NULL, '2'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     lb_proxy_options o;
     memset(&o, 0, sizeof(o));
     o.struct_size = sizeof(o);
@@ -242,8 +245,7 @@ static int proxy_decode(int argc, char **argv)
             break;
         case 'm':
             if (lbt_parse_u64(optarg, LB_PROXY_MAX_HEADER, &v) || v < LB_PROXY_V2_FIXED)
-                return lbt_usage("proxy decode", "--max-size must be 16..%u",
-                                 LB_PROXY_MAX_HEADER);
+                return lbt_usage("proxy decode", "--max-size must be 16..%u", LB_PROXY_MAX_HEADER);
             o.max_header_size = (uint32_t)v;
             break;
         case '1':
@@ -331,14 +333,19 @@ static int proxy_decode(int argc, char **argv)
 
 static int proxy_encode(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"version", required_argument, NULL, 'V'},   {"src", required_argument, NULL, 's'},
-        {"dst", required_argument, NULL, 'd'},       {"local", no_argument, NULL, 'l'},
-        {"authority", required_argument, NULL, 'a'}, {"alpn", required_argument, NULL, 'p'},
-        {"unique-id", required_argument, NULL, 'u'}, {"tlv", required_argument, NULL, 't'},
-        {"crc32c", no_argument, NULL, 'c'},          {"noop-align", required_argument, NULL, 'n'},
-        {"hex", no_argument, NULL, 'x'},             {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"version", required_argument, NULL, 'V'},
+                                         {"src", required_argument, NULL, 's'},
+                                         {"dst", required_argument, NULL, 'd'},
+                                         {"local", no_argument, NULL, 'l'},
+                                         {"authority", required_argument, NULL, 'a'},
+                                         {"alpn", required_argument, NULL, 'p'},
+                                         {"unique-id", required_argument, NULL, 'u'},
+                                         {"tlv", required_argument, NULL, 't'},
+                                         {"crc32c", no_argument, NULL, 'c'},
+                                         {"noop-align", required_argument, NULL, 'n'},
+                                         {"hex", no_argument, NULL, 'x'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     static uint8_t tlvs[LB_PROXY_MAX_HEADER], val[LB_PROXY_MAX_HEADER];
     static uint8_t out[LB_PROXY_MAX_HEADER];
     lb_proxy_tlv_builder tb;

@@ -18,12 +18,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            fprintf(stderr, "fuzz_proxy: check failed at line %d: %s\n", __LINE__, #cond);      \
-            abort();                                                                            \
-        }                                                                                       \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_proxy: check failed at line %d: %s\n", __LINE__, #cond);         \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static int decode(const uint8_t *buf, size_t len, const lb_proxy_options *o, lb_proxy_header *h)
@@ -99,8 +99,7 @@ static int rebuild_tlvs(const lb_proxy_header *h, lb_proxy_tlv_builder *b)
         memcpy(text, t.value, t.length);
         text[t.length] = 0;
         int plain = memchr(t.value, 0, t.length) == NULL;
-        if (t.type == LB_PROXY_TLV_AUTHORITY && plain &&
-            lb_proxy_tlvb_add_authority(b, text) == 0)
+        if (t.type == LB_PROXY_TLV_AUTHORITY && plain && lb_proxy_tlvb_add_authority(b, text) == 0)
             continue;
         if (t.type == LB_PROXY_TLV_NETNS && plain) {
             rc = lb_proxy_tlvb_add_netns(b, text);
@@ -228,7 +227,8 @@ static void reencode(const lb_proxy_header *h)
         CHECK(!memcmp(h2.src_path, h->src_path, h->src_path_len));
         CHECK(!memcmp(h2.dst_path, h->dst_path, h->dst_path_len));
     } else if (expect_fam != h->family) {
-        CHECK(!memcmp(h2.src_addr, h->src_addr + 12, 4) && !memcmp(h2.dst_addr, h->dst_addr + 12, 4));
+        CHECK(!memcmp(h2.src_addr, h->src_addr + 12, 4) &&
+              !memcmp(h2.dst_addr, h->dst_addr + 12, 4));
     } else {
         CHECK(!memcmp(h2.src_addr, h->src_addr, 16) && !memcmp(h2.dst_addr, h->dst_addr, 16));
     }

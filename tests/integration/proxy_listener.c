@@ -171,7 +171,7 @@ int main(int argc, char **argv)
     sl = sizeof(ss);
     getsockname(ls, (struct sockaddr *)&ss, &sl);
     printf("listening %u\n", ntohs(fam == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                    : ((struct sockaddr_in6 *)&ss)->sin6_port));
+                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port));
     fflush(stdout);
     double end = now_s() + atof(argv[3]);
     while (!stop && now_s() < end) {

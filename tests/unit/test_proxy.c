@@ -159,8 +159,8 @@ static void describe(const lb_proxy_header *h, int rc, char *out, size_t cap)
         snprintf(dp, sizeof(dp), "%u", h->dst_port);
     }
     snprintf(out, cap, "OK %d %u %s %s %s %s %s %s %s %u %d", rc, h->version,
-             h->command ? "PROXY" : "LOCAL", fam_name(h->family), tr_name(h->transport), s, sp,
-             d, dp, h->crc32c_present, count_tlvs(h));
+             h->command ? "PROXY" : "LOCAL", fam_name(h->family), tr_name(h->transport), s, sp, d,
+             dp, h->crc32c_present, count_tlvs(h));
 }
 
 static void check_vector(const struct vec *v)
@@ -221,14 +221,25 @@ static void test_vectors(void **state)
 static void test_every_error_has_a_vector(void **state)
 {
     (void)state;
-    static const int codes[] = {
-        LB_E_PROXY_NOT_PROXY,     LB_E_PROXY_BAD_SIGNATURE, LB_E_PROXY_BAD_VERSION,
-        LB_E_PROXY_VERSION_REFUSED, LB_E_PROXY_BAD_COMMAND, LB_E_PROXY_BAD_FAMILY,
-        LB_E_PROXY_BAD_TRANSPORT, LB_E_PROXY_UNSPEC_REFUSED, LB_E_PROXY_SHORT_LENGTH,
-        LB_E_PROXY_TOO_LARGE,     LB_E_PROXY_V1_SYNTAX,     LB_E_PROXY_V1_TOO_LONG,
-        LB_E_PROXY_BAD_ADDRESS,   LB_E_PROXY_BAD_PORT,      LB_E_PROXY_TLV_TRUNCATED,
-        LB_E_PROXY_TLV_OVERRUN,   LB_E_PROXY_CRC_MISMATCH,  LB_E_PROXY_BAD_CRC_TLV,
-        -EAGAIN};
+    static const int codes[] = {LB_E_PROXY_NOT_PROXY,
+                                LB_E_PROXY_BAD_SIGNATURE,
+                                LB_E_PROXY_BAD_VERSION,
+                                LB_E_PROXY_VERSION_REFUSED,
+                                LB_E_PROXY_BAD_COMMAND,
+                                LB_E_PROXY_BAD_FAMILY,
+                                LB_E_PROXY_BAD_TRANSPORT,
+                                LB_E_PROXY_UNSPEC_REFUSED,
+                                LB_E_PROXY_SHORT_LENGTH,
+                                LB_E_PROXY_TOO_LARGE,
+                                LB_E_PROXY_V1_SYNTAX,
+                                LB_E_PROXY_V1_TOO_LONG,
+                                LB_E_PROXY_BAD_ADDRESS,
+                                LB_E_PROXY_BAD_PORT,
+                                LB_E_PROXY_TLV_TRUNCATED,
+                                LB_E_PROXY_TLV_OVERRUN,
+                                LB_E_PROXY_CRC_MISMATCH,
+                                LB_E_PROXY_BAD_CRC_TLV,
+                                -EAGAIN};
     for (size_t c = 0; c < sizeof(codes) / sizeof(codes[0]); c++) {
         char want[80];
         int n = 0;
@@ -517,11 +528,14 @@ static void test_encode_v1(void **state)
     w = "PROXY TCP4 192.0.2.1 10.0.0.1 56324 7\r\n";
     assert_encodes(&p, w, strlen(w));
     /* IPv6 text as RFC 5952 writes it. */
-    static const char *const v6[][2] = {
-        {"2001:0db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"}, {"1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"},
-        {"0:0:0:0:0:0:0:0", "::"},                      {"1::", "1::"},
-        {"::2:0:0:3", "::2:0:0:3"},                     {"1:0:0:2:0:0:0:3", "1:0:0:2::3"},
-        {"ABCD:EF01:0:0:0:0:0:1", "abcd:ef01::1"},      {"::ffff:1.2.3.4", "::ffff:102:304"}};
+    static const char *const v6[][2] = {{"2001:0db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},
+                                        {"1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"},
+                                        {"0:0:0:0:0:0:0:0", "::"},
+                                        {"1::", "1::"},
+                                        {"::2:0:0:3", "::2:0:0:3"},
+                                        {"1:0:0:2:0:0:0:3", "1:0:0:2::3"},
+                                        {"ABCD:EF01:0:0:0:0:0:1", "abcd:ef01::1"},
+                                        {"::ffff:1.2.3.4", "::ffff:102:304"}};
     for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
         struct sockaddr_in6 x = sin6(v6[i][0], 1), y = sin6("2001:db8::ff", 2);
         char line[160];
@@ -663,10 +677,11 @@ static void test_encode_v2(void **state)
     lb_proxy_tlvb_init(&tb, st, sizeof(st));
     assert_lb_ok(lb_proxy_tlvb_add_alpn(&tb, "h2", 2));
     assert_lb_ok(lb_proxy_tlvb_add_authority(&tb, "example.com"));
-    assert_lb_ok(lb_proxy_tlvb_add_unique_id(&tb, "\x01\x01\x01\x01\x01\x01\x01\x01"
-                                                  "\x01\x01\x01\x01\x01\x01\x01\x01"
-                                                  "\x01\x01\x01\x01\x01\x01\x01\x01"
-                                                  "\x01\x01\x01\x01\x01\x01\x01\x01",
+    assert_lb_ok(lb_proxy_tlvb_add_unique_id(&tb,
+                                             "\x01\x01\x01\x01\x01\x01\x01\x01"
+                                             "\x01\x01\x01\x01\x01\x01\x01\x01"
+                                             "\x01\x01\x01\x01\x01\x01\x01\x01"
+                                             "\x01\x01\x01\x01\x01\x01\x01\x01",
                                              32));
     assert_lb_ok(lb_proxy_tlvb_add_netns(&tb, "blue"));
     p.tlvs_len = tb.len;
@@ -874,8 +889,8 @@ static void test_roundtrip(void **state)
             }
             fam = LB_PROXY_FAM_INET;
         }
-        lb_proxy_encode_params p = params(version, local ? LB_PROXY_CMD_LOCAL : LB_PROXY_CMD_PROXY,
-                                          &ss, &sd);
+        lb_proxy_encode_params p =
+            params(version, local ? LB_PROXY_CMD_LOCAL : LB_PROXY_CMD_PROXY, &ss, &sd);
         struct gen_tlv tl[6];
         int ntl = 0;
         lb_proxy_tlv_builder tb;
@@ -887,8 +902,8 @@ static void test_roundtrip(void **state)
             ntl = (int)((rc2 >> 16) % 7);
             for (int i = 0; i < ntl; i++) {
                 uint64_t x = lbt_rand(&seed);
-                static const uint8_t types[] = {0x01, 0x02, 0x04, 0x05, 0x20, 0x30, 0xE0, 0xEA,
-                                                0xEE, 0xF0, 0x00, 0xFF, 0x21, 0x99};
+                static const uint8_t types[] = {0x01, 0x02, 0x04, 0x05, 0x20, 0x30, 0xE0,
+                                                0xEA, 0xEE, 0xF0, 0x00, 0xFF, 0x21, 0x99};
                 tl[i].type = types[x % sizeof(types)];
                 tl[i].len = (uint16_t)((x >> 8) % 300);
                 for (int k = 0; k < tl[i].len; k++)
@@ -970,14 +985,10 @@ static void test_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_every_error_has_a_vector),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_accessors),
-        cmocka_unit_test(test_encode_v1),
-        cmocka_unit_test(test_encode_v2),
-        cmocka_unit_test(test_builder),
-        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_vectors),       cmocka_unit_test(test_every_error_has_a_vector),
+        cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_accessors),
+        cmocka_unit_test(test_encode_v1),     cmocka_unit_test(test_encode_v2),
+        cmocka_unit_test(test_builder),       cmocka_unit_test(test_roundtrip),
     };
     return cmocka_run_group_tests(tests, load_vectors, free_vectors);
 }

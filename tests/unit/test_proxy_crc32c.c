@@ -63,9 +63,8 @@ static void test_sw_equals_hw(void **state)
             fail_msg("off %zu len %zu: sw %08x hw %08x", off, len, a, b);
         assert_int_equal(lb_crc32c(init, buf + off, len), a);
         size_t cut = len ? (r >> 20) % len : 0;
-        assert_int_equal(lb__crc32c_sw(lb__crc32c_sw(init, buf + off, cut), buf + off + cut,
-                                       len - cut),
-                         a);
+        assert_int_equal(
+            lb__crc32c_sw(lb__crc32c_sw(init, buf + off, cut), buf + off + cut, len - cut), a);
     }
 }
 
