@@ -116,8 +116,8 @@ static int parse_ip6_text(const uint8_t *s, size_t n, uint8_t out[16])
 #define FAST_INLINE static inline
 #endif
 
-/* A decimal 0..max (max >= 255) without leading zeros and at most five digits; NULL when not
- * one. A digit is read only after the previous byte was a digit. */
+/* A decimal 0..max (255 or 65535) without leading zeros; NULL when not one. A digit is read only
+ * after the previous byte was a digit. */
 FAST_INLINE const uint8_t *fast_num(const uint8_t *p, unsigned max, unsigned *out)
 {
     unsigned v = (unsigned)(p[0] - '0'), d;
@@ -136,11 +136,13 @@ FAST_INLINE const uint8_t *fast_num(const uint8_t *p, unsigned max, unsigned *ou
     }
     v = v * 10 + d;
     p += 3;
-    while ((d = (unsigned)(p[0] - '0')) <= 9 && v <= 6553) {
-        v = v * 10 + d;
-        p++;
+    if (max > 999) { /* ports: up to two more digits */
+        while ((d = (unsigned)(p[0] - '0')) <= 9 && v <= 6553) {
+            v = v * 10 + d;
+            p++;
+        }
     }
-    if (d <= 9 || v > max)
+    if ((unsigned)(p[0] - '0') <= 9 || v > max)
         return NULL;
     *out = v;
     return p;
