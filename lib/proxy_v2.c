@@ -142,26 +142,24 @@ int lb__proxy_decode_v2(const uint8_t *buf, size_t len, uint32_t max, uint32_t f
             *need = total - len;
         return -EAGAIN;
     }
-    int rc;
-
     const uint8_t *tlv = buf + 16 + block;
     size_t tlv_len = total - 16 - (size_t)block;
-    out->crc32c_present = 0;
+    uint8_t crc_present = 0;
     if (tlv_len) {
         size_t crc_off;
-        rc = lb__proxy_tlv_check(tlv, tlv_len, &crc_off);
+        int rc = lb__proxy_tlv_check(tlv, tlv_len, &crc_off);
         if (LB_UNLIKELY(rc))
             return rc;
         if (crc_off != SIZE_MAX) {
             rc = v2_check_crc(buf, total, (size_t)(tlv - buf) + crc_off);
             if (rc)
                 return rc;
-            out->crc32c_present = 1;
+            crc_present = 1;
         }
-        out->tlvs = tlv;
-    } else {
-        out->tlvs = NULL;
     }
+    /* Valid: only now is the result written. */
+    out->crc32c_present = crc_present;
+    out->tlvs = tlv_len ? tlv : NULL;
     out->tlvs_len = (uint32_t)tlv_len;
     out->version = 2;
     out->command = (uint8_t)cmd;
