@@ -412,9 +412,17 @@ static char *put_u(char *w, unsigned v)
 static char *put_ip4(char *w, const uint8_t *a)
 {
     for (int k = 0; k < 4; k++) {
+        unsigned v = a[k];
         if (k)
             *w++ = '.';
-        w = put_u(w, a[k]);
+        if (v >= 100) {
+            *w++ = (char)('0' + v / 100);
+            v %= 100;
+            *w++ = (char)('0' + v / 10);
+        } else if (v >= 10) {
+            *w++ = (char)('0' + v / 10);
+        }
+        *w++ = (char)('0' + v % 10);
     }
     return w;
 }
