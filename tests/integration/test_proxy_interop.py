@@ -28,6 +28,12 @@ LBTOOL = os.path.join(BUILD, "examples", "lbtool", "lbtool")
 NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
 FAILS = []
 PROCS = []
+HAPROXY = NGINX = None
+
+
+def find_prog(name):
+    """The program on PATH, or in /usr/sbin and /sbin (not on every user's PATH)."""
+    return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 
 
 def check(cond, what):
@@ -194,7 +200,7 @@ backend b_check
 """.format(p1=p1, p2=p2, p3=p3, lp=lport,
            v6front=("frontend f_v6\n    bind [::1]:%d\n    default_backend b_v2\n" % p6)
            if v6 else ""))
-    hap = start(["haproxy", "-db", "-f", cfg], stdout=open(os.path.join(tmp, "haproxy-send.log"),
+    hap = start([HAPROXY, "-db", "-f", cfg], stdout=open(os.path.join(tmp, "haproxy-send.log"),
                                                           "w"), stderr=subprocess.STDOUT)
     check(wait_port("127.0.0.1", p1, hap), "haproxy (send-proxy) started")
 
@@ -273,7 +279,7 @@ frontend f_accept
 backend b_sink
     server s 127.0.0.1:{sink}
 """.format(p5=p5, sink=sink_port))
-    hap = start(["haproxy", "-db", "-f", cfg], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    hap = start([HAPROXY, "-db", "-f", cfg], stdout=open(log, "w"), stderr=subprocess.STDOUT)
     check(wait_port("127.0.0.1", p5, hap), "haproxy (accept-proxy) started")
     cases = [
         ("v1 TCP4", ["--version", "1", "--src", "203.0.113.7:4242", "--dst", "127.0.0.1:%d" % p5],
@@ -331,7 +337,7 @@ stream {{
     }}
 }}
 """.format(mod=NGINX_STREAM, d=d, access=access, port=p7))
-    ngx = start(["nginx", "-p", d + "/", "-e", os.path.join(d, "logs", "error.log"), "-c", conf],
+    ngx = start([NGINX, "-p", d + "/", "-e", os.path.join(d, "logs", "error.log"), "-c", conf],
                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "stderr.log"), "w"))
     check(wait_port("127.0.0.1", p7, ngx), "nginx started")
     cases = [
@@ -356,8 +362,10 @@ stream {{
 
 
 def main():
-    for prog in ("haproxy", "nginx"):
-        if not shutil.which(prog):
+    global HAPROXY, NGINX
+    HAPROXY, NGINX = find_prog("haproxy"), find_prog("nginx")
+    for prog, path in (("haproxy", HAPROXY), ("nginx", NGINX)):
+        if not path:
             print("FAIL: %s is not installed (apt-get install haproxy nginx-light "
                   "libnginx-mod-stream)" % prog, file=sys.stderr)
             return 1
