@@ -18,6 +18,8 @@
 /* proxy */
 
 /* maglev, chash */
+#include "lb/maglev.h"
+#include "lb/chash.h"
 
 /* wrr, leastconn */
 

@@ -18,6 +18,8 @@ static const struct command commands[] = {
     /* proxy */
 
     /* maglev, chash */
+    {"maglev", lbt_cmd_maglev, "build a Maglev table: balance, digest, disruption"},
+    {"chash", lbt_cmd_chash, "a consistent-hash ring: distribution, bounded loads"},
 
     /* wrr, leastconn */
 
