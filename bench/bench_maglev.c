@@ -13,6 +13,7 @@
 #include "lb/pool.h"
 
 #define NFLOWS 4096
+#define OPEN 65536 /* connections open during bounded picks: about 65 per target */
 
 struct ctx {
     uint8_t src[NFLOWS][4], dst[NFLOWS][4];
@@ -24,8 +25,8 @@ struct ctx {
     uint32_t n, m;
     /* the paper's build: its inputs, computed once like the pool */
     char (*keys)[24];
-    /* bounded picks: the connections open, released 1024 picks later */
-    uint32_t open[1024];
+    /* bounded picks: the connections open, released OPEN picks later */
+    uint32_t open[OPEN];
     uint64_t picks;
 };
 
@@ -226,8 +227,9 @@ static void run_ring_lookup(void *p, uint64_t ops)
     uint64_t acc = 0;
     for (uint64_t i = 0; i < ops; i++) {
         unsigned k = (unsigned)(i & (NFLOWS - 1));
+        uint16_t sport = (uint16_t)(c->sport[k] + (i >> 12)); /* new flows keep coming */
         acc += lb_chash_lookup(
-            c->ring, lb_hash_flow4(c->src[k], c->dst[k], c->sport[k], c->dport[k], 6, 0));
+            c->ring, lb_hash_flow4(c->src[k], c->dst[k], sport, c->dport[k], 6, 0));
     }
     bench_sink = acc;
 }
@@ -239,13 +241,14 @@ static void run_ring_pick(void *p, uint64_t ops)
     struct ctx *c = p;
     uint64_t acc = 0;
     for (uint64_t i = 0; i < ops; i++, c->picks++) {
-        unsigned k = (unsigned)(i & (NFLOWS - 1)), o = (unsigned)(c->picks & 1023);
-        if (c->picks >= 1024)
+        unsigned k = (unsigned)(i & (NFLOWS - 1)), o = (unsigned)(c->picks & (OPEN - 1));
+        if (c->picks >= OPEN)
             lb_chash_release(c->ring, c->open[o]);
         uint32_t id;
-        lb_chash_pick_bounded(
-            c->ring, lb_hash_flow4(c->src[k], c->dst[k], c->sport[k], c->dport[k], 6, 0),
-            LB_CHASH_DEFAULT_BALANCE, &id);
+        uint16_t sport = (uint16_t)(c->sport[k] + (i >> 12));
+        lb_chash_pick_bounded(c->ring,
+                              lb_hash_flow4(c->src[k], c->dst[k], sport, c->dport[k], 6, 0),
+                              LB_CHASH_DEFAULT_BALANCE, &id);
         c->open[o] = id;
         acc += id;
     }

@@ -24,7 +24,8 @@ struct lb_chash {
     uint32_t *weights; /* by index */
     uint32_t *npoints; /* by index */
     uint32_t *slots;   /* by index: counter slot in loads */
-    struct lb__id_index *by_id;
+    uint32_t *id_map; /* open addressing, id -> index + 1 (0 empty), for O(1) releases */
+    uint32_t id_mask;
     uint64_t weight_sum;
     lb_loads *loads;
 };
@@ -105,6 +106,40 @@ static int build_ring(lb_chash *r, const struct lb__target *const *sorted, uint3
     return err;
 }
 
+static inline uint32_t id_home(uint32_t id, uint32_t mask)
+{
+    return (id * 0x9E3779B1u) & mask;
+}
+
+static int build_id_map(lb_chash *r)
+{
+    uint32_t cap = 4;
+    while (cap < 2 * r->count)
+        cap *= 2;
+    r->id_map = calloc(cap, sizeof(uint32_t));
+    if (!r->id_map)
+        return -ENOMEM;
+    r->id_mask = cap - 1;
+    for (uint32_t i = 0; i < r->count; i++) {
+        uint32_t h = id_home(r->ids[i], r->id_mask);
+        while (r->id_map[h])
+            h = (h + 1) & r->id_mask;
+        r->id_map[h] = i + 1;
+    }
+    return 0;
+}
+
+static inline long index_of(const lb_chash *r, uint32_t id)
+{
+    for (uint32_t h = id_home(id, r->id_mask);; h = (h + 1) & r->id_mask) {
+        uint32_t v = r->id_map[h];
+        if (!v)
+            return -1;
+        if (r->ids[v - 1] == id)
+            return (long)(v - 1);
+    }
+}
+
 LB_API int lb_chash_new(lb_chash **out, const lb_pool *pool, const lb_chash_options *opts)
 {
     if (!out || !pool)
@@ -136,8 +171,7 @@ LB_API int lb_chash_new(lb_chash **out, const lb_pool *pool, const lb_chash_opti
     r->weights = malloc(cnt * sizeof(uint32_t));
     r->npoints = calloc(cnt, sizeof(uint32_t));
     r->slots = malloc(cnt * sizeof(uint32_t));
-    r->by_id = lb__id_index_new(sorted, n);
-    if (!r->ids || !r->weights || !r->npoints || !r->slots || !r->by_id)
+    if (!r->ids || !r->weights || !r->npoints || !r->slots)
         goto fail;
     for (uint32_t i = 0; i < n; i++) {
         r->ids[i] = sorted[i]->id;
@@ -148,6 +182,8 @@ LB_API int lb_chash_new(lb_chash **out, const lb_pool *pool, const lb_chash_opti
             goto fail;
     }
     err = build_ring(r, sorted, ppw);
+    if (!err)
+        err = build_id_map(r);
     if (err)
         goto fail;
     free(sorted);
@@ -170,7 +206,7 @@ LB_API void lb_chash_free(lb_chash *ring)
     free(ring->weights);
     free(ring->npoints);
     free(ring->slots);
-    free(ring->by_id);
+    free(ring->id_map);
     free(ring);
 }
 
@@ -203,6 +239,17 @@ static inline uint64_t bound_of(const lb_chash *r, uint32_t index, uint32_t pct,
     return (uint64_t)((num + den - 1) / den);
 }
 
+/* count <= ceil(pct * load * w / (100 * W)) without a division: for integers,
+ * count <= ceil(x / d) exactly when (count - 1) * d < x. */
+static inline int within_bound(const lb_chash *r, uint32_t index, uint32_t pct, uint64_t load,
+                               uint64_t count)
+{
+    if (count == 0)
+        return 1;
+    return (u128)(count - 1) * (100 * r->weight_sum) <
+           (u128)((uint64_t)pct * r->weights[index]) * load;
+}
+
 LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t balance_pct,
                                  uint32_t *target_id)
 {
@@ -221,11 +268,12 @@ LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t b
             continue;
         last = i;
         const uint32_t slot = ring->slots[i];
-        /* Cheap test first, so that full targets are not touched. */
-        if (lb_loads_get(loads, slot) >= bound_of(ring, i, balance_pct, lb_loads_total(loads) + 1))
+        /* Cheap test first, so that full targets are not touched: would one more fit? */
+        if (!within_bound(ring, i, balance_pct, lb_loads_total(loads) + 1,
+                          (uint64_t)lb_loads_get(loads, slot) + 1))
             continue;
         uint32_t now = lb_loads_add(loads, slot, 1);
-        if (now <= bound_of(ring, i, balance_pct, lb_loads_total(loads))) {
+        if (within_bound(ring, i, balance_pct, lb_loads_total(loads), now)) {
             *target_id = ring->ids[i];
             return 0;
         }
@@ -242,7 +290,7 @@ LB_API int lb_chash_release(const lb_chash *ring, uint32_t target_id)
 {
     if (!ring || !ring->loads)
         return -EINVAL;
-    long i = lb__id_index_find(ring->by_id, ring->count, target_id);
+    long i = index_of(ring, target_id);
     if (i < 0)
         return -ENOENT;
     lb_loads_add(ring->loads, ring->slots[i], -1);
@@ -254,7 +302,7 @@ LB_API int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t bal
 {
     if (!ring || !bound || balance_pct < 100 || balance_pct > BALANCE_MAX)
         return -EINVAL;
-    long i = lb__id_index_find(ring->by_id, ring->count, target_id);
+    long i = index_of(ring, target_id);
     if (i < 0)
         return -ENOENT;
     *bound = bound_of(ring, (uint32_t)i, balance_pct, load);

@@ -18,6 +18,9 @@
 struct lb_maglev {
     uint32_t size;
     uint32_t count;
+    /* M, or 1 for an empty table whose one entry leads to ids[0] = LB_NO_TARGET: lookups
+     * then need no test for emptiness. */
+    uint32_t lookup_size;
     uint16_t *narrow; /* one of narrow / wide holds the M entries */
     uint32_t *wide;
     uint32_t *ids;     /* by index */
@@ -27,12 +30,18 @@ struct lb_maglev {
     uint64_t digest;
 };
 
-/* The slot of a flow hash: floor(h * M / 2^64), from two 32 x 32 products (exact). */
+/* The slot of a flow hash: floor(h * M / 2^64): the high half of a 128-bit product, or
+ * the same value from two 32 x 32 products. */
 static inline uint32_t slot_of(uint64_t h, uint32_t m)
 {
+#ifdef __SIZEOF_INT128__
+    __extension__ typedef unsigned __int128 u128;
+    return (uint32_t)(((u128)h * m) >> 64);
+#else
     uint64_t lo = (h & 0xffffffffu) * m;
     uint64_t hi = (h >> 32) * m;
     return (uint32_t)((hi + (lo >> 32)) >> 32);
+#endif
 }
 
 int lb__is_prime(uint32_t n)
@@ -107,9 +116,15 @@ struct lb__id_index *lb__id_index_new(const struct lb__target *const *sorted, ui
 
 long lb__id_index_find(const struct lb__id_index *map, uint32_t n, uint32_t id)
 {
-    const struct lb__id_index key = {id, 0};
-    const struct lb__id_index *hit = n ? bsearch(&key, map, n, sizeof(key), id_cmp) : NULL;
-    return hit ? (long)hit->index : -1;
+    uint32_t lo = 0, hi = n; /* no bsearch(): a release looks its target up on every call */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (map[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && map[lo].id == id ? (long)map[lo].index : -1;
 }
 
 /* The state of one target while the table fills. */
@@ -330,7 +345,13 @@ LB_API int lb_maglev_build(lb_maglev **out, const lb_pool *pool, uint32_t table_
         t->ids[i] = sorted[i]->id;
         t->weights[i] = sorted[i]->weight;
     }
-    if (n) {
+    t->lookup_size = n ? table_size : 1;
+    if (!n) {
+        t->narrow = calloc(1, sizeof(uint16_t));
+        if (!t->narrow)
+            goto fail;
+        t->ids[0] = LB_NO_TARGET;
+    } else {
         if (n <= NARROW_MAX)
             t->narrow = malloc((size_t)table_size * sizeof(uint16_t));
         else
@@ -378,9 +399,9 @@ LB_API uint32_t lb_maglev_lookup_index(const lb_maglev *table, uint64_t flow_has
 
 LB_API uint32_t lb_maglev_lookup(const lb_maglev *table, uint64_t flow_hash)
 {
-    if (!table || !table->count)
+    if (!table)
         return LB_NO_TARGET;
-    return table->ids[entry_at(table, slot_of(flow_hash, table->size))];
+    return table->ids[entry_at(table, slot_of(flow_hash, table->lookup_size))];
 }
 
 LB_API uint32_t lb_maglev_size(const lb_maglev *table)
