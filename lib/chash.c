@@ -13,11 +13,15 @@
 
 __extension__ typedef unsigned __int128 u128;
 
+struct point {
+    uint64_t hash;
+    uint32_t index; /* owner: the target's index */
+};
+
 struct lb_chash {
     uint32_t points; /* P */
     uint32_t count;  /* targets */
-    uint64_t *hash;  /* P sorted point hashes */
-    uint32_t *owner; /* P target indices */
+    struct point *pt; /* P points sorted by hash: hash and owner share a cache line */
     uint32_t *bucket; /* nb + 1 starts: points whose hash >> shift == b are [bucket[b], [b+1]) */
     unsigned shift;
     uint32_t *ids;     /* by index */
@@ -30,10 +34,6 @@ struct lb_chash {
     lb_loads *loads;
 };
 
-struct point {
-    uint64_t hash;
-    uint32_t index;
-};
 
 static int point_cmp(const void *x, const void *y)
 {
@@ -55,26 +55,23 @@ static void make_points(const struct lb__target *x, uint32_t index, uint32_t n, 
     }
 }
 
+/* About four points per bucket: a small index (it is read on every lookup) and a short
+ * search inside one or two cache lines of points. */
 static int build_index(lb_chash *r, const struct point *pts)
 {
     unsigned bits = 1;
-    while (bits < 24 && (1u << bits) < r->points)
+    while (bits < 22 && (1u << bits) < r->points / 4)
         bits++;
     uint32_t nb = 1u << bits;
     r->shift = 64 - bits;
-    r->hash = malloc((size_t)r->points * sizeof(uint64_t));
-    r->owner = malloc((size_t)r->points * sizeof(uint32_t));
     r->bucket = malloc(((size_t)nb + 1) * sizeof(uint32_t));
-    if (!r->hash || !r->owner || !r->bucket)
+    if (!r->bucket)
         return -ENOMEM;
     uint32_t k = 0;
     for (uint32_t b = 0; b < nb; b++) {
         r->bucket[b] = k;
-        while (k < r->points && (pts[k].hash >> r->shift) == b) {
-            r->hash[k] = pts[k].hash;
-            r->owner[k] = pts[k].index;
+        while (k < r->points && (pts[k].hash >> r->shift) == b)
             k++;
-        }
     }
     r->bucket[nb] = k;
     return 0;
@@ -101,9 +98,8 @@ static int build_ring(lb_chash *r, const struct lb__target *const *sorted, uint3
         at += n;
     }
     qsort(pts, total, sizeof(*pts), point_cmp);
-    int err = build_index(r, pts);
-    free(pts);
-    return err;
+    r->pt = pts;
+    return build_index(r, pts);
 }
 
 static inline uint32_t id_home(uint32_t id, uint32_t mask)
@@ -199,8 +195,7 @@ LB_API void lb_chash_free(lb_chash *ring)
 {
     if (!ring)
         return;
-    free(ring->hash);
-    free(ring->owner);
+    free(ring->pt);
     free(ring->bucket);
     free(ring->ids);
     free(ring->weights);
@@ -217,7 +212,7 @@ static inline uint32_t find_point(const lb_chash *r, uint64_t h)
     uint32_t lo = r->bucket[b], hi = r->bucket[b + 1];
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (r->hash[mid] < h)
+        if (r->pt[mid].hash < h)
             lo = mid + 1;
         else
             hi = mid;
@@ -229,7 +224,7 @@ LB_API uint32_t lb_chash_lookup(const lb_chash *ring, uint64_t hash)
 {
     if (!ring || !ring->points)
         return LB_NO_TARGET;
-    return ring->ids[ring->owner[find_point(ring, hash)]];
+    return ring->ids[ring->pt[find_point(ring, hash)].index];
 }
 
 static inline uint64_t bound_of(const lb_chash *r, uint32_t index, uint32_t pct, uint64_t load)
@@ -261,7 +256,7 @@ LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t b
     const uint32_t start = find_point(ring, hash);
     uint32_t pos = start, last = UINT32_MAX;
     for (uint32_t step = 0; step < ring->points; step++) {
-        uint32_t i = ring->owner[pos];
+        uint32_t i = ring->pt[pos].index;
         if (++pos == ring->points)
             pos = 0;
         if (i == last)
@@ -280,7 +275,7 @@ LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t b
         lb_loads_add(loads, slot, -1);
     }
     /* Every target full: only when picks race or counts changed from outside. */
-    uint32_t i = ring->owner[start];
+    uint32_t i = ring->pt[start].index;
     lb_loads_add(loads, ring->slots[i], 1);
     *target_id = ring->ids[i];
     return 0;

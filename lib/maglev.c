@@ -200,7 +200,8 @@ static void fill_scan(struct fill *f, uint32_t n, const uint32_t *w, uint32_t wm
 static void fill_heap(struct fill *f, uint32_t n, const uint32_t *w, uint32_t wmax,
                       uint64_t *heap)
 {
-    /* Keys are round << 24 | index; rounds stay below 2^39 (M * W / 1). Round 0 for all:
+    /* Keys are round << 24 | index: rounds stay below 2^40 (M * W) and indices below 2^24
+     * (N <= M < 2^24), so a key fits 64 bits. Round 0 for all:
      * the heap starts sorted. */
     for (uint32_t i = 0; i < n; i++)
         heap[i] = i;
