@@ -9,10 +9,14 @@
 
 #include "internal/maglev.h"
 #include "internal/pool.h"
+#include "internal/util.h"
 #include "lb/hash.h"
 #include "lb/maglev.h"
 
 /* Entries are indices into the sorted target list. */
+#ifndef ENDGAME_PERCENT
+#define ENDGAME_PERCENT 100
+#endif
 #define NARROW_MAX 65535u
 
 struct lb_maglev {
@@ -141,11 +145,108 @@ struct fill {
     uint32_t *entries;
     uint32_t m;
     uint32_t filled;
+    /* Endgame: once only `nempty` <= ENDGAME(M) slots are left, a turn computes where each
+     * empty slot stands in the target's preference list instead of probing for it. */
+    uint32_t endgame_at; /* filled count at which the endgame starts */
+    int endgame;         /* started: `empty` lists the empty slots */
+    uint32_t *empty;     /* room for M - endgame_at slots */
+    uint32_t nempty;
+    uint32_t *inverse; /* per target: skip^-1 mod M, 0 until needed */
+    uint64_t barrett;  /* floor((2^64 - 1) / M) */
 };
+
+static inline void claim(struct fill *f, uint32_t i, uint32_t p)
+{
+    f->occupied[p >> 6] |= 1ull << (p & 63);
+    if (f->narrow)
+        f->narrow[p] = (uint16_t)i;
+    else
+        f->wide[p] = i;
+    f->entries[i]++;
+    p += f->probe[i].skip;
+    if (p >= f->m)
+        p -= f->m;
+    f->probe[i].pos = p;
+    f->filled++;
+}
+
+/* How many slots are left for the endgame: probing for one of E empty slots takes M / E
+ * probes on average, computing it costs E multiplications, so switch near sqrt(M). */
+static uint32_t endgame_size(uint32_t m)
+{
+    uint32_t r = 1;
+    while ((uint64_t)r * r < m)
+        r++;
+    uint64_t e = (uint64_t)r * ENDGAME_PERCENT / 100;
+    return e < m ? (uint32_t)e : m;
+}
+
+/* a^-1 mod m for a prime m and 0 < a < m (extended Euclid). */
+static uint32_t mod_inverse(uint32_t a, uint32_t m)
+{
+    int64_t t = 0, nt = 1, r = m, nr = a;
+    while (nr) {
+        int64_t q = r / nr, x;
+        x = t - q * nt;
+        t = nt;
+        nt = x;
+        x = r - q * nr;
+        r = nr;
+        nr = x;
+    }
+    return (uint32_t)(t < 0 ? t + m : t);
+}
+
+/* x mod m for x < 2^48, by Barrett reduction (no division). */
+static inline uint32_t mod_m(const struct fill *f, uint64_t x)
+{
+    __extension__ typedef unsigned __int128 u128;
+    uint64_t q = (uint64_t)(((u128)x * f->barrett) >> 64);
+    uint64_t r = x - q * f->m; /* q is at most 1 short: x < 2^48 */
+    return (uint32_t)(r >= f->m ? r - f->m : r);
+}
+
+static void endgame_start(struct fill *f)
+{
+    for (uint32_t s = 0; s < f->m; s++) {
+        if (!(f->occupied[s >> 6] >> (s & 63) & 1))
+            f->empty[f->nempty++] = s;
+    }
+    f->endgame = 1;
+}
+
+/* The endgame turn: the empty slot s that comes first in target i's preference list from its
+ * current position pos is the one with the smallest (s - pos) * skip^-1 mod M (the number of
+ * steps from pos to s). Every slot before pos in the list is already taken. */
+static void endgame_turn(struct fill *f, uint32_t i)
+{
+    if (!f->inverse[i])
+        f->inverse[i] = mod_inverse(f->probe[i].skip, f->m);
+    const uint64_t inv = f->inverse[i];
+    const uint32_t pos = f->probe[i].pos, m = f->m;
+    uint32_t best = UINT32_MAX, at = 0;
+    for (uint32_t k = 0; k < f->nempty; k++) {
+        uint32_t s = f->empty[k];
+        uint32_t steps = mod_m(f, (uint64_t)(s >= pos ? s - pos : s + m - pos) * inv);
+        if (steps < best) {
+            best = steps;
+            at = k;
+        }
+    }
+    uint32_t p = f->empty[at];
+    f->empty[at] = f->empty[--f->nempty];
+    claim(f, i, p);
+}
 
 /* Target @i takes a turn: it claims the next empty slot of its preference list. */
 static inline void take_turn(struct fill *f, uint32_t i)
 {
+    if (LB_UNLIKELY(f->filled >= f->endgame_at)) {
+        if (!f->endgame)
+            endgame_start(f);
+        endgame_turn(f, i);
+        return;
+    }
     uint32_t p = f->probe[i].pos;
     const uint32_t skip = f->probe[i].skip, m = f->m;
     while (f->occupied[p >> 6] >> (p & 63) & 1) {
@@ -153,17 +254,7 @@ static inline void take_turn(struct fill *f, uint32_t i)
         if (p >= m)
             p -= m;
     }
-    f->occupied[p >> 6] |= 1ull << (p & 63);
-    if (f->narrow)
-        f->narrow[p] = (uint16_t)i;
-    else
-        f->wide[p] = i;
-    f->entries[i]++;
-    p += skip;
-    if (p >= m)
-        p -= m;
-    f->probe[i].pos = p;
-    f->filled++;
+    claim(f, i, p);
 }
 
 /* Equal weights: every target takes a turn in every round. */
@@ -282,10 +373,15 @@ static int fill_table(lb_maglev *t, const struct lb__target *const *sorted)
     f.entries = t->entries;
     f.occupied = calloc((m + 63) / 64, sizeof(uint64_t));
     f.probe = malloc(n * sizeof(*f.probe));
+    uint32_t endgame = endgame_size(m);
+    f.endgame_at = m - endgame;
+    f.empty = malloc((size_t)endgame * sizeof(uint32_t));
+    f.inverse = calloc(n, sizeof(uint32_t));
+    f.barrett = UINT64_MAX / m;
     /* Scratch for the weighted fills: turn counts (scan) or the heap. */
     uint64_t *scratch = calloc(n, sizeof(uint64_t));
     int err = -ENOMEM;
-    if (!f.occupied || !f.probe || !scratch)
+    if (!f.occupied || !f.probe || !f.empty || !f.inverse || !scratch)
         goto out;
     uint32_t wmax = 0, wmin = UINT32_MAX;
     uint64_t wsum = 0;
@@ -308,6 +404,8 @@ static int fill_table(lb_maglev *t, const struct lb__target *const *sorted)
 out:
     free(f.occupied);
     free(f.probe);
+    free(f.empty);
+    free(f.inverse);
     free(scratch);
     return err;
 }
