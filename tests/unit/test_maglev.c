@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "lbtest.h"
@@ -444,6 +445,48 @@ static void independent_of_pool(void **state)
     lb_maglev_free(t);
 }
 
+struct reader {
+    const lb_maglev *table;
+    const uint32_t *want;
+    int mismatches;
+};
+
+static void *read_table(void *arg)
+{
+    struct reader *r = arg;
+    for (int round = 0; round < 20; round++) {
+        uint64_t rs = 99;
+        for (int k = 0; k < 5000; k++)
+            r->mismatches += lb_maglev_lookup(r->table, lbt_rand(&rs)) != r->want[k];
+    }
+    return NULL;
+}
+
+/* Any number of threads look one table up at once (run under ThreadSanitizer too). */
+static void concurrent_lookups(void **state)
+{
+    (void)state;
+    lb_pool *p = make_pool(100, NULL, 4);
+    lb_maglev *t;
+    assert_lb_ok(lb_maglev_build(&t, p, 10007));
+    static uint32_t want[5000];
+    uint64_t rs = 99;
+    for (int k = 0; k < 5000; k++)
+        want[k] = lb_maglev_lookup(t, lbt_rand(&rs));
+    pthread_t th[4];
+    struct reader r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct reader){t, want, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, read_table, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(r[i].mismatches, 0);
+    }
+    lb_maglev_free(t);
+    lb_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +500,7 @@ int main(void)
         cmocka_unit_test(weight_zero_and_empty),
         cmocka_unit_test(errors),
         cmocka_unit_test(independent_of_pool),
+        cmocka_unit_test(concurrent_lookups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
