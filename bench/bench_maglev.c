@@ -13,7 +13,7 @@
 #include "lb/pool.h"
 
 #define NFLOWS 4096
-#define OPEN 65536 /* connections open during bounded picks: about 65 per target */
+#define OPEN   65536 /* connections open during bounded picks: about 65 per target */
 
 struct ctx {
     uint8_t src[NFLOWS][4], dst[NFLOWS][4];
@@ -194,10 +194,10 @@ static void run_build(void *p, uint64_t ops)
     bench_sink = acc;
 }
 
-#define BUILD_SETUP(N, M)                                                                      \
-    static void *setup_build_##N(void)                                                         \
-    {                                                                                          \
-        return ctx_new(N, M, 0);                                                               \
+#define BUILD_SETUP(N, M)                                                                          \
+    static void *setup_build_##N(void)                                                             \
+    {                                                                                              \
+        return ctx_new(N, M, 0);                                                                   \
     }
 BUILD_SETUP(10, 65537)
 BUILD_SETUP(100, 65537)
@@ -228,8 +228,8 @@ static void run_ring_lookup(void *p, uint64_t ops)
     for (uint64_t i = 0; i < ops; i++) {
         unsigned k = (unsigned)(i & (NFLOWS - 1));
         uint16_t sport = (uint16_t)(c->sport[k] + (i >> 12)); /* new flows keep coming */
-        acc += lb_chash_lookup(
-            c->ring, lb_hash_flow4(c->src[k], c->dst[k], sport, c->dport[k], 6, 0));
+        acc +=
+            lb_chash_lookup(c->ring, lb_hash_flow4(c->src[k], c->dst[k], sport, c->dport[k], 6, 0));
     }
     bench_sink = acc;
 }
@@ -268,14 +268,14 @@ int main(int argc, char **argv)
          ctx_free},
         {"maglev_build_n10", "{\"n\": 10, \"m\": 65537}", "paper_build_n10", setup_build_10,
          run_build, ctx_free},
-        {"paper_build_n100", "{\"n\": 100, \"m\": 65537}", NULL, setup_build_100,
-         run_paper_build, ctx_free},
-        {"maglev_build_n100", "{\"n\": 100, \"m\": 65537}", "paper_build_n100",
-         setup_build_100, run_build, ctx_free},
+        {"paper_build_n100", "{\"n\": 100, \"m\": 65537}", NULL, setup_build_100, run_paper_build,
+         ctx_free},
+        {"maglev_build_n100", "{\"n\": 100, \"m\": 65537}", "paper_build_n100", setup_build_100,
+         run_build, ctx_free},
         {"paper_build_n1000", "{\"n\": 1000, \"m\": 65537}", NULL, setup_build_1000,
          run_paper_build, ctx_free},
-        {"maglev_build_n1000", "{\"n\": 1000, \"m\": 65537}", "paper_build_n1000",
-         setup_build_1000, run_build, ctx_free},
+        {"maglev_build_n1000", "{\"n\": 1000, \"m\": 65537}", "paper_build_n1000", setup_build_1000,
+         run_build, ctx_free},
         {"paper_build_n10000", "{\"n\": 10000, \"m\": 655373}", NULL, setup_build_10000,
          run_paper_build, ctx_free},
         {"maglev_build_n10000", "{\"n\": 10000, \"m\": 655373}", "paper_build_n10000",

@@ -19,8 +19,8 @@ struct point {
 };
 
 struct lb_chash {
-    uint32_t points; /* P */
-    uint32_t count;  /* targets */
+    uint32_t points;  /* P */
+    uint32_t count;   /* targets */
     struct point *pt; /* P points sorted by hash: hash and owner share a cache line */
     uint32_t *bucket; /* nb + 1 starts: points whose hash >> shift == b are [bucket[b], [b+1]) */
     unsigned shift;
@@ -28,12 +28,11 @@ struct lb_chash {
     uint32_t *weights; /* by index */
     uint32_t *npoints; /* by index */
     uint32_t *slots;   /* by index: counter slot in loads */
-    uint32_t *id_map; /* open addressing, id -> index + 1 (0 empty), for O(1) releases */
+    uint32_t *id_map;  /* open addressing, id -> index + 1 (0 empty), for O(1) releases */
     uint32_t id_mask;
     uint64_t weight_sum;
     lb_loads *loads;
 };
-
 
 static int point_cmp(const void *x, const void *y)
 {
@@ -314,8 +313,8 @@ LB_API uint32_t lb_chash_target_count(const lb_chash *ring)
     return ring ? ring->count : 0;
 }
 
-LB_API int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id,
-                              uint32_t *weight, uint32_t *points)
+LB_API int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
+                              uint32_t *points)
 {
     if (!ring)
         return -EINVAL;

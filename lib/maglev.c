@@ -271,8 +271,7 @@ static void fill_equal(struct fill *f, uint32_t n)
 
 /* Round t, target i takes a turn iff t * w_i >= turns_i * W (W the largest weight). Scanning
  * every target each round costs about M * W / mean(w) checks. */
-static void fill_scan(struct fill *f, uint32_t n, const uint32_t *w, uint32_t wmax,
-                      uint64_t *turns)
+static void fill_scan(struct fill *f, uint32_t n, const uint32_t *w, uint32_t wmax, uint64_t *turns)
 {
     for (uint64_t t = 0;; t++) {
         for (uint32_t i = 0; i < n; i++) {
@@ -288,8 +287,7 @@ static void fill_scan(struct fill *f, uint32_t n, const uint32_t *w, uint32_t wm
 
 /* The same turn order from a min-heap of (next round, index): target i's next round is
  * ceil(turns_i * W / w_i). Used when weights are so uneven that scanning would be slow. */
-static void fill_heap(struct fill *f, uint32_t n, const uint32_t *w, uint32_t wmax,
-                      uint64_t *heap)
+static void fill_heap(struct fill *f, uint32_t n, const uint32_t *w, uint32_t wmax, uint64_t *heap)
 {
     /* Keys are round << 24 | index: rounds stay below 2^40 (M * W) and indices below 2^24
      * (N <= M < 2^24), so a key fits 64 bits. Round 0 for all:
@@ -322,45 +320,64 @@ static void fill_heap(struct fill *f, uint32_t n, const uint32_t *w, uint32_t wm
     }
 }
 
-/* XXH3 of the digest stream (doc/maglev.md), fed in chunks. */
-static uint64_t table_digest(const lb_maglev *t, const struct lb__target *const *sorted)
+static inline uint32_t entry_at(const lb_maglev *t, uint32_t s)
 {
-    XXH3_state_t *st = XXH3_createState();
-    if (!st)
-        return 0;
+    return t->narrow ? t->narrow[s] : t->wide[s];
+}
+
+/* The digest stream (doc/maglev.md), hashed in chunks. */
+struct digest {
+    XXH3_state_t *st;
+    size_t used;
     uint8_t buf[4096];
-    size_t used = 0;
-    XXH3_64bits_reset_withSeed(st, LB_MAGLEV_SEED_DIGEST);
-#define PUT32(v)                                                                               \
-    do {                                                                                       \
-        uint32_t v_ = (v);                                                                     \
-        if (used + 4 > sizeof(buf)) {                                                          \
-            XXH3_64bits_update(st, buf, used);                                                 \
-            used = 0;                                                                          \
-        }                                                                                      \
-        buf[used++] = (uint8_t)v_;                                                             \
-        buf[used++] = (uint8_t)(v_ >> 8);                                                      \
-        buf[used++] = (uint8_t)(v_ >> 16);                                                     \
-        buf[used++] = (uint8_t)(v_ >> 24);                                                     \
-    } while (0)
-    PUT32(t->size);
-    PUT32(t->count);
-    for (uint32_t i = 0; i < t->count; i++) {
-        PUT32(sorted[i]->key_len);
-        XXH3_64bits_update(st, buf, used);
-        used = 0;
-        XXH3_64bits_update(st, sorted[i]->key, sorted[i]->key_len);
-        PUT32(sorted[i]->weight);
+};
+
+static void put32(struct digest *d, uint32_t v)
+{
+    if (d->used + 4 > sizeof(d->buf)) {
+        XXH3_64bits_update(d->st, d->buf, d->used);
+        d->used = 0;
     }
-    if (t->count) {
-        for (uint32_t s = 0; s < t->size; s++)
-            PUT32(t->narrow ? t->narrow[s] : t->wide[s]);
+    uint8_t *p = d->buf + d->used; /* little-endian */
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+    d->used += 4;
+}
+
+static void put_bytes(struct digest *d, const uint8_t *p, size_t len)
+{
+    XXH3_64bits_update(d->st, d->buf, d->used);
+    d->used = 0;
+    XXH3_64bits_update(d->st, p, len);
+}
+
+static int table_digest(lb_maglev *t, const struct lb__target *const *sorted)
+{
+    struct digest *d = malloc(sizeof(*d));
+    XXH3_state_t *st = XXH3_createState();
+    int err = -ENOMEM;
+    if (d && st) {
+        d->st = st;
+        d->used = 0;
+        XXH3_64bits_reset_withSeed(st, LB_MAGLEV_SEED_DIGEST);
+        put32(d, t->size);
+        put32(d, t->count);
+        for (uint32_t i = 0; i < t->count; i++) {
+            put32(d, sorted[i]->key_len);
+            put_bytes(d, sorted[i]->key, sorted[i]->key_len);
+            put32(d, sorted[i]->weight);
+        }
+        for (uint32_t s = 0; t->count && s < t->size; s++)
+            put32(d, entry_at(t, s));
+        XXH3_64bits_update(st, d->buf, d->used);
+        t->digest = XXH3_64bits_digest(st);
+        err = 0;
     }
-#undef PUT32
-    XXH3_64bits_update(st, buf, used);
-    uint64_t d = XXH3_64bits_digest(st);
     XXH3_freeState(st);
-    return d;
+    free(d);
+    return err;
 }
 
 static int fill_table(lb_maglev *t, const struct lb__target *const *sorted)
@@ -461,7 +478,9 @@ LB_API int lb_maglev_build(lb_maglev **out, const lb_pool *pool, uint32_t table_
         if (err)
             goto fail;
     }
-    t->digest = table_digest(t, sorted);
+    err = table_digest(t, sorted);
+    if (err)
+        goto fail;
     free(sorted);
     *out = t;
     return 0;
@@ -482,11 +501,6 @@ LB_API void lb_maglev_free(lb_maglev *table)
     free(table->entries);
     free(table->by_id);
     free(table);
-}
-
-static inline uint32_t entry_at(const lb_maglev *t, uint32_t s)
-{
-    return t->narrow ? t->narrow[s] : t->wide[s];
 }
 
 LB_API uint32_t lb_maglev_lookup_index(const lb_maglev *table, uint64_t flow_hash)

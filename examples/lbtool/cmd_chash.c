@@ -200,17 +200,16 @@ static int parse_factor(const char *s, uint32_t *pct)
 
 int lbt_cmd_chash(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"target", required_argument, 0, 't'},
-        {"points-per-weight", required_argument, 0, 'p'},
-        {"keys", required_argument, 0, 'n'},
-        {"distinct", required_argument, 0, 'D'},
-        {"zipf", no_argument, 0, 'z'},
-        {"seed", required_argument, 0, 'S'},
-        {"balance-factor", required_argument, 0, 'c'},
-        {"lookup-key", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"target", required_argument, 0, 't'},
+                                         {"points-per-weight", required_argument, 0, 'p'},
+                                         {"keys", required_argument, 0, 'n'},
+                                         {"distinct", required_argument, 0, 'D'},
+                                         {"zipf", no_argument, 0, 'z'},
+                                         {"seed", required_argument, 0, 'S'},
+                                         {"balance-factor", required_argument, 0, 'c'},
+                                         {"lookup-key", required_argument, 0, 'l'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     struct lbt_hs_targets targets = {0}, lookups = {0};
     struct stream st = {10000, 0, 1, 0, NULL};
     uint64_t ppw = LB_CHASH_DEFAULT_POINTS;

@@ -112,11 +112,14 @@ static int change_pool(lb_pool *after, const lb_pool *before, const struct lbt_h
 
 int lbt_cmd_maglev(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"size", required_argument, 0, 'm'},   {"target", required_argument, 0, 't'},
-        {"remove", required_argument, 0, 'r'}, {"add", required_argument, 0, 'a'},
-        {"lookup-key", required_argument, 0, 'l'}, {"dump", no_argument, 0, 'd'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"size", required_argument, 0, 'm'},
+                                         {"target", required_argument, 0, 't'},
+                                         {"remove", required_argument, 0, 'r'},
+                                         {"add", required_argument, 0, 'a'},
+                                         {"lookup-key", required_argument, 0, 'l'},
+                                         {"dump", no_argument, 0, 'd'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     struct lbt_hs_targets targets = {0}, rm = {0}, add = {0}, lookups = {0};
     uint64_t size = LB_MAGLEV_DEFAULT_SIZE;
     int c, want_dump = 0, rc = LBT_EXIT_USAGE;

@@ -68,8 +68,8 @@ static inline int lbt_hs_pool(lb_pool **out, const struct lbt_hs_targets *l)
         err = lb_pool_add(p, (uint32_t)i, l->key[i], strlen(l->key[i]), l->weight[i], 0);
         if (err) {
             lb_pool_free(p);
-            return lbt_fail(err, "target '%s' (weight %u): %s", l->key[i],
-                            (unsigned)l->weight[i], lb_strerror(err));
+            return lbt_fail(err, "target '%s' (weight %u): %s", l->key[i], (unsigned)l->weight[i],
+                            lb_strerror(err));
         }
     }
     *out = p;
@@ -85,8 +85,7 @@ static inline void lbt_hs_add_key(cJSON *o, const char *name, const uint8_t *key
 }
 
 /* Adds the key of target @id of @pool, or null for LB_NO_TARGET. */
-static inline void lbt_hs_add_target(cJSON *o, const char *name, const lb_pool *pool,
-                                     uint32_t id)
+static inline void lbt_hs_add_target(cJSON *o, const char *name, const lb_pool *pool, uint32_t id)
 {
     lb_target_info ti = {.struct_size = sizeof(ti)};
     if (id != LB_NO_TARGET && lb_pool_get(pool, id, &ti) == 0)

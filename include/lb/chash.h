@@ -151,8 +151,8 @@ LB_API uint32_t lb_chash_target_count(const lb_chash *ring);
  * @param[out] points its number of points (may be NULL).
  * @return 0, -EINVAL, -ENOENT (index out of range).
  */
-LB_API int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id,
-                              uint32_t *weight, uint32_t *points);
+LB_API int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
+                              uint32_t *points);
 
 #ifdef __cplusplus
 }

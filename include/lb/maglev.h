@@ -64,8 +64,7 @@ typedef struct lb_maglev lb_maglev;
  *         -ENOMEM. A pool with no target of weight above zero gives an empty table, whose
  *         lookups return #LB_NO_TARGET.
  */
-LB_API LB_NODISCARD int lb_maglev_build(lb_maglev **out, const lb_pool *pool,
-                                        uint32_t table_size);
+LB_API LB_NODISCARD int lb_maglev_build(lb_maglev **out, const lb_pool *pool, uint32_t table_size);
 
 /** @brief Free a table. NULL is a no-op. */
 LB_API void lb_maglev_free(lb_maglev *table);

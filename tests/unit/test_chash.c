@@ -303,8 +303,7 @@ static void bounded_loads_threads(void **state)
         struct racer x[THREADS];
         for (int i = 0; i < THREADS; i++) {
             x[i] = (struct racer){r, 100 + (uint64_t)i + 10 * (uint64_t)phase, &z, PICKS};
-            assert_int_equal(pthread_create(&th[i], NULL, phase ? race_release : race, &x[i]),
-                             0);
+            assert_int_equal(pthread_create(&th[i], NULL, phase ? race_release : race, &x[i]), 0);
         }
         for (int i = 0; i < THREADS; i++) {
             void *ret;

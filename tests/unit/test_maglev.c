@@ -62,8 +62,8 @@ static void vectors_match(void **state)
         char spec[64];
         static char list[1 << 16];
         lb_pool *p = NULL;
-        if (sscanf(line, "generated %" SCNu32 " %" SCNu32 " %63s %" SCNx64, &m, &n, spec,
-                   &want) == 4) {
+        if (sscanf(line, "generated %" SCNu32 " %" SCNu32 " %63s %" SCNx64, &m, &n, spec, &want) ==
+            4) {
             uint32_t *w = malloc(n * sizeof(*w));
             assert_non_null(w);
             uint64_t seed, wmax;
@@ -79,8 +79,7 @@ static void vectors_match(void **state)
             }
             p = make_pool(n, w, 0x5eed + n);
             free(w);
-        } else if (sscanf(line, "explicit %" SCNu32 " %" SCNx64 " %65535s", &m, &want, list) ==
-                   3) {
+        } else if (sscanf(line, "explicit %" SCNu32 " %" SCNx64 " %65535s", &m, &want, list) == 3) {
             assert_lb_ok(lb_pool_new(&p));
             uint32_t id = 1;
             char *save = NULL;
@@ -129,10 +128,10 @@ static void check_floor_ceil(uint32_t n, uint32_t m)
 static void unweighted_floor_ceil(void **state)
 {
     (void)state;
-    static const uint32_t cases[][2] = {{1, 2},      {1, 7},       {2, 3},       {3, 3},
-                                        {5, 101},    {10, 1009},   {7, 65537},   {100, 65537},
-                                        {1000, 65537}, {333, 65537}, {1000, 655373},
-                                        {10000, 655373}, {65536, 65537}};
+    static const uint32_t cases[][2] = {
+        {1, 2},         {1, 7},          {2, 3},        {3, 3},        {5, 101},
+        {10, 1009},     {7, 65537},      {100, 65537},  {1000, 65537}, {333, 65537},
+        {1000, 655373}, {10000, 655373}, {65536, 65537}};
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
         check_floor_ceil(cases[c][0], cases[c][1]);
 }
@@ -140,7 +139,7 @@ static void unweighted_floor_ceil(void **state)
 static void weighted_share(void **state)
 {
     (void)state;
-    static const uint32_t cases[][2] = {{10, 1009},  {50, 5003},  {100, 10007},
+    static const uint32_t cases[][2] = {{10, 1009},   {50, 5003},   {100, 10007},
                                         {200, 65537}, {600, 65537}, {1000, 655373}};
     uint64_t rs = 4242;
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
