@@ -77,6 +77,72 @@ static void distribution_follows_weights(void **state)
     lb_pool_free(p);
 }
 
+struct ref_point {
+    uint64_t hash;
+    uint32_t id;
+};
+
+static int ref_cmp(const void *x, const void *y)
+{
+    const struct ref_point *a = x, *b = y;
+    return (a->hash > b->hash) - (a->hash < b->hash);
+}
+
+/* The ring as include/lb/chash.h documents it, built here from the point formula, against a
+ * linear search: the first point at or after the hash, wrapping. */
+static void lookup_matches_documented_points(void **state)
+{
+    (void)state;
+    static const char *keys[] = {"alpha", "beta", "gamma:80", "d", "epsilon"};
+    static const uint32_t w[] = {1, 2, 3, 0, 5};
+    const uint32_t ppw = 7;
+    lb_pool *p;
+    assert_lb_ok(lb_pool_new(&p));
+    struct ref_point pts[100];
+    size_t n = 0;
+    for (uint32_t i = 0; i < 5; i++) {
+        size_t len = strlen(keys[i]);
+        assert_lb_ok(lb_pool_add(p, 10 + i, keys[i], len, w[i], 0));
+        for (uint32_t j = 0; j < w[i] * ppw; j++) {
+            uint8_t buf[32];
+            memcpy(buf, keys[i], len);
+            buf[len] = (uint8_t)(j >> 24);
+            buf[len + 1] = (uint8_t)(j >> 16);
+            buf[len + 2] = (uint8_t)(j >> 8);
+            buf[len + 3] = (uint8_t)j;
+            pts[n].hash = lb_hash_key(buf, len + 4, LB_CHASH_SEED);
+            pts[n++].id = 10 + i;
+        }
+    }
+    qsort(pts, n, sizeof(pts[0]), ref_cmp);
+    lb_chash *r = make_ring(p, ppw, NULL);
+    assert_int_equal(lb_chash_point_count(r), n);
+    uint64_t rs = 3;
+    for (int k = 0; k < 20000; k++) {
+        uint64_t h = lbt_rand(&rs);
+        if (k < (int)n)
+            h = pts[k].hash - (k % 2); /* on a point, and just before it */
+        else if (k == (int)n)
+            h = 0;
+        else if (k == (int)n + 1)
+            h = UINT64_MAX;
+        uint32_t want = pts[0].id;
+        for (size_t i = 0; i < n; i++) {
+            if (pts[i].hash >= h) {
+                want = pts[i].id;
+                break;
+            }
+        }
+        assert_int_equal(lb_chash_lookup(r, h), want);
+    }
+    uint32_t pts_of;
+    assert_lb_ok(lb_chash_target_at(r, 0, NULL, NULL, &pts_of));
+    assert_int_equal(pts_of, w[0] * ppw); /* "alpha" sorts first */
+    assert_int_equal(lb_chash_target_count(r), 4);
+    lb_chash_free(r);
+    lb_pool_free(p);
+}
+
 static void removal_moves_only_its_keys(void **state)
 {
     (void)state;
@@ -408,6 +474,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(distribution_follows_weights),
+        cmocka_unit_test(lookup_matches_documented_points),
         cmocka_unit_test(removal_moves_only_its_keys),
         cmocka_unit_test(insertion_order_invariance),
         cmocka_unit_test(bounded_loads_zipf),
