@@ -19,6 +19,8 @@
 #include "lb/proxy.h"
 
 /* maglev, chash */
+#include "lb/maglev.h"
+#include "lb/chash.h"
 
 /* wrr, leastconn */
 
