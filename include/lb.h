@@ -20,6 +20,8 @@
 /* maglev, chash */
 
 /* wrr, leastconn */
+#include "lb/wrr.h"
+#include "lb/leastconn.h"
 
 /* health */
 
