@@ -14,9 +14,11 @@
 #define NONE UINT32_MAX
 #define COUNT_BITS 24
 #define COUNT_MASK ((1ull << COUNT_BITS) - 1)
-#define STAMP_BITS 39
+#define STAMP_BITS 38
 #define STAMP_MASK ((1ull << STAMP_BITS) - 1)
 #define EXCLUDED (1ull << 63)
+#define NO_WEIGHT (1ull << 62) /* weight 0: never picked, whatever set_excluded says */
+#define UNPICKABLE (EXCLUDED | NO_WEIGHT)
 
 struct lb_leastconn {
     _Alignas(64) _Atomic uint64_t clock; /* pick stamps (exact) or sampling counter */
@@ -53,12 +55,11 @@ static long index_of(const lb_leastconn *lc, uint32_t id)
 /* Is leaf a (with word wa) a better pick than leaf b? NONE and unpickable leaves lose. */
 static int better(const lb_leastconn *lc, uint32_t a, uint64_t wa, uint32_t b, uint64_t wb)
 {
-    int oka = a != NONE && lc->w[a] && !(wa & EXCLUDED) && (wa & COUNT_MASK) < COUNT_MASK;
-    int okb = b != NONE && lc->w[b] && !(wb & EXCLUDED) && (wb & COUNT_MASK) < COUNT_MASK;
+    int oka = !(wa & UNPICKABLE), okb = !(wb & UNPICKABLE);
     if (oka != okb)
         return oka;
     if (!oka)
-        return a != NONE && (b == NONE || a < b);
+        return a < b; /* NONE (all ones) loses */
     uint64_t x = ((wa & COUNT_MASK) + 1) * lc->w[b], y = ((wb & COUNT_MASK) + 1) * lc->w[a];
     if (x != y)
         return x < y;
@@ -77,7 +78,7 @@ static uint32_t child_value(const lb_leastconn *lc, uint32_t c)
 
 static uint64_t leaf_word(lb_leastconn *lc, uint32_t i)
 {
-    return i == NONE ? 0 : atomic_load_explicit(&lc->leaf[i], memory_order_acquire);
+    return i == NONE ? UNPICKABLE : atomic_load_explicit(&lc->leaf[i], memory_order_acquire);
 }
 
 /* Recomputes node v from its children; returns its value afterwards. */
@@ -114,11 +115,11 @@ static int leaf_add(lb_leastconn *lc, uint32_t i, int delta, uint64_t expect_wor
     for (;;) {
         uint64_t cnt = w & COUNT_MASK, nw;
         if (delta > 0) {
-            if (cnt >= COUNT_MASK - 1 || (w & EXCLUDED))
+            if (cnt >= COUNT_MASK || (w & UNPICKABLE))
                 return -EAGAIN;
             uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
             atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
-            nw = (w & EXCLUDED) | ((stamp & STAMP_MASK) << COUNT_BITS) | (cnt + 1);
+            nw = (w & UNPICKABLE) | ((stamp & STAMP_MASK) << COUNT_BITS) | (cnt + 1);
         } else {
             if (!cnt)
                 return -ERANGE;
@@ -138,9 +139,9 @@ static int pick_exact(lb_leastconn *lc, uint32_t *id)
         uint32_t i = lc->m == 1 ? (lc->n ? 0 : NONE)
                                 : atomic_load_explicit(&lc->node[1], memory_order_acquire);
         uint64_t w = leaf_word(lc, i);
-        if (i == NONE || !lc->w[i] || (w & EXCLUDED))
+        if (w & UNPICKABLE)
             return LB_E_SELECTOR_EMPTY;
-        if ((w & COUNT_MASK) >= COUNT_MASK - 1)
+        if ((w & COUNT_MASK) >= COUNT_MASK)
             return -ENOSPC;
         if (leaf_add(lc, i, +1, w, 1) == 0) {
             propagate(lc, i);
@@ -299,7 +300,8 @@ static int build_tree(lb_leastconn *lc)
         return -ENOMEM;
     for (uint32_t i = 0; i < lc->n; i++) {
         uint64_t a = lb_loads_get(lc->loads, lc->slot[i]);
-        atomic_init(&lc->leaf[i], a < COUNT_MASK ? a : COUNT_MASK - 1);
+        atomic_init(&lc->leaf[i], (a < COUNT_MASK ? a : COUNT_MASK) |
+                                      (lc->w[i] ? 0 : NO_WEIGHT));
     }
     atomic_init(&lc->node[0], NONE);
     for (uint32_t v = lc->m - 1; v >= 1; v--) {

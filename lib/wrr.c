@@ -19,6 +19,7 @@ __extension__ typedef __int128 i128;
 #define RING 32 /* chunk slots; a picker may lag RING - AHEAD - 2 chunks behind the ticket */
 #define AHEAD 2 /* chunks generated ahead of the one being handed out */
 #define SEED_SPAN 65536u
+#define CACHE_MAX (1u << 20) /* cycles up to this many picks are recorded and replayed */
 
 struct slot {
     _Atomic uint64_t seq; /* chunk number + 1 when complete, 0 while being written */
@@ -39,6 +40,13 @@ struct lb_wrr {
     int64_t *A, *elig;
     uint32_t *ready, *wait;
     uint32_t nready, nwait;
+    /* A periodic schedule is recorded over one cycle and then replayed: cyc[t] is the pick at
+     * cycle position t. A0 holds A at the start of the cycle being recorded; once a cycle
+     * ends in the state it started from (every target got exactly its weight), `replay` is
+     * set, A stays at that cycle-start state and the heaps are no longer used. */
+    uint32_t *cyc;
+    int64_t *A0;
+    int replay;
 };
 
 static inline void cpu_relax(void)
@@ -121,10 +129,17 @@ static void gen_reset(lb_wrr *r)
 /* One step of the schedule: the index of the target picked at position t. */
 static uint32_t gen_step(lb_wrr *r)
 {
+    if (r->replay) {
+        uint32_t i = r->cyc[r->t];
+        r->t = r->t + 1 == r->S ? 0 : r->t + 1;
+        return i;
+    }
     while (r->nwait && r->elig[r->wait[0]] <= (int64_t)r->t)
         heap_push(r, r->ready, &r->nready, heap_pop(r, r->wait, &r->nwait, elig_before),
                   earlier);
     uint32_t i = heap_pop(r, r->ready, &r->nready, earlier);
+    if (r->cyc)
+        r->cyc[r->t] = i;
     r->A[i] += (int64_t)r->S;
     r->elig[i] = ceil_div(r->A[i], r->w[i]);
     if (++r->t == r->S) { /* a new cycle: shift every clock back by S */
@@ -132,6 +147,13 @@ static uint32_t gen_step(lb_wrr *r)
         for (uint32_t k = 0; k < r->n; k++) {
             r->A[k] -= (int64_t)r->S * r->w[k];
             r->elig[k] -= (int64_t)r->S;
+        }
+        if (r->cyc) {
+            if (!memcmp(r->A, r->A0, r->n * sizeof(int64_t))) {
+                r->replay = 1;
+                return i;
+            }
+            memcpy(r->A0, r->A, r->n * sizeof(int64_t));
         }
     }
     place(r, i);
@@ -230,6 +252,8 @@ LB_API void lb_wrr_free(lb_wrr *r)
     free(r->ready);
     free(r->wait);
     free(r->ring);
+    free(r->cyc);
+    free(r->A0);
     free(r);
 }
 
@@ -251,6 +275,9 @@ static void prev_lags(lb_wrr *p, int64_t *lag)
         tk = gen_pos;
     for (uint32_t k = 0; k < p->n; k++)
         lag[k] = (int64_t)p->t * p->w[k] - p->A[k] - (int64_t)(gen_pos - tk) * p->w[k];
+    if (p->replay) /* A was left at the cycle's start: count the picks made since */
+        for (uint64_t g = 0; g < p->t; g++)
+            lag[p->cyc[g]] -= (int64_t)p->S;
     /* Entries generated but not handed out yet are given back. */
     for (uint64_t g = tk; g < gen_pos; g++) {
         const struct slot *s = &p->ring[(g / LB_WRR_CHUNK) % RING];
@@ -354,6 +381,15 @@ LB_API int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *o
             }
         }
         gen_reset(r);
+        if (r->S <= CACHE_MAX) {
+            r->cyc = malloc(r->S * sizeof(uint32_t));
+            r->A0 = malloc(r->n * sizeof(int64_t));
+            if (!r->cyc || !r->A0) {
+                lb_wrr_free(r);
+                return -ENOMEM;
+            }
+            memcpy(r->A0, r->A, r->n * sizeof(int64_t));
+        }
         if (opts && !opts->prev && opts->seed) {
             uint64_t span = r->S < SEED_SPAN ? r->S : SEED_SPAN;
             for (uint64_t k = mix64(opts->seed) % span; k > 0; k--)
