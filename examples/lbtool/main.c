@@ -20,6 +20,8 @@ static const struct command commands[] = {
     /* maglev, chash */
 
     /* wrr, leastconn */
+    {"wrr", lbt_cmd_wrr, "smooth weighted round robin picks"},
+    {"leastconn", lbt_cmd_leastconn, "simulate least-connections picks"},
 
     /* zone */
 
