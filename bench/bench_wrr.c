@@ -108,13 +108,13 @@ static void nginx_free(struct nginx_wrr *g)
     free(g);
 }
 
-#define NGINX_SETUP(N)                                                                         \
-    static void *setup_nginx_##N(void)                                                         \
-    {                                                                                          \
-        struct nginx_pair *p = malloc(sizeof(*p));                                             \
-        p->a = nginx_new(N);                                                                   \
-        p->b = nginx_new(N);                                                                   \
-        return p;                                                                              \
+#define NGINX_SETUP(N)                                                                             \
+    static void *setup_nginx_##N(void)                                                             \
+    {                                                                                              \
+        struct nginx_pair *p = malloc(sizeof(*p));                                                 \
+        p->a = nginx_new(N);                                                                       \
+        p->b = nginx_new(N);                                                                       \
+        return p;                                                                                  \
     }
 NGINX_SETUP(10)
 NGINX_SETUP(1000)
@@ -148,15 +148,15 @@ struct wrr_ctx {
     uint64_t ops;
 };
 
-#define WRR_SETUP(N)                                                                           \
-    static void *setup_wrr_##N(void)                                                           \
-    {                                                                                          \
-        struct wrr_ctx *c = calloc(1, sizeof(*c));                                             \
-        c->p = make_pool(N);                                                                   \
-        lb_wrr_options o = {sizeof(o), 42, NULL};                                              \
-        if (lb_wrr_new(&c->r, c->p, &o))                                                       \
-            abort();                                                                           \
-        return c;                                                                              \
+#define WRR_SETUP(N)                                                                               \
+    static void *setup_wrr_##N(void)                                                               \
+    {                                                                                              \
+        struct wrr_ctx *c = calloc(1, sizeof(*c));                                                 \
+        c->p = make_pool(N);                                                                       \
+        lb_wrr_options o = {sizeof(o), 42, NULL};                                                  \
+        if (lb_wrr_new(&c->r, c->p, &o))                                                           \
+            abort();                                                                               \
+        return c;                                                                                  \
     }
 WRR_SETUP(10)
 WRR_SETUP(1000)
@@ -320,10 +320,10 @@ static void run_lc_2t(void *ctx, uint64_t ops)
     run_2t(lc_loop, &c->t[0], &c->t[1]);
 }
 
-#define LC_SETUP(NAME, MODE, N)                                                                \
-    static void *setup_##NAME##_##N(void)                                                      \
-    {                                                                                          \
-        return lc_setup(MODE, N);                                                              \
+#define LC_SETUP(NAME, MODE, N)                                                                    \
+    static void *setup_##NAME##_##N(void)                                                          \
+    {                                                                                              \
+        return lc_setup(MODE, N);                                                                  \
     }
 LC_SETUP(exact, 0, 10)
 LC_SETUP(exact, 0, 1000)
@@ -343,18 +343,16 @@ int main(int argc, char **argv)
     static const struct bench_case cases[] = {
         {"nginx_swrr_n10", P1(10), NULL, setup_nginx_10, run_nginx, teardown_nginx},
         {"nginx_swrr_n1000", P1(1000), NULL, setup_nginx_1000, run_nginx, teardown_nginx},
-        {"nginx_swrr_n100000", P1(100000), NULL, setup_nginx_100000, run_nginx,
-         teardown_nginx},
-        {"nginx_swrr_2t_n1000", P2(1000), NULL, setup_nginx_1000, run_nginx_2t,
-         teardown_nginx},
+        {"nginx_swrr_n100000", P1(100000), NULL, setup_nginx_100000, run_nginx, teardown_nginx},
+        {"nginx_swrr_2t_n1000", P2(1000), NULL, setup_nginx_1000, run_nginx_2t, teardown_nginx},
         {"wrr_pick_n10", P1(10), "nginx_swrr_n10", setup_wrr_10, run_wrr, teardown_wrr},
         {"wrr_pick_n1000", P1(1000), "nginx_swrr_n1000", setup_wrr_1000, run_wrr, teardown_wrr},
         {"wrr_pick_n100000", P1(100000), "nginx_swrr_n100000", setup_wrr_100000, run_wrr,
          teardown_wrr},
         {"wrr_pick_2t_n1000", P2(1000), "nginx_swrr_2t_n1000", setup_wrr_1000, run_wrr_2t,
          teardown_wrr},
-        {"wrr_pick_2t_n100000", P2(100000), "nginx_swrr_2t_n1000", setup_wrr_100000,
-         run_wrr_2t, teardown_wrr},
+        {"wrr_pick_2t_n100000", P2(100000), "nginx_swrr_2t_n1000", setup_wrr_100000, run_wrr_2t,
+         teardown_wrr},
         {"lc_scan_n10", P1(10), NULL, setup_scan_10, run_lc, lc_teardown},
         {"lc_scan_n1000", P1(1000), NULL, setup_scan_1000, run_lc, lc_teardown},
         {"lc_scan_n100000", P1(100000), NULL, setup_scan_100000, run_lc, lc_teardown},
@@ -367,10 +365,8 @@ int main(int argc, char **argv)
          lc_teardown},
         {"lc_p2c_n10", P1(10), "lc_scan_n10", setup_p2c_10, run_lc, lc_teardown},
         {"lc_p2c_n1000", P1(1000), "lc_scan_n1000", setup_p2c_1000, run_lc, lc_teardown},
-        {"lc_p2c_n100000", P1(100000), "lc_scan_n100000", setup_p2c_100000, run_lc,
-         lc_teardown},
-        {"lc_p2c_2t_n1000", P2(1000), "lc_scan_2t_n1000", setup_p2c_1000, run_lc_2t,
-         lc_teardown},
+        {"lc_p2c_n100000", P1(100000), "lc_scan_n100000", setup_p2c_100000, run_lc, lc_teardown},
+        {"lc_p2c_2t_n1000", P2(1000), "lc_scan_2t_n1000", setup_p2c_1000, run_lc_2t, lc_teardown},
     };
     return bench_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

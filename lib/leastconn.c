@@ -11,13 +11,13 @@
 #include "internal/pool.h"
 #include "lb/leastconn.h"
 
-#define NONE UINT32_MAX
+#define NONE       UINT32_MAX
 #define COUNT_BITS 24
 #define COUNT_MASK ((1ull << COUNT_BITS) - 1)
 #define STAMP_BITS 38
 #define STAMP_MASK ((1ull << STAMP_BITS) - 1)
-#define EXCLUDED (1ull << 63)
-#define NO_WEIGHT (1ull << 62) /* weight 0: never picked, whatever set_excluded says */
+#define EXCLUDED   (1ull << 63)
+#define NO_WEIGHT  (1ull << 62) /* weight 0: never picked, whatever set_excluded says */
 #define UNPICKABLE (EXCLUDED | NO_WEIGHT)
 
 struct lb_leastconn {
@@ -29,9 +29,9 @@ struct lb_leastconn {
     uint32_t *ids, *w, *slot;
     uint32_t *map; /* id -> index + 1, open addressing */
     uint32_t map_mask;
-    _Atomic uint64_t *leaf;  /* exact mode */
-    _Atomic uint32_t *node;  /* exact mode: node[1] is the root */
-    _Atomic uint8_t *excl;   /* choices mode */
+    _Atomic uint64_t *leaf; /* exact mode */
+    _Atomic uint32_t *node; /* exact mode: node[1] is the root */
+    _Atomic uint8_t *excl;  /* choices mode */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -90,8 +90,8 @@ static uint32_t refresh(lb_leastconn *lc, uint32_t v)
         uint32_t best = better(lc, l, leaf_word(lc, l), r, leaf_word(lc, r)) ? l : r;
         if (best == old)
             return old;
-        if (atomic_compare_exchange_strong_explicit(&lc->node[v], &old, best,
-                                                    memory_order_acq_rel, memory_order_acquire))
+        if (atomic_compare_exchange_strong_explicit(&lc->node[v], &old, best, memory_order_acq_rel,
+                                                    memory_order_acquire))
             return best;
     }
     return atomic_load_explicit(&lc->node[v], memory_order_acquire);
@@ -265,9 +265,9 @@ LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *ac
     if (i < 0)
         return -ENOENT;
     if (lc->mode == LB_LEASTCONN_EXACT)
-        *active = (uint32_t)(atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i],
-                                                  memory_order_relaxed) &
-                             COUNT_MASK);
+        *active =
+            (uint32_t)(atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed) &
+                       COUNT_MASK);
     else
         *active = lb_loads_get(lc->loads, lc->slot[i]);
     return 0;
@@ -300,8 +300,7 @@ static int build_tree(lb_leastconn *lc)
         return -ENOMEM;
     for (uint32_t i = 0; i < lc->n; i++) {
         uint64_t a = lb_loads_get(lc->loads, lc->slot[i]);
-        atomic_init(&lc->leaf[i], (a < COUNT_MASK ? a : COUNT_MASK) |
-                                      (lc->w[i] ? 0 : NO_WEIGHT));
+        atomic_init(&lc->leaf[i], (a < COUNT_MASK ? a : COUNT_MASK) | (lc->w[i] ? 0 : NO_WEIGHT));
     }
     atomic_init(&lc->node[0], NONE);
     for (uint32_t v = lc->m - 1; v >= 1; v--) {

@@ -16,8 +16,8 @@
 
 __extension__ typedef __int128 i128;
 
-#define RING 32 /* chunk slots; a picker may lag RING - AHEAD - 2 chunks behind the ticket */
-#define AHEAD 2 /* chunks generated ahead of the one being handed out */
+#define RING      32 /* chunk slots; a picker may lag RING - AHEAD - 2 chunks behind the ticket */
+#define AHEAD     2  /* chunks generated ahead of the one being handed out */
 #define SEED_SPAN 65536u
 #define CACHE_MAX (1u << 20) /* cycles up to this many picks are recorded and replayed */
 
@@ -135,8 +135,7 @@ static uint32_t gen_step(lb_wrr *r)
         return i;
     }
     while (r->nwait && r->elig[r->wait[0]] <= (int64_t)r->t)
-        heap_push(r, r->ready, &r->nready, heap_pop(r, r->wait, &r->nwait, elig_before),
-                  earlier);
+        heap_push(r, r->ready, &r->nready, heap_pop(r, r->wait, &r->nwait, elig_before), earlier);
     uint32_t i = heap_pop(r, r->ready, &r->nready, earlier);
     if (r->cyc)
         r->cyc[r->t] = i;
@@ -283,8 +282,7 @@ static void prev_lags(lb_wrr *p, int64_t *lag)
         const struct slot *s = &p->ring[(g / LB_WRR_CHUNK) % RING];
         if (atomic_load_explicit(&s->seq, memory_order_relaxed) != g / LB_WRR_CHUNK + 1)
             continue;
-        lag[atomic_load_explicit(&s->e[g % LB_WRR_CHUNK], memory_order_relaxed)] +=
-            (int64_t)p->S;
+        lag[atomic_load_explicit(&s->e[g % LB_WRR_CHUNK], memory_order_relaxed)] += (int64_t)p->S;
     }
     atomic_store_explicit(&p->gen_lock, 0, memory_order_release);
 }

@@ -136,13 +136,13 @@ static int run(struct sim *s, char **drain, int ndrain)
 int lbt_cmd_leastconn(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"target", required_argument, 0, 't'},   {"connections", required_argument, 0, 'n'},
-        {"rate", required_argument, 0, 'r'},     {"mean-duration", required_argument, 0, 'd'},
-        {"mode", required_argument, 0, 'm'},     {"choices", required_argument, 0, 'k'},
-        {"drain", required_argument, 0, 'D'},    {"seed", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    struct sim s = {10000, 10, 50, 1, {sizeof(lb_leastconn_options), 0, 0, 0, 1}, NULL, 0,
-                    NULL, NULL, NULL};
+        {"target", required_argument, 0, 't'}, {"connections", required_argument, 0, 'n'},
+        {"rate", required_argument, 0, 'r'},   {"mean-duration", required_argument, 0, 'd'},
+        {"mode", required_argument, 0, 'm'},   {"choices", required_argument, 0, 'k'},
+        {"drain", required_argument, 0, 'D'},  {"seed", required_argument, 0, 's'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    struct sim s = {10000, 10, 50,   1,    {sizeof(lb_leastconn_options), 0, 0, 0, 1},
+                    NULL,  0,  NULL, NULL, NULL};
     char *drain[64];
     int ndrain = 0, c, rc = 0, usage = 0;
     uint64_t v;

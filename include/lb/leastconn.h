@@ -75,8 +75,8 @@ typedef struct lb_leastconn_options {
  * @return 0; -EINVAL (NULL argument, bad struct_size, mode or choices); -ENOSPC (the table is
  *         full); -ENOMEM.
  */
-LB_API LB_NODISCARD int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool,
-                                         lb_loads *loads, const lb_leastconn_options *opts);
+LB_API LB_NODISCARD int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *loads,
+                                         const lb_leastconn_options *opts);
 
 /** @brief Free a selector (not the #lb_loads table). NULL is a no-op. */
 LB_API void lb_leastconn_free(lb_leastconn *lc);

@@ -287,8 +287,10 @@ static void errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(exact_matches_reference), cmocka_unit_test(round_robin_ties),
-        cmocka_unit_test(choices_mode),            cmocka_unit_test(draining_keeps_counts),
+        cmocka_unit_test(exact_matches_reference),
+        cmocka_unit_test(round_robin_ties),
+        cmocka_unit_test(choices_mode),
+        cmocka_unit_test(draining_keeps_counts),
         cmocka_unit_test(errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

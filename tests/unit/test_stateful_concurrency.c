@@ -11,10 +11,10 @@
 #include "lb/pool.h"
 #include "lb/wrr.h"
 
-#define THREADS 4
-#define N 40
+#define THREADS        4
+#define N              40
 #define OPS_PER_THREAD 250000 /* 4 x 250,000 picks and as many releases */
-#define HOLD 16
+#define HOLD           16
 
 static lb_pool *make_pool(size_t n, uint32_t wmax, uint64_t seed)
 {
@@ -105,7 +105,8 @@ static void leastconn_counts_exact(void **state)
             for (uint32_t i = 1; i < N; i++) {
                 assert_lb_ok(lb_pool_get(p, i, &ti));
                 assert_lb_ok(lb_pool_get(p, best, &tb));
-                if (((uint64_t)expect[i] + 1) * tb.weight < ((uint64_t)expect[best] + 1) * ti.weight)
+                if (((uint64_t)expect[i] + 1) * tb.weight <
+                    ((uint64_t)expect[best] + 1) * ti.weight)
                     best = i;
             }
             assert_lb_ok(lb_leastconn_pick(lc, &id));

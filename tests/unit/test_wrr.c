@@ -333,9 +333,12 @@ static void empty_and_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(nginx_example),        cmocka_unit_test(cycle_properties),
-        cmocka_unit_test(large_pool),           cmocka_unit_test(rebuild_continues),
-        cmocka_unit_test(changes_keep_progress), cmocka_unit_test(seeds_spread),
+        cmocka_unit_test(nginx_example),
+        cmocka_unit_test(cycle_properties),
+        cmocka_unit_test(large_pool),
+        cmocka_unit_test(rebuild_continues),
+        cmocka_unit_test(changes_keep_progress),
+        cmocka_unit_test(seeds_spread),
         cmocka_unit_test(empty_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
