@@ -23,6 +23,8 @@
 #include "lb/chash.h"
 
 /* wrr, leastconn */
+#include "lb/wrr.h"
+#include "lb/leastconn.h"
 
 /* health */
 #include "lb/health.h"

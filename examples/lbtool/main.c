@@ -23,6 +23,8 @@ static const struct command commands[] = {
     {"chash", lbt_cmd_chash, "a consistent-hash ring: distribution, bounded loads"},
 
     /* wrr, leastconn */
+    {"wrr", lbt_cmd_wrr, "smooth weighted round robin picks"},
+    {"leastconn", lbt_cmd_leastconn, "simulate least-connections picks"},
 
     /* zone */
     {"zones", lbt_cmd_zones, "plan traffic shares across zones and regions"},
