@@ -33,5 +33,6 @@
 #include "lb/zone.h"
 
 /* balancer */
+#include "lb/balancer.h"
 
 #endif /* LB_H */

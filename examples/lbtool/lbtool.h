@@ -67,5 +67,8 @@ char *lbt_target_key(const struct lb_pool *pool, uint32_t id);
 /* zone */
 int lbt_cmd_zones(int argc, char **argv);
 
+/* balancer */
+int lbt_cmd_balancer(int argc, char **argv);
+
 
 #endif /* LBTOOL_H */

@@ -29,6 +29,9 @@ static const struct command commands[] = {
     /* zone */
     {"zones", lbt_cmd_zones, "plan traffic shares across zones and regions"},
 
+    /* balancer */
+    {"balancer", lbt_cmd_balancer, "a balancer: picks, states, drains, zones, events"},
+
 };
 
 static void usage(FILE *f)
