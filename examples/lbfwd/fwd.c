@@ -81,6 +81,7 @@ struct lbf_worker {
     struct conn *dead; /* closed during this turn, freed at its end */
     struct xfer *pool;
     int pool_n;
+    uint64_t pool_used_ms; /* idle pipes are closed after a second without use */
     uint64_t conns;
     uint64_t now;
     uint32_t close_seq_seen;
@@ -144,6 +145,7 @@ static uint32_t timer_ms(const struct lbf_live *lv, int which)
 static struct xfer *xfer_get(struct lbf_worker *w)
 {
     struct xfer *x = w->pool;
+    w->pool_used_ms = w->now;
     if (x) {
         w->pool = x->next;
         w->pool_n--;
@@ -196,6 +198,16 @@ static void xfer_put(struct lbf_worker *w, struct xfer *x)
     x->next = w->pool;
     w->pool = x;
     w->pool_n++;
+}
+
+static void pool_trim(struct lbf_worker *w)
+{
+    while (w->pool) {
+        struct xfer *x = w->pool;
+        w->pool = x->next;
+        xfer_destroy(x);
+    }
+    w->pool_n = 0;
 }
 
 static ssize_t xfer_read(struct xfer *x, int src)
@@ -839,6 +851,8 @@ static int next_timeout(struct lbf_worker *w)
         if (c && c->last_ms + timer_ms(lv, k) < best)
             best = c->last_ms + timer_ms(lv, k);
     }
+    if (w->pool && w->pool_used_ms + 1000 < best)
+        best = w->pool_used_ms + 1000;
     if (w->ready_head)
         return 0;
     return best <= w->now ? 0 : (int)(best - w->now);
@@ -924,6 +938,8 @@ static void *worker_main(void *arg)
         }
         if (atomic_load_explicit(&g_close_all, memory_order_acquire))
             scan_close(w, 1);
+        if (w->pool && w->now >= w->pool_used_ms + 1000)
+            pool_trim(w);
         while (w->dead) {
             struct conn *d = w->dead;
             w->dead = d->rnext;
@@ -934,11 +950,7 @@ static void *worker_main(void *arg)
             break;
     }
     stop_listening(w);
-    while (w->pool) {
-        struct xfer *x = w->pool;
-        w->pool = x->next;
-        xfer_destroy(x);
-    }
+    pool_trim(w);
     return NULL;
 }
 
