@@ -544,6 +544,7 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
 int lbf_config_set_target_key(struct lbf_config *cfg, const char *name, const char *key,
                               const char *value, int line, struct lbf_cfg_error *err)
 {
+    /* `line` is where the [target NAME] section starts (for "no addr" errors) */
     char msg[256];
     struct lbf_target_conf *t = lbf_config_find_target(cfg, name);
     if (!t) {
@@ -569,6 +570,7 @@ struct ini_ctx {
     const char *pos;
     int line;
     int err_line;
+    int section_line;
     int too_long;
     char section_target[LBF_NAME_MAX + 2];
     char last_section[128];
@@ -592,6 +594,11 @@ static char *ini_reader_fn(char *str, int num, void *stream)
     memcpy(str, c->pos, n);
     str[n] = '\0';
     c->pos += n;
+    const char *p = str;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '[')
+        c->section_line = c->line;
     return str;
 }
 
@@ -607,7 +614,7 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
         const char *tn = section + 7;
         while (*tn == ' ')
             tn++;
-        rc = lbf_config_set_target_key(c->cfg, tn, name, value, c->line, c->err);
+        rc = lbf_config_set_target_key(c->cfg, tn, name, value, c->section_line, c->err);
     } else {
         rc = fail(c->err, "unknown section [%s] (expected [lbfwd] or [target NAME])", section);
     }
