@@ -232,15 +232,17 @@ void lbf_ep_from_sockaddr(struct lbf_ep *ep, const struct sockaddr *sa)
 {
     memset(ep, 0, sizeof(*ep));
     if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+        struct sockaddr_in s;
+        memcpy(&s, sa, sizeof(s)); /* the caller's buffer may be less aligned */
         ep->family = AF_INET;
-        memcpy(ep->addr, &s->sin_addr, 4);
-        ep->port = ntohs(s->sin_port);
+        memcpy(ep->addr, &s.sin_addr, 4);
+        ep->port = ntohs(s.sin_port);
     } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+        struct sockaddr_in6 s;
+        memcpy(&s, sa, sizeof(s));
         ep->family = AF_INET6;
-        memcpy(ep->addr, &s->sin6_addr, 16);
-        ep->port = ntohs(s->sin6_port);
+        memcpy(ep->addr, &s.sin6_addr, 16);
+        ep->port = ntohs(s.sin6_port);
     }
 }
 

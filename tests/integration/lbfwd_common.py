@@ -249,13 +249,20 @@ class Lbfwd:
             except subprocess.TimeoutExpired:
                 self.kill()
                 fail("lbfwd did not stop within %ds of SIGTERM" % timeout)
-        self.proc.communicate()
+        _, err = self.proc.communicate()
+        err = err.decode(errors="replace")
+        if "Sanitizer" in err or "runtime error:" in err:
+            fail("lbfwd reported a sanitizer finding:\n" + err)
         return self.proc.returncode
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+        else:
+            _, err = self.proc.communicate()
+            if err and (b"Sanitizer" in err or b"runtime error:" in err):
+                fail("lbfwd reported a sanitizer finding:\n" + err.decode(errors="replace"))
 
     def log_text(self):
         try:
