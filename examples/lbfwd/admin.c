@@ -116,8 +116,7 @@ char *lbf_render_metrics(struct lbf_app *app)
                   "# TYPE lbfwd_refused_total counter\n");
     stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"no_target\"}",
               LD(s->refused_no_target));
-    stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"target_full\"}",
-              LD(s->refused_full));
+    stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"target_full\"}", LD(s->refused_full));
     stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"max_conns\"}",
               LD(s->refused_max_conns));
     stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"no_fd\"}", LD(s->refused_emfile));
@@ -139,14 +138,12 @@ char *lbf_render_metrics(struct lbf_app *app)
               LD(s->connect_timeout));
     stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"gave_up\"}", LD(s->give_up));
     stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"reset\"}", LD(s->resets));
-    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"idle_timeout\"}",
-              LD(s->idle_timeout));
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"idle_timeout\"}", LD(s->idle_timeout));
     stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"half_closed_timeout\"}",
               LD(s->half_closed_timeout));
-    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"drain_deadline\"}",
-              LD(s->drain_closed));
-    stat_line(&b, "lbfwd_connect_retries_total", "counter",
-              "Connects retried on another target.", NULL, LD(s->retries));
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"drain_deadline\"}", LD(s->drain_closed));
+    stat_line(&b, "lbfwd_connect_retries_total", "counter", "Connects retried on another target.",
+              NULL, LD(s->retries));
     sb_printf(&b, "# HELP lbfwd_bytes_total Bytes forwarded (in: client to target).\n"
                   "# TYPE lbfwd_bytes_total counter\n");
     stat_line(&b, "lbfwd_bytes_total", "", NULL, "{direction=\"in\"}", LD(s->bytes_in));
@@ -167,13 +164,13 @@ char *lbf_render_metrics(struct lbf_app *app)
     stat_line(&b, "lbfwd_balancer_targets", "gauge", "Registered targets.", NULL, bs.targets);
     stat_line(&b, "lbfwd_balancer_eligible_targets", "gauge", "Targets eligible now.", NULL,
               bs.eligible);
-    stat_line(&b, "lbfwd_balancer_fail_open", "gauge", "1 while failing open.", NULL,
-              bs.fail_open);
+    stat_line(&b, "lbfwd_balancer_fail_open", "gauge", "1 while failing open.", NULL, bs.fail_open);
     stat_line(&b, "lbfwd_balancer_generation", "counter", "Snapshots published.", NULL,
               bs.generation);
     snprintf(lab, sizeof(lab), "{algorithm=\"%s\",digest=\"0x%016llx\"}",
-             lb_balancer_algorithm_name(app->cfg.algorithm) ?
-                 lb_balancer_algorithm_name(app->cfg.algorithm) : "unknown",
+             lb_balancer_algorithm_name(app->cfg.algorithm)
+                 ? lb_balancer_algorithm_name(app->cfg.algorithm)
+                 : "unknown",
              (unsigned long long)bs.table_digest);
     stat_line(&b, "lbfwd_table_info", "gauge",
               "The selector and the digest of the Maglev table (equal configurations, equal "
@@ -183,17 +180,26 @@ char *lbf_render_metrics(struct lbf_app *app)
     struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
     int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
     static const char *const names[] = {
-        "lbfwd_target_active", "lbfwd_target_connections_total", "lbfwd_target_picks_total",
-        "lbfwd_target_bytes_in_total", "lbfwd_target_bytes_out_total",
-        "lbfwd_target_connect_failures_total", "lbfwd_target_checks_ok_total",
-        "lbfwd_target_checks_failed_total", "lbfwd_target_weight", "lbfwd_target_eligible",
-        "lbfwd_target_table_entries", "lbfwd_target_draining", "lbfwd_target_healthy"};
-    static const char *const helps[] = {
-        "Active connections (balancer count).", "Connections sent to the target.",
-        "Balancer picks.", "Bytes client to target.", "Bytes target to client.",
-        "Failed connects.", "Passed health checks.", "Failed health checks.",
-        "Configured weight.", "1 when eligible for new connections.",
-        "Maglev table entries owned.", "1 while draining.", "1 while healthy."};
+        "lbfwd_target_active",          "lbfwd_target_connections_total",
+        "lbfwd_target_picks_total",     "lbfwd_target_bytes_in_total",
+        "lbfwd_target_bytes_out_total", "lbfwd_target_connect_failures_total",
+        "lbfwd_target_checks_ok_total", "lbfwd_target_checks_failed_total",
+        "lbfwd_target_weight",          "lbfwd_target_eligible",
+        "lbfwd_target_table_entries",   "lbfwd_target_draining",
+        "lbfwd_target_healthy"};
+    static const char *const helps[] = {"Active connections (balancer count).",
+                                        "Connections sent to the target.",
+                                        "Balancer picks.",
+                                        "Bytes client to target.",
+                                        "Bytes target to client.",
+                                        "Failed connects.",
+                                        "Passed health checks.",
+                                        "Failed health checks.",
+                                        "Configured weight.",
+                                        "1 when eligible for new connections.",
+                                        "Maglev table entries owned.",
+                                        "1 while draining.",
+                                        "1 while healthy."};
     static const char *const types[] = {"gauge",   "counter", "counter", "counter", "counter",
                                         "counter", "counter", "counter", "gauge",   "gauge",
                                         "gauge",   "gauge",   "gauge"};
@@ -205,19 +211,45 @@ char *lbf_render_metrics(struct lbf_app *app)
             const char *state = target_state(app, t, &st);
             uint64_t v = 0;
             switch (m) {
-            case 0: v = st.active; break;
-            case 1: v = LD(t->conns); break;
-            case 2: v = st.picks; break;
-            case 3: v = LD(t->bytes_in); break;
-            case 4: v = LD(t->bytes_out); break;
-            case 5: v = LD(t->connect_failures); break;
-            case 6: v = LD(t->checks_ok); break;
-            case 7: v = LD(t->checks_failed); break;
-            case 8: v = st.weight; break;
-            case 9: v = st.eligible; break;
-            case 10: v = st.table_entries; break;
-            case 11: v = strcmp(state, "draining") == 0; break;
-            default: v = strcmp(state, "healthy") == 0; break;
+            case 0:
+                v = st.active;
+                break;
+            case 1:
+                v = LD(t->conns);
+                break;
+            case 2:
+                v = st.picks;
+                break;
+            case 3:
+                v = LD(t->bytes_in);
+                break;
+            case 4:
+                v = LD(t->bytes_out);
+                break;
+            case 5:
+                v = LD(t->connect_failures);
+                break;
+            case 6:
+                v = LD(t->checks_ok);
+                break;
+            case 7:
+                v = LD(t->checks_failed);
+                break;
+            case 8:
+                v = st.weight;
+                break;
+            case 9:
+                v = st.eligible;
+                break;
+            case 10:
+                v = st.table_entries;
+                break;
+            case 11:
+                v = strcmp(state, "draining") == 0;
+                break;
+            default:
+                v = strcmp(state, "healthy") == 0;
+                break;
             }
             snprintf(lab, sizeof(lab), "{target=\"%s\",state=\"%s\"}", t->name, state);
             stat_line(&b, names[m], types[m], NULL, lab, v);
@@ -429,10 +461,10 @@ int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap)
 {
     if (!app->cfg.admin_set)
         return 0;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, app,
-        MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
+                         app, MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (!d) {
         snprintf(msg, cap, "cannot start the admin server on %s", app->admin_bound.text);
         return -1;

@@ -14,7 +14,8 @@
 
 #define CFG_LINE_MAX 199 /* libinih's line buffer is 200 bytes */
 
-static int fail(struct lbf_cfg_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct lbf_cfg_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int fail(struct lbf_cfg_error *err, const char *fmt, ...)
 {
@@ -84,7 +85,7 @@ static int parse_u64(const char *s, uint64_t *out)
             int d = isdigit((unsigned char)*p) ? *p - '0'
                     : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
                     : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10
-                                              : -1;
+                                               : -1;
             if (d < 0)
                 return -1;
             v = (v << 4) | (uint64_t)d;
@@ -323,8 +324,8 @@ static int parse_cidr_list(struct lbf_config *cfg, const char *value, struct lbf
 static int parse_algorithm(const char *v, uint32_t *alg)
 {
     for (uint32_t a = 0; a <= LB_ALG_P2C; a++) {
-        static const char *const names[] = {"maglev", "ring", "ring-bounded", "wrr", "leastconn",
-                                            "p2c"};
+        static const char *const names[] = {"maglev", "ring",      "ring-bounded",
+                                            "wrr",    "leastconn", "p2c"};
         if (strcmp(v, names[a]) == 0)
             return *alg = a, 0;
     }
@@ -365,8 +366,9 @@ static int set_duration(uint32_t *dst, const char *key, const char *value,
                         struct lbf_cfg_error *err)
 {
     if (lbf_parse_duration(value, dst) != 0)
-        return fail(err, "bad duration for %s: '%s' (e.g. 250ms, 2s, 5m; bare numbers are "
-                         "seconds; at most 24h)",
+        return fail(err,
+                    "bad duration for %s: '%s' (e.g. 250ms, 2s, 5m; bare numbers are "
+                    "seconds; at most 24h)",
                     key, value);
     return 0;
 }
@@ -405,8 +407,9 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
     }
     if (strcmp(key, "algorithm") == 0) {
         if (parse_algorithm(value, &cfg->algorithm) != 0)
-            return fail(err, "unknown algorithm '%s' (maglev, ring, ring-bounded, wrr, leastconn, "
-                             "p2c)",
+            return fail(err,
+                        "unknown algorithm '%s' (maglev, ring, ring-bounded, wrr, leastconn, "
+                        "p2c)",
                         value);
         return 0;
     }

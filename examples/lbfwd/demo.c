@@ -251,8 +251,8 @@ static int spawn_lbfwd(struct child *ch, const char *self, int affinity)
             cJSON *j = cJSON_Parse(buf);
             cJSON *l = j ? cJSON_GetObjectItem(j, "listen") : NULL;
             cJSON *ad = j ? cJSON_GetObjectItem(j, "admin") : NULL;
-            const char *ls = l && cJSON_GetArrayItem(l, 0) ? cJSON_GetArrayItem(l, 0)->valuestring
-                                                           : NULL;
+            const char *ls =
+                l && cJSON_GetArrayItem(l, 0) ? cJSON_GetArrayItem(l, 0)->valuestring : NULL;
             if (ls && ad && cJSON_IsString(ad)) {
                 ch->port = (uint16_t)atoi(strrchr(ls, ':') + 1);
                 ch->admin_port = (uint16_t)atoi(strrchr(ad->valuestring, ':') + 1);
@@ -319,8 +319,8 @@ static int connect_from(const char *src_ip, uint16_t port, struct sockaddr_in *l
             return -1;
         }
     }
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(0x7f000001)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x7f000001)};
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         close(fd);
         return -1;

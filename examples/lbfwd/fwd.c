@@ -17,25 +17,25 @@
 #include "lb/hash.h"
 #include "lbfwd.h"
 
-#define PIPE_CAP (64 * 1024) /* bytes moved per splice */
-#define COPY_CAP (16 * 1024) /* copy-mode buffer when splice is off */
-#define POOL_KEEP 64         /* idle pipes kept per worker */
-#define ROUNDS 8             /* transfers per direction per turn (fairness) */
-#define MAX_HDR 4096         /* largest PROXY header read from a trusted source */
-#define TAG_EVFD 1
+#define PIPE_CAP   (64 * 1024) /* bytes moved per splice */
+#define COPY_CAP   (16 * 1024) /* copy-mode buffer when splice is off */
+#define POOL_KEEP  64          /* idle pipes kept per worker */
+#define ROUNDS     8           /* transfers per direction per turn (fairness) */
+#define MAX_HDR    4096        /* largest PROXY header read from a trusted source */
+#define TAG_EVFD   1
 #define TAG_LISTEN 16 /* + listener index */
 
 enum { ST_PROXY_WAIT = 1, ST_CONNECTING, ST_ESTABLISHED, ST_DEAD };
 enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_COUNT, TM_NONE = 255 };
 
 /* flags: per side s (0 client, 1 target) */
-#define F_R(s) (1u << (0 + (s)))   /* readable */
-#define F_W(s) (1u << (2 + (s)))   /* writable */
-#define F_EOF(s) (1u << (4 + (s))) /* read EOF from side s */
-#define F_SHUT(s) (1u << (6 + (s)))/* we shut down writing toward side s */
-#define F_UNCHECKED (1u << 8)      /* untrusted client: first bytes not yet checked */
-#define F_PROXIED (1u << 9)        /* client endpoint from a PROXY header */
-#define F_READY (1u << 10)         /* in the ready queue */
+#define F_R(s)      (1u << (0 + (s))) /* readable */
+#define F_W(s)      (1u << (2 + (s))) /* writable */
+#define F_EOF(s)    (1u << (4 + (s))) /* read EOF from side s */
+#define F_SHUT(s)   (1u << (6 + (s))) /* we shut down writing toward side s */
+#define F_UNCHECKED (1u << 8)         /* untrusted client: first bytes not yet checked */
+#define F_PROXIED   (1u << 9)         /* client endpoint from a PROXY header */
+#define F_READY     (1u << 10)        /* in the ready queue */
 
 struct xfer {
     struct xfer *next; /* pool link */
@@ -278,8 +278,8 @@ static void access_log(struct lbf_worker *w, struct conn *c, const char *how)
     struct lbf_app *app = w->app;
     char cl[LB_ADDR_TEXT_MAX] = "-", tg[LB_ADDR_TEXT_MAX + LBF_NAME_MAX + 4] = "-", line[512];
     struct sockaddr_storage ss;
-    if (lbf_ep_to_sockaddr(&c->client, &ss) && lb_addr_format((struct sockaddr *)&ss, cl,
-                                                              sizeof(cl)) < 0)
+    if (lbf_ep_to_sockaddr(&c->client, &ss) &&
+        lb_addr_format((struct sockaddr *)&ss, cl, sizeof(cl)) < 0)
         snprintf(cl, sizeof(cl), "-");
     struct lbf_target *t = c->target_id != LB_NO_TARGET ? lbf_target_get(app, c->target_id) : NULL;
     if (t)
@@ -291,9 +291,9 @@ static void access_log(struct lbf_worker *w, struct conn *c, const char *how)
     int n = snprintf(line, sizeof(line),
                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ conn client=%s%s target=%s in=%llu "
                      "out=%llu ms=%llu end=%s\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, cl, (c->flags & F_PROXIED) ? "(proxy)" : "",
-                     tg, (unsigned long long)c->bytes[0], (unsigned long long)c->bytes[1],
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, cl, (c->flags & F_PROXIED) ? "(proxy)" : "", tg,
+                     (unsigned long long)c->bytes[0], (unsigned long long)c->bytes[1],
                      (unsigned long long)(w->now - c->start_ms), how);
     if (n > 0) {
         ssize_t r = write(app->log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
@@ -671,7 +671,10 @@ static void run(struct lbf_worker *w, struct conn *c)
             /* side d is the source; a reset on one side becomes a reset on the other */
             int rside = r == P_RST_SRC ? d : 1 - d;
             count(&w->app->st.resets);
-            conn_close(w, c, 3, r == P_ERR ? "error" : rside == 0 ? "client_reset" : "target_reset");
+            conn_close(w, c, 3,
+                       r == P_ERR   ? "error"
+                       : rside == 0 ? "client_reset"
+                                    : "target_reset");
             return;
         }
     }
@@ -870,8 +873,8 @@ static void scan_close(struct lbf_worker *w, int all)
             struct conn *next = c->next;
             struct lbf_target *t =
                 c->target_id != LB_NO_TARGET ? lbf_target_get(app, c->target_id) : NULL;
-            if (all || (t && atomic_load_explicit(&t->close_gen, memory_order_acquire) !=
-                                 c->close_gen)) {
+            if (all ||
+                (t && atomic_load_explicit(&t->close_gen, memory_order_acquire) != c->close_gen)) {
                 count(&app->st.drain_closed);
                 conn_close(w, c, 3, all ? "shutdown" : "drain_deadline");
             }
@@ -947,8 +950,7 @@ static void *worker_main(void *arg)
             w->dead = d->rnext;
             free(d);
         }
-        if (atomic_load_explicit(&g_exit, memory_order_acquire) && w->conns == 0 &&
-            !w->ready_head)
+        if (atomic_load_explicit(&g_exit, memory_order_acquire) && w->conns == 0 && !w->ready_head)
             break;
     }
     stop_listening(w);
@@ -1029,7 +1031,6 @@ int lbf_workers_start(struct lbf_app *app)
     return 0;
 }
 
-
 int lbf_workers_run(struct lbf_app *app)
 {
     for (int wi = 0; wi < app->n_workers; wi++)
@@ -1047,7 +1048,6 @@ void lbf_workers_wake(struct lbf_app *app)
         (void)r;
     }
 }
-
 
 void lbf_workers_signal_close(struct lbf_app *app)
 {

@@ -19,15 +19,15 @@
 #include "lb/balancer.h"
 
 /* ---- limits ------------------------------------------------------------------------------ */
-#define LBF_NAME_MAX 64       /* target and zone names: [A-Za-z0-9._-]{1,64} */
-#define LBF_MAX_LISTEN 16
-#define LBF_MAX_CIDRS 64
-#define LBF_MAX_TARGETS 4096  /* registered at once (the balancer's max_targets) */
-#define LBF_MAX_IDS 65536     /* ids ever handed out in one process (never reused) */
-#define LBF_MAX_ZONES 64
-#define LBF_PATH_MAX 512
-#define LBF_CHECK_PATH_MAX 256
-#define LBF_MAX_RETRIES 8
+#define LBF_NAME_MAX        64 /* target and zone names: [A-Za-z0-9._-]{1,64} */
+#define LBF_MAX_LISTEN      16
+#define LBF_MAX_CIDRS       64
+#define LBF_MAX_TARGETS     4096  /* registered at once (the balancer's max_targets) */
+#define LBF_MAX_IDS         65536 /* ids ever handed out in one process (never reused) */
+#define LBF_MAX_ZONES       64
+#define LBF_PATH_MAX        512
+#define LBF_CHECK_PATH_MAX  256
+#define LBF_MAX_RETRIES     8
 #define LBF_DURATION_MAX_MS (24u * 3600u * 1000u)
 
 /* ---- configuration (config.c) ------------------------------------------------------------ */

@@ -21,7 +21,7 @@
 #include "lbfwd.h"
 
 #define TAG_SIGNAL 1u
-#define TAG_WAKE 2u
+#define TAG_WAKE   2u
 
 static struct lbf_app *g_app;
 
@@ -39,17 +39,18 @@ void lbf_log(const char *fmt, ...)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000);
+    int n =
+        snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);
     if (m < 0)
         return;
-    size_t len = (size_t)n + ((size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m
-                                                                        : sizeof(line) - (size_t)n - 2);
+    size_t len =
+        (size_t)n +
+        ((size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m : sizeof(line) - (size_t)n - 2);
     line[len++] = '\n';
     int fd = g_app ? g_app->log_fd : 2;
     ssize_t r = write(fd, line, len);
@@ -180,8 +181,7 @@ static void handle_events(struct lbf_app *app, uint64_t now)
                         lb_balancer_reason_name(ev[i].reason), ev[i].connections);
                 break;
             case LB_EVENT_CLOSE:
-                lbf_log("lbfwd: event target=%s close %u connections", name,
-                        ev[i].connections);
+                lbf_log("lbfwd: event target=%s close %u connections", name, ev[i].connections);
                 if (t) {
                     atomic_fetch_add(&t->close_gen, 1);
                     close_needed = 1;
@@ -317,8 +317,7 @@ static int run(struct lbf_app *app)
         }
         app->admin_bound = cfg->admin;
         app->admin_bound.len = sizeof(app->admin_bound.ss);
-        getsockname(app->admin_fd, (struct sockaddr *)&app->admin_bound.ss,
-                    &app->admin_bound.len);
+        getsockname(app->admin_fd, (struct sockaddr *)&app->admin_bound.ss, &app->admin_bound.len);
         lb_addr_format((struct sockaddr *)&app->admin_bound.ss, app->admin_bound.text,
                        sizeof(app->admin_bound.text));
     }

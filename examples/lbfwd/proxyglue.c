@@ -55,8 +55,8 @@ int lbf_proxy_encode(int version, int crc32c, int local, const struct lbf_ep *sr
     p.struct_size = sizeof(p);
     p.version = (uint8_t)version;
     p.crc32c = (uint8_t)(version == 2 && crc32c);
-    if (!local && (!src || !dst || !lbf_ep_to_sockaddr(src, &s) ||
-                   !lbf_ep_to_sockaddr(dst, &d) || src->family != dst->family))
+    if (!local && (!src || !dst || !lbf_ep_to_sockaddr(src, &s) || !lbf_ep_to_sockaddr(dst, &d) ||
+                   src->family != dst->family))
         local = 1; /* no usable pair of addresses: say so (LOCAL / v1 UNKNOWN) */
     p.command = local ? LB_PROXY_CMD_LOCAL : LB_PROXY_CMD_PROXY;
     if (!local) {
