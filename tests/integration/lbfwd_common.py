@@ -275,6 +275,16 @@ class Lbfwd:
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
 
+def recv_all(sock):
+    """Reads until EOF; returns the bytes."""
+    buf = bytearray()
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return bytes(buf)
+        buf += d
+
+
 def request(host, port, line=b"hello\n", src=None, timeout=3):
     """Connects (optionally from a given source address), sends a line, reads the answer to EOF.
     Returns the decoded JSON answer, or raises OSError / ValueError."""
@@ -286,12 +296,7 @@ def request(host, port, line=b"hello\n", src=None, timeout=3):
         s.connect((host, port))
         if line:
             s.sendall(line)
-        buf = b""
-        while True:
-            d = s.recv(4096)
-            if not d:
-                break
-            buf += d
+        buf = recv_all(s)
         if not buf:
             raise ValueError("empty answer")
         return json.loads(buf.decode())
@@ -324,21 +329,3 @@ def wait_until(pred, timeout, step=0.05):
             return True
         time.sleep(step)
     return pred()
-
-
-def main_wrapper(fn):
-    """Runs a test function; kills every process it registered on the way out."""
-    procs = []
-    backends = []
-    try:
-        fn(procs, backends)
-    finally:
-        for p in procs:
-            try:
-                p.kill()
-            except Exception:
-                pass
-        for b in backends:
-            b.stop()
-    print("PASS", flush=True)
-    sys.exit(0)

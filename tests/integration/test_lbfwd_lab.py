@@ -133,13 +133,7 @@ def test_drain_two_of_three(backends):
         for s in held:
             s.sendall(b"x\n")
             try:
-                buf = b""
-                while True:
-                    d = s.recv(4096)
-                    if not d:
-                        break
-                    buf += d
-                held_ok += bool(json.loads(buf)["name"])
+                held_ok += bool(json.loads(L.recv_all(s))["name"])
             except (OSError, ValueError):
                 pass
             s.close()

@@ -55,12 +55,7 @@ def exchange(host, port, chunks, src="127.0.0.1", delay=0.0, timeout=5):
             s.sendall(c)
             if delay:
                 time.sleep(delay)
-        buf = b""
-        while True:
-            d = s.recv(4096)
-            if not d:
-                return buf, "eof"
-            buf += d
+        return L.recv_all(s), "eof"
     except ConnectionResetError:
         return b"", "reset"
     except BrokenPipeError:

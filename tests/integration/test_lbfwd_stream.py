@@ -40,15 +40,6 @@ def accept_in_thread(srv, fn):
     return t, out
 
 
-def recv_all(s):
-    buf = bytearray()
-    while True:
-        d = s.recv(65536)
-        if not d:
-            return bytes(buf)
-        buf += d
-
-
 def test_integrity(splice):
     srv = listener()
     port = srv.getsockname()[1]
@@ -74,7 +65,7 @@ def test_integrity(splice):
         got = {}
 
         def reader():
-            got["data"] = recv_all(s)
+            got["data"] = L.recv_all(s)
 
         rt = threading.Thread(target=reader, daemon=True)
         rt.start()
@@ -106,11 +97,11 @@ def test_half_close_backend_first():
         def backend(c):
             c.sendall(b"greeting")
             c.shutdown(socket.SHUT_WR)
-            return recv_all(c)
+            return L.recv_all(c)
 
         t, out = accept_in_thread(srv, backend)
         s = socket.create_connection((f.host, f.port), timeout=5)
-        greeting = recv_all(s)  # EOF reaches the client
+        greeting = L.recv_all(s)  # EOF reaches the client
         s.sendall(b"after-eof")
         s.shutdown(socket.SHUT_WR)
         t.join(5)
@@ -208,7 +199,7 @@ def test_retry_and_limits():
         L.check(ok and dt < 1.0, "past --max-conns a new connection is refused at once")
         for h in held:
             h.sendall(b"x\n")
-            L.check(b"alive" in recv_all(h), "held connections still served at the limit")
+            L.check(b"alive" in L.recv_all(h), "held connections still served at the limit")
             h.close()
         L.check(f.metrics()['lbfwd_refused_total{reason="max_conns"}'] >= 1,
                 "max_conns refusals counted")
@@ -223,7 +214,7 @@ def test_retry_and_limits():
         ok, dt = L.refused_quickly(f.host, f.port)
         L.check(ok and dt < 1.0, "past a target's maxconn a new connection is refused at once")
         h.sendall(b"x\n")
-        recv_all(h)
+        L.recv_all(h)
         h.close()
         L.check(L.wait_until(lambda: f.targets()["alive"]["active"] == 0, 3),
                 "the slot is released when the connection ends")
@@ -241,10 +232,10 @@ def test_timeouts():
     f = L.Lbfwd(["--listen", "127.0.0.1:0", "--check", "none", "--idle-timeout", "300ms",
                  "--half-closed-timeout", "300ms", "--target", "t=127.0.0.1:%d" % port])
     try:
-        t, out = accept_in_thread(srv, lambda c: recv_all(c))
+        t, out = accept_in_thread(srv, lambda c: L.recv_all(c))
         s = socket.create_connection((f.host, f.port), timeout=5)
         t0 = time.time()
-        d = recv_all(s)
+        d = L.recv_all(s)
         dt = time.time() - t0
         s.close()
         t.join(5)
@@ -258,7 +249,7 @@ def test_timeouts():
         s = socket.create_connection((f.host, f.port), timeout=5)
         s.shutdown(socket.SHUT_WR)
         t0 = time.time()
-        d = recv_all(s)
+        d = L.recv_all(s)
         dt = time.time() - t0
         s.close()
         L.check(d == b"" and dt < 2.5, "half-closed timeout closes a half-closed connection (%.2fs)"
