@@ -22,6 +22,7 @@
 /* wrr, leastconn */
 
 /* health */
+#include "lb/health.h"
 
 /* zone */
 #include "lb/zone.h"

@@ -47,6 +47,7 @@ static const struct err_entry err_table[] = {
 
     /* ---- health ---- */
     {LB_E_HEALTH_BAD_STATE, "LB_E_HEALTH_BAD_STATE", "Not allowed in the target's health state"},
+    {LB_E_HEALTH_NOT_ELIGIBLE, "LB_E_HEALTH_NOT_ELIGIBLE", "Target may not take new connections"},
 
     /* ---- zone ---- */
     {LB_E_ZONE_UNKNOWN, "LB_E_ZONE_UNKNOWN", "Unknown zone"},

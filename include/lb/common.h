@@ -79,6 +79,8 @@ enum lb_error {
     /* ---- health (-5400 ..) ---- */
     /** The operation is not allowed in the target's current health state. */
     LB_E_HEALTH_BAD_STATE = -5400,
+    /** The target may not receive new connections now (not eligible). */
+    LB_E_HEALTH_NOT_ELIGIBLE = -5401,
 
     /* ---- zone (-5500 ..) ---- */
     /** A zone id is not known to the zone plan. */
