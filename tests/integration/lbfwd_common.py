@@ -4,6 +4,7 @@ lbfwd, admin requests, clients. Python 3 standard library only; every wait is bo
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -253,6 +254,7 @@ class Lbfwd:
         err = err.decode(errors="replace")
         if "Sanitizer" in err or "runtime error:" in err:
             fail("lbfwd reported a sanitizer finding:\n" + err)
+        shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
 
     def kill(self):
@@ -263,6 +265,7 @@ class Lbfwd:
             _, err = self.proc.communicate()
             if err and (b"Sanitizer" in err or b"runtime error:" in err):
                 fail("lbfwd reported a sanitizer finding:\n" + err.decode(errors="replace"))
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_text(self):
         try:

@@ -4,6 +4,7 @@ before anything starts, the file grammar, and SIGHUP reload (targets that disapp
 ones start, listeners stay) and SIGUSR1 (log reopened)."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -153,6 +154,7 @@ def main():
     L.check(rc == 0 and "1 listen" in out, "a --listen flag replaces the file's listen list")
 
     test_reload()
+    shutil.rmtree(TMP, ignore_errors=True)
     print("PASS")
 
 
