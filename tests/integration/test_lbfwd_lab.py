@@ -79,6 +79,19 @@ def test_proxy_client_address(version):
             b.stop()
 
 
+def test_ipv6():
+    b = L.Backend("v6", host="::1", expect_proxy=True)
+    f = L.Lbfwd(["--listen", "[::1]:0", "--check", "none", "--send-proxy", "v2",
+                 "--target", "v6=%s" % b.addr])
+    try:
+        r = L.request(f.host, f.port)
+        L.check(f.host == "::1" and r["name"] == "v6" and r["proxy_src"] == "::1",
+                "IPv6 listener and target; the IPv6 client address reaches it through PROXY v2")
+    finally:
+        f.stop()
+        b.stop()
+
+
 def test_drain_two_of_three(backends):
     f = L.Lbfwd(["--listen", "127.0.0.1:0", "--workers", "2", "--check", "none",
                  "--drain-timeout", "30s"] + target_args(backends))
@@ -207,6 +220,7 @@ def main():
         test_distribution(backends)
         test_proxy_client_address("v1")
         test_proxy_client_address("v2")
+        test_ipv6()
         test_drain_two_of_three(backends)
         test_drain_deadline(backends)
         test_no_target(backends)
