@@ -481,14 +481,6 @@ static void connect_done(struct lbf_worker *w, struct conn *c)
 {
     struct lbf_app *app = w->app;
     struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
-        connect_failed(w, c, 0);
-        return;
-    }
     struct lbf_target *t = lbf_target_get(app, c->target_id);
     if (t && atomic_exchange_explicit(&t->passive_failing, 0, memory_order_relaxed))
         (void)lb_balancer_report_passive(app->bal, c->target_id, 1, w->now);
@@ -613,7 +605,10 @@ static int pump(struct lbf_worker *w, struct conn *c, int d)
         }
         if (c->flags & F_EOF(d)) {
             if (!(c->flags & F_SHUT(1 - d))) {
-                shutdown(dst, SHUT_WR);
+                /* when the other way is already finished, close() sends this FIN */
+                if ((c->flags & (F_EOF(1 - d) | F_SHUT(d))) != (F_EOF(1 - d) | F_SHUT(d)) ||
+                    c->x[1 - d])
+                    shutdown(dst, SHUT_WR);
                 c->flags |= F_SHUT(1 - d);
             }
             return P_OK;
@@ -715,7 +710,12 @@ static void conn_event(struct lbf_worker *w, struct conn *c, int side, uint32_t 
         }
     } else {
         if (c->state == ST_CONNECTING) {
-            if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+            /* a failed connect reports EPOLLERR (its error is in SO_ERROR, not needed here) */
+            if (ev & (EPOLLERR | EPOLLHUP)) {
+                connect_failed(w, c, 0);
+                return;
+            }
+            if (ev & EPOLLOUT) {
                 if (ev & EPOLLIN)
                     c->flags |= F_R(1);
                 connect_done(w, c);
@@ -797,8 +797,7 @@ static void accept_ready(struct lbf_worker *w, int li)
             if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
                 lbf_ep_from_sockaddr(&c->server, (struct sockaddr *)&ls);
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* TCP_NODELAY is inherited from the listener */
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                                  .data.u64 = (uint64_t)(uintptr_t)c};
         if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -969,6 +968,7 @@ int lbf_listen_socket(const struct lbf_addr *a, int reuseport, char *msg, size_t
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (reuseport)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* accepted sockets inherit it */
     if (a->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {

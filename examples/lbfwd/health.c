@@ -14,13 +14,18 @@ enum { CHK_IDLE = 0, CHK_CONNECTING, CHK_READING };
 
 #define TAG_CHECK LBF_TAG_CHECK
 
+/* Checks end with a reset (no TIME_WAIT pile-up), except right after sending a PROXY LOCAL
+ * header: a reset could destroy it before the target reads it, so that one ends with a FIN. */
 static void chk_close(struct lbf_target *t)
 {
     if (t->chk_fd >= 0) {
-        struct linger lg = {1, 0}; /* no TIME_WAIT pile-up from checks */
-        setsockopt(t->chk_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        if (!t->chk_graceful) {
+            struct linger lg = {1, 0};
+            setsockopt(t->chk_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
         close(t->chk_fd);
     }
+    t->chk_graceful = 0;
     t->chk_fd = -1;
     t->chk_phase = CHK_IDLE;
 }
@@ -107,6 +112,7 @@ void lbf_health_event(struct lbf_app *app, struct lbf_target *t, int epfd, uint3
             return;
         }
         if (app->cfg.check_kind != LBF_CHECK_HTTP) {
+            t->chk_graceful = n > 0;
             chk_result(app, t, 1, now);
             return;
         }

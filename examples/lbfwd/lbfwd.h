@@ -192,6 +192,7 @@ struct lbf_target {
     /* health check state: control thread only */
     int chk_fd;
     int chk_phase;
+    int chk_graceful;
     uint64_t chk_deadline;
     uint64_t chk_due;
     uint32_t chk_got;
