@@ -290,7 +290,55 @@ def test_timeouts():
         hole.close()
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_backpressure(splice):
+    """A client that does not read: the backend's writes must stall, lbfwd's memory stay flat."""
+    srv = listener()
+    port = srv.getsockname()[1]
+    f = L.Lbfwd(["--listen", "127.0.0.1:0", "--workers", "1", "--check", "none",
+                 "--target", "t=127.0.0.1:%d" % port] + ([] if splice else ["--no-splice"]))
+    try:
+        box = {"sent": 0}
+
+        def flood(c):
+            c.setblocking(False)
+            chunk = b"z" * 65536
+            deadline = time.time() + 1.5
+            while time.time() < deadline and box["sent"] < 64 * 1024 * 1024:
+                try:
+                    box["sent"] += c.send(chunk)
+                except BlockingIOError:
+                    time.sleep(0.01)
+            c.close()
+            return True
+
+        s = socket.create_connection((f.host, f.port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        rss0 = rss_kb(f.proc.pid)
+        t, out = accept_in_thread(srv, flood)
+        t.join(10)
+        rss1 = rss_kb(f.proc.pid)
+        mode = "splice" if splice else "copy"
+        L.check(box["sent"] < 32 * 1024 * 1024,
+                "%s: a client that does not read stalls the backend (%d bytes accepted)"
+                % (mode, box["sent"]))
+        L.check(rss1 - rss0 < 1024, "%s: lbfwd's memory stays flat (%+d kB)" % (mode, rss1 - rss0))
+        s.close()
+    finally:
+        f.stop()
+        srv.close()
+
+
 def main():
+    test_backpressure(True)
+    test_backpressure(False)
     test_integrity(True)
     test_integrity(False)
     test_half_close_backend_first()
