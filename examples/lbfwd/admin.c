@@ -61,12 +61,12 @@ static void stat_line(struct sbuf *b, const char *name, const char *type, const 
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/* A snapshot of the registry's visible targets (names are stable, records never freed). */
+/* The registry's visible targets; call with reg.mu held (a reload may change a target's zone
+ * and weight in place under it). */
 static int visible_targets(struct lbf_app *app, struct lbf_target **out, int cap)
 {
     int n = 0;
     uint64_t now = lbf_now_ms();
-    pthread_mutex_lock(&app->reg.mu);
     for (uint32_t i = 0; i < app->reg.next_id && n < cap; i++) {
         struct lbf_target *t = atomic_load(&app->reg.by_id[i]);
         if (!t)
@@ -81,7 +81,6 @@ static int visible_targets(struct lbf_app *app, struct lbf_target **out, int cap
         }
         out[n++] = t;
     }
-    pthread_mutex_unlock(&app->reg.mu);
     return n;
 }
 
@@ -178,6 +177,7 @@ char *lbf_render_metrics(struct lbf_app *app)
               lab, 1);
 
     struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
+    pthread_mutex_lock(&app->reg.mu);
     int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
     static const char *const names[] = {
         "lbfwd_target_active",          "lbfwd_target_connections_total",
@@ -255,6 +255,7 @@ char *lbf_render_metrics(struct lbf_app *app)
             stat_line(&b, names[m], types[m], NULL, lab, v);
         }
     }
+    pthread_mutex_unlock(&app->reg.mu);
     free(ts);
     if (b.oom) {
         free(b.p);
@@ -267,6 +268,7 @@ char *lbf_render_targets(struct lbf_app *app)
 {
     cJSON *arr = cJSON_CreateArray();
     struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
+    pthread_mutex_lock(&app->reg.mu);
     int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
     for (int i = 0; i < n && arr; i++) {
         struct lbf_target *t = ts[i];
@@ -288,6 +290,7 @@ char *lbf_render_targets(struct lbf_app *app)
         cJSON_AddNumberToObject(o, "maxconn", t->maxconn);
         cJSON_AddItemToArray(arr, o);
     }
+    pthread_mutex_unlock(&app->reg.mu);
     free(ts);
     char *out = arr ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);
