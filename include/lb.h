@@ -16,6 +16,7 @@
 #include "lb/loads.h"
 
 /* proxy */
+#include "lb/proxy.h"
 
 /* maglev, chash */
 

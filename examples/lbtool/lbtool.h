@@ -49,6 +49,7 @@ long lbt_read_stdin(uint8_t **out, size_t max);
 int lbt_cmd_version(int argc, char **argv);
 int lbt_cmd_hash(int argc, char **argv);
 /* proxy */
+int lbt_cmd_proxy(int argc, char **argv);
 
 /* maglev, chash */
 

@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"version", lbt_cmd_version, "print liblb's version"},
     {"hash", lbt_cmd_hash, "hash a flow, a source address or a key"},
     /* proxy */
+    {"proxy", lbt_cmd_proxy, "decode or encode a PROXY protocol v1/v2 header"},
 
     /* maglev, chash */
 
