@@ -19,8 +19,12 @@
 #include "lb/proxy.h"
 
 /* maglev, chash */
+#include "lb/maglev.h"
+#include "lb/chash.h"
 
 /* wrr, leastconn */
+#include "lb/wrr.h"
+#include "lb/leastconn.h"
 
 /* health */
 #include "lb/health.h"

@@ -62,6 +62,8 @@ static const struct err_entry err_table[] = {
 
     /* ---- maglev, chash ---- */
     {LB_E_MAGLEV_NOT_PRIME, "LB_E_MAGLEV_NOT_PRIME", "Maglev table size is not prime"},
+    {LB_E_MAGLEV_TOO_SMALL, "LB_E_MAGLEV_TOO_SMALL",
+     "Maglev table size is smaller than the number of weighted targets"},
 
     /* ---- wrr, leastconn ---- */
     {LB_E_SELECTOR_EMPTY, "LB_E_SELECTOR_EMPTY", "No target with a weight above zero"},

@@ -113,6 +113,8 @@ enum lb_error {
     /* ---- maglev, chash (-5200 ..) ---- */
     /** A Maglev table size is not a prime number. */
     LB_E_MAGLEV_NOT_PRIME = -5200,
+    /** A Maglev table size is smaller than the number of targets of weight above zero. */
+    LB_E_MAGLEV_TOO_SMALL = -5201,
 
     /* ---- wrr, leastconn (-5300 ..) ---- */
     /** A selector holds no target with a weight above zero. */
