@@ -2,10 +2,11 @@
  *
  * Starts three backends (threads of this process, two zones) that decode the PROXY v2 header
  * lbfwd sends (with liblb's decoder) and answer with their name and the client address they
- * were told; starts lbfwd itself twice as child processes (5-tuple hashing, and source
- * affinity); then plays: even distribution, client address through PROXY, source affinity,
- * draining one target under load with connections held open, all targets gone, and back. Every
- * step checks its measured result; the exit status is non-zero when one is wrong. */
+ * were told; starts lbfwd itself three times as child processes (5-tuple hashing, source
+ * affinity, zone-local); then plays: even distribution, client address through PROXY, source
+ * affinity, zones, draining one target under load with connections held open, all targets
+ * gone, and back. Every step checks its measured result; the exit status is non-zero when one
+ * is wrong. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -193,7 +194,8 @@ struct child {
     uint16_t admin_port;
 };
 
-static int spawn_lbfwd(struct child *ch, const char *self, int affinity)
+/* mode: 0 plain (5-tuple), 1 source affinity, 2 zone-local (cross-zone off) */
+static int spawn_lbfwd(struct child *ch, const char *self, int mode)
 {
     char ready[128], logf[128], tg[N_BACKENDS][128];
     snprintf(ch->dir, sizeof(ch->dir), "/tmp/lbfwd-demo-XXXXXX");
@@ -222,9 +224,12 @@ static int spawn_lbfwd(struct child *ch, const char *self, int affinity)
     argv[n++] = "20s";
     argv[n++] = "--zone";
     argv[n++] = "zone-a";
-    if (affinity) {
+    if (mode == 1) {
         argv[n++] = "--affinity";
         argv[n++] = "source";
+    } else if (mode == 2) {
+        argv[n++] = "--zone-mode";
+        argv[n++] = "local";
     }
     for (int i = 0; i < N_BACKENDS; i++) {
         snprintf(tg[i], sizeof(tg[i]), "%s=127.0.0.1:%u,zone=%s", g_be[i].name, g_be[i].port,
@@ -510,10 +515,28 @@ static void step_affinity(struct child *plain, struct child *sticky)
     verdict(spread[0] && spread[1] && spread[2], "with affinity, different clients still spread");
 }
 
+static void step_zones(struct child *local)
+{
+    int per[N_BACKENDS] = {0}, failed = 0;
+    say("\n4. Zones: an lbfwd in zone-a with --zone-mode local (cross-zone off), 600 "
+        "connections\n");
+    for (int i = 0; i < 600; i++) {
+        int b = request(local->port, NULL, NULL);
+        if (b < 0)
+            failed++;
+        else
+            per[b]++;
+    }
+    for (int i = 0; i < N_BACKENDS; i++)
+        say("     %-7s (%s) %4d\n", g_be[i].name, g_be[i].zone, per[i]);
+    verdict(failed == 0 && per[2] == 0 && per[0] > 200 && per[1] > 200,
+            "only the local zone's targets serve, evenly");
+}
+
 static void step_drain(struct child *ch)
 {
     char path[128];
-    say("\n4. Draining %s under a continuous stream, with 20 connections held open across it\n",
+    say("\n5. Draining %s under a continuous stream, with 20 connections held open across it\n",
         g_be[1].name);
     /* held connections: opened (and picked) before the drain, finished after it */
     int held[20];
@@ -581,7 +604,7 @@ static int target_count(struct child *ch)
 static void step_gone_and_back(struct child *ch)
 {
     char path[160];
-    say("\n5. All targets gone (DELETE each), then back (POST /targets)\n");
+    say("\n6. All targets gone (DELETE each), then back (POST /targets)\n");
     int ok = 1;
     for (int i = 0; i < N_BACKENDS; i++) {
         snprintf(path, sizeof(path), "/targets/%s", g_be[i].name);
@@ -649,11 +672,13 @@ int lbf_demo(const char *self_arg)
     }
     for (int i = 0; i < N_BACKENDS; i++)
         say("  backend %-7s 127.0.0.1:%u  %s\n", g_be[i].name, g_be[i].port, g_be[i].zone);
-    struct child plain = {0}, sticky = {0};
-    if (spawn_lbfwd(&plain, self, 0) != 0 || spawn_lbfwd(&sticky, self, 1) != 0) {
+    struct child plain = {0}, sticky = {0}, local = {0};
+    if (spawn_lbfwd(&plain, self, 0) != 0 || spawn_lbfwd(&sticky, self, 1) != 0 ||
+        spawn_lbfwd(&local, self, 2) != 0) {
         say("demo: cannot start lbfwd\n");
         cleanup_child(&plain);
         cleanup_child(&sticky);
+        cleanup_child(&local);
         atomic_store(&g_stop, 1);
         return 1;
     }
@@ -661,21 +686,24 @@ int lbf_demo(const char *self_arg)
         "500 ms)\n",
         plain.port, plain.admin_port);
     say("  lbfwd sticky   127.0.0.1:%u  (--affinity source)\n", sticky.port);
+    say("  lbfwd local    127.0.0.1:%u  (--zone zone-a --zone-mode local)\n", local.port);
 
     step_distribution(&plain);
     step_affinity(&plain, &sticky);
+    step_zones(&local);
     step_drain(&plain);
     step_gone_and_back(&plain);
 
-    int rc1 = stop_lbfwd(&plain), rc2 = stop_lbfwd(&sticky);
-    say("\n6. SIGTERM: both lbfwd instances drained and exited with %d and %d\n", rc1, rc2);
-    verdict(rc1 == 0 && rc2 == 0, "graceful stop exits 0");
+    int rc1 = stop_lbfwd(&plain), rc2 = stop_lbfwd(&sticky), rc3 = stop_lbfwd(&local);
+    say("\n7. SIGTERM: the lbfwd instances drained and exited with %d, %d and %d\n", rc1, rc2, rc3);
+    verdict(rc1 == 0 && rc2 == 0 && rc3 == 0, "graceful stop exits 0");
     uint64_t bad = 0;
     for (int i = 0; i < N_BACKENDS; i++)
         bad += atomic_load(&g_be[i].proxy_bad);
     verdict(bad == 0, "every PROXY header lbfwd sent decoded cleanly");
     cleanup_child(&plain);
     cleanup_child(&sticky);
+    cleanup_child(&local);
     atomic_store(&g_stop, 1);
     for (int i = 0; i < N_BACKENDS; i++) {
         pthread_join(g_be[i].th, NULL);

@@ -214,6 +214,23 @@ def test_affinity(backends):
         plain.stop()
 
 
+def test_zones(backends):
+    """Three targets in two zones; this instance in zone z1. Cross-zone on (all) spreads over
+    every target; local keeps to z1's two."""
+    zones = ["z1", "z1", "z2"]
+    for mode, want in (("all", {"b0", "b1", "b2"}), ("local", {"b0", "b1"})):
+        args = ["--listen", "127.0.0.1:0", "--check", "none", "--zone", "z1", "--zone-mode", mode]
+        for b, z in zip(backends, zones):
+            args += ["--target", "%s=%s,zone=%s" % (b.name, b.addr, z)]
+        f = L.Lbfwd(args)
+        try:
+            cnt = collections.Counter(L.request(f.host, f.port)["name"] for _ in range(600))
+            L.check(set(cnt) == want and all(cnt[n] > 150 for n in want),
+                    "--zone-mode %s: %s" % (mode, dict(cnt)))
+        finally:
+            f.stop()
+
+
 def main():
     backends = [L.Backend("b%d" % i) for i in range(3)]
     try:
@@ -225,6 +242,7 @@ def main():
         test_drain_deadline(backends)
         test_no_target(backends)
         test_affinity(backends)
+        test_zones(backends)
     finally:
         for b in backends:
             b.stop()
