@@ -231,6 +231,35 @@ def test_zones(backends):
             f.stop()
 
 
+def test_algorithms(backends):
+    """Every --algorithm serves through the balancer with weights 1:2:3: the hashing ones and
+    wrr over 1200 sequential connections; leastconn and p2c, whose picks follow the active
+    counts, over 60 connections held open at once."""
+    for alg in ("maglev", "ring", "ring-bounded", "wrr", "leastconn", "p2c"):
+        args = ["--listen", "127.0.0.1:0", "--check", "none", "--algorithm", alg]
+        for i, b in enumerate(backends):
+            args += ["--target", "%s=%s,weight=%d" % (b.name, b.addr, i + 1)]
+        f = L.Lbfwd(args)
+        try:
+            if alg in ("leastconn", "p2c"):
+                held = [socket.create_connection((f.host, f.port), timeout=5) for _ in range(60)]
+                L.wait_until(lambda: sum(t["active"] for t in f.targets().values()) == 60, 3)
+                cnt = {n: t["active"] for n, t in f.targets().items()}
+                tol = 0.05 if alg == "leastconn" else 0.12
+                for h in held:
+                    h.close()
+                total = 60.0
+            else:
+                cnt = collections.Counter(L.request(f.host, f.port)["name"] for _ in range(1200))
+                tol = 0.08
+                total = 1200.0
+            shares = [cnt.get(b.name, 0) / total for b in backends]
+            L.check(all(abs(shares[i] - (i + 1) / 6.0) <= tol for i in range(3)),
+                    "--algorithm %s: weights 1:2:3 give %s" % (alg, dict(cnt)))
+        finally:
+            f.stop()
+
+
 def main():
     backends = [L.Backend("b%d" % i) for i in range(3)]
     try:
@@ -243,6 +272,7 @@ def main():
         test_no_target(backends)
         test_affinity(backends)
         test_zones(backends)
+        test_algorithms(backends)
     finally:
         for b in backends:
             b.stop()
