@@ -437,15 +437,14 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
             conn_close(w, c, 1, "refused_target_full");
         } else {
             count(&app->st.refused_no_target);
-            conn_close(w, c, 1, "refused_no_target");
+            conn_close(w, c, 1, rc == LB_E_NO_TARGET ? "refused_no_target" : lb_err_name(rc));
         }
         return;
     }
     struct lbf_target *t = lbf_target_get(app, id);
-    if (!t) {
+    if (!t) { /* cannot happen: records are published before the balancer knows their id */
         lb_balancer_release(app->bal, id, w->now);
-        count(&app->st.refused_no_target);
-        conn_close(w, c, 1, "refused_no_target");
+        conn_close(w, c, 1, "error");
         return;
     }
     c->target_id = id;

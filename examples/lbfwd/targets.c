@@ -94,14 +94,17 @@ static int add_locked(struct lbf_app *app, const struct lbf_target_conf *tc, cha
     t->maxconn = tc->maxconn;
     atomic_store(&t->weight, tc->weight);
     t->chk_fd = -1;
+    /* Published before the balancer knows the id: a worker may pick it as soon as
+     * lb_balancer_add() returns, and must find its record. */
+    atomic_store_explicit(&app->reg.by_id[t->id], t, memory_order_release);
     int rc = lb_balancer_add(app->bal, t->id, t->name, strlen(t->name), tc->weight, t->zone,
                              tc->maxconn, lbf_now_ms());
     if (rc != 0) {
         snprintf(msg, cap, "cannot add target '%s': %s", tc->name, lb_strerror(rc));
+        atomic_store_explicit(&app->reg.by_id[t->id], NULL, memory_order_release);
         free(t);
         return rc == LB_E_POOL_DUPLICATE_KEY ? -EEXIST : rc;
     }
-    atomic_store_explicit(&app->reg.by_id[t->id], t, memory_order_release);
     app->reg.next_id++;
     return 0;
 }

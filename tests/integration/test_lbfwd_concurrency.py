@@ -14,10 +14,12 @@ import lbfwd_common as L  # noqa: E402
 
 
 def config(backends, k):
+    """Generation k: c0 always in (so a target is always eligible: zero failures is the right
+    expectation), one of c1..c3 out in turn, weights and zones moving."""
     text = ("[lbfwd]\nlisten = 127.0.0.1:0\ncheck = tcp\ncheck_interval = 100ms\n"
             "drain_timeout = 5s\nworkers = 2\n")
     for i, b in enumerate(backends):
-        if (i + k) % 4 != 0:  # one of the four is out in each generation
+        if i == 0 or i != 1 + k % 3:
             text += "[target %s]\naddr = %s\nweight = %d\nzone = z%d\n" % (
                 b.name, b.addr, 1 + (i + k) % 3, (i + k) % 2)
     return text
@@ -44,8 +46,9 @@ def main():
     def operator():
         i = 0
         while not stop.is_set():
-            name = backends[i % 4].name
+            name = backends[1 + i % 3].name  # never drains c0
             for method, path in (("POST", "/targets/%s/drain" % name),
+                                 ("POST", "/targets/c0/weight?value=%d" % (1 + i % 4)),
                                  ("POST", "/targets/%s/undrain" % name),
                                  ("POST", "/targets/%s/weight?value=%d" % (name, 1 + i % 5)),
                                  ("GET", "/metrics"), ("GET", "/targets"), ("GET", "/ready")):
