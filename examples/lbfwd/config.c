@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb/maglev.h"
+#include "lb/pool.h"
 #include "lbfwd.h"
 
 #define CFG_LINE_MAX 199 /* libinih's line buffer is 200 bytes */
@@ -341,14 +343,19 @@ static int parse_zone_mode(const char *v, uint32_t *mode)
     return -1;
 }
 
-static int is_prime(uint32_t n)
+/* A Maglev table size as liblb accepts it (range and primality), asked of liblb itself. */
+static int check_table_size(uint32_t size, char *msg, size_t cap)
 {
-    if (n < 2)
-        return 0;
-    for (uint32_t d = 2; (uint64_t)d * d <= n; d++)
-        if (n % d == 0)
-            return 0;
-    return 1;
+    lb_pool *pool = NULL;
+    lb_maglev *table = NULL;
+    int rc = lb_pool_new(&pool);
+    if (rc == 0)
+        rc = lb_maglev_build(&table, pool, size);
+    lb_maglev_free(table);
+    lb_pool_free(pool);
+    if (rc != 0)
+        snprintf(msg, cap, "%s", rc == -ERANGE ? "out of range" : lb_strerror(rc));
+    return rc;
 }
 
 /* Canonical key: lower case, '-' as '_'. */
@@ -423,8 +430,11 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
         return 0;
     }
     if (strcmp(key, "table_size") == 0) {
-        if (lbf_parse_u32(value, 1u << 26, &u) != 0 || !is_prime(u))
-            return fail(err, "bad table_size '%s' (a prime, at most 67108864)", value);
+        snprintf(msg, sizeof(msg), "out of range");
+        if (lbf_parse_u32(value, LB_MAGLEV_MAX_SIZE, &u) != 0 ||
+            check_table_size(u, msg, sizeof(msg)) != 0)
+            return fail(err, "bad table_size '%s': %s (a prime from 2 to %u)", value, msg,
+                        LB_MAGLEV_MAX_SIZE);
         cfg->table_size = u;
         return 0;
     }
