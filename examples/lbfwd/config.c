@@ -474,6 +474,23 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
             return fail(err, "drain_timeout '%s' above 60m", value);
         return 0;
     }
+    if (strcmp(key, "slow_start") == 0) {
+        if (set_duration(&cfg->slow_start_ms, key, value, err) != 0)
+            return -1;
+        if (cfg->slow_start_ms > 3600000)
+            return fail(err, "slow_start '%s' above 60m", value);
+        return 0;
+    }
+    if (strcmp(key, "max_eject_percent") == 0) {
+        if (lbf_parse_u32(value, 100, &cfg->max_eject_percent) != 0 || cfg->max_eject_percent == 0)
+            return fail(err, "bad max_eject_percent '%s' (1..100)", value);
+        return 0;
+    }
+    if (strcmp(key, "eject_after") == 0) {
+        if (lbf_parse_u32(value, 1000, &cfg->eject_after) != 0)
+            return fail(err, "bad eject_after '%s' (0..1000; 0 is off)", value);
+        return 0;
+    }
     if (strcmp(key, "check_interval") == 0)
         return set_duration(&cfg->check_interval_ms, key, value, err);
     if (strcmp(key, "check_timeout") == 0)
@@ -541,6 +558,7 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
         return 0;
     }
     int *flag = strcmp(key, "send_proxy_crc32c") == 0    ? &cfg->send_proxy_crc32c
+                : strcmp(key, "fail_closed") == 0        ? &cfg->fail_closed
                 : strcmp(key, "admin_allow_remote") == 0 ? &cfg->admin_allow_remote
                 : strcmp(key, "access_log") == 0         ? &cfg->access_log
                 : strcmp(key, "splice") == 0             ? &cfg->splice
@@ -763,7 +781,7 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
 
 /* ---- command line -------------------------------------------------------------------------- */
 static const char *const bool_flags[] = {"send-proxy-crc32c", "admin-allow-remote", "access-log",
-                                         "splice"};
+                                         "splice", "fail-closed"};
 
 static int is_bool_flag(const char *name)
 {
@@ -901,6 +919,10 @@ const char *lbf_usage_text(void)
            "  --zone Z                    this instance's zone; --zone-mode "
            "all|local|aware|affinity\n"
            "  --retries N                 connect retries on other targets (default 2)\n"
+           "  --slow-start D              ramp new targets up over D (default off)\n"
+           "  --eject-after N             eject a target after N failed connects (default off);\n"
+           "  --max-eject-percent P       at most P % of the targets ejected at once (10)\n"
+           "  --fail-closed               no healthy target: refuse (default: fail open)\n"
            "Timeouts (250ms, 2s, 5m; bare numbers are seconds):\n"
            "  --connect-timeout D (2s)  --idle-timeout D (5m)  --half-closed-timeout D (30s)\n"
            "  --proxy-timeout D (3s)    --drain-timeout D (300s)\n"
