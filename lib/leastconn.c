@@ -3,35 +3,46 @@
  * changed by compare-and-swap, after which the path to the root is refreshed (twice per node
  * when a compare-and-swap on it fails, so that a finished update is never lost: Jayanti's
  * double refresh). Choices mode: k uniform samples compared on the shared lb_loads counts. */
+/* Weighted least connections. Exact mode: a 4-ary tournament tree whose nodes hold the index
+ * of the best leaf below them; a leaf is one 64-bit word (excluded bit, pick stamp, count)
+ * changed by compare-and-swap, after which the path to the root is refreshed (twice per node
+ * when a compare-and-swap on it fails, so that a finished update is never lost: Jayanti's
+ * double refresh). Choices mode: k uniform samples compared on the shared lb_loads counts.
+ * Both update the lb_loads counters inline (internal/loads.h). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/loads.h"
 #include "internal/pool.h"
 #include "lb/leastconn.h"
 
-#define NONE       UINT32_MAX
-#define COUNT_BITS 24
-#define COUNT_MASK ((1ull << COUNT_BITS) - 1)
-#define STAMP_BITS 38
-#define STAMP_MASK ((1ull << STAMP_BITS) - 1)
-#define EXCLUDED   (1ull << 63)
-#define NO_WEIGHT  (1ull << 62) /* weight 0: never picked, whatever set_excluded says */
-#define UNPICKABLE (EXCLUDED | NO_WEIGHT)
+#define NONE          UINT32_MAX
+#define COUNT_BITS    24
+#define COUNT_MASK    ((1ull << COUNT_BITS) - 1)
+#define STAMP_BITS    38
+#define STAMP_MASK    ((1ull << STAMP_BITS) - 1)
+#define EXCLUDED      (1ull << 63)
+#define NO_WEIGHT     (1ull << 62) /* weight 0 or padding: never picked, whatever set_excluded says */
+#define UNPICKABLE    (EXCLUDED | NO_WEIGHT)
+#define ARITY_LOG     1
+#define ARITY         (1u << ARITY_LOG)
+#define DIRECT_MAX(n) (4 * (uint64_t)(n) + 64) /* ids below this: a direct id -> index table */
 
 struct lb_leastconn {
-    _Alignas(64) _Atomic uint64_t clock; /* pick stamps (exact) or sampling counter */
-    uint32_t mode, choices, scan_below;
-    uint32_t n, m; /* targets; leaves in the tree (a power of two) */
+    _Alignas(64) _Atomic uint64_t clock; /* pick stamps (exact) or sampling counter: own line */
+    _Alignas(64) uint32_t mode, choices, scan_below;
+    uint32_t n, m, inner; /* targets; leaves (a power of ARITY); internal tree nodes */
     uint64_t seed;
     lb_loads *loads;
-    uint32_t *ids, *w, *slot;
-    uint32_t *map; /* id -> index + 1, open addressing */
-    uint32_t map_mask;
-    _Atomic uint64_t *leaf; /* exact mode */
-    _Atomic uint32_t *node; /* exact mode: node[1] is the root */
-    _Atomic uint8_t *excl;  /* choices mode */
+    uint32_t *ids, *slot;
+    uint32_t *w;            /* weights; exact mode: max(1, w), padded to m leaves */
+    _Atomic uint32_t *effw; /* choices mode: the weight, or 0 while excluded */
+    uint32_t *map;          /* id -> index + 1: direct (ids < direct) or open addressing */
+    uint32_t map_mask, direct;
+    _Atomic uint64_t *leaf; /* exact mode, m leaves (padding unpickable) */
+    _Atomic uint32_t *node; /* exact mode: node[0] is the root; children of v: ARITY v + 1.. */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -41,8 +52,10 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static long index_of(const lb_leastconn *lc, uint32_t id)
+static inline long index_of(const lb_leastconn *lc, uint32_t id)
 {
+    if (lc->direct)
+        return id < lc->direct ? (long)lc->map[id] - 1 : -1;
     for (uint32_t h = (uint32_t)mix64(id) & lc->map_mask;; h = (h + 1) & lc->map_mask) {
         uint32_t v = lc->map[h];
         if (!v)
@@ -52,42 +65,45 @@ static long index_of(const lb_leastconn *lc, uint32_t id)
     }
 }
 
-/* Is leaf a (with word wa) a better pick than leaf b? NONE and unpickable leaves lose. */
-static int better(const lb_leastconn *lc, uint32_t a, uint64_t wa, uint32_t b, uint64_t wb)
+/* Is leaf a (with word wa) a better pick than leaf b? Unpickable leaves lose; then the least
+ * (count + 1) / weight; then the older pick stamp (serial-number order); then the lower index.
+ * Branch-free: the outcome is data-dependent and would mispredict half the time. */
+static inline int better(const lb_leastconn *lc, uint32_t a, uint64_t wa, uint32_t b, uint64_t wb)
 {
-    int oka = !(wa & UNPICKABLE), okb = !(wb & UNPICKABLE);
-    if (oka != okb)
-        return oka;
-    if (!oka)
-        return a < b; /* NONE (all ones) loses */
-    uint64_t x = ((wa & COUNT_MASK) + 1) * lc->w[b], y = ((wb & COUNT_MASK) + 1) * lc->w[a];
-    if (x != y)
-        return x < y;
+    uint64_t x = ((wa & COUNT_MASK) + 1) * lc->w[b] | (uint64_t)((wa & UNPICKABLE) != 0) << 62;
+    uint64_t y = ((wb & COUNT_MASK) + 1) * lc->w[a] | (uint64_t)((wb & UNPICKABLE) != 0) << 62;
     uint64_t sa = (wa >> COUNT_BITS) & STAMP_MASK, sb = (wb >> COUNT_BITS) & STAMP_MASK;
-    if (sa != sb) /* older stamp first, in serial-number order */
-        return ((sa - sb) & STAMP_MASK) > (STAMP_MASK >> 1);
-    return a < b;
+    int older = ((sa - sb) & STAMP_MASK) > (STAMP_MASK >> 1);
+    int tie = sa == sb ? a < b : older;
+    return (x < y) | ((x == y) & tie);
 }
 
-static uint32_t child_value(const lb_leastconn *lc, uint32_t c)
+static inline uint32_t child_value(const lb_leastconn *lc, uint32_t c)
 {
-    if (c >= lc->m)
-        return c - lc->m < lc->n ? c - lc->m : NONE;
-    return atomic_load_explicit(&lc->node[c], memory_order_acquire);
+    return c >= lc->inner ? c - lc->inner
+                          : atomic_load_explicit(&lc->node[c], memory_order_acquire);
 }
 
-static uint64_t leaf_word(lb_leastconn *lc, uint32_t i)
+static inline uint64_t leaf_word(lb_leastconn *lc, uint32_t i)
 {
-    return i == NONE ? UNPICKABLE : atomic_load_explicit(&lc->leaf[i], memory_order_acquire);
+    return atomic_load_explicit(&lc->leaf[i], memory_order_acquire);
 }
 
 /* Recomputes node v from its children; returns its value afterwards. */
-static uint32_t refresh(lb_leastconn *lc, uint32_t v)
+static inline __attribute__((always_inline)) uint32_t refresh(lb_leastconn *lc, uint32_t v)
 {
+    uint32_t first = ARITY * v + 1;
     for (int attempt = 0; attempt < 2; attempt++) {
         uint32_t old = atomic_load_explicit(&lc->node[v], memory_order_acquire);
-        uint32_t l = child_value(lc, 2 * v), r = child_value(lc, 2 * v + 1);
-        uint32_t best = better(lc, l, leaf_word(lc, l), r, leaf_word(lc, r)) ? l : r;
+        uint32_t best = child_value(lc, first);
+        uint64_t bw = leaf_word(lc, best);
+        for (uint32_t k = 1; k < ARITY; k++) {
+            uint32_t c = child_value(lc, first + k);
+            uint64_t cw = leaf_word(lc, c);
+            int take = better(lc, c, cw, best, bw);
+            best = take ? c : best;
+            bw = take ? cw : bw;
+        }
         if (best == old)
             return old;
         if (atomic_compare_exchange_strong_explicit(&lc->node[v], &old, best, memory_order_acq_rel,
@@ -100,10 +116,12 @@ static uint32_t refresh(lb_leastconn *lc, uint32_t v)
 /* Leaf i changed: refresh its path until a node neither changes nor holds i. */
 static void propagate(lb_leastconn *lc, uint32_t i)
 {
-    for (uint32_t v = (i + lc->m) / 2; v >= 1; v /= 2) {
+    if (!lc->inner)
+        return;
+    for (uint32_t v = (lc->inner + i - 1) >> ARITY_LOG;; v = (v - 1) >> ARITY_LOG) {
         uint32_t before = atomic_load_explicit(&lc->node[v], memory_order_relaxed);
         uint32_t after = refresh(lc, v);
-        if (after == before && after != i)
+        if ((after == before && after != i) || v == 0)
             return;
     }
 }
@@ -136,8 +154,7 @@ static int leaf_add(lb_leastconn *lc, uint32_t i, int delta, uint64_t expect_wor
 static int pick_exact(lb_leastconn *lc, uint32_t *id)
 {
     for (;;) {
-        uint32_t i = lc->m == 1 ? (lc->n ? 0 : NONE)
-                                : atomic_load_explicit(&lc->node[1], memory_order_acquire);
+        uint32_t i = lc->inner ? atomic_load_explicit(&lc->node[0], memory_order_acquire) : 0;
         uint64_t w = leaf_word(lc, i);
         if (w & UNPICKABLE)
             return LB_E_SELECTOR_EMPTY;
@@ -145,7 +162,7 @@ static int pick_exact(lb_leastconn *lc, uint32_t *id)
             return -ENOSPC;
         if (leaf_add(lc, i, +1, w, 1) == 0) {
             propagate(lc, i);
-            lb_loads_add(lc->loads, lc->slot[i], 1);
+            lb__loads_inc(lc->loads, lc->slot[i], 1);
             *id = lc->ids[i];
             return 0;
         }
@@ -153,7 +170,7 @@ static int pick_exact(lb_leastconn *lc, uint32_t *id)
     }
 }
 
-static uint64_t next_random(lb_leastconn *lc)
+static inline uint64_t next_random(lb_leastconn *lc)
 {
     /* A racy counter is enough: two threads drawing the same number only repeat a sample. */
     uint64_t c = atomic_load_explicit(&lc->clock, memory_order_relaxed);
@@ -161,49 +178,60 @@ static uint64_t next_random(lb_leastconn *lc)
     return mix64(lc->seed + c * 0x9E3779B97F4A7C15ull);
 }
 
-static int pickable(lb_leastconn *lc, uint32_t i)
+/* (a+1)/wi below (b+1)/wj? */
+static inline int lighter(uint32_t wi, uint32_t a, uint32_t wj, uint32_t b)
 {
-    return lc->w[i] && !atomic_load_explicit(&lc->excl[i], memory_order_relaxed);
-}
-
-/* (a+1)/w of i below that of j? */
-static int lighter(lb_leastconn *lc, uint32_t i, uint32_t ai, uint32_t j, uint32_t aj)
-{
-    return ((uint64_t)ai + 1) * lc->w[j] < ((uint64_t)aj + 1) * lc->w[i];
+    return ((uint64_t)a + 1) * wj < ((uint64_t)b + 1) * wi;
 }
 
 static int pick_choices(lb_leastconn *lc, uint32_t *id)
 {
-    uint32_t best = NONE, best_a = 0;
+    uint32_t best = NONE, best_a = 0, best_w = 0;
     if (lc->n > lc->scan_below) {
         uint64_t r = next_random(lc);
+        if (lc->choices == 2) { /* the default, unrolled: both samples from one random word */
+            uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
+            uint32_t j = (uint32_t)(((r >> 32) * lc->n) >> 32);
+            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+            uint32_t wj = atomic_load_explicit(&lc->effw[j], memory_order_relaxed);
+            if (wi && wj) {
+                uint32_t ai = lb__loads_get(lc->loads, lc->slot[i]);
+                uint32_t aj = lb__loads_get(lc->loads, lc->slot[j]);
+                best = lighter(wj, aj, wi, ai) ? j : i;
+                lb__loads_inc(lc->loads, lc->slot[best], 1);
+                *id = lc->ids[best];
+                return 0;
+            }
+        }
         for (uint32_t k = 0, tries = 0; k < lc->choices && tries < 4 * lc->choices; tries++) {
             if (tries && !(tries & 1))
                 r = mix64(r + tries);
             uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
             r = (r >> 32) | (r << 32);
-            if (!pickable(lc, i))
+            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+            if (!wi)
                 continue;
             k++;
-            uint32_t a = lb_loads_get(lc->loads, lc->slot[i]);
-            if (best == NONE || lighter(lc, i, a, best, best_a))
-                best = i, best_a = a;
+            uint32_t a = lb__loads_get(lc->loads, lc->slot[i]);
+            if (best == NONE || lighter(wi, a, best_w, best_a))
+                best = i, best_a = a, best_w = wi;
         }
     }
     if (best == NONE) { /* small pool, or samples all excluded: scan from a rotating start */
         uint32_t start = (uint32_t)(next_random(lc) % lc->n);
         for (uint32_t k = 0; k < lc->n; k++) {
             uint32_t i = start + k < lc->n ? start + k : start + k - lc->n;
-            if (!pickable(lc, i))
+            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+            if (!wi)
                 continue;
-            uint32_t a = lb_loads_get(lc->loads, lc->slot[i]);
-            if (best == NONE || lighter(lc, i, a, best, best_a))
-                best = i, best_a = a;
+            uint32_t a = lb__loads_get(lc->loads, lc->slot[i]);
+            if (best == NONE || lighter(wi, a, best_w, best_a))
+                best = i, best_a = a, best_w = wi;
         }
         if (best == NONE)
             return LB_E_SELECTOR_EMPTY;
     }
-    lb_loads_add(lc->loads, lc->slot[best], 1);
+    lb__loads_inc(lc->loads, lc->slot[best], 1);
     *id = lc->ids[best];
     return 0;
 }
@@ -224,18 +252,17 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
     long i = index_of(lc, id);
     if (i < 0)
         return -ENOENT;
+    uint32_t now;
     if (lc->mode == LB_LEASTCONN_EXACT) {
         int rc = leaf_add(lc, (uint32_t)i, -1, 0, 0);
         if (rc)
             return rc;
         propagate(lc, (uint32_t)i);
-    } else {
-        /* Decrement only a positive count, so that a spurious release cannot hide another. */
-        if (!lb_loads_get(lc->loads, lc->slot[i]))
-            return -ERANGE;
+        lb__loads_dec(lc->loads, lc->slot[i], 1, &now);
+        return 0;
     }
-    lb_loads_add(lc->loads, lc->slot[i], -1);
-    return 0;
+    /* Decrement only a positive count, so that a spurious release cannot hide another. */
+    return lb__loads_dec(lc->loads, lc->slot[i], 1, &now) ? 0 : -ERANGE;
 }
 
 LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded)
@@ -246,7 +273,7 @@ LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded
     if (i < 0)
         return -ENOENT;
     if (lc->mode != LB_LEASTCONN_EXACT) {
-        atomic_store_explicit(&lc->excl[i], excluded ? 1 : 0, memory_order_relaxed);
+        atomic_store_explicit(&lc->effw[i], excluded ? 0 : lc->w[i], memory_order_relaxed);
         return 0;
     }
     if (excluded)
@@ -269,7 +296,7 @@ LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *ac
             (uint32_t)(atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed) &
                        COUNT_MASK);
     else
-        *active = lb_loads_get(lc->loads, lc->slot[i]);
+        *active = lb__loads_get(lc->loads, lc->slot[i]);
     return 0;
 }
 
@@ -288,24 +315,64 @@ LB_API void lb_leastconn_free(lb_leastconn *lc)
     free(lc->map);
     free(lc->leaf);
     free(lc->node);
-    free(lc->excl);
+    free(lc->effw);
     free(lc);
 }
 
 static int build_tree(lb_leastconn *lc)
 {
-    lc->leaf = malloc(lc->n * sizeof(*lc->leaf));
-    lc->node = malloc(lc->m * sizeof(*lc->node));
+    lc->m = 1;
+    while (lc->m < lc->n)
+        lc->m *= ARITY;
+    lc->inner = (lc->m - 1) / (ARITY - 1);
+    uint32_t *w = realloc(lc->w, lc->m * sizeof(uint32_t));
+    if (!w)
+        return -ENOMEM;
+    lc->w = w;
+    lc->leaf = malloc(lc->m * sizeof(*lc->leaf));
+    lc->node = malloc((lc->inner ? lc->inner : 1) * sizeof(*lc->node));
     if (!lc->leaf || !lc->node)
         return -ENOMEM;
-    for (uint32_t i = 0; i < lc->n; i++) {
-        uint64_t a = lb_loads_get(lc->loads, lc->slot[i]);
-        atomic_init(&lc->leaf[i], (a < COUNT_MASK ? a : COUNT_MASK) | (lc->w[i] ? 0 : NO_WEIGHT));
+    for (uint32_t i = 0; i < lc->m; i++) {
+        uint64_t a = i < lc->n ? lb__loads_get(lc->loads, lc->slot[i]) : 0;
+        int unusable = i >= lc->n || !lc->w[i];
+        atomic_init(&lc->leaf[i], (a < COUNT_MASK ? a : COUNT_MASK) | (unusable ? NO_WEIGHT : 0));
+        if (unusable)
+            lc->w[i] = 1; /* compared only as unpickable */
     }
-    atomic_init(&lc->node[0], NONE);
-    for (uint32_t v = lc->m - 1; v >= 1; v--) {
-        atomic_init(&lc->node[v], NONE);
+    for (uint32_t v = lc->inner; v-- > 0;) {
+        atomic_init(&lc->node[v], 0);
         refresh(lc, v);
+    }
+    return 0;
+}
+
+static int build_map(lb_leastconn *lc)
+{
+    uint32_t max_id = 0;
+    for (uint32_t i = 0; i < lc->n; i++)
+        max_id = lc->ids[i] > max_id ? lc->ids[i] : max_id;
+    if (lc->n && max_id < DIRECT_MAX(lc->n)) {
+        lc->direct = max_id + 1;
+        lc->map = calloc(lc->direct, sizeof(uint32_t));
+        if (!lc->map)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < lc->n; i++)
+            lc->map[lc->ids[i]] = i + 1;
+        return 0;
+    }
+    uint32_t map_cap = 16;
+    while (map_cap < 2 * lc->n)
+        map_cap *= 2;
+    lc->map_mask = map_cap - 1;
+    lc->map = calloc(map_cap, sizeof(uint32_t));
+    if (!lc->map)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < lc->n; i++) {
+        uint32_t h = (uint32_t)mix64(lc->ids[i]) & lc->map_mask;
+        while (lc->map[h])
+            h = (h + 1) & lc->map_mask;
+        lc->map[h] = i + 1;
     }
     return 0;
 }
@@ -338,29 +405,20 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
     lc->seed = o.seed;
     lc->loads = loads;
     lc->n = (uint32_t)pn;
-    lc->m = 1;
-    while (lc->m < lc->n)
-        lc->m *= 2;
-    uint32_t map_cap = 16;
-    while (map_cap < 2 * lc->n)
-        map_cap *= 2;
-    lc->map_mask = map_cap - 1;
     size_t cap = pn ? pn : 1;
     lc->ids = malloc(cap * sizeof(uint32_t));
     lc->w = malloc(cap * sizeof(uint32_t));
     lc->slot = malloc(cap * sizeof(uint32_t));
-    lc->map = calloc(map_cap, sizeof(uint32_t));
-    lc->excl = calloc(cap, sizeof(*lc->excl));
-    int rc = (!lc->ids || !lc->w || !lc->slot || !lc->map || !lc->excl) ? -ENOMEM : 0;
+    lc->effw = malloc(cap * sizeof(*lc->effw));
+    int rc = (!lc->ids || !lc->w || !lc->slot || !lc->effw) ? -ENOMEM : 0;
     for (uint32_t i = 0; !rc && i < lc->n; i++) {
         lc->ids[i] = t[i].id;
         lc->w[i] = t[i].weight;
+        atomic_init(&lc->effw[i], t[i].weight);
         rc = lb_loads_track(loads, t[i].id, &lc->slot[i]);
-        uint32_t h = (uint32_t)mix64(t[i].id) & lc->map_mask;
-        while (lc->map[h])
-            h = (h + 1) & lc->map_mask;
-        lc->map[h] = i + 1;
     }
+    if (!rc)
+        rc = build_map(lc);
     if (!rc && lc->mode == LB_LEASTCONN_EXACT)
         rc = build_tree(lc);
     if (rc) {
