@@ -153,11 +153,21 @@ static int leaf_add(lb_leastconn *lc, uint32_t i, int delta, uint64_t expect_wor
 
 static int pick_exact(lb_leastconn *lc, uint32_t *id)
 {
-    for (;;) {
+    for (int checked = 0;;) {
         uint32_t i = lc->inner ? atomic_load_explicit(&lc->node[0], memory_order_acquire) : 0;
         uint64_t w = leaf_word(lc, i);
-        if (w & UNPICKABLE)
-            return LB_E_SELECTOR_EMPTY;
+        if (w & UNPICKABLE) {
+            /* The root may name a target that another thread is excluding right now and whose
+             * path it has not refreshed yet: refresh the whole path once, then believe it. */
+            if (checked++ || !lc->inner)
+                return LB_E_SELECTOR_EMPTY;
+            for (uint32_t v = (lc->inner + i - 1) >> ARITY_LOG;; v = (v - 1) >> ARITY_LOG) {
+                refresh(lc, v);
+                if (v == 0)
+                    break;
+            }
+            continue;
+        }
         if ((w & COUNT_MASK) >= COUNT_MASK)
             return -ENOSPC;
         if (leaf_add(lc, i, +1, w, 1) == 0) {
