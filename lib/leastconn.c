@@ -1,13 +1,16 @@
-/* Weighted least connections. Exact mode: a tournament tree whose nodes hold the index of
- * the best leaf below them; a leaf is one 64-bit word (excluded bit, pick stamp, count)
- * changed by compare-and-swap, after which the path to the root is refreshed (twice per node
- * when a compare-and-swap on it fails, so that a finished update is never lost: Jayanti's
- * double refresh). Choices mode: k uniform samples compared on the shared lb_loads counts. */
-/* Weighted least connections. Exact mode: a 4-ary tournament tree whose nodes hold the index
- * of the best leaf below them; a leaf is one 64-bit word (excluded bit, pick stamp, count)
- * changed by compare-and-swap, after which the path to the root is refreshed (twice per node
- * when a compare-and-swap on it fails, so that a finished update is never lost: Jayanti's
- * double refresh). Choices mode: k uniform samples compared on the shared lb_loads counts.
+/* Weighted least connections.
+ *
+ * Exact mode: a binary tournament tree whose nodes hold the index of the
+ * best leaf below them. A leaf is one 64-bit word: excluded and no-weight flags in the top
+ * bits and the key (active + 1) / weight in 24.32 fixed point below them, so that comparing
+ * two leaves is comparing two integers (the key is exact: distinct ratios get distinct keys in
+ * the same order). The count is recovered from the key and the weight. A leaf changes by
+ * compare-and-swap, after which its path towards the root is refreshed (Jayanti's double
+ * refresh over versioned node words). Ties go to the older pick stamp (a separate word per
+ * leaf), then to pool order.
+ *
+ * Choices mode: k uniform samples compared on the shared lb_loads counts.
+ *
  * Both update the lb_loads counters inline (internal/loads.h). */
 #include <errno.h>
 #include <stdatomic.h>
@@ -19,21 +22,20 @@
 #include "lb/leastconn.h"
 
 #define NONE          UINT32_MAX
-#define COUNT_BITS    24
-#define COUNT_MASK    ((1ull << COUNT_BITS) - 1)
-#define STAMP_BITS    38
-#define STAMP_MASK    ((1ull << STAMP_BITS) - 1)
+#define COUNT_MAX     LB_LEASTCONN_ACTIVE_MAX
+#define KEY_SHIFT     32 /* keys (active + 1) / weight in 24.32 fixed point: exact ordering */
+#define KEY_MASK      ((1ull << 57) - 1)
+
+__extension__ typedef unsigned __int128 u128;
 #define EXCLUDED      (1ull << 63)
 #define NO_WEIGHT     (1ull << 62) /* weight 0 or padding: never picked, whatever set_excluded says */
 #define UNPICKABLE    (EXCLUDED | NO_WEIGHT)
-#define ARITY_LOG     1
-#define ARITY         (1u << ARITY_LOG)
 #define DIRECT_MAX(n) (4 * (uint64_t)(n) + 64) /* ids below this: a direct id -> index table */
 
 struct lb_leastconn {
     _Alignas(64) _Atomic uint64_t clock; /* pick stamps (exact) or sampling counter: own line */
     _Alignas(64) uint32_t mode, choices, scan_below;
-    uint32_t n, m, inner; /* targets; leaves (a power of ARITY); internal tree nodes */
+    uint32_t n, m, inner; /* targets; leaves (a power of two); internal tree nodes */
     uint64_t seed;
     lb_loads *loads;
     uint32_t *ids, *slot;
@@ -41,8 +43,9 @@ struct lb_leastconn {
     _Atomic uint32_t *effw; /* choices mode: the weight, or 0 while excluded */
     uint32_t *map;          /* id -> index + 1: direct (ids < direct) or open addressing */
     uint32_t map_mask, direct;
-    _Atomic uint64_t *leaf; /* exact mode, m leaves (padding unpickable) */
-    _Atomic uint32_t *node; /* exact mode: node[0] is the root; children of v: ARITY v + 1.. */
+    _Atomic uint64_t *leaf;  /* exact mode, m leaves (padding unpickable): flags | key */
+    _Atomic uint64_t *stamp; /* exact mode: the clock at each leaf's latest pick (0: never) */
+    _Atomic uint64_t *node; /* exact mode: node[0] is the root; children of v: 2v + 1, 2v + 2 */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -65,23 +68,36 @@ static inline long index_of(const lb_leastconn *lc, uint32_t id)
     }
 }
 
-/* Is leaf a (with word wa) a better pick than leaf b? Unpickable leaves lose; then the least
- * (count + 1) / weight; then the older pick stamp (serial-number order); then the lower index.
- * Branch-free: the outcome is data-dependent and would mispredict half the time. */
-static inline int better(const lb_leastconn *lc, uint32_t a, uint64_t wa, uint32_t b, uint64_t wb)
+/* The better pick of leaves a and b: unpickable leaves lose (their flag bits are the word's
+ * top bits); then the lesser key; then the older pick stamp; then the lower index. The arrays
+ * are passed in so that callers keep them in registers across their atomic operations. */
+static inline uint32_t better_of(_Atomic uint64_t *leaf, _Atomic uint64_t *stamp, uint32_t a,
+                                 uint32_t b)
 {
-    uint64_t x = ((wa & COUNT_MASK) + 1) * lc->w[b] | (uint64_t)((wa & UNPICKABLE) != 0) << 62;
-    uint64_t y = ((wb & COUNT_MASK) + 1) * lc->w[a] | (uint64_t)((wb & UNPICKABLE) != 0) << 62;
-    uint64_t sa = (wa >> COUNT_BITS) & STAMP_MASK, sb = (wb >> COUNT_BITS) & STAMP_MASK;
-    int older = ((sa - sb) & STAMP_MASK) > (STAMP_MASK >> 1);
-    int tie = sa == sb ? a < b : older;
-    return (x < y) | ((x == y) & tie);
+    uint64_t wa = atomic_load_explicit(&leaf[a], memory_order_acquire);
+    uint64_t wb = atomic_load_explicit(&leaf[b], memory_order_acquire);
+    if (__builtin_expect(wa != wb, 1))
+        return wa < wb ? a : b;
+    uint64_t sa = atomic_load_explicit(&stamp[a], memory_order_relaxed);
+    uint64_t sb = atomic_load_explicit(&stamp[b], memory_order_relaxed);
+    if (sa != sb)
+        return sa < sb ? a : b;
+    return a < b ? a : b;
 }
 
-static inline uint32_t child_value(const lb_leastconn *lc, uint32_t c)
+/* The key of `active` connections at weight w (w 0 counts as 1: such leaves are unpickable).
+ * Distinct values of (active + 1) / w differ by at least 2^-32 (w <= 65535), so the keys of
+ * distinct ratios differ, in the same order, and equal ratios give equal keys. */
+static inline uint64_t key_of(uint64_t active, uint32_t w)
 {
-    return c >= lc->inner ? c - lc->inner
-                          : atomic_load_explicit(&lc->node[c], memory_order_acquire);
+    return ((active + 1) << KEY_SHIFT) / w;
+}
+
+/* The number of connections a leaf word counts: the inverse of key_of(). */
+static inline uint64_t active_of(uint64_t word, uint32_t w)
+{
+    u128 kw = (u128)(word & KEY_MASK) * w;
+    return (uint64_t)((kw + ((1ull << KEY_SHIFT) - 1)) >> KEY_SHIFT) - 1;
 }
 
 static inline uint64_t leaf_word(lb_leastconn *lc, uint32_t i)
@@ -89,40 +105,54 @@ static inline uint64_t leaf_word(lb_leastconn *lc, uint32_t i)
     return atomic_load_explicit(&lc->leaf[i], memory_order_acquire);
 }
 
-/* Recomputes node v from its children; returns its value afterwards. */
-static inline __attribute__((always_inline)) uint32_t refresh(lb_leastconn *lc, uint32_t v)
+static inline uint32_t root(lb_leastconn *lc)
 {
-    uint32_t first = ARITY * v + 1;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        uint32_t old = atomic_load_explicit(&lc->node[v], memory_order_acquire);
-        uint32_t best = child_value(lc, first);
-        uint64_t bw = leaf_word(lc, best);
-        for (uint32_t k = 1; k < ARITY; k++) {
-            uint32_t c = child_value(lc, first + k);
-            uint64_t cw = leaf_word(lc, c);
-            int take = better(lc, c, cw, best, bw);
-            best = take ? c : best;
-            bw = take ? cw : bw;
-        }
-        if (best == old)
-            return old;
-        if (atomic_compare_exchange_strong_explicit(&lc->node[v], &old, best, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            return best;
-    }
-    return atomic_load_explicit(&lc->node[v], memory_order_acquire);
+    return lc->inner ? (uint32_t)atomic_load_explicit(&lc->node[0], memory_order_acquire) : 0;
 }
 
-/* Leaf i changed: refresh its path until a node neither changes nor holds i. */
-static void propagate(lb_leastconn *lc, uint32_t i)
+/* The best leaf among node v's children (2v + 1 and 2v + 2), from their current values. */
+static inline uint32_t best_child(const lb_leastconn *lc, uint32_t v)
 {
-    if (!lc->inner)
+    uint32_t c = 2 * v + 1;
+    if (c >= lc->inner) /* the bottom level: both children are leaves */
+        return better_of(lc->leaf, lc->stamp, c - lc->inner, c + 1 - lc->inner);
+    return better_of(lc->leaf, lc->stamp,
+                     (uint32_t)atomic_load_explicit(&lc->node[c], memory_order_acquire),
+                     (uint32_t)atomic_load_explicit(&lc->node[c + 1], memory_order_acquire));
+}
+
+/* Leaf i changed: refresh its path (Jayanti's double refresh) until a node neither changes nor
+ * holds i. A node word is the best leaf's index in its low half and a version in its high
+ * half that every refresh bumps, changed or not: a refresh computed from children read before
+ * another refresh's install then fails its compare-and-swap instead of overwriting it (no
+ * ABA), and retries once; if that fails too, a refresh that read the children after this
+ * update has succeeded, so this update is reflected either way. With @to_root, every node of
+ * the path is refreshed. */
+static void propagate(const lb_leastconn *lc, uint32_t i, int to_root)
+{
+    const uint32_t inner = lc->inner;
+    _Atomic uint64_t *const node = lc->node, *const leaf = lc->leaf, *const stamp = lc->stamp;
+    if (!inner)
         return;
-    for (uint32_t v = (lc->inner + i - 1) >> ARITY_LOG;; v = (v - 1) >> ARITY_LOG) {
-        uint32_t before = atomic_load_explicit(&lc->node[v], memory_order_relaxed);
-        uint32_t after = refresh(lc, v);
-        if ((after == before && after != i) || v == 0)
+    uint32_t v = (inner + i - 1) / 2;
+    uint32_t a = 2 * v + 1 - inner, b = a + 1; /* the bottom level: children are leaves */
+    for (;;) {
+        uint64_t old = atomic_load_explicit(&node[v], memory_order_acquire);
+        uint32_t best = better_of(leaf, stamp, a, b);
+        int stop = best == (uint32_t)old && best != i && !to_root;
+        if (!atomic_compare_exchange_strong_explicit(&node[v], &old,
+                                                     (old | 0xffffffffull) + 1 + best,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            best = best_child(lc, v);
+            atomic_compare_exchange_strong_explicit(&node[v], &old, (old | 0xffffffffull) + 1 + best,
+                                                    memory_order_acq_rel, memory_order_acquire);
+            stop = 0; /* contended: carry on upwards */
+        }
+        if (stop || v == 0)
             return;
+        v = (v - 1) / 2;
+        a = (uint32_t)atomic_load_explicit(&node[2 * v + 1], memory_order_acquire);
+        b = (uint32_t)atomic_load_explicit(&node[2 * v + 2], memory_order_acquire);
     }
 }
 
@@ -131,21 +161,25 @@ static int leaf_add(lb_leastconn *lc, uint32_t i, int delta, uint64_t expect_wor
 {
     uint64_t w = check ? expect_word : atomic_load_explicit(&lc->leaf[i], memory_order_relaxed);
     for (;;) {
-        uint64_t cnt = w & COUNT_MASK, nw;
+        uint64_t cnt = active_of(w, lc->w[i]), nw;
         if (delta > 0) {
-            if (cnt >= COUNT_MASK || (w & UNPICKABLE))
+            if (cnt >= COUNT_MAX || (w & UNPICKABLE))
                 return -EAGAIN;
-            uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
-            atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
-            nw = (w & UNPICKABLE) | ((stamp & STAMP_MASK) << COUNT_BITS) | (cnt + 1);
+            nw = (w & UNPICKABLE) | key_of(cnt + 1, lc->w[i]);
         } else {
             if (!cnt)
                 return -ERANGE;
-            nw = w - 1;
+            nw = (w & UNPICKABLE) | key_of(cnt - 1, lc->w[i]);
         }
         if (atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w, nw, memory_order_acq_rel,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            if (delta > 0) { /* a racy clock: two pickers may share a stamp (then pool order) */
+                uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
+                atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
+                atomic_store_explicit(&lc->stamp[i], stamp, memory_order_relaxed);
+            }
             return 0;
+        }
         if (check)
             return -EAGAIN; /* the pick saw a stale word: look at the tree again */
     }
@@ -154,29 +188,25 @@ static int leaf_add(lb_leastconn *lc, uint32_t i, int delta, uint64_t expect_wor
 static int pick_exact(lb_leastconn *lc, uint32_t *id)
 {
     for (int checked = 0;;) {
-        uint32_t i = lc->inner ? atomic_load_explicit(&lc->node[0], memory_order_acquire) : 0;
+        uint32_t i = root(lc);
         uint64_t w = leaf_word(lc, i);
         if (w & UNPICKABLE) {
             /* The root may name a target that another thread is excluding right now and whose
              * path it has not refreshed yet: refresh the whole path once, then believe it. */
             if (checked++ || !lc->inner)
                 return LB_E_SELECTOR_EMPTY;
-            for (uint32_t v = (lc->inner + i - 1) >> ARITY_LOG;; v = (v - 1) >> ARITY_LOG) {
-                refresh(lc, v);
-                if (v == 0)
-                    break;
-            }
+            propagate(lc, i, 1);
             continue;
         }
-        if ((w & COUNT_MASK) >= COUNT_MASK)
+        if (active_of(w, lc->w[i]) >= COUNT_MAX)
             return -ENOSPC;
         if (leaf_add(lc, i, +1, w, 1) == 0) {
-            propagate(lc, i);
+            propagate(lc, i, 0);
             lb__loads_inc(lc->loads, lc->slot[i], 1);
             *id = lc->ids[i];
             return 0;
         }
-        propagate(lc, i);
+        propagate(lc, i, 0);
     }
 }
 
@@ -267,7 +297,7 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
         int rc = leaf_add(lc, (uint32_t)i, -1, 0, 0);
         if (rc)
             return rc;
-        propagate(lc, (uint32_t)i);
+        propagate(lc, (uint32_t)i, 0);
         lb__loads_dec(lc->loads, lc->slot[i], 1, &now);
         return 0;
     }
@@ -290,7 +320,7 @@ LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded
         atomic_fetch_or_explicit(&lc->leaf[i], EXCLUDED, memory_order_acq_rel);
     else
         atomic_fetch_and_explicit(&lc->leaf[i], ~EXCLUDED, memory_order_acq_rel);
-    propagate(lc, (uint32_t)i);
+    propagate(lc, (uint32_t)i, 0);
     return 0;
 }
 
@@ -302,9 +332,9 @@ LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *ac
     if (i < 0)
         return -ENOENT;
     if (lc->mode == LB_LEASTCONN_EXACT)
-        *active =
-            (uint32_t)(atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed) &
-                       COUNT_MASK);
+        *active = (uint32_t)active_of(
+            atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed),
+            lc->w[i]);
     else
         *active = lb__loads_get(lc->loads, lc->slot[i]);
     return 0;
@@ -324,6 +354,7 @@ LB_API void lb_leastconn_free(lb_leastconn *lc)
     free(lc->slot);
     free(lc->map);
     free(lc->leaf);
+    free(lc->stamp);
     free(lc->node);
     free(lc->effw);
     free(lc);
@@ -333,26 +364,28 @@ static int build_tree(lb_leastconn *lc)
 {
     lc->m = 1;
     while (lc->m < lc->n)
-        lc->m *= ARITY;
-    lc->inner = (lc->m - 1) / (ARITY - 1);
+        lc->m *= 2;
+    lc->inner = lc->m - 1;
     uint32_t *w = realloc(lc->w, lc->m * sizeof(uint32_t));
     if (!w)
         return -ENOMEM;
     lc->w = w;
     lc->leaf = malloc(lc->m * sizeof(*lc->leaf));
+    lc->stamp = malloc(lc->m * sizeof(*lc->stamp));
     lc->node = malloc((lc->inner ? lc->inner : 1) * sizeof(*lc->node));
-    if (!lc->leaf || !lc->node)
+    if (!lc->leaf || !lc->stamp || !lc->node)
         return -ENOMEM;
     for (uint32_t i = 0; i < lc->m; i++) {
         uint64_t a = i < lc->n ? lb__loads_get(lc->loads, lc->slot[i]) : 0;
         int unusable = i >= lc->n || !lc->w[i];
-        atomic_init(&lc->leaf[i], (a < COUNT_MASK ? a : COUNT_MASK) | (unusable ? NO_WEIGHT : 0));
         if (unusable)
             lc->w[i] = 1; /* compared only as unpickable */
+        atomic_init(&lc->leaf[i],
+                    key_of(a < COUNT_MAX ? a : COUNT_MAX, lc->w[i]) | (unusable ? NO_WEIGHT : 0));
+        atomic_init(&lc->stamp[i], 0); /* never picked: older than any pick */
     }
     for (uint32_t v = lc->inner; v-- > 0;) {
-        atomic_init(&lc->node[v], 0);
-        refresh(lc, v);
+        atomic_init(&lc->node[v], best_child(lc, v));
     }
     return 0;
 }
