@@ -21,10 +21,10 @@
 #include "internal/pool.h"
 #include "lb/leastconn.h"
 
-#define NONE          UINT32_MAX
-#define COUNT_MAX     LB_LEASTCONN_ACTIVE_MAX
-#define KEY_SHIFT     32 /* keys (active + 1) / weight in 24.32 fixed point: exact ordering */
-#define KEY_MASK      ((1ull << 57) - 1)
+#define NONE      UINT32_MAX
+#define COUNT_MAX LB_LEASTCONN_ACTIVE_MAX
+#define KEY_SHIFT 32 /* keys (active + 1) / weight in 24.32 fixed point: exact ordering */
+#define KEY_MASK  ((1ull << 57) - 1)
 
 __extension__ typedef unsigned __int128 u128;
 #define EXCLUDED      (1ull << 63)
@@ -45,7 +45,7 @@ struct lb_leastconn {
     uint32_t map_mask, direct;
     _Atomic uint64_t *leaf;  /* exact mode, m leaves (padding unpickable): flags | key */
     _Atomic uint64_t *stamp; /* exact mode: the clock at each leaf's latest pick (0: never) */
-    _Atomic uint64_t *node; /* exact mode: node[0] is the root; children of v: 2v + 1, 2v + 2 */
+    _Atomic uint64_t *node;  /* exact mode: node[0] is the root; children of v: 2v + 1, 2v + 2 */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -128,7 +128,8 @@ static inline uint32_t best_child(const lb_leastconn *lc, uint32_t v)
  * ABA), and retries once; if that fails too, a refresh that read the children after this
  * update has succeeded, so this update is reflected either way. With @to_root, every node of
  * the path is refreshed. */
-static void propagate(const lb_leastconn *lc, uint32_t i, int to_root)
+static inline __attribute__((always_inline)) void propagate(const lb_leastconn *lc, uint32_t i,
+                                                            int to_root)
 {
     const uint32_t inner = lc->inner;
     _Atomic uint64_t *const node = lc->node, *const leaf = lc->leaf, *const stamp = lc->stamp;
@@ -139,12 +140,13 @@ static void propagate(const lb_leastconn *lc, uint32_t i, int to_root)
     for (;;) {
         uint64_t old = atomic_load_explicit(&node[v], memory_order_acquire);
         uint32_t best = better_of(leaf, stamp, a, b);
-        int stop = best == (uint32_t)old && best != i && !to_root;
+        int stop = !to_root && (best == (uint32_t)old) & (best != i);
         if (!atomic_compare_exchange_strong_explicit(&node[v], &old,
                                                      (old | 0xffffffffull) + 1 + best,
                                                      memory_order_acq_rel, memory_order_acquire)) {
             best = best_child(lc, v);
-            atomic_compare_exchange_strong_explicit(&node[v], &old, (old | 0xffffffffull) + 1 + best,
+            atomic_compare_exchange_strong_explicit(&node[v], &old,
+                                                    (old | 0xffffffffull) + 1 + best,
                                                     memory_order_acq_rel, memory_order_acquire);
             stop = 0; /* contended: carry on upwards */
         }
@@ -156,33 +158,18 @@ static void propagate(const lb_leastconn *lc, uint32_t i, int to_root)
     }
 }
 
-/* Adds @delta (+1 or -1) to leaf i's count, stamping picks; fails at the bounds. */
-static int leaf_add(lb_leastconn *lc, uint32_t i, int delta, uint64_t expect_word, int check)
+/* Takes one connection off leaf i's count; -ERANGE when it has none. */
+static int leaf_release(lb_leastconn *lc, uint32_t i)
 {
-    uint64_t w = check ? expect_word : atomic_load_explicit(&lc->leaf[i], memory_order_relaxed);
-    for (;;) {
-        uint64_t cnt = active_of(w, lc->w[i]), nw;
-        if (delta > 0) {
-            if (cnt >= COUNT_MAX || (w & UNPICKABLE))
-                return -EAGAIN;
-            nw = (w & UNPICKABLE) | key_of(cnt + 1, lc->w[i]);
-        } else {
-            if (!cnt)
-                return -ERANGE;
-            nw = (w & UNPICKABLE) | key_of(cnt - 1, lc->w[i]);
-        }
-        if (atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w, nw, memory_order_acq_rel,
-                                                  memory_order_relaxed)) {
-            if (delta > 0) { /* a racy clock: two pickers may share a stamp (then pool order) */
-                uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
-                atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
-                atomic_store_explicit(&lc->stamp[i], stamp, memory_order_relaxed);
-            }
-            return 0;
-        }
-        if (check)
-            return -EAGAIN; /* the pick saw a stale word: look at the tree again */
-    }
+    uint64_t w = atomic_load_explicit(&lc->leaf[i], memory_order_relaxed), cnt;
+    do {
+        cnt = active_of(w, lc->w[i]);
+        if (!cnt)
+            return -ERANGE;
+    } while (!atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w,
+                                                    (w & UNPICKABLE) | key_of(cnt - 1, lc->w[i]),
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    return 0;
 }
 
 static int pick_exact(lb_leastconn *lc, uint32_t *id)
@@ -198,9 +185,16 @@ static int pick_exact(lb_leastconn *lc, uint32_t *id)
             propagate(lc, i, 1);
             continue;
         }
-        if (active_of(w, lc->w[i]) >= COUNT_MAX)
+        uint64_t cnt = active_of(w, lc->w[i]);
+        if (cnt >= COUNT_MAX)
             return -ENOSPC;
-        if (leaf_add(lc, i, +1, w, 1) == 0) {
+        /* Claim the slot against the word the tree compared: two pickers cannot both take it. */
+        if (atomic_compare_exchange_strong_explicit(&lc->leaf[i], &w, key_of(cnt + 1, lc->w[i]),
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
+            /* A racy clock: two pickers may share a stamp (then pool order decides). */
+            uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
+            atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
+            atomic_store_explicit(&lc->stamp[i], stamp, memory_order_relaxed);
             propagate(lc, i, 0);
             lb__loads_inc(lc->loads, lc->slot[i], 1);
             *id = lc->ids[i];
@@ -294,7 +288,7 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
         return -ENOENT;
     uint32_t now;
     if (lc->mode == LB_LEASTCONN_EXACT) {
-        int rc = leaf_add(lc, (uint32_t)i, -1, 0, 0);
+        int rc = leaf_release(lc, (uint32_t)i);
         if (rc)
             return rc;
         propagate(lc, (uint32_t)i, 0);
@@ -333,8 +327,7 @@ LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *ac
         return -ENOENT;
     if (lc->mode == LB_LEASTCONN_EXACT)
         *active = (uint32_t)active_of(
-            atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed),
-            lc->w[i]);
+            atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed), lc->w[i]);
     else
         *active = lb__loads_get(lc->loads, lc->slot[i]);
     return 0;
