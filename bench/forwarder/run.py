@@ -41,6 +41,8 @@ PROXY_CPU, LOAD_CPU = 0, 1
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 DEBIAN_PKGS = {"haproxy": "haproxy", "nginx": "nginx-light", "wrk": "wrk", "iperf3": "iperf3",
                "sockperf": "sockperf", "taskset": "util-linux"}
+# lbfwd as the others run: no health checks (none configured for HAProxy and nginx either)
+DEFAULT_LBFWD_ARGS = "--check none"
 ALL_PATHS = ["direct", "haproxy", "haproxy-splice", "nginx", "lbfwd"]
 MEASURES = ["new_conn", "keepalive", "throughput", "latency", "memory"]
 
@@ -105,7 +107,7 @@ class Proc:
     def __init__(self, argv, cpu, name, workdir, env=None):
         self.name = name
         self.out = open(os.path.join(workdir, f"{name}.log"), "ab")
-        self.argv = ["taskset", "-c", str(cpu)] + argv
+        self.argv = pinned(cpu, argv)
         self.p = subprocess.Popen(self.argv, stdout=self.out, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True,
                                   env=env, preexec_fn=_raise_nofile)
@@ -192,6 +194,10 @@ class Proc:
         self.out.close()
 
 
+def pinned(cpu, argv):
+    return ["taskset", "-c", str(cpu)] + argv
+
+
 def _raise_nofile():
     import resource
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -199,22 +205,24 @@ def _raise_nofile():
 
 
 def cpu_times():
-    """Per-CPU busy and total jiffies from /proc/stat."""
+    """Per-CPU jiffies from /proc/stat: (busy, total, softirq, steal)."""
     out = {}
     with open("/proc/stat") as f:
         for line in f:
             m = re.match(r"cpu(\d+) (.*)", line)
             if m:
-                v = [int(x) for x in m.group(2).split()]
+                v = [int(x) for x in m.group(2).split()][:8]
                 idle = v[3] + v[4]
-                out[int(m.group(1))] = (sum(v) - idle, sum(v))
+                out[int(m.group(1))] = (sum(v) - idle, sum(v), v[6], v[7])
     return out
 
 
-def cpu_busy(before, after, cpu):
-    b0, t0 = before.get(cpu, (0, 0))
-    b1, t1 = after.get(cpu, (0, 0))
-    return round((b1 - b0) / (t1 - t0), 3) if t1 > t0 else None
+def cpu_busy(before, after, cpu, field=0):
+    """The share of CPU `cpu` that was busy (field 0), in softirq (2) or stolen (3)."""
+    a, b = before.get(cpu), after.get(cpu)
+    if not a or not b or b[1] <= a[1]:
+        return None
+    return round((b[field] - a[field]) / (b[1] - a[1]), 3)
 
 
 # ---- backends -----------------------------------------------------------------------------
@@ -377,7 +385,7 @@ stream {{
 # ---- load generators ----------------------------------------------------------------------
 
 def run_load(argv, timeout):
-    r = subprocess.run(["taskset", "-c", str(LOAD_CPU)] + argv, capture_output=True,
+    r = subprocess.run(pinned(LOAD_CPU, argv), capture_output=True,
                        text=True, timeout=timeout)
     if r.returncode != 0:
         raise BenchError(f"{argv[0]} failed ({r.returncode}): {r.stderr[-800:]}"
@@ -522,13 +530,16 @@ class Bench:
             proc.stop()
 
     def timed(self, proc, fn):
-        """Runs fn(), returns (result, proxy CPU share, cpu0 busy, cpu1 busy)."""
+        """Runs fn(), returns (result, proxy CPU share, cpu0 busy, cpu1 busy); records the
+        softirq and steal shares of CPU 0 in self.last_cpu0."""
         c0, t0 = (proc.cpu_seconds() if proc else 0.0), time.monotonic()
         s0 = cpu_times()
         res = fn()
         s1 = cpu_times()
         dt = time.monotonic() - t0
         pcpu = round((proc.cpu_seconds() - c0) / dt, 3) if proc else None
+        self.last_cpu0 = {"softirq": cpu_busy(s0, s1, PROXY_CPU, 2),
+                          "steal": cpu_busy(s0, s1, PROXY_CPU, 3)}
         return res, pcpu, cpu_busy(s0, s1, PROXY_CPU), cpu_busy(s0, s1, LOAD_CPU)
 
     def m_wrk(self, path, run, close):
@@ -540,7 +551,7 @@ class Bench:
                 (rps, errs), pcpu, c0, c1 = self.timed(
                     proc, lambda: wrk(addr, port, self.o.duration, close))
                 self.add(measure, path, value=rps, errors=errs, proxy_cpu=pcpu, cpu0=c0,
-                         cpu1=c1)
+                         cpu1=c1, **self.last_cpu0)
                 if errs:
                     self.failures.append(f"{measure} {path} run {run}: {errs} socket errors")
             self.with_path(path, ba, body)
@@ -554,7 +565,8 @@ class Bench:
             def body(addr, port, proc):
                 gbps, pcpu, c0, c1 = self.timed(proc,
                                                 lambda: iperf(addr, port, self.o.duration))
-                self.add("throughput", path, value=gbps, proxy_cpu=pcpu, cpu0=c0, cpu1=c1)
+                self.add("throughput", path, value=gbps, proxy_cpu=pcpu, cpu0=c0, cpu1=c1,
+                         **self.last_cpu0)
             self.with_path(path, ba, body)
         finally:
             be.stop()
@@ -566,7 +578,8 @@ class Bench:
             def body(addr, port, proc):
                 (p50, p99), pcpu, c0, c1 = self.timed(
                     proc, lambda: sockperf(addr, port, self.o.duration))
-                self.add("latency", path, p50=p50, p99=p99, proxy_cpu=pcpu, cpu0=c0, cpu1=c1)
+                self.add("latency", path, p50=p50, p99=p99, proxy_cpu=pcpu, cpu0=c0, cpu1=c1,
+                         **self.last_cpu0)
             self.with_path(path, ba, body)
         finally:
             be.stop()
@@ -664,6 +677,8 @@ class Bench:
                     row["proxy_cpu"] = round(statistics.median(pc), 3) if pc else None
                     row["cpu0_busy"] = statistics.median(x["cpu0"] for x in s)
                     row["cpu1_busy"] = statistics.median(x["cpu1"] for x in s)
+                    row["cpu0_softirq"] = statistics.median(x["softirq"] for x in s)
+                    row["cpu0_steal"] = statistics.median(x["steal"] for x in s)
                 for base in ("haproxy", "haproxy-splice", "direct"):
                     b = med.get((name, base))
                     if b:
@@ -789,8 +804,11 @@ def main(argv):
     ap.add_argument("--measures", default=",".join(MEASURES),
                     help="comma-separated subset of " + ",".join(MEASURES))
     ap.add_argument("--lbfwd", default=None, help="the lbfwd binary (default: build/...)")
-    ap.add_argument("--lbfwd-args", default="--check none --access-log off",
+    ap.add_argument("--lbfwd-args", default=DEFAULT_LBFWD_ARGS,
                     help="extra lbfwd flags (default: %(default)s)")
+    ap.add_argument("--nice", type=int, default=-10 if os.geteuid() == 0 else 0,
+                    help="nice level of every benchmark process, the same for all, to shield "
+                    "them from other work on a shared machine (default -10 as root, else 0)")
     ap.add_argument("--json-out", default=None, help="also write the JSON lines here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--echo-server", help=argparse.SUPPRESS)
@@ -814,6 +832,10 @@ def main(argv):
         o.paths = [p for p in ALL_PATHS if p != "lbfwd" or o.lbfwd]
     if "lbfwd" in o.paths and not o.lbfwd:
         ap.error("lbfwd not built (meson compile -C build) and no --lbfwd given")
+    if o.nice:
+        # every process of the benchmark (this one, which runs the holder client, and the
+        # proxies, load generators and backends it starts) inherits the same nice level
+        os.setpriority(os.PRIO_PROCESS, 0, o.nice)
     o.measures = o.measures.split(",")
     if any(m not in MEASURES for m in o.measures):
         ap.error("unknown measure")
@@ -847,7 +869,13 @@ def main(argv):
         if r.get("proxy_cpu") is not None and r["metric"] in ("new_conn_per_s",
                                                                "keepalive_req_per_s",
                                                                "throughput_gbps"):
-            if r["proxy_cpu"] < 0.85 and (r.get("cpu1_busy") or 0) > 0.95:
+            others = ((r.get("cpu0_busy") or 0) - r["proxy_cpu"] - (r.get("cpu0_softirq") or 0))
+            if others > 0.25:
+                notes.append(f"{r['metric']} via {r['path']}: on CPU 0 the proxy used "
+                             f"{r['proxy_cpu']:.0%}, softirq {r['cpu0_softirq']:.0%}, other "
+                             f"work {others:.0%} (stolen by the host: {r['cpu0_steal']:.0%}): "
+                             "contended")
+            elif r["proxy_cpu"] < 0.85 and (r.get("cpu1_busy") or 0) > 0.95:
                 notes.append(f"{r['metric']} via {r['path']}: the proxy used "
                              f"{r['proxy_cpu']:.0%} of its core while CPU 1 was "
                              f"{r['cpu1_busy']:.0%} busy: bounded by the load generator")
