@@ -41,8 +41,8 @@ PROXY_CPU, LOAD_CPU = 0, 1
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 DEBIAN_PKGS = {"haproxy": "haproxy", "nginx": "nginx-light", "wrk": "wrk", "iperf3": "iperf3",
                "sockperf": "sockperf", "taskset": "util-linux"}
-# lbfwd as the others run: no health checks (none configured for HAProxy and nginx either)
-DEFAULT_LBFWD_ARGS = "--check none"
+# lbfwd as the others run: no health checks and no access log (HAProxy and nginx have none)
+DEFAULT_LBFWD_ARGS = "--check none --no-access-log"
 ALL_PATHS = ["direct", "haproxy", "haproxy-splice", "nginx", "lbfwd"]
 MEASURES = ["new_conn", "keepalive", "throughput", "latency", "memory"]
 
@@ -114,6 +114,14 @@ class Proc:
         self.pid = self.p.pid
 
     def wait_listen(self, addr, port, timeout=10.0):
+        """Waits until addr:port listens; stops the process and raises when it does not."""
+        try:
+            self._wait_listen(addr, port, timeout)
+        except BenchError:
+            self.stop()
+            raise
+
+    def _wait_listen(self, addr, port, timeout):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.p.poll() is not None:
@@ -125,7 +133,8 @@ class Proc:
         raise BenchError(f"{self.name} does not listen on {addr}:{port}: {self.tail()}")
 
     def tail(self):
-        self.out.flush()
+        if not self.out.closed:
+            self.out.flush()
         try:
             with open(self.out.name, "rb") as f:
                 return f.read()[-1500:].decode(errors="replace")
@@ -325,7 +334,7 @@ def echo_server(spec):
 
 # ---- proxies ------------------------------------------------------------------------------
 
-def start_proxy(kind, wd, listen, backend, opts):
+def start_proxy(kind, wd, listen, backend, opts, timeout=10.0):
     """Starts one proxy (one thread) on CPU 0 listening on listen=(addr, port), forwarding to
     backend=(addr, port). Returns the Proc, or None for 'direct'."""
     la, lp = listen
@@ -378,7 +387,7 @@ stream {{
     else:
         raise BenchError(f"unknown proxy {kind}")
     p = Proc(argv, PROXY_CPU, f"proxy-{kind}-{la}", wd)
-    p.wait_listen(la, lp)
+    p.wait_listen(la, lp, timeout)
     return p
 
 
