@@ -839,8 +839,9 @@ def main(argv):
             ap.error(f"unknown path {bad}")
     else:
         o.paths = [p for p in ALL_PATHS if p != "lbfwd" or o.lbfwd]
-    if "lbfwd" in o.paths and not o.lbfwd:
-        ap.error("lbfwd not built (meson compile -C build) and no --lbfwd given")
+    if "lbfwd" in o.paths and not (o.lbfwd and os.access(o.lbfwd, os.X_OK)):
+        ap.error(f"lbfwd not found ({o.lbfwd or 'build/examples/lbfwd/lbfwd'}): build it "
+                 "(meson compile -C build) or give --lbfwd")
     if o.nice:
         # every process of the benchmark (this one, which runs the holder client, and the
         # proxies, load generators and backends it starts) inherits the same nice level
