@@ -43,7 +43,8 @@ DEBIAN_PKGS = {"haproxy": "haproxy", "nginx": "nginx-light", "wrk": "wrk", "iper
                "sockperf": "sockperf", "taskset": "util-linux"}
 # lbfwd as the others run: no health checks and no access log (HAProxy and nginx have none)
 DEFAULT_LBFWD_ARGS = "--check none --no-access-log"
-ALL_PATHS = ["direct", "haproxy", "haproxy-splice", "nginx", "lbfwd"]
+ALL_PATHS = ["direct", "haproxy", "haproxy-splice", "nginx", "lbfwd", "lbfwd-copy"]
+DEFAULT_PATHS = ALL_PATHS[:5]  # lbfwd-copy (lbfwd --no-splice) on request
 MEASURES = ["new_conn", "keepalive", "throughput", "latency", "memory"]
 
 
@@ -381,9 +382,11 @@ stream {{
 }}
 """)
         argv = ["nginx", "-p", d, "-c", cfg]
-    elif kind == "lbfwd":
+    elif kind in ("lbfwd", "lbfwd-copy"):
         argv = [opts.lbfwd, "--listen", f"{la}:{lp}", "--target", f"b1={ba}:{bp}",
                 "--workers", "1"] + opts.lbfwd_args.split()
+        if kind == "lbfwd-copy":
+            argv.append("--no-splice")
     else:
         raise BenchError(f"unknown proxy {kind}")
     p = Proc(argv, PROXY_CPU, f"proxy-{kind}-{la}", wd)
@@ -838,8 +841,9 @@ def main(argv):
         if bad:
             ap.error(f"unknown path {bad}")
     else:
-        o.paths = [p for p in ALL_PATHS if p != "lbfwd" or o.lbfwd]
-    if "lbfwd" in o.paths and not (o.lbfwd and os.access(o.lbfwd, os.X_OK)):
+        o.paths = [p for p in DEFAULT_PATHS if p != "lbfwd" or o.lbfwd]
+    wants_lbfwd = any(p.startswith("lbfwd") for p in o.paths)
+    if wants_lbfwd and not (o.lbfwd and os.access(o.lbfwd, os.X_OK)):
         ap.error(f"lbfwd not found ({o.lbfwd or 'build/examples/lbfwd/lbfwd'}): build it "
                  "(meson compile -C build) or give --lbfwd")
     if o.nice:
