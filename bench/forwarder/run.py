@@ -770,9 +770,11 @@ def fmt(v, unit):
 
 def table(rows, paths):
     by = {(r["metric"], r["path"]): r for r in rows}
-    metrics = [("new_conn_per_s", "new conn/s", "1/s"), ("keepalive_req_per_s", "keep-alive req/s", "1/s"),
+    metrics = [("new_conn_per_s", "new conn/s", "1/s"),
+               ("keepalive_req_per_s", "keep-alive req/s", "1/s"),
                ("throughput_gbps", "1 stream Gbit/s", "Gbit/s"),
-               ("latency_p50_us", "p50 one-way us", "us"), ("latency_p99_us", "p99 one-way us", "us"),
+               ("latency_p50_us", "p50 one-way us", "us"),
+               ("latency_p99_us", "p99 one-way us", "us"),
                ("mem_per_conn_bytes", "B/idle conn", "B")]
     lines = ["| metric | " + " | ".join(paths) + " |",
              "| --- | " + " | ".join("---" for _ in paths) + " |"]
