@@ -285,8 +285,10 @@ class Net:
         for inst in ("a", "b"):
             for port, extra in ((PORT_TUPLE, []), (PORT_SOURCE, ["--affinity", "source"])):
                 log = os.path.join(self.logdir, f"lbfwd-{inst}-{port}.log")
+                # a short drain: at the end, instance B still holds the connections that the
+                # network moved away from it, and SIGTERM drains before exiting
                 argv = [self.lbfwd, "--listen", f"{VIP}:{port}", "--workers", "1",
-                        "--seed", SEED, "--log", log] + targets + extra
+                        "--seed", SEED, "--log", log, "--drain-timeout", "1s"] + targets + extra
                 p = self.spawn(inst, argv, f"lbfwd-{inst}-{port}")
                 p.accesslog = log
                 self.wait_listen(inst, [(VIP, port)], p)
