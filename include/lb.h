@@ -16,15 +16,23 @@
 #include "lb/loads.h"
 
 /* proxy */
+#include "lb/proxy.h"
 
 /* maglev, chash */
+#include "lb/maglev.h"
+#include "lb/chash.h"
 
 /* wrr, leastconn */
+#include "lb/wrr.h"
+#include "lb/leastconn.h"
 
 /* health */
+#include "lb/health.h"
 
 /* zone */
+#include "lb/zone.h"
 
 /* balancer */
+#include "lb/balancer.h"
 
 #endif /* LB_H */

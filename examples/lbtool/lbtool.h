@@ -49,12 +49,26 @@ long lbt_read_stdin(uint8_t **out, size_t max);
 int lbt_cmd_version(int argc, char **argv);
 int lbt_cmd_hash(int argc, char **argv);
 /* proxy */
+int lbt_cmd_proxy(int argc, char **argv);
 
 /* maglev, chash */
+int lbt_cmd_maglev(int argc, char **argv);
+int lbt_cmd_chash(int argc, char **argv);
 
 /* wrr, leastconn */
+int lbt_cmd_wrr(int argc, char **argv);
+int lbt_cmd_leastconn(int argc, char **argv);
+struct lb_pool;
+/* Adds target "KEY=W" with id @id; returns 0, 1 (not KEY=W) or a liblb error. */
+int lbt_add_weighted_target(struct lb_pool *pool, uint32_t id, const char *arg);
+/* The key of target @id as a new string (the caller frees it), or NULL. */
+char *lbt_target_key(const struct lb_pool *pool, uint32_t id);
 
 /* zone */
+int lbt_cmd_zones(int argc, char **argv);
+
+/* balancer */
+int lbt_cmd_balancer(int argc, char **argv);
 
 
 #endif /* LBTOOL_H */

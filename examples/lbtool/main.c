@@ -16,12 +16,21 @@ static const struct command commands[] = {
     {"version", lbt_cmd_version, "print liblb's version"},
     {"hash", lbt_cmd_hash, "hash a flow, a source address or a key"},
     /* proxy */
+    {"proxy", lbt_cmd_proxy, "decode or encode a PROXY protocol v1/v2 header"},
 
     /* maglev, chash */
+    {"maglev", lbt_cmd_maglev, "build a Maglev table: balance, digest, disruption"},
+    {"chash", lbt_cmd_chash, "a consistent-hash ring: distribution, bounded loads"},
 
     /* wrr, leastconn */
+    {"wrr", lbt_cmd_wrr, "smooth weighted round robin picks"},
+    {"leastconn", lbt_cmd_leastconn, "simulate least-connections picks"},
 
     /* zone */
+    {"zones", lbt_cmd_zones, "plan traffic shares across zones and regions"},
+
+    /* balancer */
+    {"balancer", lbt_cmd_balancer, "a balancer: picks, states, drains, zones, events"},
 
 };
 

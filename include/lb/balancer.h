@@ -28,6 +28,7 @@
 #define LB_BALANCER_H
 
 #include "lb/common.h"
+#include "lb/zone.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,16 +67,15 @@ enum lb_target_state {
     LB_STATE_REMOVED = 4
 };
 
-/** Zone modes (see lb/zone.h and doc/zones.md). */
-enum lb_zone_mode {
+/** Zone modes of #lb_balancer_config.zone_mode (see doc/zones.md). The other two modes are
+ *  lb/zone.h's #LB_ZONE_MODE_AWARE (2: zone-aware spill-over, Envoy's: local while the local
+ *  zone has the capacity) and #LB_ZONE_MODE_AFFINITY (3: a fixed share stays local,
+ *  #lb_balancer_config.local_percent, the rest goes anywhere), with the same values here. */
+enum lb_balancer_zone_mode {
     /** Every target in every zone (cross-zone on; default). */
     LB_ZONE_MODE_ALL = 0,
     /** Only targets in the local zone (cross-zone off). */
-    LB_ZONE_MODE_LOCAL = 1,
-    /** Zone-aware spill-over (Envoy): local while the local zone has the capacity. */
-    LB_ZONE_MODE_AWARE = 2,
-    /** A fixed share stays local (#lb_balancer_config.local_percent), the rest goes anywhere. */
-    LB_ZONE_MODE_AFFINITY = 3
+    LB_ZONE_MODE_LOCAL = 1
 };
 
 /** Configuration of a new balancer. Zero-initialise it, set `struct_size`, then the fields you
@@ -122,7 +122,7 @@ typedef struct lb_balancer_config {
     uint32_t max_eject_percent;
     /** The zone of this balancer's node. */
     uint32_t local_zone;
-    /** An #lb_zone_mode value. */
+    /** #LB_ZONE_MODE_ALL, #LB_ZONE_MODE_LOCAL, #LB_ZONE_MODE_AWARE or #LB_ZONE_MODE_AFFINITY. */
     uint32_t zone_mode;
     /** The share kept local in #LB_ZONE_MODE_AFFINITY, in percent (0: 100). */
     uint32_t local_percent;

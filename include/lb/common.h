@@ -67,10 +67,54 @@ enum lb_error {
     /* ---- proxy (-5100 ..) ---- */
     /** The bytes are not the start of a PROXY protocol header. */
     LB_E_PROXY_NOT_PROXY = -5100,
+    /** The bytes start like a PROXY signature but differ from it. */
+    LB_E_PROXY_BAD_SIGNATURE = -5101,
+    /** A v2 header's version nibble is not 2. */
+    LB_E_PROXY_BAD_VERSION = -5102,
+    /** The header's version is not accepted by the decoder's options. */
+    LB_E_PROXY_VERSION_REFUSED = -5103,
+    /** A v2 header's command is neither LOCAL nor PROXY. */
+    LB_E_PROXY_BAD_COMMAND = -5104,
+    /** A v2 PROXY header's address family is invalid (or UNSPEC with a transport). */
+    LB_E_PROXY_BAD_FAMILY = -5105,
+    /** A v2 PROXY header's transport is invalid (or UNSPEC with a family). */
+    LB_E_PROXY_BAD_TRANSPORT = -5106,
+    /** A v2 PROXY header with family UNSPEC, refused by the options. */
+    LB_E_PROXY_UNSPEC_REFUSED = -5107,
+    /** A v2 header's length is shorter than its address block. */
+    LB_E_PROXY_SHORT_LENGTH = -5108,
+    /** A header (or a TLV) is larger than the limit. */
+    LB_E_PROXY_TOO_LARGE = -5109,
+    /** A v1 line breaks the syntax (keyword, spaces, CRLF, fields). */
+    LB_E_PROXY_V1_SYNTAX = -5110,
+    /** A v1 line has no CRLF within 107 bytes. */
+    LB_E_PROXY_V1_TOO_LONG = -5111,
+    /** A v1 address is not a valid address of the announced family. */
+    LB_E_PROXY_BAD_ADDRESS = -5112,
+    /** A v1 port is not a decimal 0-65535 without leading zeros. */
+    LB_E_PROXY_BAD_PORT = -5113,
+    /** A TLV header (3 bytes) is cut short by the end of the header. */
+    LB_E_PROXY_TLV_TRUNCATED = -5114,
+    /** A TLV value runs past the end of the header. */
+    LB_E_PROXY_TLV_OVERRUN = -5115,
+    /** The CRC32C TLV does not match the header. */
+    LB_E_PROXY_CRC_MISMATCH = -5116,
+    /** A CRC32C TLV whose length is not 4, a second one, or one where not allowed. */
+    LB_E_PROXY_BAD_CRC_TLV = -5117,
+    /** The header carries no TLV of the requested type. */
+    LB_E_PROXY_TLV_ABSENT = -5118,
+    /** A TLV's value is malformed for its type (vendor, SSL, AUTHORITY, UNIQUE_ID). */
+    LB_E_PROXY_TLV_MALFORMED = -5119,
+    /** The encoder's source and destination addresses are of different families. */
+    LB_E_PROXY_FAMILY_MISMATCH = -5120,
+    /** v1 cannot carry what was asked (TLVs, CRC32C, padding, DGRAM or UNIX). */
+    LB_E_PROXY_V1_UNSUPPORTED = -5121,
 
     /* ---- maglev, chash (-5200 ..) ---- */
     /** A Maglev table size is not a prime number. */
     LB_E_MAGLEV_NOT_PRIME = -5200,
+    /** A Maglev table size is smaller than the number of targets of weight above zero. */
+    LB_E_MAGLEV_TOO_SMALL = -5201,
 
     /* ---- wrr, leastconn (-5300 ..) ---- */
     /** A selector holds no target with a weight above zero. */
@@ -79,10 +123,16 @@ enum lb_error {
     /* ---- health (-5400 ..) ---- */
     /** The operation is not allowed in the target's current health state. */
     LB_E_HEALTH_BAD_STATE = -5400,
+    /** The target may not receive new connections now (not eligible). */
+    LB_E_HEALTH_NOT_ELIGIBLE = -5401,
 
     /* ---- zone (-5500 ..) ---- */
     /** A zone id is not known to the zone plan. */
     LB_E_ZONE_UNKNOWN = -5500,
+    /** A zone would hold both explicit targets and target counts. */
+    LB_E_ZONE_MIXED = -5501,
+    /** The zones' incoming-traffic fractions sum to more than 1 or leave no node any traffic. */
+    LB_E_ZONE_BAD_INCOMING = -5502,
 
     /* ---- balancer (-5600 ..) ---- */
     /** The balancer's configuration is invalid. */

@@ -1,0 +1,484 @@
+/* lbfwd admin HTTP (libmicrohttpd, its own thread): /metrics, /targets, /ready and target
+ * changes. Requests are parsed by admin_req.c; changes go to the balancer and the registry. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lbfwd.h"
+
+/* ---- a growable text buffer ---------------------------------------------------------------- */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = b->cap ? b->cap * 2 : 8192;
+        while (ncap < b->len + (size_t)n + 1)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+static void stat_line(struct sbuf *b, const char *name, const char *type, const char *help,
+                      const char *labels, uint64_t v)
+{
+    if (help)
+        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    sb_printf(b, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+}
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+/* The registry's visible targets; call with reg.mu held (a reload may change a target's zone
+ * and weight in place under it). */
+static int visible_targets(struct lbf_app *app, struct lbf_target **out, int cap)
+{
+    int n = 0;
+    uint64_t now = lbf_now_ms();
+    for (uint32_t i = 0; i < app->reg.next_id && n < cap; i++) {
+        struct lbf_target *t = atomic_load(&app->reg.by_id[i]);
+        if (!t)
+            continue;
+        if (atomic_load(&t->gone)) {
+            /* show a removed target for a minute, unless its name is back */
+            if (lbf_target_by_name(app, t->name, 1))
+                continue;
+            uint64_t gone_at = atomic_load(&t->gone_at);
+            if (now > gone_at + 60000)
+                continue;
+        }
+        out[n++] = t;
+    }
+    return n;
+}
+
+static const char *target_state(struct lbf_app *app, struct lbf_target *t, lb_target_stats *ts)
+{
+    memset(ts, 0, sizeof(*ts));
+    ts->struct_size = sizeof(*ts);
+    if (atomic_load(&t->gone) || lb_balancer_get_target_stats(app->bal, t->id, ts) != 0) {
+        memset(ts, 0, sizeof(*ts));
+        return "removed";
+    }
+    return lb_balancer_state_name(ts->state);
+}
+
+char *lbf_render_metrics(struct lbf_app *app)
+{
+    struct sbuf b = {0};
+    struct lbf_stats *s = &app->st;
+    char lab[200];
+    lb_balancer_stats bs;
+    memset(&bs, 0, sizeof(bs));
+    bs.struct_size = sizeof(bs);
+    (void)lb_balancer_get_stats(app->bal, &bs);
+
+    stat_line(&b, "lbfwd_connections_accepted_total", "counter", "Client connections accepted.",
+              NULL, LD(s->accepted));
+    stat_line(&b, "lbfwd_connections_closed_total", "counter", "Client connections ended.", NULL,
+              LD(s->completed));
+    stat_line(&b, "lbfwd_connections_active", "gauge", "Client connections open now.", NULL,
+              LD(s->active));
+    sb_printf(&b, "# HELP lbfwd_refused_total Connections refused at once, by reason.\n"
+                  "# TYPE lbfwd_refused_total counter\n");
+    stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"no_target\"}",
+              LD(s->refused_no_target));
+    stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"target_full\"}", LD(s->refused_full));
+    stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"max_conns\"}",
+              LD(s->refused_max_conns));
+    stat_line(&b, "lbfwd_refused_total", "", NULL, "{reason=\"no_fd\"}", LD(s->refused_emfile));
+    sb_printf(&b, "# HELP lbfwd_proxy_violations_total PROXY protocol violations, by kind.\n"
+                  "# TYPE lbfwd_proxy_violations_total counter\n");
+    stat_line(&b, "lbfwd_proxy_violations_total", "", NULL, "{kind=\"missing\"}",
+              LD(s->proxy_missing));
+    stat_line(&b, "lbfwd_proxy_violations_total", "", NULL, "{kind=\"invalid\"}",
+              LD(s->proxy_invalid));
+    stat_line(&b, "lbfwd_proxy_violations_total", "", NULL, "{kind=\"untrusted\"}",
+              LD(s->proxy_untrusted));
+    stat_line(&b, "lbfwd_proxy_violations_total", "", NULL, "{kind=\"timeout\"}",
+              LD(s->proxy_timeout));
+    sb_printf(&b, "# HELP lbfwd_errors_total Connection errors and timeouts, by kind.\n"
+                  "# TYPE lbfwd_errors_total counter\n");
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"connect_failed\"}",
+              LD(s->connect_failed));
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"connect_timeout\"}",
+              LD(s->connect_timeout));
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"gave_up\"}", LD(s->give_up));
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"reset\"}", LD(s->resets));
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"idle_timeout\"}", LD(s->idle_timeout));
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"half_closed_timeout\"}",
+              LD(s->half_closed_timeout));
+    stat_line(&b, "lbfwd_errors_total", "", NULL, "{kind=\"drain_deadline\"}", LD(s->drain_closed));
+    stat_line(&b, "lbfwd_connect_retries_total", "counter", "Connects retried on another target.",
+              NULL, LD(s->retries));
+    sb_printf(&b, "# HELP lbfwd_bytes_total Bytes forwarded (in: client to target).\n"
+                  "# TYPE lbfwd_bytes_total counter\n");
+    stat_line(&b, "lbfwd_bytes_total", "", NULL, "{direction=\"in\"}", LD(s->bytes_in));
+    stat_line(&b, "lbfwd_bytes_total", "", NULL, "{direction=\"out\"}", LD(s->bytes_out));
+    stat_line(&b, "lbfwd_pipes_created_total", "counter", "Pipes created for splice.", NULL,
+              LD(s->pipes_created));
+    sb_printf(&b, "# HELP lbfwd_checks_total Health checks, by result.\n"
+                  "# TYPE lbfwd_checks_total counter\n");
+    stat_line(&b, "lbfwd_checks_total", "", NULL, "{result=\"ok\"}", LD(s->checks_ok));
+    stat_line(&b, "lbfwd_checks_total", "", NULL, "{result=\"failed\"}", LD(s->checks_failed));
+    sb_printf(&b, "# HELP lbfwd_reloads_total Configuration reloads, by result.\n"
+                  "# TYPE lbfwd_reloads_total counter\n");
+    stat_line(&b, "lbfwd_reloads_total", "", NULL, "{result=\"ok\"}", LD(s->reloads));
+    stat_line(&b, "lbfwd_reloads_total", "", NULL, "{result=\"failed\"}", LD(s->reload_failures));
+    stat_line(&b, "lbfwd_balancer_picks_total", "counter", "Successful picks.", NULL, bs.picks);
+    stat_line(&b, "lbfwd_balancer_no_target_total", "counter", "Picks with no eligible target.",
+              NULL, bs.no_target);
+    stat_line(&b, "lbfwd_balancer_targets", "gauge", "Registered targets.", NULL, bs.targets);
+    stat_line(&b, "lbfwd_balancer_eligible_targets", "gauge", "Targets eligible now.", NULL,
+              bs.eligible);
+    stat_line(&b, "lbfwd_balancer_fail_open", "gauge", "1 while failing open.", NULL, bs.fail_open);
+    stat_line(&b, "lbfwd_balancer_generation", "counter", "Snapshots published.", NULL,
+              bs.generation);
+    snprintf(lab, sizeof(lab), "{algorithm=\"%s\",digest=\"0x%016llx\"}",
+             lb_balancer_algorithm_name(app->cfg.algorithm)
+                 ? lb_balancer_algorithm_name(app->cfg.algorithm)
+                 : "unknown",
+             (unsigned long long)bs.table_digest);
+    stat_line(&b, "lbfwd_table_info", "gauge",
+              "The selector and the digest of the Maglev table (equal configurations, equal "
+              "digests).",
+              lab, 1);
+
+    struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
+    pthread_mutex_lock(&app->reg.mu);
+    int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
+    static const char *const names[] = {
+        "lbfwd_target_active",          "lbfwd_target_connections_total",
+        "lbfwd_target_picks_total",     "lbfwd_target_bytes_in_total",
+        "lbfwd_target_bytes_out_total", "lbfwd_target_connect_failures_total",
+        "lbfwd_target_checks_ok_total", "lbfwd_target_checks_failed_total",
+        "lbfwd_target_weight",          "lbfwd_target_eligible",
+        "lbfwd_target_table_entries",   "lbfwd_target_draining",
+        "lbfwd_target_healthy"};
+    static const char *const helps[] = {"Active connections (balancer count).",
+                                        "Connections sent to the target.",
+                                        "Balancer picks.",
+                                        "Bytes client to target.",
+                                        "Bytes target to client.",
+                                        "Failed connects.",
+                                        "Passed health checks.",
+                                        "Failed health checks.",
+                                        "Configured weight.",
+                                        "1 when eligible for new connections.",
+                                        "Maglev table entries owned.",
+                                        "1 while draining.",
+                                        "1 while healthy."};
+    static const char *const types[] = {"gauge",   "counter", "counter", "counter", "counter",
+                                        "counter", "counter", "counter", "gauge",   "gauge",
+                                        "gauge",   "gauge",   "gauge"};
+    for (int m = 0; m < 13; m++) {
+        sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", names[m], helps[m], names[m], types[m]);
+        for (int i = 0; i < n; i++) {
+            struct lbf_target *t = ts[i];
+            lb_target_stats st;
+            const char *state = target_state(app, t, &st);
+            uint64_t v = 0;
+            switch (m) {
+            case 0:
+                v = st.active;
+                break;
+            case 1:
+                v = LD(t->conns);
+                break;
+            case 2:
+                v = st.picks;
+                break;
+            case 3:
+                v = LD(t->bytes_in);
+                break;
+            case 4:
+                v = LD(t->bytes_out);
+                break;
+            case 5:
+                v = LD(t->connect_failures);
+                break;
+            case 6:
+                v = LD(t->checks_ok);
+                break;
+            case 7:
+                v = LD(t->checks_failed);
+                break;
+            case 8:
+                v = st.weight;
+                break;
+            case 9:
+                v = st.eligible;
+                break;
+            case 10:
+                v = st.table_entries;
+                break;
+            case 11:
+                v = strcmp(state, "draining") == 0;
+                break;
+            default:
+                v = strcmp(state, "healthy") == 0;
+                break;
+            }
+            snprintf(lab, sizeof(lab), "{target=\"%s\",state=\"%s\"}", t->name, state);
+            stat_line(&b, names[m], types[m], NULL, lab, v);
+        }
+    }
+    pthread_mutex_unlock(&app->reg.mu);
+    free(ts);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p ? b.p : strdup("");
+}
+
+char *lbf_render_targets(struct lbf_app *app)
+{
+    cJSON *arr = cJSON_CreateArray();
+    struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
+    pthread_mutex_lock(&app->reg.mu);
+    int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
+    for (int i = 0; i < n && arr; i++) {
+        struct lbf_target *t = ts[i];
+        lb_target_stats st;
+        const char *state = target_state(app, t, &st);
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "addr", t->addr.text);
+        cJSON_AddStringToObject(o, "zone", t->zone_name);
+        cJSON_AddNumberToObject(o, "weight", atomic_load(&t->weight));
+        cJSON_AddStringToObject(o, "state", state);
+        cJSON_AddNumberToObject(o, "active", st.active);
+        cJSON_AddBoolToObject(o, "eligible", st.eligible != 0);
+        cJSON_AddNumberToObject(o, "connections", (double)LD(t->conns));
+        cJSON_AddNumberToObject(o, "picks", (double)st.picks);
+        cJSON_AddNumberToObject(o, "connect_failures", (double)LD(t->connect_failures));
+        cJSON_AddNumberToObject(o, "maxconn", t->maxconn);
+        cJSON_AddItemToArray(arr, o);
+    }
+    pthread_mutex_unlock(&app->reg.mu);
+    free(ts);
+    char *out = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    return out;
+}
+
+int lbf_is_ready(struct lbf_app *app)
+{
+    lb_balancer_stats bs;
+    memset(&bs, 0, sizeof(bs));
+    bs.struct_size = sizeof(bs);
+    if (!atomic_load(&app->listening) || lb_balancer_get_stats(app->bal, &bs) != 0)
+        return 0;
+    return bs.eligible > 0;
+}
+
+/* ---- HTTP ---------------------------------------------------------------------------------- */
+struct arg_list {
+    struct lbf_kv kv[16];
+    size_t n;
+    int overflow;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct arg_list *a = cls;
+    if (a->n >= 16) {
+        a->overflow = 1;
+        return MHD_NO;
+    }
+    a->kv[a->n].key = key;
+    a->kv[a->n].value = value;
+    a->n++;
+    return MHD_YES;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const char *ctype,
+                             char *body /* malloc'd, owned */)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype);
+    enum MHD_Result ret = MHD_queue_response(con, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *con, unsigned status, const char *key,
+                                  const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *body = NULL;
+    if (o) {
+        cJSON_AddStringToObject(o, key, msg);
+        body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    }
+    if (!body)
+        return MHD_NO;
+    return reply(con, status, "application/json", body);
+}
+
+static int status_of(int rc)
+{
+    if (rc == 0)
+        return 200;
+    if (rc == -ENOENT)
+        return 404;
+    if (rc == LB_E_HEALTH_BAD_STATE || rc == -EEXIST)
+        return 409;
+    if (rc == -ENOSPC || rc == -ENOMEM)
+        return 503;
+    return 400;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    static int marker;
+    struct lbf_app *app = cls;
+    if (*con_cls == NULL) {
+        *con_cls = &marker;
+        return MHD_YES;
+    }
+    if (*upload_data_size) { /* bodies are ignored: everything is in the query */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    struct arg_list args = {.n = 0};
+    MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    if (args.overflow)
+        return reply_json(con, 400, "error", "too many arguments");
+    struct lbf_admin_req req;
+    char msg[256];
+    int st = lbf_admin_parse(method, url, args.kv, args.n, &req, msg, sizeof(msg));
+    if (st != 0)
+        return reply_json(con, (unsigned)st, "error", msg);
+    uint64_t now = lbf_now_ms();
+    int rc = 0;
+    switch (req.action) {
+    case LBF_ADMIN_METRICS: {
+        char *body = lbf_render_metrics(app);
+        if (!body)
+            return reply_json(con, 503, "error", "out of memory");
+        return reply(con, 200, "text/plain; version=0.0.4", body);
+    }
+    case LBF_ADMIN_TARGETS: {
+        char *body = lbf_render_targets(app);
+        if (!body)
+            return reply_json(con, 503, "error", "out of memory");
+        return reply(con, 200, "application/json", body);
+    }
+    case LBF_ADMIN_READY:
+        return lbf_is_ready(app) ? reply_json(con, 200, "status", "ready")
+                                 : reply_json(con, 503, "status", "not ready");
+    case LBF_ADMIN_ADD: {
+        struct lbf_target_conf tc;
+        memset(&tc, 0, sizeof(tc));
+        lbf_strlcpy(tc.name, req.name, sizeof(tc.name));
+        lbf_strlcpy(tc.zone, req.zone, sizeof(tc.zone));
+        tc.addr = req.addr;
+        tc.weight = req.weight;
+        rc = lbf_target_add(app, &tc, msg, sizeof(msg));
+        if (rc != 0)
+            return reply_json(con, (unsigned)status_of(rc), "error", msg);
+        lbf_log("lbfwd: admin: target %s (%s) added", tc.name, tc.addr.text);
+        return reply_json(con, 201, "status", "added");
+    }
+    default:
+        break;
+    }
+    if (req.action == LBF_ADMIN_DELETE) {
+        rc = lbf_target_delete(app, req.name);
+    } else {
+        pthread_mutex_lock(&app->reg.mu);
+        struct lbf_target *t = lbf_target_by_name(app, req.name, 0);
+        if (!t)
+            rc = -ENOENT;
+        else if (req.action == LBF_ADMIN_DRAIN)
+            rc = lb_balancer_drain(app->bal, t->id, now);
+        else if (req.action == LBF_ADMIN_UNDRAIN)
+            rc = lb_balancer_undrain(app->bal, t->id, now);
+        else {
+            rc = lb_balancer_set_weight(app->bal, t->id, req.weight, now);
+            if (rc == 0)
+                atomic_store(&t->weight, req.weight);
+        }
+        pthread_mutex_unlock(&app->reg.mu);
+    }
+    if (rc == -ENOENT)
+        return reply_json(con, 404, "error", "no such target");
+    if (rc != 0)
+        return reply_json(con, (unsigned)status_of(rc), "error", lb_strerror(rc));
+    lbf_log("lbfwd: admin: %s %s", method, url);
+    uint64_t one = 1; /* the control loop ticks the balancer now */
+    ssize_t wr = write(app->wake_fd, &one, sizeof(one));
+    (void)wr;
+    return reply_json(con, 200, "status", "ok");
+}
+
+int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap)
+{
+    if (!app->cfg.admin_set)
+        return 0;
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
+                         app, MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    if (!d) {
+        snprintf(msg, cap, "cannot start the admin server on %s", app->admin_bound.text);
+        return -1;
+    }
+    app->mhd = d;
+    return 0;
+}
+
+void lbf_admin_stop(struct lbf_app *app)
+{
+    if (app->mhd)
+        MHD_stop_daemon(app->mhd);
+    app->mhd = NULL;
+}

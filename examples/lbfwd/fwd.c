@@ -1,0 +1,1085 @@
+/* lbfwd workers: one epoll loop per thread, its own SO_REUSEPORT listeners, and the connection
+ * state machine (PROXY header wait, connect with retries, splice both ways, half-close, resets,
+ * timeouts). Edge-triggered: each socket is registered once for input and output, and the
+ * connection remembers which side is readable or writable. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lb/hash.h"
+#include "lbfwd.h"
+
+#define PIPE_CAP   (64 * 1024) /* bytes moved per splice */
+#define COPY_CAP   (16 * 1024) /* copy-mode buffer when splice is off */
+#define POOL_KEEP  64          /* idle pipes kept per worker */
+#define ROUNDS     8           /* transfers per direction per turn (fairness) */
+#define MAX_HDR    4096        /* largest PROXY header read from a trusted source */
+#define TAG_EVFD   1
+#define TAG_LISTEN 16 /* + listener index */
+
+enum { ST_PROXY_WAIT = 1, ST_CONNECTING, ST_ESTABLISHED, ST_DEAD };
+enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_COUNT, TM_NONE = 255 };
+
+/* flags: per side s (0 client, 1 target) */
+#define F_R(s)      (1u << (0 + (s))) /* readable */
+#define F_W(s)      (1u << (2 + (s))) /* writable */
+#define F_EOF(s)    (1u << (4 + (s))) /* read EOF from side s */
+#define F_SHUT(s)   (1u << (6 + (s))) /* we shut down writing toward side s */
+#define F_UNCHECKED (1u << 8)         /* untrusted client: first bytes not yet checked */
+#define F_PROXIED   (1u << 9)         /* client endpoint from a PROXY header */
+#define F_READY     (1u << 10)        /* in the ready queue */
+
+struct xfer {
+    struct xfer *next; /* pool link */
+    int rfd, wfd;      /* pipe; -1 in copy mode */
+    uint32_t len, off; /* bytes in flight; copy-mode offset */
+    char *buf;         /* copy mode only */
+};
+
+struct conn {
+    struct conn *prev, *next; /* timer list */
+    struct conn *rnext;       /* ready queue */
+    uint64_t last_ms;
+    uint64_t start_ms;
+    uint64_t bytes[2]; /* [0] client to target, [1] target to client */
+    struct xfer *x[2];
+    int fd[2];
+    uint32_t target_id;
+    uint32_t close_gen;
+    uint32_t flags;
+    uint32_t excl[LBF_MAX_RETRIES + 1];
+    uint8_t n_excl;
+    uint8_t state;
+    uint8_t timer;
+    uint8_t lidx;
+    struct lbf_ep client, server;
+};
+
+struct tlist {
+    struct conn *head, *tail;
+};
+
+struct lbf_worker {
+    struct lbf_app *app;
+    int idx;
+    pthread_t th;
+    int ep;
+    int evfd;
+    int lfd[LBF_MAX_LISTEN];
+    int n_lfd;
+    int reserve_fd;
+    struct tlist timers[TM_COUNT];
+    struct conn *ready_head, *ready_tail;
+    struct conn *dead; /* closed during this turn, freed at its end */
+    struct xfer *pool;
+    int pool_n;
+    uint64_t pool_used_ms; /* idle pipes are closed after a second without use */
+    uint64_t conns;
+    uint64_t now;
+    uint32_t close_seq_seen;
+    int listening;
+    uint8_t *scratch;
+};
+
+static _Atomic uint32_t g_close_seq;
+static _Atomic int g_close_all;
+static _Atomic int g_exit;
+
+/* ---- timers -------------------------------------------------------------------------------- */
+static void tl_unlink(struct lbf_worker *w, struct conn *c)
+{
+    if (c->timer == TM_NONE)
+        return;
+    struct tlist *l = &w->timers[c->timer];
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+    c->timer = TM_NONE;
+}
+
+/* Moves the connection to the tail of a timer list: lists stay sorted by last_ms. */
+static void tl_touch(struct lbf_worker *w, struct conn *c, int which)
+{
+    tl_unlink(w, c);
+    struct tlist *l = &w->timers[which];
+    c->timer = (uint8_t)which;
+    c->last_ms = w->now;
+    c->prev = l->tail;
+    c->next = NULL;
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+}
+
+static uint32_t timer_ms(const struct lbf_live *lv, int which)
+{
+    switch (which) {
+    case TM_PROXY:
+        return lv->proxy_timeout_ms;
+    case TM_CONNECT:
+        return lv->connect_timeout_ms;
+    case TM_IDLE:
+        return lv->idle_timeout_ms;
+    default:
+        return lv->half_closed_timeout_ms;
+    }
+}
+
+/* ---- pipes and buffers --------------------------------------------------------------------- */
+static struct xfer *xfer_get(struct lbf_worker *w)
+{
+    struct xfer *x = w->pool;
+    w->pool_used_ms = w->now;
+    if (x) {
+        w->pool = x->next;
+        w->pool_n--;
+        x->next = NULL;
+        return x;
+    }
+    x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    x->rfd = x->wfd = -1;
+    if (w->app->cfg.splice) {
+        int p[2];
+        if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+            free(x);
+            return NULL;
+        }
+        x->rfd = p[0];
+        x->wfd = p[1];
+        atomic_fetch_add_explicit(&w->app->st.pipes_created, 1, memory_order_relaxed);
+    } else {
+        x->buf = malloc(COPY_CAP);
+        if (!x->buf) {
+            free(x);
+            return NULL;
+        }
+    }
+    return x;
+}
+
+static void xfer_destroy(struct xfer *x)
+{
+    if (x->rfd >= 0)
+        close(x->rfd);
+    if (x->wfd >= 0)
+        close(x->wfd);
+    free(x->buf);
+    free(x);
+}
+
+/* Returns an empty transfer to the pool; one still holding bytes is destroyed. */
+static void xfer_put(struct lbf_worker *w, struct xfer *x)
+{
+    if (!x)
+        return;
+    if (x->len != 0 || w->pool_n >= POOL_KEEP) {
+        xfer_destroy(x);
+        return;
+    }
+    x->off = 0;
+    x->next = w->pool;
+    w->pool = x;
+    w->pool_n++;
+}
+
+static void pool_trim(struct lbf_worker *w)
+{
+    while (w->pool) {
+        struct xfer *x = w->pool;
+        w->pool = x->next;
+        xfer_destroy(x);
+    }
+    w->pool_n = 0;
+}
+
+static ssize_t xfer_read(struct xfer *x, int src)
+{
+    if (x->rfd >= 0)
+        return splice(src, NULL, x->wfd, NULL, PIPE_CAP, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    return recv(src, x->buf, COPY_CAP, 0);
+}
+
+static ssize_t xfer_write(struct xfer *x, int dst)
+{
+    if (x->rfd >= 0)
+        return splice(x->rfd, NULL, dst, NULL, x->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    ssize_t n = send(dst, x->buf + x->off, x->len, MSG_NOSIGNAL);
+    if (n > 0)
+        x->off += (uint32_t)n;
+    return n;
+}
+
+/* ---- endpoints ----------------------------------------------------------------------------- */
+void lbf_ep_from_sockaddr(struct lbf_ep *ep, const struct sockaddr *sa)
+{
+    memset(ep, 0, sizeof(*ep));
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in s;
+        memcpy(&s, sa, sizeof(s)); /* the caller's buffer may be less aligned */
+        ep->family = AF_INET;
+        memcpy(ep->addr, &s.sin_addr, 4);
+        ep->port = ntohs(s.sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 s;
+        memcpy(&s, sa, sizeof(s));
+        ep->family = AF_INET6;
+        memcpy(ep->addr, &s.sin6_addr, 16);
+        ep->port = ntohs(s.sin6_port);
+    }
+}
+
+socklen_t lbf_ep_to_sockaddr(const struct lbf_ep *ep, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (ep->family == AF_INET) {
+        struct sockaddr_in *s = (struct sockaddr_in *)ss;
+        s->sin_family = AF_INET;
+        memcpy(&s->sin_addr, ep->addr, 4);
+        s->sin_port = htons(ep->port);
+        return sizeof(*s);
+    }
+    if (ep->family == AF_INET6) {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+        s->sin6_family = AF_INET6;
+        memcpy(&s->sin6_addr, ep->addr, 16);
+        s->sin6_port = htons(ep->port);
+        return sizeof(*s);
+    }
+    return 0;
+}
+
+/* ---- closing and logging ------------------------------------------------------------------- */
+static void set_rst(int fd)
+{
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+static void access_log(struct lbf_worker *w, struct conn *c, const char *how)
+{
+    struct lbf_app *app = w->app;
+    char cl[LB_ADDR_TEXT_MAX] = "-", tg[LB_ADDR_TEXT_MAX + LBF_NAME_MAX + 4] = "-", line[512];
+    struct sockaddr_storage ss;
+    if (lbf_ep_to_sockaddr(&c->client, &ss) &&
+        lb_addr_format((struct sockaddr *)&ss, cl, sizeof(cl)) < 0)
+        snprintf(cl, sizeof(cl), "-");
+    struct lbf_target *t = c->target_id != LB_NO_TARGET ? lbf_target_get(app, c->target_id) : NULL;
+    if (t)
+        snprintf(tg, sizeof(tg), "%s(%s)", t->name, t->addr.text);
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line),
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ conn client=%s%s target=%s in=%llu "
+                     "out=%llu ms=%llu end=%s\n",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, cl, (c->flags & F_PROXIED) ? "(proxy)" : "", tg,
+                     (unsigned long long)c->bytes[0], (unsigned long long)c->bytes[1],
+                     (unsigned long long)(w->now - c->start_ms), how);
+    if (n > 0) {
+        ssize_t r = write(app->log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
+        (void)r;
+    }
+}
+
+static void ready_push(struct lbf_worker *w, struct conn *c)
+{
+    if (c->flags & F_READY)
+        return;
+    c->flags |= F_READY;
+    c->rnext = NULL;
+    if (w->ready_tail)
+        w->ready_tail->rnext = c;
+    else
+        w->ready_head = c;
+    w->ready_tail = c;
+}
+
+static void release_target(struct lbf_worker *w, struct conn *c)
+{
+    if (c->target_id == LB_NO_TARGET)
+        return;
+    struct lbf_target *t = lbf_target_get(w->app, c->target_id);
+    if (t) {
+        atomic_fetch_add_explicit(&t->bytes_in, c->bytes[0], memory_order_relaxed);
+        atomic_fetch_add_explicit(&t->bytes_out, c->bytes[1], memory_order_relaxed);
+    }
+    lb_balancer_release(w->app->bal, c->target_id, w->now);
+}
+
+/* Ends a connection. rst: bit 0 resets the client side, bit 1 the target side. */
+static void conn_close(struct lbf_worker *w, struct conn *c, int rst, const char *how)
+{
+    struct lbf_app *app = w->app;
+    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    if (c->state == ST_DEAD)
+        return;
+    for (int s = 0; s < 2; s++) {
+        if (c->fd[s] >= 0) {
+            if (rst & (1 << s))
+                set_rst(c->fd[s]);
+            close(c->fd[s]);
+            c->fd[s] = -1;
+        }
+        xfer_put(w, c->x[s]);
+        c->x[s] = NULL;
+    }
+    atomic_fetch_add_explicit(&app->st.bytes_in, c->bytes[0], memory_order_relaxed);
+    atomic_fetch_add_explicit(&app->st.bytes_out, c->bytes[1], memory_order_relaxed);
+    if (lv->access_log)
+        access_log(w, c, how);
+    release_target(w, c);
+    c->target_id = LB_NO_TARGET;
+    tl_unlink(w, c);
+    atomic_fetch_sub_explicit(&app->st.active, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&app->st.completed, 1, memory_order_relaxed);
+    w->conns--;
+    c->state = ST_DEAD;
+    if (!(c->flags & F_READY)) {
+        c->rnext = w->dead;
+        w->dead = c;
+    }
+}
+
+static void count(_Atomic uint64_t *ctr)
+{
+    atomic_fetch_add_explicit(ctr, 1, memory_order_relaxed);
+}
+
+/* ---- connecting ---------------------------------------------------------------------------- */
+static void start_connect(struct lbf_worker *w, struct conn *c);
+static void run(struct lbf_worker *w, struct conn *c);
+
+static uint64_t flow_hash(const struct lbf_live *lv, const struct conn *c)
+{
+    struct sockaddr_storage src, dst;
+    uint64_t h = 0;
+    if (!lbf_ep_to_sockaddr(&c->client, &src))
+        return 0;
+    if (lv->affinity_source) {
+        if (lb_hash_src_sockaddr((struct sockaddr *)&src, lv->seed, &h) != 0)
+            h = 0;
+        return h;
+    }
+    if (!lbf_ep_to_sockaddr(&c->server, &dst) || c->server.family != c->client.family) {
+        if (lb_hash_src_sockaddr((struct sockaddr *)&src, lv->seed, &h) != 0)
+            h = 0;
+        return h;
+    }
+    if (lb_hash_flow_sockaddr((struct sockaddr *)&src, (struct sockaddr *)&dst, IPPROTO_TCP,
+                              lv->seed, &h) != 0)
+        h = 0;
+    return h;
+}
+
+static void connect_failed(struct lbf_worker *w, struct conn *c, int timed_out)
+{
+    struct lbf_app *app = w->app;
+    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    struct lbf_target *t = lbf_target_get(app, c->target_id);
+    count(timed_out ? &app->st.connect_timeout : &app->st.connect_failed);
+    if (t) {
+        count(&t->connect_failures);
+        atomic_store_explicit(&t->passive_failing, 1, memory_order_relaxed);
+    }
+    (void)lb_balancer_report_passive(app->bal, c->target_id, 0, w->now);
+    lb_balancer_release(app->bal, c->target_id, w->now);
+    if (c->n_excl < LBF_MAX_RETRIES + 1)
+        c->excl[c->n_excl++] = c->target_id;
+    c->target_id = LB_NO_TARGET;
+    if (c->fd[1] >= 0) {
+        close(c->fd[1]);
+        c->fd[1] = -1;
+    }
+    if (c->n_excl <= lv->retries) {
+        count(&app->st.retries);
+        start_connect(w, c);
+        return;
+    }
+    count(&app->st.give_up);
+    conn_close(w, c, 1, timed_out ? "connect_timeout" : "connect_failed");
+}
+
+static void start_connect(struct lbf_worker *w, struct conn *c)
+{
+    struct lbf_app *app = w->app;
+    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    lb_pick_request req;
+    uint32_t id = LB_NO_TARGET;
+    memset(&req, 0, sizeof(req));
+    req.struct_size = sizeof(req);
+    req.flow_hash = flow_hash(lv, c);
+    req.n_exclude = c->n_excl;
+    req.exclude = c->n_excl ? c->excl : NULL;
+    int rc = lb_balancer_pick_ex(app->bal, &req, &id);
+    if (rc != 0) {
+        if (rc == LB_E_BALANCER_TARGET_FULL) {
+            count(&app->st.refused_full);
+            conn_close(w, c, 1, "refused_target_full");
+        } else {
+            count(&app->st.refused_no_target);
+            conn_close(w, c, 1, rc == LB_E_NO_TARGET ? "refused_no_target" : lb_err_name(rc));
+        }
+        return;
+    }
+    struct lbf_target *t = lbf_target_get(app, id);
+    if (!t) { /* cannot happen: records are published before the balancer knows their id */
+        lb_balancer_release(app->bal, id, w->now);
+        conn_close(w, c, 1, "error");
+        return;
+    }
+    c->target_id = id;
+    c->close_gen = atomic_load_explicit(&t->close_gen, memory_order_acquire);
+    count(&t->conns);
+    int fd = socket(t->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        count(&app->st.refused_emfile);
+        conn_close(w, c, 1, "no_socket");
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0 &&
+        errno != EINPROGRESS) {
+        close(fd);
+        connect_failed(w, c, 0);
+        return;
+    }
+    c->fd[1] = fd;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = (uint64_t)(uintptr_t)c | 1u};
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        conn_close(w, c, 3, "error");
+        return;
+    }
+    c->flags &= ~(F_R(1) | F_W(1));
+    c->state = ST_CONNECTING;
+    tl_touch(w, c, TM_CONNECT);
+}
+
+static void connect_done(struct lbf_worker *w, struct conn *c)
+{
+    struct lbf_app *app = w->app;
+    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    struct lbf_target *t = lbf_target_get(app, c->target_id);
+    if (t && atomic_exchange_explicit(&t->passive_failing, 0, memory_order_relaxed))
+        (void)lb_balancer_report_passive(app->bal, c->target_id, 1, w->now);
+    c->state = ST_ESTABLISHED;
+    c->flags |= F_W(1);
+    if (lv->send_proxy) {
+        uint8_t hdr[536];
+        int n = lbf_proxy_encode(lv->send_proxy, lv->send_proxy_crc32c, 0, &c->client, &c->server,
+                                 hdr, sizeof(hdr));
+        if (n <= 0 || send(c->fd[1], hdr, (size_t)n, MSG_NOSIGNAL) != n) {
+            conn_close(w, c, 3, "proxy_send_failed");
+            return;
+        }
+    }
+    tl_touch(w, c, TM_IDLE);
+    run(w, c);
+}
+
+/* ---- PROXY header from trusted sources; none allowed from others --------------------------- */
+static void proxy_read(struct lbf_worker *w, struct conn *c)
+{
+    struct lbf_app *app = w->app;
+    ssize_t n = recv(c->fd[0], w->scratch, MAX_HDR, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        count(&app->st.proxy_missing);
+        conn_close(w, c, 1, n == 0 ? "proxy_missing" : "client_reset");
+        return;
+    }
+    struct lbf_ep src = c->client, dst = c->server;
+    const char *reason = NULL;
+    int r = lbf_proxy_decode(w->scratch, (size_t)n, &src, &dst, &reason);
+    if (r == 0) {
+        if (n >= MAX_HDR) {
+            count(&app->st.proxy_invalid);
+            conn_close(w, c, 1, "proxy_too_long");
+        }
+        return; /* wait for more; the PROXY timer bounds it */
+    }
+    if (r == -1) {
+        count(&app->st.proxy_missing);
+        conn_close(w, c, 1, "proxy_missing");
+        return;
+    }
+    if (r < 0) {
+        count(&app->st.proxy_invalid);
+        conn_close(w, c, 1, "proxy_invalid");
+        return;
+    }
+    if (recv(c->fd[0], w->scratch, (size_t)r, 0) != r) {
+        conn_close(w, c, 1, "error");
+        return;
+    }
+    if (src.family) {
+        c->client = src;
+        c->server = dst;
+        c->flags |= F_PROXIED;
+    }
+    if (n > r)
+        c->flags |= F_R(0);
+    start_connect(w, c);
+}
+
+/* Untrusted client: refuse when its first bytes are a PROXY header. 1 go on, 0 wait, -1 closed. */
+static int check_first(struct lbf_worker *w, struct conn *c)
+{
+    struct lbf_app *app = w->app;
+    ssize_t n = recv(c->fd[0], w->scratch, 16, MSG_PEEK);
+    if (n < 0 && errno == EAGAIN) {
+        c->flags &= ~F_R(0);
+        return 0;
+    }
+    if (n <= 0) { /* EOF or error: the transfer path reports it */
+        c->flags &= ~F_UNCHECKED;
+        return 1;
+    }
+    struct lbf_ep src, dst;
+    const char *reason = NULL;
+    int r = lbf_proxy_decode(w->scratch, (size_t)n, &src, &dst, &reason);
+    if (r == -1) {
+        c->flags &= ~F_UNCHECKED;
+        return 1;
+    }
+    if (r == 0 && n < 12) { /* could still become a signature: wait for more bytes */
+        c->flags &= ~F_R(0);
+        return 0;
+    }
+    count(&app->st.proxy_untrusted);
+    conn_close(w, c, 3, "proxy_untrusted");
+    return -1;
+}
+
+/* ---- forwarding ---------------------------------------------------------------------------- */
+enum { P_OK = 0, P_MORE = 1, P_RST_SRC = -1, P_RST_DST = -2, P_ERR = -3 };
+
+static int pump(struct lbf_worker *w, struct conn *c, int d)
+{
+    int src = c->fd[d], dst = c->fd[1 - d];
+    for (int round = 0;;) {
+        struct xfer *x = c->x[d];
+        if (x && x->len > 0) {
+            if (!(c->flags & F_W(1 - d)))
+                return P_OK;
+            ssize_t n = xfer_write(x, dst);
+            if (n < 0) {
+                if (errno == EAGAIN) {
+                    c->flags &= ~F_W(1 - d);
+                    return P_OK;
+                }
+                if (errno == EINTR)
+                    continue;
+                return (errno == EPIPE || errno == ECONNRESET) ? P_RST_DST : P_ERR;
+            }
+            x->len -= (uint32_t)n;
+            c->bytes[d] += (uint64_t)n;
+            if (x->len == 0) {
+                xfer_put(w, x);
+                c->x[d] = NULL;
+            }
+            continue;
+        }
+        if (c->flags & F_EOF(d)) {
+            if (!(c->flags & F_SHUT(1 - d))) {
+                /* when the other way is already finished, close() sends this FIN */
+                if ((c->flags & (F_EOF(1 - d) | F_SHUT(d))) != (F_EOF(1 - d) | F_SHUT(d)) ||
+                    c->x[1 - d])
+                    shutdown(dst, SHUT_WR);
+                c->flags |= F_SHUT(1 - d);
+            }
+            return P_OK;
+        }
+        if (!(c->flags & F_R(d)))
+            return P_OK;
+        if (++round > ROUNDS)
+            return P_MORE;
+        if (!x) {
+            x = xfer_get(w);
+            if (!x)
+                return P_ERR;
+            c->x[d] = x;
+        }
+        ssize_t n = xfer_read(x, src);
+        if (n > 0) {
+            x->len = (uint32_t)n;
+            x->off = 0;
+            continue;
+        }
+        c->x[d] = NULL;
+        xfer_put(w, x);
+        if (n == 0) {
+            c->flags |= F_EOF(d);
+            continue;
+        }
+        if (errno == EAGAIN) {
+            c->flags &= ~F_R(d);
+            return P_OK;
+        }
+        if (errno == EINTR)
+            continue;
+        return (errno == ECONNRESET || errno == EPIPE || errno == ETIMEDOUT) ? P_RST_SRC : P_ERR;
+    }
+}
+
+static void run(struct lbf_worker *w, struct conn *c)
+{
+    if (c->state != ST_ESTABLISHED)
+        return;
+    if ((c->flags & F_UNCHECKED) && (c->flags & F_R(0))) {
+        if (check_first(w, c) < 0)
+            return;
+    }
+    int more = 0;
+    for (int d = 0; d < 2; d++) {
+        if (d == 0 && (c->flags & F_UNCHECKED))
+            continue;
+        int r = pump(w, c, d);
+        if (r == P_MORE) {
+            more = 1;
+            continue;
+        }
+        if (r < 0) {
+            /* side d is the source; a reset on one side becomes a reset on the other */
+            int rside = r == P_RST_SRC ? d : 1 - d;
+            count(&w->app->st.resets);
+            conn_close(w, c, 3,
+                       r == P_ERR   ? "error"
+                       : rside == 0 ? "client_reset"
+                                    : "target_reset");
+            return;
+        }
+    }
+    if ((c->flags & (F_EOF(0) | F_EOF(1) | F_SHUT(0) | F_SHUT(1))) ==
+            (F_EOF(0) | F_EOF(1) | F_SHUT(0) | F_SHUT(1)) &&
+        !c->x[0] && !c->x[1]) {
+        conn_close(w, c, 0, "done");
+        return;
+    }
+    if (more)
+        ready_push(w, c);
+    tl_touch(w, c, (c->flags & (F_SHUT(0) | F_SHUT(1))) ? TM_HALF : TM_IDLE);
+}
+
+/* ---- events -------------------------------------------------------------------------------- */
+static void conn_event(struct lbf_worker *w, struct conn *c, int side, uint32_t ev)
+{
+    if (c->state == ST_DEAD)
+        return;
+    if (side == 0) {
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            c->flags |= F_R(0);
+        if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            c->flags |= F_W(0);
+        if (c->state == ST_PROXY_WAIT) {
+            proxy_read(w, c);
+            return;
+        }
+        if (c->state == ST_CONNECTING) {
+            if (ev & EPOLLERR) {
+                count(&w->app->st.resets);
+                conn_close(w, c, 3, "client_reset");
+                return;
+            }
+            if ((c->flags & F_UNCHECKED) && (c->flags & F_R(0)))
+                (void)check_first(w, c);
+            return;
+        }
+    } else {
+        if (c->state == ST_CONNECTING) {
+            /* a failed connect reports EPOLLERR (its error is in SO_ERROR, not needed here) */
+            if (ev & (EPOLLERR | EPOLLHUP)) {
+                connect_failed(w, c, 0);
+                return;
+            }
+            if (ev & EPOLLOUT) {
+                if (ev & EPOLLIN)
+                    c->flags |= F_R(1);
+                connect_done(w, c);
+            }
+            return;
+        }
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            c->flags |= F_R(1);
+        if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            c->flags |= F_W(1);
+    }
+    run(w, c);
+}
+
+static void accept_ready(struct lbf_worker *w, int li)
+{
+    struct lbf_app *app = w->app;
+    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    int lfd = w->lfd[li];
+    for (int i = 0; i < 64 && w->listening; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if ((errno == EMFILE || errno == ENFILE) && w->reserve_fd >= 0) {
+                /* out of descriptors: accept and drop with the reserve so the queue drains and
+                 * the loop does not spin */
+                close(w->reserve_fd);
+                fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd >= 0) {
+                    set_rst(fd);
+                    close(fd);
+                }
+                count(&app->st.refused_emfile);
+                w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE) {
+                count(&app->st.refused_emfile);
+                w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            }
+            return;
+        }
+        count(&app->st.accepted);
+        uint64_t active = atomic_fetch_add_explicit(&app->st.active, 1, memory_order_relaxed);
+        if (lv->max_conns && active >= lv->max_conns) {
+            atomic_fetch_sub_explicit(&app->st.active, 1, memory_order_relaxed);
+            count(&app->st.refused_max_conns);
+            set_rst(fd);
+            close(fd);
+            continue;
+        }
+        struct conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            atomic_fetch_sub_explicit(&app->st.active, 1, memory_order_relaxed);
+            set_rst(fd);
+            close(fd);
+            continue;
+        }
+        w->conns++;
+        c->fd[0] = fd;
+        c->fd[1] = -1;
+        c->target_id = LB_NO_TARGET;
+        c->timer = TM_NONE;
+        c->lidx = (uint8_t)li;
+        c->start_ms = w->now;
+        lbf_ep_from_sockaddr(&c->client, (struct sockaddr *)&ss);
+        const struct lbf_addr *la = &app->bound[li];
+        lbf_ep_from_sockaddr(&c->server, (const struct sockaddr *)&la->ss);
+        int wildcard = 1;
+        for (int b = 0; b < 16; b++)
+            if (c->server.addr[b])
+                wildcard = 0;
+        if (wildcard) {
+            struct sockaddr_storage ls;
+            socklen_t ll = sizeof(ls);
+            if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+                lbf_ep_from_sockaddr(&c->server, (struct sockaddr *)&ls);
+        }
+        /* TCP_NODELAY is inherited from the listener */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                 .data.u64 = (uint64_t)(uintptr_t)c};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            conn_close(w, c, 1, "error");
+            continue;
+        }
+        int trusted = 0;
+        for (int k = 0; k < lv->n_accept_proxy && !trusted; k++)
+            trusted = lb_cidr_contains(&lv->accept_proxy[k], (struct sockaddr *)&ss) == 1;
+        if (trusted) {
+            c->state = ST_PROXY_WAIT;
+            tl_touch(w, c, TM_PROXY);
+            continue;
+        }
+        if (lv->n_accept_proxy)
+            c->flags |= F_UNCHECKED;
+        start_connect(w, c);
+    }
+}
+
+static void expire(struct lbf_worker *w)
+{
+    struct lbf_live *lv = atomic_load_explicit(&w->app->live, memory_order_acquire);
+    for (int k = 0; k < TM_COUNT; k++) {
+        uint64_t limit = timer_ms(lv, k);
+        struct conn *c;
+        while ((c = w->timers[k].head) && c->last_ms + limit <= w->now) {
+            switch (k) {
+            case TM_PROXY:
+                count(&w->app->st.proxy_timeout);
+                conn_close(w, c, 1, "proxy_timeout");
+                break;
+            case TM_CONNECT:
+                connect_failed(w, c, 1);
+                break;
+            case TM_IDLE:
+                count(&w->app->st.idle_timeout);
+                conn_close(w, c, 0, "idle_timeout");
+                break;
+            default:
+                count(&w->app->st.half_closed_timeout);
+                conn_close(w, c, 0, "half_closed_timeout");
+                break;
+            }
+        }
+    }
+}
+
+static int next_timeout(struct lbf_worker *w)
+{
+    struct lbf_live *lv = atomic_load_explicit(&w->app->live, memory_order_acquire);
+    uint64_t best = w->now + 1000;
+    for (int k = 0; k < TM_COUNT; k++) {
+        struct conn *c = w->timers[k].head;
+        if (c && c->last_ms + timer_ms(lv, k) < best)
+            best = c->last_ms + timer_ms(lv, k);
+    }
+    if (w->pool && w->pool_used_ms + 1000 < best)
+        best = w->pool_used_ms + 1000;
+    if (w->ready_head)
+        return 0;
+    return best <= w->now ? 0 : (int)(best - w->now);
+}
+
+/* Closes connections whose target's close generation moved (drain deadline), or all. */
+static void scan_close(struct lbf_worker *w, int all)
+{
+    struct lbf_app *app = w->app;
+    for (int k = 0; k < TM_COUNT; k++) {
+        struct conn *c = w->timers[k].head;
+        while (c) {
+            struct conn *next = c->next;
+            struct lbf_target *t =
+                c->target_id != LB_NO_TARGET ? lbf_target_get(app, c->target_id) : NULL;
+            if (all ||
+                (t && atomic_load_explicit(&t->close_gen, memory_order_acquire) != c->close_gen)) {
+                count(&app->st.drain_closed);
+                conn_close(w, c, 3, all ? "shutdown" : "drain_deadline");
+            }
+            c = next;
+        }
+    }
+}
+
+static void stop_listening(struct lbf_worker *w)
+{
+    if (!w->listening)
+        return;
+    w->listening = 0;
+    for (int i = 0; i < w->n_lfd; i++) {
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, w->lfd[i], NULL);
+        close(w->lfd[i]);
+        w->lfd[i] = -1;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct lbf_worker *w = arg;
+    struct lbf_app *app = w->app;
+    struct epoll_event evs[256];
+    w->now = lbf_now_ms();
+    for (;;) {
+        int n = epoll_wait(w->ep, evs, 256, next_timeout(w));
+        w->now = lbf_now_ms();
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_EVFD) {
+                uint64_t v;
+                ssize_t r = read(w->evfd, &v, sizeof(v));
+                (void)r;
+                continue;
+            }
+            if (tag >= TAG_LISTEN && tag < TAG_LISTEN + LBF_MAX_LISTEN) {
+                accept_ready(w, (int)(tag - TAG_LISTEN));
+                continue;
+            }
+            struct conn *c = (struct conn *)(uintptr_t)(tag & ~(uint64_t)1);
+            conn_event(w, c, (int)(tag & 1), evs[i].events);
+        }
+        /* connections that used their turn: one more round each, in order */
+        struct conn *c = w->ready_head;
+        w->ready_head = w->ready_tail = NULL;
+        while (c) {
+            struct conn *next = c->rnext;
+            c->flags &= ~F_READY;
+            if (c->state == ST_DEAD) {
+                c->rnext = w->dead;
+                w->dead = c;
+            } else {
+                run(w, c);
+            }
+            c = next;
+        }
+        expire(w);
+        if (atomic_load_explicit(&app->stopping, memory_order_acquire))
+            stop_listening(w);
+        uint32_t seq = atomic_load_explicit(&g_close_seq, memory_order_acquire);
+        if (seq != w->close_seq_seen) {
+            w->close_seq_seen = seq;
+            scan_close(w, 0);
+        }
+        if (atomic_load_explicit(&g_close_all, memory_order_acquire))
+            scan_close(w, 1);
+        if (w->pool && w->now >= w->pool_used_ms + 1000)
+            pool_trim(w);
+        while (w->dead) {
+            struct conn *d = w->dead;
+            w->dead = d->rnext;
+            free(d);
+        }
+        if (atomic_load_explicit(&g_exit, memory_order_acquire) && w->conns == 0 && !w->ready_head)
+            break;
+    }
+    stop_listening(w);
+    pool_trim(w);
+    return NULL;
+}
+
+int lbf_listen_socket(const struct lbf_addr *a, int reuseport, char *msg, size_t cap)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(msg, cap, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* accepted sockets inherit it */
+    if (a->ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
+        snprintf(msg, cap, "bind %s: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, 4096) != 0) {
+        snprintf(msg, cap, "listen %s: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Creates the workers' listeners (first worker's first, to learn ports chosen by the kernel),
+ * then starts the threads. */
+int lbf_workers_start(struct lbf_app *app)
+{
+    char msg[256];
+    struct lbf_config *cfg = &app->cfg;
+    app->workers = calloc((size_t)app->n_workers, sizeof(*app->workers));
+    if (!app->workers)
+        return -1;
+    for (int i = 0; i < cfg->n_listen; i++)
+        app->bound[i] = cfg->listen[i];
+    for (int wi = 0; wi < app->n_workers; wi++) {
+        struct lbf_worker *w = &app->workers[wi];
+        w->app = app;
+        w->idx = wi;
+        w->ep = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        w->scratch = malloc(MAX_HDR);
+        if (w->ep < 0 || w->evfd < 0 || !w->scratch) {
+            lbf_log("lbfwd: worker setup: %s", strerror(errno));
+            return -1;
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_EVFD};
+        epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev);
+        for (int i = 0; i < cfg->n_listen; i++) {
+            int fd = lbf_listen_socket(&app->bound[i], 1, msg, sizeof(msg));
+            if (fd < 0) {
+                lbf_log("lbfwd: %s", msg);
+                return -1;
+            }
+            if (wi == 0) {
+                struct lbf_addr *b = &app->bound[i];
+                b->len = sizeof(b->ss);
+                getsockname(fd, (struct sockaddr *)&b->ss, &b->len);
+                lb_addr_format((struct sockaddr *)&b->ss, b->text, sizeof(b->text));
+            }
+            w->lfd[i] = fd;
+            struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTEN + (uint64_t)i};
+            epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &lev);
+        }
+        w->n_lfd = cfg->n_listen;
+        w->listening = 1;
+    }
+    return 0;
+}
+
+int lbf_workers_run(struct lbf_app *app)
+{
+    for (int wi = 0; wi < app->n_workers; wi++)
+        if (pthread_create(&app->workers[wi].th, NULL, worker_main, &app->workers[wi]) != 0)
+            return -1;
+    atomic_store(&app->listening, 1);
+    return 0;
+}
+
+void lbf_workers_wake(struct lbf_app *app)
+{
+    for (int i = 0; i < app->n_workers; i++) {
+        uint64_t one = 1;
+        ssize_t r = write(app->workers[i].evfd, &one, sizeof(one));
+        (void)r;
+    }
+}
+
+void lbf_workers_signal_close(struct lbf_app *app)
+{
+    atomic_fetch_add_explicit(&g_close_seq, 1, memory_order_acq_rel);
+    lbf_workers_wake(app);
+}
+
+void lbf_workers_stop_accepting(struct lbf_app *app)
+{
+    atomic_store(&app->stopping, 1);
+    atomic_store(&app->listening, 0);
+    lbf_workers_wake(app);
+}
+
+void lbf_workers_close_all(struct lbf_app *app)
+{
+    atomic_store(&g_close_all, 1);
+    lbf_workers_wake(app);
+}
+
+void lbf_workers_join(struct lbf_app *app)
+{
+    atomic_store(&g_exit, 1);
+    lbf_workers_wake(app);
+    for (int i = 0; i < app->n_workers; i++) {
+        struct lbf_worker *w = &app->workers[i];
+        pthread_join(w->th, NULL);
+        close(w->ep);
+        close(w->evfd);
+        if (w->reserve_fd >= 0)
+            close(w->reserve_fd);
+        free(w->scratch);
+    }
+    free(app->workers);
+    app->workers = NULL;
+}

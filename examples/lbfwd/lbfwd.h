@@ -1,0 +1,351 @@
+/* lbfwd: the reference epoll L4 forwarder built on liblb's public API.
+ *
+ * Threads: the main thread is the control loop (signals, health checks, balancer ticks,
+ * reloads); each worker runs its own epoll loop with its own SO_REUSEPORT listeners; the admin
+ * HTTP server runs in libmicrohttpd's thread. Workers read target records through an array of
+ * atomic pointers; records are never freed while the process runs (ids are never reused), so a
+ * worker holding an id can always read its record. */
+#ifndef LBFWD_H
+#define LBFWD_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lb/addr.h"
+#include "lb/balancer.h"
+
+/* ---- limits ------------------------------------------------------------------------------ */
+#define LBF_NAME_MAX        64 /* target and zone names: [A-Za-z0-9._-]{1,64} */
+#define LBF_MAX_LISTEN      16
+#define LBF_MAX_CIDRS       64
+#define LBF_MAX_TARGETS     4096  /* registered at once (the balancer's max_targets) */
+#define LBF_MAX_IDS         65536 /* ids ever handed out in one process (never reused) */
+#define LBF_MAX_ZONES       64
+#define LBF_PATH_MAX        512
+#define LBF_CHECK_PATH_MAX  256
+#define LBF_MAX_RETRIES     8
+#define LBF_DURATION_MAX_MS (24u * 3600u * 1000u)
+
+/* ---- configuration (config.c) ------------------------------------------------------------ */
+enum lbf_check_kind { LBF_CHECK_NONE = 0, LBF_CHECK_TCP = 1, LBF_CHECK_HTTP = 2 };
+
+struct lbf_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[LB_ADDR_TEXT_MAX];
+};
+
+struct lbf_target_conf {
+    char name[LBF_NAME_MAX + 1];
+    char zone[LBF_NAME_MAX + 1];
+    struct lbf_addr addr;
+    uint32_t weight;
+    uint32_t maxconn;
+    uint32_t check_port; /* 0: the target's own port */
+    int line;            /* where it was defined (0: command line or admin) */
+};
+
+struct lbf_config {
+    struct lbf_addr listen[LBF_MAX_LISTEN];
+    int n_listen;
+    int workers; /* 0: one per core */
+    uint32_t algorithm;
+    int affinity_source;
+    uint32_t table_size;
+    uint64_t seed;
+    char zone[LBF_NAME_MAX + 1];
+    uint32_t zone_mode;
+    uint32_t max_conns; /* 0: no limit */
+    uint32_t connect_timeout_ms;
+    uint32_t idle_timeout_ms;
+    uint32_t half_closed_timeout_ms;
+    uint32_t proxy_timeout_ms;
+    uint32_t drain_timeout_ms;
+    uint32_t retries;
+    int send_proxy; /* 0 none, 1 v1, 2 v2 */
+    int send_proxy_crc32c;
+    lb_cidr accept_proxy[LBF_MAX_CIDRS];
+    int n_accept_proxy;
+    int check_kind;
+    char check_path[LBF_CHECK_PATH_MAX];
+    uint32_t check_interval_ms;
+    uint32_t check_timeout_ms;
+    uint32_t rise;
+    uint32_t fall;
+    int admin_set;
+    struct lbf_addr admin;
+    int admin_allow_remote;
+    char log_path[LBF_PATH_MAX];
+    int access_log;
+    char user[LBF_NAME_MAX + 1];
+    char ready_file[LBF_PATH_MAX];
+    int splice;
+    struct lbf_target_conf *targets;
+    int n_targets;
+    int cap_targets;
+    char config_file[LBF_PATH_MAX];
+};
+
+/* Where a configuration error is and why. */
+struct lbf_cfg_error {
+    char where[LBF_PATH_MAX + 32]; /* "FILE:LINE" or "--flag" */
+    char msg[256];
+};
+
+void lbf_config_init(struct lbf_config *cfg);
+void lbf_config_free(struct lbf_config *cfg);
+/* Sets one setting by its name (file key or flag without "--", '-' or '_'). 0 or -1 with
+ * err->msg set. `line` is recorded on targets. */
+int lbf_config_set(struct lbf_config *cfg, const char *key, const char *value, int line,
+                   struct lbf_cfg_error *err);
+/* Sets a key of a `[target NAME]` section. */
+int lbf_config_set_target_key(struct lbf_config *cfg, const char *name, const char *key,
+                              const char *value, int line, struct lbf_cfg_error *err);
+/* Parses the text of a configuration file (NUL-terminated); `file` names it in errors. */
+int lbf_config_parse_text(struct lbf_config *cfg, const char *text, const char *file,
+                          struct lbf_cfg_error *err);
+/* Reads and parses a configuration file. */
+int lbf_config_parse_file(struct lbf_config *cfg, const char *path, struct lbf_cfg_error *err);
+/* Checks the whole configuration (after file and flags). */
+int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err);
+/* Parses "NAME=ADDR:PORT[,weight=W][,zone=Z][,maxconn=N][,check_port=P]". */
+int lbf_parse_target_spec(const char *spec, struct lbf_target_conf *out, char *msg, size_t cap);
+/* Durations: "250ms", "2s", "5m", "3" (seconds). */
+int lbf_parse_duration(const char *s, uint32_t *ms);
+int lbf_parse_u32(const char *s, uint32_t max, uint32_t *out);
+int lbf_valid_name(const char *s);
+/* Copies a NUL-terminated string that fits (checked by the caller's validation); truncates
+ * otherwise. */
+void lbf_strlcpy(char *dst, const char *src, size_t cap);
+/* Finds a target by name; NULL when absent. */
+struct lbf_target_conf *lbf_config_find_target(struct lbf_config *cfg, const char *name);
+int lbf_config_add_target(struct lbf_config *cfg, const struct lbf_target_conf *t,
+                          struct lbf_cfg_error *err);
+/* Full command line (flags over the file): 0 ok, 1 asked to exit 0 (help/version),
+ * -1 error (err set). */
+struct lbf_cli {
+    int check_config;
+    int demo;
+    int help;
+    int version;
+};
+int lbf_config_load(struct lbf_config *cfg, int argc, char **argv, struct lbf_cli *cli,
+                    struct lbf_cfg_error *err);
+const char *lbf_usage_text(void);
+
+/* ---- admin requests (admin_req.c) --------------------------------------------------------- */
+enum lbf_admin_action {
+    LBF_ADMIN_METRICS = 1,
+    LBF_ADMIN_TARGETS,
+    LBF_ADMIN_READY,
+    LBF_ADMIN_DRAIN,
+    LBF_ADMIN_UNDRAIN,
+    LBF_ADMIN_WEIGHT,
+    LBF_ADMIN_ADD,
+    LBF_ADMIN_DELETE
+};
+
+struct lbf_kv {
+    const char *key;
+    const char *value; /* may be NULL ("?flag") */
+};
+
+struct lbf_admin_req {
+    int action;
+    char name[LBF_NAME_MAX + 1];
+    uint32_t weight;
+    int has_weight;
+    char zone[LBF_NAME_MAX + 1];
+    struct lbf_addr addr;
+};
+
+/* Parses a request: returns 0, or an HTTP status (400, 404 for an unknown path, 405) with
+ * `msg` set. Target existence is checked later by the caller. */
+int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *args, size_t n_args,
+                    struct lbf_admin_req *out, char *msg, size_t cap);
+
+/* ---- targets (targets.c) -------------------------------------------------------------------- */
+struct lbf_target {
+    uint32_t id;
+    char name[LBF_NAME_MAX + 1];
+    char zone_name[LBF_NAME_MAX + 1];
+    uint32_t zone;
+    struct lbf_addr addr;
+    struct lbf_addr check_addr;
+    uint32_t maxconn;
+    _Atomic uint32_t weight;
+    _Atomic uint32_t close_gen; /* bumped to close its connections (drain deadline) */
+    _Atomic int removing;       /* deleted (admin or reload): drains, then removed */
+    _Atomic int gone;           /* LB_EVENT_REMOVED seen */
+    _Atomic uint64_t gone_at;
+    _Atomic int passive_failing;
+    _Atomic uint64_t conns;
+    _Atomic uint64_t bytes_in;  /* client to target */
+    _Atomic uint64_t bytes_out; /* target to client */
+    _Atomic uint64_t connect_failures;
+    _Atomic uint64_t checks_ok;
+    _Atomic uint64_t checks_failed;
+    /* health check state: control thread only */
+    int chk_fd;
+    int chk_phase;
+    int chk_graceful;
+    uint64_t chk_deadline;
+    uint64_t chk_due;
+    uint32_t chk_got;
+    char chk_buf[16];
+};
+
+struct lbf_registry {
+    pthread_mutex_t mu;
+    _Atomic(struct lbf_target *) *by_id; /* LBF_MAX_IDS slots */
+    uint32_t next_id;
+    char zones[LBF_MAX_ZONES][LBF_NAME_MAX + 1];
+    int n_zones;
+};
+
+/* ---- the running forwarder (fwd.c, main.c) ------------------------------------------------ */
+struct lbf_stats {
+    _Atomic uint64_t accepted;
+    _Atomic uint64_t completed;
+    _Atomic uint64_t refused_no_target;
+    _Atomic uint64_t refused_full;
+    _Atomic uint64_t refused_max_conns;
+    _Atomic uint64_t refused_emfile;
+    _Atomic uint64_t proxy_missing;   /* trusted source without a valid header */
+    _Atomic uint64_t proxy_invalid;   /* malformed header from a trusted source */
+    _Atomic uint64_t proxy_untrusted; /* a header from an untrusted source */
+    _Atomic uint64_t proxy_timeout;
+    _Atomic uint64_t connect_failed;
+    _Atomic uint64_t connect_timeout;
+    _Atomic uint64_t retries;
+    _Atomic uint64_t give_up;
+    _Atomic uint64_t idle_timeout;
+    _Atomic uint64_t half_closed_timeout;
+    _Atomic uint64_t resets;
+    _Atomic uint64_t drain_closed;
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t active;
+    _Atomic uint64_t pipes_created;
+    _Atomic uint64_t checks_ok;
+    _Atomic uint64_t checks_failed;
+    _Atomic uint64_t reloads;
+    _Atomic uint64_t reload_failures;
+};
+
+/* Settings workers read on every connection; replaced whole on reload. */
+struct lbf_live {
+    uint32_t connect_timeout_ms;
+    uint32_t idle_timeout_ms;
+    uint32_t half_closed_timeout_ms;
+    uint32_t proxy_timeout_ms;
+    uint32_t retries;
+    uint32_t max_conns;
+    int send_proxy;
+    int send_proxy_crc32c;
+    int affinity_source;
+    int access_log;
+    uint64_t seed;
+    lb_cidr accept_proxy[LBF_MAX_CIDRS];
+    int n_accept_proxy;
+};
+
+struct lbf_worker;
+
+struct lbf_app {
+    struct lbf_config cfg;
+    lb_balancer *bal;
+    struct lbf_registry reg;
+    struct lbf_stats st;
+    _Atomic(struct lbf_live *) live;
+    struct lbf_worker *workers;
+    int n_workers;
+    int listen_fds_first[LBF_MAX_LISTEN]; /* worker 0's listeners (ports known) */
+    struct lbf_addr bound[LBF_MAX_LISTEN];
+    _Atomic int stopping; /* SIGTERM: stop accepting */
+    _Atomic int listening;
+    int log_fd;
+    int admin_fd;
+    struct lbf_addr admin_bound;
+    void *mhd;
+    int wake_fd; /* eventfd waking the control loop */
+    int argc;
+    char **argv;
+};
+
+uint64_t lbf_now_ms(void);
+void lbf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* targets.c */
+int lbf_registry_init(struct lbf_registry *r);
+void lbf_registry_free(struct lbf_registry *r);
+static inline struct lbf_target *lbf_target_get(struct lbf_app *app, uint32_t id)
+{
+    if (id >= LBF_MAX_IDS)
+        return NULL;
+    return atomic_load_explicit(&app->reg.by_id[id], memory_order_acquire);
+}
+/* Looks a live (not removing) target up by name; call with reg.mu held. */
+struct lbf_target *lbf_target_by_name(struct lbf_app *app, const char *name, int include_removing);
+/* Adds a target to the registry and the balancer (takes reg.mu). 0, or an error code. */
+int lbf_target_add(struct lbf_app *app, const struct lbf_target_conf *tc, char *msg, size_t cap);
+/* Deletes (drains then removes) a target by name (takes reg.mu). 0, -ENOENT, or an error. */
+int lbf_target_delete(struct lbf_app *app, const char *name);
+/* Applies a reloaded configuration's targets. */
+void lbf_targets_apply(struct lbf_app *app, const struct lbf_config *ncfg);
+uint32_t lbf_zone_id(struct lbf_registry *r, const char *name);
+struct lbf_live *lbf_live_from_config(const struct lbf_config *cfg);
+
+/* fwd.c */
+int lbf_workers_start(struct lbf_app *app);
+void lbf_workers_wake(struct lbf_app *app);
+void lbf_workers_stop_accepting(struct lbf_app *app);
+void lbf_workers_join(struct lbf_app *app);
+int lbf_workers_run(struct lbf_app *app);
+void lbf_workers_signal_close(struct lbf_app *app);
+int lbf_targets_retry_pending(struct lbf_app *app);
+void lbf_workers_close_all(struct lbf_app *app);
+int lbf_listen_socket(const struct lbf_addr *a, int reuseport, char *msg, size_t cap);
+
+/* health.c: control-thread health checks */
+/* Runs due checks, advances in-flight ones; returns the next time it needs to run. */
+uint64_t lbf_health_run(struct lbf_app *app, int epfd, uint64_t now);
+void lbf_health_event(struct lbf_app *app, struct lbf_target *t, int epfd, uint32_t events,
+                      uint64_t now);
+#define LBF_TAG_CHECK 1024u /* control epoll tag base: + target id */
+void lbf_health_stop(struct lbf_app *app, struct lbf_target *t);
+
+/* admin.c */
+int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap);
+void lbf_admin_stop(struct lbf_app *app);
+/* Renders /metrics or /targets into a malloc'd string. */
+char *lbf_render_metrics(struct lbf_app *app);
+char *lbf_render_targets(struct lbf_app *app);
+int lbf_is_ready(struct lbf_app *app);
+
+/* proxyglue.c: PROXY protocol through lb/proxy.h */
+/* Compact client/server endpoints kept per connection. */
+struct lbf_ep {
+    uint8_t family; /* AF_INET, AF_INET6, 0 unknown */
+    uint8_t addr[16];
+    uint16_t port; /* host order */
+};
+void lbf_ep_from_sockaddr(struct lbf_ep *ep, const struct sockaddr *sa);
+socklen_t lbf_ep_to_sockaddr(const struct lbf_ep *ep, struct sockaddr_storage *ss);
+/* Returns > 0 header length (src/dst filled for PROXY; left alone for LOCAL or UNKNOWN),
+ * 0 need more bytes, -1 "not a PROXY header", -2 invalid header (reason set). */
+int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct lbf_ep *dst,
+                     const char **reason);
+/* Encodes a PROXY header (version 1 or 2; local: LOCAL command) into buf; returns its
+ * length or -1. */
+int lbf_proxy_encode(int version, int crc32c, int local, const struct lbf_ep *src,
+                     const struct lbf_ep *dst, uint8_t *buf, size_t cap);
+
+/* demo.c */
+int lbf_demo(const char *self);
+
+#endif /* LBFWD_H */

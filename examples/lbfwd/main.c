@@ -1,0 +1,469 @@
+/* lbfwd: main thread. Loads the configuration (exit 2 when bad, before anything starts), binds
+ * the listeners and the admin socket, drops privileges, starts the workers, then runs the
+ * control loop: signals, balancer ticks and events, health checks, reloads. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lb/version.h"
+#include "lbfwd.h"
+
+#define TAG_SIGNAL 1u
+#define TAG_WAKE   2u
+
+static struct lbf_app *g_app;
+
+uint64_t lbf_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void lbf_log(const char *fmt, ...)
+{
+    char line[600];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n =
+        snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        return;
+    size_t len =
+        (size_t)n +
+        ((size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m : sizeof(line) - (size_t)n - 2);
+    line[len++] = '\n';
+    int fd = g_app ? g_app->log_fd : 2;
+    ssize_t r = write(fd, line, len);
+    (void)r;
+}
+
+static int open_log(const char *path)
+{
+    if (!*path)
+        return dup(2);
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
+
+/* Retired live settings are freed a while after replacement (workers read them per event). */
+struct retired {
+    struct lbf_live *lv;
+    uint64_t at;
+};
+static struct retired retired_lives[64];
+static int n_retired;
+
+static void retire_live(struct lbf_live *old, uint64_t now)
+{
+    int w = 0;
+    for (int i = 0; i < n_retired; i++) {
+        if (retired_lives[i].at + 5000 < now)
+            free(retired_lives[i].lv);
+        else
+            retired_lives[w++] = retired_lives[i];
+    }
+    n_retired = w;
+    if (n_retired < 64)
+        retired_lives[n_retired++] = (struct retired){old, now};
+    /* else: kept until exit would need more room; 64 reloads within 5 s is not a real case,
+     * and dropping the pointer only leaks a small block */
+}
+
+static int make_balancer(struct lbf_app *app, char *msg, size_t cap)
+{
+    struct lbf_config *cfg = &app->cfg;
+    lb_balancer_config bc;
+    memset(&bc, 0, sizeof(bc));
+    bc.struct_size = sizeof(bc);
+    bc.algorithm = cfg->algorithm;
+    bc.table_size = cfg->table_size;
+    bc.seed = cfg->seed;
+    bc.max_targets = LBF_MAX_TARGETS;
+    bc.wait_for_checks = 0;
+    bc.rise = cfg->rise;
+    bc.fall = cfg->fall;
+    bc.check_interval_ms = cfg->check_interval_ms;
+    bc.deregistration_delay_ms =
+        cfg->drain_timeout_ms ? cfg->drain_timeout_ms : LB_BALANCER_DRAIN_IMMEDIATE;
+    bc.keep_connections_on_unhealthy = 1; /* flapping checks leave established flows alone */
+    bc.zone_mode = cfg->zone_mode;
+    bc.local_zone = lbf_zone_id(&app->reg, cfg->zone);
+    int rc = lb_balancer_new(&app->bal, &bc);
+    if (rc != 0) {
+        snprintf(msg, cap, "cannot create the balancer: %s", lb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void write_ready_file(struct lbf_app *app)
+{
+    if (!app->cfg.ready_file[0])
+        return;
+    char tmp[LBF_PATH_MAX + 8];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", app->cfg.ready_file);
+    FILE *f = fopen(tmp, "we");
+    if (!f) {
+        lbf_log("lbfwd: cannot write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "{\"pid\": %ld, \"listen\": [", (long)getpid());
+    for (int i = 0; i < app->cfg.n_listen; i++)
+        fprintf(f, "%s\"%s\"", i ? ", " : "", app->bound[i].text);
+    fprintf(f, "], \"admin\": ");
+    if (app->cfg.admin_set)
+        fprintf(f, "\"%s\"", app->admin_bound.text);
+    else
+        fprintf(f, "null");
+    fprintf(f, ", \"workers\": %d}\n", app->n_workers);
+    fclose(f);
+    if (rename(tmp, app->cfg.ready_file) != 0)
+        lbf_log("lbfwd: cannot rename %s: %s", tmp, strerror(errno));
+}
+
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        fprintf(stderr, "lbfwd: --user %s: no such user\n", user);
+        return -1;
+    }
+    if (setgroups(0, NULL) != 0 && errno != EPERM) {
+        fprintf(stderr, "lbfwd: setgroups: %s\n", strerror(errno));
+        return -1;
+    }
+    if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        fprintf(stderr, "lbfwd: cannot become %s: %s\n", user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0 && pw->pw_uid != 0) {
+        fprintf(stderr, "lbfwd: privileges could not be dropped\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_events(struct lbf_app *app, uint64_t now)
+{
+    lb_event ev[64];
+    for (;;) {
+        int n = lb_balancer_tick(app->bal, now, ev, 64);
+        if (n <= 0)
+            break;
+        int close_needed = 0;
+        for (int i = 0; i < n; i++) {
+            struct lbf_target *t = lbf_target_get(app, ev[i].target_id);
+            const char *name = t ? t->name : "?";
+            switch (ev[i].type) {
+            case LB_EVENT_STATE:
+                lbf_log("lbfwd: event target=%s %s -> %s reason=%s connections=%u", name,
+                        lb_balancer_state_name(ev[i].old_state),
+                        lb_balancer_state_name(ev[i].new_state),
+                        lb_balancer_reason_name(ev[i].reason), ev[i].connections);
+                break;
+            case LB_EVENT_CLOSE:
+                lbf_log("lbfwd: event target=%s close %u connections", name, ev[i].connections);
+                if (t) {
+                    atomic_fetch_add(&t->close_gen, 1);
+                    close_needed = 1;
+                }
+                break;
+            case LB_EVENT_REMOVED:
+                lbf_log("lbfwd: event target=%s removed", name);
+                if (t) {
+                    pthread_mutex_lock(&app->reg.mu);
+                    lbf_health_stop(app, t);
+                    atomic_store(&t->gone_at, now);
+                    atomic_store(&t->gone, 1);
+                    pthread_mutex_unlock(&app->reg.mu);
+                }
+                break;
+            default:
+                break;
+            }
+        }
+        if (close_needed)
+            lbf_workers_signal_close(app);
+        if (n < 64)
+            break;
+    }
+}
+
+static void do_reload(struct lbf_app *app)
+{
+    struct lbf_config ncfg;
+    struct lbf_cli cli;
+    struct lbf_cfg_error err;
+    if (lbf_config_load(&ncfg, app->argc, app->argv, &cli, &err) != 0) {
+        lbf_log("lbfwd: reload failed, keeping the running configuration: %s: %s", err.where,
+                err.msg);
+        atomic_fetch_add(&app->st.reload_failures, 1);
+        lbf_config_free(&ncfg);
+        return;
+    }
+    struct lbf_config *cur = &app->cfg;
+    int same_listen = ncfg.n_listen == cur->n_listen;
+    for (int i = 0; same_listen && i < ncfg.n_listen; i++)
+        same_listen = ncfg.listen[i].len == cur->listen[i].len &&
+                      memcmp(&ncfg.listen[i].ss, &cur->listen[i].ss, ncfg.listen[i].len) == 0;
+    if (!same_listen || ncfg.algorithm != cur->algorithm || ncfg.table_size != cur->table_size ||
+        ncfg.workers != cur->workers || ncfg.admin_set != cur->admin_set ||
+        ncfg.check_kind != cur->check_kind)
+        lbf_log("lbfwd: reload: listen, workers, algorithm, table_size, admin and check kind "
+                "changes need a restart; kept");
+    lbf_targets_apply(app, &ncfg);
+    struct lbf_live *nl = lbf_live_from_config(&ncfg);
+    if (nl) {
+        struct lbf_live *old = atomic_exchange(&app->live, nl);
+        retire_live(old, lbf_now_ms());
+    }
+    /* settings read by the control thread */
+    cur->check_interval_ms = ncfg.check_interval_ms;
+    cur->check_timeout_ms = ncfg.check_timeout_ms;
+    memcpy(cur->check_path, ncfg.check_path, sizeof(cur->check_path));
+    if (strcmp(ncfg.log_path, cur->log_path) != 0)
+        lbf_log("lbfwd: reload: a new log path needs a restart; kept");
+    lbf_config_free(&ncfg);
+    atomic_fetch_add(&app->st.reloads, 1);
+    lbf_log("lbfwd: reloaded %s", cur->config_file[0] ? cur->config_file : "(flags only)");
+}
+
+static void reopen_log(struct lbf_app *app)
+{
+    if (!app->cfg.log_path[0])
+        return;
+    int fd = open_log(app->cfg.log_path);
+    if (fd < 0) {
+        lbf_log("lbfwd: cannot reopen %s: %s", app->cfg.log_path, strerror(errno));
+        return;
+    }
+    dup3(fd, app->log_fd, O_CLOEXEC); /* same descriptor number: workers never see a gap */
+    close(fd);
+    lbf_log("lbfwd: log reopened");
+}
+
+static int run(struct lbf_app *app)
+{
+    char msg[300];
+    struct lbf_config *cfg = &app->cfg;
+    app->log_fd = open_log(cfg->log_path);
+    if (app->log_fd < 0) {
+        fprintf(stderr, "lbfwd: cannot open log %s: %s\n", cfg->log_path, strerror(errno));
+        return 1;
+    }
+    if (make_balancer(app, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "lbfwd: %s\n", msg);
+        return 1;
+    }
+    for (int i = 0; i < cfg->n_targets; i++) {
+        if (lbf_target_add(app, &cfg->targets[i], msg, sizeof(msg)) != 0) {
+            fprintf(stderr, "lbfwd: %s\n", msg);
+            return 2;
+        }
+    }
+    struct lbf_live *lv = lbf_live_from_config(cfg);
+    if (!lv)
+        return 1;
+    atomic_store(&app->live, lv);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    app->n_workers = cfg->workers ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
+    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    app->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (sfd < 0 || app->wake_fd < 0 || epfd < 0) {
+        fprintf(stderr, "lbfwd: setup: %s\n", strerror(errno));
+        return 1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_SIGNAL};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+    ev.data.u64 = TAG_WAKE;
+    epoll_ctl(epfd, EPOLL_CTL_ADD, app->wake_fd, &ev);
+
+    if (lbf_workers_start(app) != 0)
+        return 1;
+    app->admin_fd = -1;
+    if (cfg->admin_set) {
+        app->admin_fd = lbf_listen_socket(&cfg->admin, 0, msg, sizeof(msg));
+        if (app->admin_fd < 0) {
+            fprintf(stderr, "lbfwd: admin: %s\n", msg);
+            return 1;
+        }
+        app->admin_bound = cfg->admin;
+        app->admin_bound.len = sizeof(app->admin_bound.ss);
+        getsockname(app->admin_fd, (struct sockaddr *)&app->admin_bound.ss, &app->admin_bound.len);
+        lb_addr_format((struct sockaddr *)&app->admin_bound.ss, app->admin_bound.text,
+                       sizeof(app->admin_bound.text));
+    }
+    if (cfg->user[0] && drop_privileges(cfg->user) != 0)
+        return 1;
+    if (lbf_admin_start(app, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "lbfwd: %s\n", msg);
+        return 1;
+    }
+    if (lbf_workers_run(app) != 0) {
+        fprintf(stderr, "lbfwd: cannot start workers\n");
+        return 1;
+    }
+    lbf_log("lbfwd: listening on %s (+%d more), %d workers, %s, %d targets, admin %s",
+            app->bound[0].text, cfg->n_listen - 1, app->n_workers,
+            lb_balancer_algorithm_name(cfg->algorithm), cfg->n_targets,
+            cfg->admin_set ? app->admin_bound.text : "off");
+    write_ready_file(app);
+
+    uint64_t stop_deadline = 0;
+    int stopping = 0;
+    for (;;) {
+        uint64_t now = lbf_now_ms();
+        handle_events(app, now);
+        uint64_t next = now + 1000;
+        uint64_t hnext = lbf_health_run(app, epfd, now);
+        if (hnext < next)
+            next = hnext;
+        uint64_t bnext = lb_balancer_next_deadline(app->bal);
+        if (bnext < next)
+            next = bnext;
+        if (lbf_targets_retry_pending(app) > 0 && now + 100 < next)
+            next = now + 100;
+        if (stopping) {
+            if (atomic_load(&app->st.active) == 0)
+                break;
+            if (now >= stop_deadline) {
+                lbf_log("lbfwd: drain timeout: closing %llu connections",
+                        (unsigned long long)atomic_load(&app->st.active));
+                lbf_workers_close_all(app);
+                break;
+            }
+            if (now + 50 < next)
+                next = now + 50;
+        }
+        int timeout = next <= now ? 0 : (int)(next - now);
+        struct epoll_event evs[64];
+        int n = epoll_wait(epfd, evs, 64, timeout);
+        now = lbf_now_ms();
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_WAKE) {
+                uint64_t v;
+                ssize_t r = read(app->wake_fd, &v, sizeof(v));
+                (void)r;
+            } else if (tag == TAG_SIGNAL) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                    if (si.ssi_signo == SIGHUP) {
+                        do_reload(app);
+                    } else if (si.ssi_signo == SIGUSR1) {
+                        reopen_log(app);
+                    } else if (!stopping) {
+                        stopping = 1;
+                        stop_deadline = now + cfg->drain_timeout_ms;
+                        lbf_log("lbfwd: %s: stop accepting, draining %llu connections (at most "
+                                "%u ms)",
+                                si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
+                                (unsigned long long)atomic_load(&app->st.active),
+                                cfg->drain_timeout_ms);
+                        lbf_workers_stop_accepting(app);
+                    }
+                }
+            } else if (tag >= LBF_TAG_CHECK) {
+                pthread_mutex_lock(&app->reg.mu);
+                struct lbf_target *t = lbf_target_get(app, (uint32_t)(tag - LBF_TAG_CHECK));
+                if (t)
+                    lbf_health_event(app, t, epfd, evs[i].events, now);
+                pthread_mutex_unlock(&app->reg.mu);
+            }
+        }
+    }
+    lbf_workers_join(app);
+    lbf_admin_stop(app);
+    pthread_mutex_lock(&app->reg.mu);
+    for (uint32_t i = 0; i < app->reg.next_id; i++) {
+        struct lbf_target *t = atomic_load(&app->reg.by_id[i]);
+        if (t)
+            lbf_health_stop(app, t);
+    }
+    pthread_mutex_unlock(&app->reg.mu);
+    if (cfg->ready_file[0])
+        unlink(cfg->ready_file);
+    lbf_log("lbfwd: stopped (%llu connections served)",
+            (unsigned long long)atomic_load(&app->st.completed));
+    close(epfd);
+    close(sfd);
+    close(app->wake_fd);
+    if (app->admin_fd >= 0)
+        close(app->admin_fd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct lbf_app app;
+    struct lbf_cli cli;
+    struct lbf_cfg_error err;
+    signal(SIGPIPE, SIG_IGN);
+    int rc = lbf_config_load(&app.cfg, argc, argv, &cli, &err);
+    if (rc < 0) {
+        fprintf(stderr, "lbfwd: %s: %s\n", err.where, err.msg);
+        lbf_config_free(&app.cfg);
+        return 2;
+    }
+    if (cli.help) {
+        fputs(lbf_usage_text(), stdout);
+        return 0;
+    }
+    if (cli.version) {
+        printf("lbfwd (liblb %s)\n", LB_VERSION_STRING);
+        return 0;
+    }
+    if (cli.demo) {
+        lbf_config_free(&app.cfg);
+        return lbf_demo(argv[0]);
+    }
+    if (cli.check_config) {
+        printf("lbfwd: configuration OK (%d listen addresses, %d targets)\n", app.cfg.n_listen,
+               app.cfg.n_targets);
+        lbf_config_free(&app.cfg);
+        return 0;
+    }
+    app.argc = argc;
+    app.argv = argv;
+    if (lbf_registry_init(&app.reg) != 0)
+        return 1;
+    g_app = &app;
+    rc = run(&app);
+    lb_balancer_free(app.bal);
+    lbf_registry_free(&app.reg);
+    free(atomic_load(&app.live));
+    for (int i = 0; i < n_retired; i++)
+        free(retired_lives[i].lv);
+    lbf_config_free(&app.cfg);
+    if (app.log_fd > 2)
+        close(app.log_fd);
+    return rc;
+}

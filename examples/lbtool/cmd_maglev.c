@@ -1,0 +1,227 @@
+/* lbtool maglev: build a Maglev table from targets given on the command line and describe it:
+ * balance, digest, disruption of a change, lookups of keys. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb.h"
+#include "lbtool.h"
+#include "cmd_maglev.h"
+
+static const char maglev_help[] =
+    "usage: lbtool maglev [--size M] --target KEY[=WEIGHT]... [--remove KEY]...\n"
+    "                     [--add KEY[=WEIGHT]]... [--lookup-key S]... [--dump]\n\n"
+    "Builds a Maglev table (doc/maglev.md) and prints it as JSON.\n"
+    "  --size M             table size, a prime (default 65537)\n"
+    "  --target KEY[=W]     a target: its key and weight 0-65535 (default 1); repeatable\n"
+    "  --remove KEY         remove a target for the changed table (\"after\"); repeatable\n"
+    "  --add KEY[=W]        add a target for the changed table; repeatable\n"
+    "  --lookup-key S       look up lb_hash_key(S, seed 0) in the table(s); repeatable\n"
+    "  --dump               print the M entries (\"table\": index of the owner in \"targets\")\n"
+    "Output: table_size, digest, targets (in the order given: key, weight, entries, share of\n"
+    "the table), max_over_avg (the largest entries / (M x weight / total weight)), table,\n"
+    "and with --remove/--add: after {targets, digest, max_over_avg}, slots_changed;\n"
+    "with --lookup-key: lookups [{key, hash, target, target_after}].\n";
+
+/* The "targets" array and max_over_avg of a table built from @pool. */
+static void describe(cJSON *obj, const lb_pool *pool, const lb_maglev *t)
+{
+    cJSON *list = cJSON_AddArrayToObject(obj, "targets");
+    const size_t n = lb_pool_count(pool);
+    uint64_t wsum = 0;
+    lb_target_info ti = {.struct_size = sizeof(ti)};
+    for (size_t i = 0; i < n; i++) {
+        if (lb_pool_at(pool, i, &ti) == 0)
+            wsum += ti.weight;
+    }
+    const double m = lb_maglev_size(t);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lb_pool_at(pool, i, &ti))
+            continue;
+        uint32_t e = 0;
+        if (lb_maglev_entries(t, ti.id, &e))
+            e = 0; /* weight 0: not in the table */
+        cJSON *o = cJSON_CreateObject();
+        lbt_hs_add_key(o, "key", ti.key, ti.key_len);
+        cJSON_AddNumberToObject(o, "weight", ti.weight);
+        cJSON_AddNumberToObject(o, "entries", e);
+        cJSON_AddNumberToObject(o, "share", e / m);
+        cJSON_AddItemToArray(list, o);
+        if (ti.weight) {
+            double ratio = e / (m * ti.weight / (double)wsum);
+            worst = ratio > worst ? ratio : worst;
+        }
+    }
+    cJSON_AddNumberToObject(obj, "max_over_avg", worst);
+}
+
+/* Owner of slot @s as its position in @pool (insertion order), or -1. */
+static void dump(cJSON *obj, const lb_pool *pool, const lb_maglev *t)
+{
+    const uint32_t m = lb_maglev_size(t);
+    const size_t n = lb_pool_count(pool);
+    /* Position in the pool of each table index. */
+    uint32_t count = lb_maglev_target_count(t);
+    long *pos = calloc(count ? count : 1, sizeof(long));
+    int *entries = malloc((size_t)m * sizeof(int));
+    if (!pos || !entries) {
+        free(pos);
+        free(entries);
+        return;
+    }
+    lb_target_info ti = {.struct_size = sizeof(ti)};
+    for (size_t i = 0; i < n; i++) {
+        uint32_t idx;
+        if (lb_pool_at(pool, i, &ti) == 0 && lb_maglev_index_of(t, ti.id, &idx) == 0)
+            pos[idx] = (long)i;
+    }
+    for (uint32_t s = 0; s < m; s++) {
+        uint32_t id = lb_maglev_slot_owner(t, s), idx;
+        entries[s] = lb_maglev_index_of(t, id, &idx) == 0 ? (int)pos[idx] : -1;
+    }
+    cJSON_AddItemToObject(obj, "table", cJSON_CreateIntArray(entries, (int)m));
+    free(pos);
+    free(entries);
+}
+
+/* Removes and adds targets; a key added back keeps its id from @before, so that
+ * slots_changed (which compares owner ids) counts it as the same target. */
+static int change_pool(lb_pool *after, const lb_pool *before, const struct lbt_hs_targets *rm,
+                       const struct lbt_hs_targets *add)
+{
+    for (size_t i = 0; i < rm->n; i++) {
+        uint32_t id;
+        int err = lb_pool_find_key(after, rm->key[i], strlen(rm->key[i]), &id);
+        if (err)
+            return lbt_fail(err, "--remove '%s': no such target", rm->key[i]);
+        lb_pool_remove(after, id);
+    }
+    for (size_t i = 0; i < add->n; i++) {
+        uint32_t id = (uint32_t)(lb_pool_count(before) + i);
+        lb_pool_find_key(before, add->key[i], strlen(add->key[i]), &id);
+        int err = lb_pool_add(after, id, add->key[i], strlen(add->key[i]), add->weight[i], 0);
+        if (err)
+            return lbt_fail(err, "--add '%s': %s", add->key[i], lb_strerror(err));
+    }
+    return 0;
+}
+
+int lbt_cmd_maglev(int argc, char **argv)
+{
+    static const struct option opts[] = {{"size", required_argument, 0, 'm'},
+                                         {"target", required_argument, 0, 't'},
+                                         {"remove", required_argument, 0, 'r'},
+                                         {"add", required_argument, 0, 'a'},
+                                         {"lookup-key", required_argument, 0, 'l'},
+                                         {"dump", no_argument, 0, 'd'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    struct lbt_hs_targets targets = {0}, rm = {0}, add = {0}, lookups = {0};
+    uint64_t size = LB_MAGLEV_DEFAULT_SIZE;
+    int c, want_dump = 0, rc = LBT_EXIT_USAGE;
+    lb_pool *pool = NULL, *after = NULL;
+    lb_maglev *t = NULL, *t2 = NULL;
+    cJSON *out = NULL;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int bad = 0;
+        if (c == 'h') {
+            fputs(maglev_help, stdout);
+            rc = LBT_EXIT_OK;
+            goto done;
+        } else if (c == 'm') {
+            bad = lbt_parse_u64(optarg, UINT32_MAX, &size);
+        } else if (c == 't') {
+            bad = lbt_hs_push(&targets, optarg, 1);
+        } else if (c == 'r') {
+            bad = lbt_hs_push(&rm, optarg, 0);
+        } else if (c == 'a') {
+            bad = lbt_hs_push(&add, optarg, 1);
+        } else if (c == 'l') {
+            bad = lbt_hs_push(&lookups, optarg, 0);
+        } else if (c == 'd') {
+            want_dump = 1;
+        } else {
+            lbt_usage("maglev", "unknown option or missing value: '%s'", argv[optind - 1]);
+            goto done;
+        }
+        if (bad) {
+            lbt_usage("maglev", "bad value '%s' for %s", optarg, argv[optind - 2]);
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        lbt_usage("maglev", "unexpected argument '%s'", argv[optind]);
+        goto done;
+    }
+    if (!targets.n) {
+        lbt_usage("maglev", "give at least one --target KEY[=WEIGHT]");
+        goto done;
+    }
+    if ((rc = lbt_hs_pool(&pool, &targets)) != 0)
+        goto done;
+    int err = lb_maglev_build(&t, pool, (uint32_t)size);
+    if (err) {
+        rc = lbt_fail(err, "cannot build a table of size %llu: %s", (unsigned long long)size,
+                      lb_strerror(err));
+        goto done;
+    }
+    if (rm.n || add.n) {
+        if ((err = lb_pool_clone(&after, pool)) != 0) {
+            rc = lbt_fail(err, NULL);
+            goto done;
+        }
+        if ((rc = change_pool(after, pool, &rm, &add)) != 0)
+            goto done;
+        if ((err = lb_maglev_build(&t2, after, (uint32_t)size)) != 0) {
+            rc = lbt_fail(err, "cannot build the changed table: %s", lb_strerror(err));
+            goto done;
+        }
+    }
+    out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "table_size", lb_maglev_size(t));
+    cJSON_AddItemToObject(out, "digest", lbt_hex64(lb_maglev_digest(t)));
+    describe(out, pool, t);
+    if (want_dump)
+        dump(out, pool, t);
+    if (t2) {
+        cJSON *a = cJSON_AddObjectToObject(out, "after");
+        cJSON_AddItemToObject(a, "digest", lbt_hex64(lb_maglev_digest(t2)));
+        describe(a, after, t2);
+        if (want_dump)
+            dump(a, after, t2);
+        uint32_t changed = 0;
+        lb_maglev_diff(t, t2, &changed);
+        cJSON_AddNumberToObject(out, "slots_changed", changed);
+    }
+    if (lookups.n) {
+        cJSON *list = cJSON_AddArrayToObject(out, "lookups");
+        for (size_t i = 0; i < lookups.n; i++) {
+            const char *k = lookups.key[i];
+            uint64_t h = lb_hash_key(k, strlen(k), 0);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "key", k);
+            cJSON_AddItemToObject(o, "hash", lbt_hex64(h));
+            lbt_hs_add_target(o, "target", pool, lb_maglev_lookup(t, h));
+            if (t2)
+                lbt_hs_add_target(o, "target_after", after, lb_maglev_lookup(t2, h));
+            cJSON_AddItemToArray(list, o);
+        }
+    }
+    rc = lbt_print(out);
+done:
+    lb_maglev_free(t);
+    lb_maglev_free(t2);
+    lb_pool_free(pool);
+    lb_pool_free(after);
+    lbt_hs_clear(&targets);
+    lbt_hs_clear(&rm);
+    lbt_hs_clear(&add);
+    lbt_hs_clear(&lookups);
+    return rc;
+}

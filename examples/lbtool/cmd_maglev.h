@@ -1,0 +1,97 @@
+/* Helpers shared by lbtool's hash-selector commands (cmd_maglev.c, cmd_chash.c): target lists
+ * given as KEY[=WEIGHT] and the pools built from them. Argument handling only. */
+#ifndef LBTOOL_CMD_MAGLEV_H
+#define LBTOOL_CMD_MAGLEV_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb.h"
+#include "lbtool.h"
+
+struct lbt_hs_targets {
+    char **key;
+    uint32_t *weight;
+    size_t n, cap;
+};
+
+/* Appends "KEY" or, when @with_weight, "KEY=WEIGHT" (weight default 1). -1 on bad input. */
+static inline int lbt_hs_push(struct lbt_hs_targets *l, const char *arg, int with_weight)
+{
+    uint64_t w = 1;
+    size_t klen = strlen(arg);
+    const char *eq = with_weight ? strrchr(arg, '=') : NULL;
+    if (eq) {
+        if (lbt_parse_u64(eq + 1, UINT32_MAX, &w))
+            return -1;
+        klen = (size_t)(eq - arg);
+    }
+    if (!klen)
+        return -1;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        char **k = realloc(l->key, cap * sizeof(*k));
+        if (!k)
+            return -1;
+        l->key = k;
+        uint32_t *wt = realloc(l->weight, cap * sizeof(*wt));
+        if (!wt)
+            return -1;
+        l->weight = wt;
+        l->cap = cap;
+    }
+    char *copy = strndup(arg, klen);
+    if (!copy)
+        return -1;
+    l->key[l->n] = copy;
+    l->weight[l->n++] = (uint32_t)w;
+    return 0;
+}
+
+static inline void lbt_hs_clear(struct lbt_hs_targets *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->key[i]);
+    free(l->key);
+    free(l->weight);
+    memset(l, 0, sizeof(*l));
+}
+
+/* A pool of the targets, target i with id i. Returns 0, or the exit code of a printed error. */
+static inline int lbt_hs_pool(lb_pool **out, const struct lbt_hs_targets *l)
+{
+    lb_pool *p;
+    int err = lb_pool_new(&p);
+    if (err)
+        return lbt_fail(err, NULL);
+    for (size_t i = 0; i < l->n; i++) {
+        err = lb_pool_add(p, (uint32_t)i, l->key[i], strlen(l->key[i]), l->weight[i], 0);
+        if (err) {
+            lb_pool_free(p);
+            return lbt_fail(err, "target '%s' (weight %u): %s", l->key[i], (unsigned)l->weight[i],
+                            lb_strerror(err));
+        }
+    }
+    *out = p;
+    return 0;
+}
+
+/* Adds the key bytes as a JSON string (keys given on the command line are text). */
+static inline void lbt_hs_add_key(cJSON *o, const char *name, const uint8_t *key, size_t len)
+{
+    char *s = strndup((const char *)key, len);
+    cJSON_AddStringToObject(o, name, s ? s : "");
+    free(s);
+}
+
+/* Adds the key of target @id of @pool, or null for LB_NO_TARGET. */
+static inline void lbt_hs_add_target(cJSON *o, const char *name, const lb_pool *pool, uint32_t id)
+{
+    lb_target_info ti = {.struct_size = sizeof(ti)};
+    if (id != LB_NO_TARGET && lb_pool_get(pool, id, &ti) == 0)
+        lbt_hs_add_key(o, name, ti.key, ti.key_len);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
+#endif /* LBTOOL_CMD_MAGLEV_H */

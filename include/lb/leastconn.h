@@ -1,0 +1,129 @@
+/** @file
+ * @brief Weighted least connections: exact (a tournament tree, O(log n)) or the power of k
+ *        choices (O(k)), lock-free, with counts in a shared #lb_loads table.
+ *
+ * A pick chooses a target minimising `(active + 1) / weight` and counts the new connection;
+ * the caller reports the connection's end with lb_leastconn_release(). Targets with weight 0
+ * and targets excluded with lb_leastconn_set_excluded() (draining) take no new picks, but
+ * their connections stay counted and can be released.
+ *
+ * - #LB_LEASTCONN_EXACT: the exact minimum, ties broken round robin (the least recently picked
+ *   of the tied targets wins, then pool order). A tournament tree over per-target counters
+ *   finds it in O(log n); pick and release update one leaf with a compare-and-swap and refresh
+ *   its path to the root (each node refreshed twice when contended, so the root never misses a
+ *   finished update). Every count change is also applied to the #lb_loads table, so the two
+ *   agree: the tree starts from the table's counts when it is built and then applies exactly
+ *   the picks and releases made through this selector.
+ * - #LB_LEASTCONN_CHOICES: samples `choices` targets uniformly and takes the one minimising
+ *   `(active + 1) / weight`, reading the counts from the #lb_loads table directly (so another
+ *   component sharing the table, such as bounded-load hashing, is seen at once). Pools of at
+ *   most `scan_below` targets are scanned in full instead (two random choices among two
+ *   targets would pick the busier one a quarter of the time).
+ *
+ * Threading: lb_leastconn_pick(), lb_leastconn_release(), lb_leastconn_set_excluded() and
+ * lb_leastconn_active() may be called from any number of threads at once; they are lock-free
+ * and never allocate. Counts stay exact under any interleaving: each pick adds exactly one
+ * and each release of a counted connection removes exactly one. Under concurrency an exact
+ * pick is the minimum of a state that existed during the call. lb_leastconn_new() uses the
+ * #lb_loads writer calls (lb_loads_track()), so it must run in the thread that owns the table's
+ * writes. lb_leastconn_free() must not overlap any other call on the same selector.
+ */
+#ifndef LB_LEASTCONN_H
+#define LB_LEASTCONN_H
+
+#include "lb/common.h"
+#include "lb/loads.h"
+#include "lb/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Exact weighted least connections (tournament tree). */
+#define LB_LEASTCONN_EXACT 0u
+/** Power of k choices, weighted, with a full scan for very small pools. */
+#define LB_LEASTCONN_CHOICES 1u
+
+/** The most connections one target may hold in #LB_LEASTCONN_EXACT mode. */
+#define LB_LEASTCONN_ACTIVE_MAX 16777215u
+
+/** An opaque least-connections selector. */
+typedef struct lb_leastconn lb_leastconn;
+
+/** Options for lb_leastconn_new(); NULL means all defaults. */
+typedef struct lb_leastconn_options {
+    /** Set by the caller to `sizeof(lb_leastconn_options)`. */
+    uint32_t struct_size;
+    /** #LB_LEASTCONN_EXACT (default, 0) or #LB_LEASTCONN_CHOICES. */
+    uint32_t mode;
+    /** Targets sampled per pick in #LB_LEASTCONN_CHOICES mode: 1..16, 0 means 2. */
+    uint32_t choices;
+    /** Pools of at most this many targets are scanned in full in #LB_LEASTCONN_CHOICES mode;
+     *  0 means 4. */
+    uint32_t scan_below;
+    /** Seed of the sampling sequence (give each instance its own). */
+    uint64_t seed;
+} lb_leastconn_options;
+
+/**
+ * @brief Build a selector over the targets of @p pool (copied).
+ * @param[out] out the selector, owned by the caller (free with lb_leastconn_free()).
+ * @param pool the targets (borrowed for the call).
+ * @param loads the count table (borrowed: it must outlive the selector). Every target id is
+ *        tracked in it with lb_loads_track() (an id already tracked keeps its count).
+ * @param opts options (borrowed), or NULL for defaults.
+ * @return 0; -EINVAL (NULL argument, bad struct_size, mode or choices); -ENOSPC (the table is
+ *         full); -ENOMEM.
+ */
+LB_API LB_NODISCARD int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *loads,
+                                         const lb_leastconn_options *opts);
+
+/** @brief Free a selector (not the #lb_loads table). NULL is a no-op. */
+LB_API void lb_leastconn_free(lb_leastconn *lc);
+
+/**
+ * @brief Choose a target for a new connection and count it.
+ * @param lc the selector.
+ * @param[out] id the chosen target's id.
+ * @return 0; -EINVAL; #LB_E_SELECTOR_EMPTY (no target with weight above 0 that is not
+ *         excluded); -ENOSPC (exact mode: the best target already holds
+ *         #LB_LEASTCONN_ACTIVE_MAX connections).
+ */
+LB_API LB_NODISCARD int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id);
+
+/**
+ * @brief Report the end of a connection to target @p id (picked from this selector or counted
+ *        in the #lb_loads table before it was built).
+ * @param lc the selector.
+ * @param id the target's id.
+ * @return 0; -EINVAL; -ENOENT (unknown id); -ERANGE (the target has no connection counted).
+ */
+LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id);
+
+/**
+ * @brief Exclude a target from new picks (draining) or include it again. Its connections stay
+ *        counted and can still be released.
+ * @param lc the selector.
+ * @param id the target's id.
+ * @param excluded nonzero to exclude, 0 to include.
+ * @return 0, -EINVAL, -ENOENT.
+ */
+LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded);
+
+/**
+ * @brief The number of connections the selector counts for target @p id.
+ * @param lc the selector.
+ * @param id the target's id.
+ * @param[out] active the count.
+ * @return 0, -EINVAL, -ENOENT.
+ */
+LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *active);
+
+/** @brief The number of targets in the selector, weight 0 included (0 for NULL). */
+LB_API size_t lb_leastconn_count(const lb_leastconn *lc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LB_LEASTCONN_H */

@@ -1,0 +1,333 @@
+"""Shared helpers for the lbfwd integration tests: loopback backends, starting and stopping
+lbfwd, admin requests, clients. Python 3 standard library only; every wait is bounded."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+BUILD_ROOT = os.environ.get("LB_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+LBFWD = os.environ.get("LBFWD", os.path.join(BUILD_ROOT, "examples", "lbfwd", "lbfwd"))
+
+PROXY_V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    raise SystemExit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print("ok: " + msg, flush=True)
+
+
+def parse_proxy(data):
+    """Minimal independent PROXY parser for checking what lbfwd sent: returns
+    (header_len, src_ip, src_port) or (header_len, None, None) for LOCAL/UNKNOWN, or None when
+    more bytes are needed. Raises ValueError on garbage."""
+    if data.startswith(b"PROXY "):
+        end = data.find(b"\r\n")
+        if end < 0:
+            if len(data) > 107:
+                raise ValueError("v1 too long")
+            return None
+        parts = data[:end].decode().split(" ")
+        if parts[1] == "UNKNOWN":
+            return end + 2, None, None
+        return end + 2, parts[2], int(parts[4])
+    if data.startswith(PROXY_V2_SIG):
+        if len(data) < 16:
+            return None
+        ver_cmd, fam, ln = data[12], data[13], struct.unpack("!H", data[14:16])[0]
+        if len(data) < 16 + ln:
+            return None
+        if ver_cmd == 0x20:
+            return 16 + ln, None, None
+        if fam == 0x11:
+            src = socket.inet_ntop(socket.AF_INET, data[16:20])
+            sport = struct.unpack("!H", data[24:26])[0]
+        elif fam == 0x21:
+            src = socket.inet_ntop(socket.AF_INET6, data[16:32])
+            sport = struct.unpack("!H", data[48:50])[0]
+        else:
+            raise ValueError("family %x" % fam)
+        return 16 + ln, src, sport
+    if len(data) < 12 and (PROXY_V2_SIG.startswith(data) or b"PROXY ".startswith(data[:6])):
+        return None
+    raise ValueError("not a PROXY header: %r" % data[:16])
+
+
+class Backend:
+    """A threaded loopback TCP server. mode 'name': reads an optional PROXY header (when
+    expect_proxy) and the client's request line, answers one JSON line {name, peer, proxy_src,
+    proxy_port, got} and closes. mode 'echo': echoes until EOF, then closes."""
+
+    def __init__(self, name, host="127.0.0.1", mode="name", expect_proxy=False, port=0):
+        self.name = name
+        self.mode = mode
+        self.expect_proxy = expect_proxy
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(1024)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.host = host
+        self.addr = ("[%s]:%d" % (host, self.port)) if ":" in host else "%s:%d" % (host, self.port)
+        self.accepted = 0
+        self.health_hits = 0
+        self.headers = []
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(5)
+        try:
+            peer = c.getpeername()
+            buf = b""
+            src = sport = None
+            if self.expect_proxy:
+                while True:
+                    r = parse_proxy(buf)
+                    if r is not None:
+                        break
+                    d = c.recv(4096)
+                    if not d:
+                        with self.lock:
+                            self.health_hits += 1
+                        return
+                    buf += d
+                n, src, sport = r
+                with self.lock:
+                    self.headers.append(buf[:n])
+                buf = buf[n:]
+                if src is None and not buf:
+                    # LOCAL header: a health check; it closes without a request
+                    with self.lock:
+                        self.health_hits += 1
+                    return
+            if self.mode == "echo":
+                if buf:
+                    c.sendall(buf)
+                with self.lock:
+                    self.accepted += 1
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    c.sendall(d)
+                c.shutdown(socket.SHUT_WR)
+                return
+            while b"\n" not in buf:
+                d = c.recv(4096)
+                if not d:
+                    break
+                buf += d
+            if not buf:
+                with self.lock:
+                    self.health_hits += 1
+                return
+            with self.lock:
+                self.accepted += 1
+            out = {"name": self.name, "peer": "%s:%d" % (peer[0], peer[1]), "proxy_src": src,
+                   "proxy_port": sport, "got": buf.decode(errors="replace").strip()}
+            c.sendall((json.dumps(out) + "\n").encode())
+        except OSError:
+            pass
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Lbfwd:
+    """Starts lbfwd with --ready-file, --admin 127.0.0.1:0 and --log; waits until it is
+    listening (bounded)."""
+
+    def __init__(self, args, config=None, admin=True, timeout=10, env=None):
+        self.dir = tempfile.mkdtemp(prefix="lbfwd-test-")
+        self.ready = os.path.join(self.dir, "ready.json")
+        self.log = os.path.join(self.dir, "lbfwd.log")
+        cmd = [LBFWD, "--ready-file", self.ready, "--log", self.log]
+        if admin:
+            cmd += ["--admin", "127.0.0.1:0"]
+        if config is not None:
+            self.config = os.path.join(self.dir, "lbfwd.ini")
+            with open(self.config, "w") as f:
+                f.write(config)
+            cmd += ["--config", self.config]
+        cmd += list(args)
+        self.cmd = cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(self.ready):
+                with open(self.ready) as f:
+                    self.info = json.load(f)
+                break
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                fail("lbfwd exited %d before ready: %s" % (self.proc.returncode, err.decode()))
+            time.sleep(0.02)
+        else:
+            self.kill()
+            fail("lbfwd not ready within %ds" % timeout)
+        host, port = self.info["listen"][0].rsplit(":", 1)
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.admin_addr = None
+        if self.info.get("admin"):
+            ah, ap = self.info["admin"].rsplit(":", 1)
+            self.admin_addr = (ah, int(ap))
+
+    def admin(self, method, path, timeout=5):
+        c = http.client.HTTPConnection(self.admin_addr[0], self.admin_addr[1], timeout=timeout)
+        try:
+            c.request(method, path)
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        finally:
+            c.close()
+
+    def targets(self):
+        st, body = self.admin("GET", "/targets")
+        if st != 200:
+            fail("GET /targets: %d %s" % (st, body))
+        return {t["name"]: t for t in json.loads(body)}
+
+    def metrics(self):
+        st, body = self.admin("GET", "/metrics")
+        if st != 200:
+            fail("GET /metrics: %d" % st)
+        out = {}
+        for line in body.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+        return out
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        """SIGTERM, then wait (bounded); returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                fail("lbfwd did not stop within %ds of SIGTERM" % timeout)
+        _, err = self.proc.communicate()
+        err = err.decode(errors="replace")
+        if "Sanitizer" in err or "runtime error:" in err:
+            fail("lbfwd reported a sanitizer finding:\n" + err)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        else:
+            _, err = self.proc.communicate()
+            if err and (b"Sanitizer" in err or b"runtime error:" in err):
+                fail("lbfwd reported a sanitizer finding:\n" + err.decode(errors="replace"))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+
+def recv_all(sock):
+    """Reads until EOF; returns the bytes."""
+    buf = bytearray()
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return bytes(buf)
+        buf += d
+
+
+def request(host, port, line=b"hello\n", src=None, timeout=3):
+    """Connects (optionally from a given source address), sends a line, reads the answer to EOF.
+    Returns the decoded JSON answer, or raises OSError / ValueError."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s.settimeout(timeout)
+    try:
+        if src:
+            s.bind((src, 0))
+        s.connect((host, port))
+        if line:
+            s.sendall(line)
+        buf = recv_all(s)
+        if not buf:
+            raise ValueError("empty answer")
+        return json.loads(buf.decode())
+    finally:
+        s.close()
+
+
+def refused_quickly(host, port, timeout=2.0):
+    """True when a connection gets no answer and is closed or reset promptly."""
+    t0 = time.time()
+    s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+        s.sendall(b"hello\n")
+        d = s.recv(100)
+        return d == b"", time.time() - t0
+    except (ConnectionResetError, BrokenPipeError, ConnectionRefusedError):
+        return True, time.time() - t0
+    except socket.timeout:
+        return False, time.time() - t0
+    finally:
+        s.close()
+
+
+def wait_until(pred, timeout, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
