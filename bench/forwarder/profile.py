@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Where a forwarder spends per connection: system calls (strace -c) and user-space
+instructions (callgrind), for lbfwd, HAProxy or nginx, on the same short connections.
+
+  bench/forwarder/profile.py --path lbfwd --strace          # syscalls per connection
+  bench/forwarder/profile.py --path haproxy --callgrind     # instructions per connection
+
+A client makes --conns sequential HTTP requests with `Connection: close` through the proxy to
+an nginx backend (the new-connections case of run.py), after a warm-up. strace attaches to
+every thread of the proxy for the measured connections only; callgrind runs the proxy under
+valgrind and counts from a zeroed counter to a dump around the measured connections. Both
+numbers are counts, so they do not depend on the machine's load. Prints one JSON object per
+line and the top entries.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (the benchmark's process and proxy helpers)
+
+REQ = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+
+
+def connections(addr, port, n):
+    """n sequential short connections; each must get a whole 200 response."""
+    for _ in range(n):
+        s = socket.create_connection((addr, port), timeout=10)
+        s.sendall(REQ)
+        data = b""
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            data += d
+        s.close()
+        if not data.startswith(b"HTTP/1.1 200"):
+            raise run.BenchError(f"bad response through the proxy: {data[:80]!r}")
+
+
+def strace_counts(proc, addr, port, n, wd):
+    out = os.path.join(wd, "strace.txt")
+    tids = []
+    for pid in proc.tree():
+        tids += [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    argv = ["strace", "-c", "-f", "-o", out]
+    for t in tids:
+        argv += ["-p", str(t)]
+    st = subprocess.Popen(argv, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(1.0)  # attached
+    connections(addr, port, n)
+    time.sleep(0.5)
+    os.kill(st.pid, signal.SIGINT)
+    st.wait(timeout=20)
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:(\d+)\s+)?(\w+)\s*$", line)
+            if m and m.group(3) != "total":
+                calls[m.group(3)] = int(m.group(1))
+    return calls
+
+
+def callgrind_counts(kind, wd, listen, backend, opts, n):
+    """Starts the proxy under callgrind, zeroes after a warm-up, dumps after n connections."""
+    real_start = run.Proc.__init__
+    vg_out = os.path.join(wd, "callgrind.out")
+
+    def under_valgrind(self, argv, cpu, name, workdir, env=None):
+        if name.startswith("proxy-"):
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={vg_out}.%p",
+                    "--trace-children=yes"] + argv
+        real_start(self, argv, cpu, name, workdir, env)
+
+    run.Proc.__init__ = under_valgrind
+    try:
+        proc = run.start_proxy(kind, wd, listen, backend, opts, timeout=120)
+    finally:
+        run.Proc.__init__ = real_start
+    try:
+        connections(listen[0], listen[1], 50)
+        # the processes that forward (nginx: the worker; its master sleeps and would not
+        # answer callgrind_control)
+        tree = proc.tree()
+        workers = tree[1:] or tree[:1]
+        for p in workers:
+            subprocess.run(["callgrind_control", "--zero", str(p)], capture_output=True,
+                           timeout=60)
+        connections(listen[0], listen[1], n)
+        for p in workers:
+            subprocess.run(["callgrind_control", "--dump=measured", str(p)],
+                           capture_output=True, timeout=60)
+        time.sleep(1.0)
+    finally:
+        proc.stop()
+    # callgrind_control --dump writes FILE.PID.N; the file written at exit has no suffix
+    dumps = [f for f in glob.glob(vg_out + ".*.*") if re.search(r"\.\d+\.\d+$", f)]
+    total = 0
+    for f in dumps:
+        with open(f, errors="replace") as fh:
+            m = re.search(r"^(?:summary|totals): (\d+)", fh.read(), re.M)
+        if m:
+            total += int(m.group(1))
+    top = ""
+    if dumps:
+        busiest = max(dumps, key=os.path.getsize)
+        r = subprocess.run(["callgrind_annotate", "--threshold=99", busiest],
+                           capture_output=True, text=True, timeout=120)
+        top = r.stdout
+    return total, top
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--path", default="lbfwd", choices=[p for p in run.ALL_PATHS
+                                                         if p != "direct"])
+    # (callgrind: haproxy and lbfwd; nginx's worker runs as another user, which
+    # callgrind_control cannot reach)
+    ap.add_argument("--conns", type=int, default=2000)
+    ap.add_argument("--strace", action="store_true")
+    ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--lbfwd", default=None)
+    ap.add_argument("--lbfwd-args", default=run.DEFAULT_LBFWD_ARGS)
+    o = ap.parse_args(argv)
+    if not (o.strace or o.callgrind):
+        o.strace = True
+    o.lbfwd = o.lbfwd or run.find_lbfwd()
+    if o.path == "lbfwd" and not o.lbfwd:
+        ap.error("lbfwd not built and no --lbfwd given")
+    run.ensure_tools()
+    os.sched_setaffinity(0, {run.LOAD_CPU})
+    wd = tempfile.mkdtemp(prefix="lbfwd-profile-")
+    addrs = run.Addrs(79)
+    port = 30000 + os.getpid() % 20000
+    backend = (addrs.next(), port)
+    be = run.start_http_backend(wd, *backend)
+    try:
+        if o.strace:
+            listen = (addrs.next(), port + 1)
+            proc = run.start_proxy(o.path, wd, listen, backend, o)
+            try:
+                connections(listen[0], listen[1], 100)
+                calls = strace_counts(proc, listen[0], listen[1], o.conns, wd)
+            finally:
+                proc.stop()
+            per = {k: round(v / o.conns, 2) for k, v in sorted(calls.items(),
+                                                               key=lambda kv: -kv[1])}
+            print(json.dumps({"profile": "syscalls_per_conn", "path": o.path,
+                              "conns": o.conns, "total": round(sum(per.values()), 2),
+                              "calls": per}), flush=True)
+        if o.callgrind:
+            listen = (addrs.next(), port + 2)
+            n = max(200, o.conns // 10)
+            total, top = callgrind_counts(o.path, wd, listen, backend, o, n)
+            print(json.dumps({"profile": "instr_per_conn", "path": o.path, "conns": n,
+                              "instr_per_conn": round(total / n)}), flush=True)
+            print(top[:6000], file=sys.stderr)
+    finally:
+        be.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
