@@ -85,6 +85,7 @@ struct lbf_worker {
     uint64_t conns;
     uint64_t now;
     uint32_t close_seq_seen;
+    _Atomic uint64_t epoch_seen; /* app->live_epoch at the start of this turn */
     int listening;
     uint8_t *scratch;
 };
@@ -901,6 +902,8 @@ static void *worker_main(void *arg)
     w->now = lbf_now_ms();
     for (;;) {
         int n = epoll_wait(w->ep, evs, 256, next_timeout(w));
+        /* from here on this turn reads `live` afresh: older settings may be freed */
+        atomic_store(&w->epoch_seen, atomic_load(&app->live_epoch));
         w->now = lbf_now_ms();
         for (int i = 0; i < n; i++) {
             uint64_t tag = evs[i].data.u64;
@@ -1037,6 +1040,17 @@ int lbf_workers_run(struct lbf_app *app)
             return -1;
     atomic_store(&app->listening, 1);
     return 0;
+}
+
+uint64_t lbf_workers_min_epoch(struct lbf_app *app)
+{
+    uint64_t min = UINT64_MAX;
+    for (int i = 0; i < app->n_workers; i++) {
+        uint64_t e = atomic_load(&app->workers[i].epoch_seen);
+        if (e < min)
+            min = e;
+    }
+    return min;
 }
 
 void lbf_workers_wake(struct lbf_app *app)

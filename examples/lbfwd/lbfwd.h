@@ -266,6 +266,7 @@ struct lbf_app {
     struct lbf_registry reg;
     struct lbf_stats st;
     _Atomic(struct lbf_live *) live;
+    _Atomic uint64_t live_epoch; /* bumped after each swap of `live` */
     struct lbf_worker *workers;
     int n_workers;
     int listen_fds_first[LBF_MAX_LISTEN]; /* worker 0's listeners (ports known) */
@@ -310,6 +311,8 @@ void lbf_workers_wake(struct lbf_app *app);
 void lbf_workers_stop_accepting(struct lbf_app *app);
 void lbf_workers_join(struct lbf_app *app);
 int lbf_workers_run(struct lbf_app *app);
+/* The oldest live_epoch a worker has seen at the start of its current turn. */
+uint64_t lbf_workers_min_epoch(struct lbf_app *app);
 void lbf_workers_signal_close(struct lbf_app *app);
 int lbf_targets_retry_pending(struct lbf_app *app);
 void lbf_workers_close_all(struct lbf_app *app);

@@ -64,28 +64,42 @@ static int open_log(const char *path)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
-/* Retired live settings are freed a while after replacement (workers read them per event). */
+/* Retired live settings: freed once every worker has started a new turn since the swap
+ * (workers never keep the pointer across turns; see lbf_workers_min_epoch()). */
 struct retired {
     struct lbf_live *lv;
-    uint64_t at;
+    uint64_t epoch;
+    struct retired *next;
 };
-static struct retired retired_lives[64];
-static int n_retired;
+static struct retired *retired_lives;
 
-static void retire_live(struct lbf_live *old, uint64_t now)
+static void retire_collect(struct lbf_app *app, int all)
 {
-    int w = 0;
-    for (int i = 0; i < n_retired; i++) {
-        if (retired_lives[i].at + 5000 < now)
-            free(retired_lives[i].lv);
-        else
-            retired_lives[w++] = retired_lives[i];
+    uint64_t seen = all ? UINT64_MAX : lbf_workers_min_epoch(app);
+    struct retired **pp = &retired_lives;
+    while (*pp) {
+        struct retired *r = *pp;
+        if (r->epoch <= seen) {
+            *pp = r->next;
+            free(r->lv);
+            free(r);
+        } else {
+            pp = &r->next;
+        }
     }
-    n_retired = w;
-    if (n_retired < 64)
-        retired_lives[n_retired++] = (struct retired){old, now};
-    /* else: kept until exit would need more room; 64 reloads within 5 s is not a real case,
-     * and dropping the pointer only leaks a small block */
+}
+
+static void retire_live(struct lbf_app *app, struct lbf_live *old)
+{
+    struct retired *r = malloc(sizeof(*r));
+    uint64_t epoch = atomic_fetch_add(&app->live_epoch, 1) + 1;
+    if (!r) { /* cannot track it: keep it (a small block) rather than risk a use after free */
+        return;
+    }
+    r->lv = old;
+    r->epoch = epoch;
+    r->next = retired_lives;
+    retired_lives = r;
 }
 
 static int make_balancer(struct lbf_app *app, char *msg, size_t cap)
@@ -238,7 +252,7 @@ static void do_reload(struct lbf_app *app)
     struct lbf_live *nl = lbf_live_from_config(&ncfg);
     if (nl) {
         struct lbf_live *old = atomic_exchange(&app->live, nl);
-        retire_live(old, lbf_now_ms());
+        retire_live(app, old);
     }
     /* settings read by the control thread */
     cur->check_interval_ms = ncfg.check_interval_ms;
@@ -346,6 +360,8 @@ static int run(struct lbf_app *app)
     for (;;) {
         uint64_t now = lbf_now_ms();
         handle_events(app, now);
+        if (retired_lives)
+            retire_collect(app, 0);
         uint64_t next = now + 1000;
         uint64_t hnext = lbf_health_run(app, epfd, now);
         if (hnext < next)
@@ -464,8 +480,7 @@ int main(int argc, char **argv)
     lb_balancer_free(app.bal);
     lbf_registry_free(&app.reg);
     free(atomic_load(&app.live));
-    for (int i = 0; i < n_retired; i++)
-        free(retired_lives[i].lv);
+    retire_collect(&app, 1);
     lbf_config_free(&app.cfg);
     if (app.log_fd > 2)
         close(app.log_fd);

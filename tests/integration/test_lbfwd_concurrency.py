@@ -70,6 +70,8 @@ def main():
                 fh.write(config(backends, k))
             f.signal(signal.SIGHUP)
             time.sleep(0.2)
+            # signals coalesce: wait for this reload before the next (slow sanitizer builds)
+            L.wait_until(lambda: f.log_text().count("lbfwd: reloaded") >= k, 10)
         stop.set()
         for t in threads:
             t.join(10)

@@ -5,6 +5,7 @@ and no descriptor left behind."""
 
 import hashlib
 import os
+import signal
 import socket
 import struct
 import sys
@@ -336,7 +337,37 @@ def test_backpressure(splice):
         srv.close()
 
 
+def test_sigterm_drain():
+    b = L.Backend("e", mode="echo")
+    f = L.Lbfwd(["--listen", "127.0.0.1:0", "--check", "none", "--drain-timeout", "10s",
+                 "--target", "e=%s" % b.addr])
+    try:
+        held = socket.create_connection((f.host, f.port), timeout=5)
+        held.sendall(b"before")
+        L.check(held.recv(100) == b"before", "a connection is open before SIGTERM")
+        f.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        probe = socket.socket()
+        probe.settimeout(2)
+        refused = probe.connect_ex((f.host, f.port)) != 0
+        probe.close()
+        L.check(refused and f.proc.poll() is None,
+                "after SIGTERM: no new connection, still running while one is open")
+        held.sendall(b"during")
+        L.check(held.recv(100) == b"during", "the open connection keeps working during the drain")
+        held.shutdown(socket.SHUT_WR)
+        L.recv_all(held)
+        held.close()
+        t0 = time.time()
+        rc = f.proc.wait(timeout=5)
+        L.check(rc == 0 and time.time() - t0 < 2, "once it ends, lbfwd exits 0 at once")
+    finally:
+        f.kill()
+        b.stop()
+
+
 def main():
+    test_sigterm_drain()
     test_backpressure(True)
     test_backpressure(False)
     test_integrity(True)
