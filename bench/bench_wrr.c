@@ -272,7 +272,9 @@ static void *lc_setup(uint32_t mode, uint32_t n)
         }
     } else {
         lb_leastconn_options o = {sizeof(o), mode, 2, 0, 7};
-        if (lb_loads_new(&c->l, n) || lb_leastconn_new(&c->lc, c->p, c->l, &o))
+        /* Least connections alone needs no running total (bounded-load hashing does). */
+        if (lb_loads_new_ex(&c->l, n, LB_LOADS_NO_TOTAL) ||
+            lb_leastconn_new(&c->lc, c->p, c->l, &o))
             abort();
     }
     for (int t = 0; t < 2; t++) { /* a steady state: HELD connections open per thread */

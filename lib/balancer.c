@@ -417,7 +417,10 @@ LB_API int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg)
     hc.seed = c.seed;
     hc.on_event = on_health_event;
     hc.user = b;
-    rc = lb_loads_new(&b->loads, c.max_targets);
+    /* Only bounded-load hashing reads the total on every pick; without it, a pick and a release
+     * each touch just the target's counter (no shared cache line for all threads). */
+    rc = lb_loads_new_ex(&b->loads, c.max_targets,
+                         c.algorithm == LB_ALG_RING_BOUNDED ? 0 : LB_LOADS_NO_TOTAL);
     if (!rc)
         rc = lb_pool_new(&b->pool);
     if (!rc) {

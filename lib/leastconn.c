@@ -1,37 +1,51 @@
-/* Weighted least connections. Exact mode: a tournament tree whose nodes hold the index of
- * the best leaf below them; a leaf is one 64-bit word (excluded bit, pick stamp, count)
- * changed by compare-and-swap, after which the path to the root is refreshed (twice per node
- * when a compare-and-swap on it fails, so that a finished update is never lost: Jayanti's
- * double refresh). Choices mode: k uniform samples compared on the shared lb_loads counts. */
+/* Weighted least connections.
+ *
+ * Exact mode: a binary tournament tree whose nodes hold the index of the
+ * best leaf below them. A leaf is one 64-bit word: excluded and no-weight flags in the top
+ * bits and the key (active + 1) / weight in 24.32 fixed point below them, so that comparing
+ * two leaves is comparing two integers (the key is exact: distinct ratios get distinct keys in
+ * the same order). The count is recovered from the key and the weight. A leaf changes by
+ * compare-and-swap, after which its path towards the root is refreshed (Jayanti's double
+ * refresh over versioned node words). Ties go to the older pick stamp (a separate word per
+ * leaf), then to pool order.
+ *
+ * Choices mode: k uniform samples compared on the shared lb_loads counts.
+ *
+ * Both update the lb_loads counters inline (internal/loads.h). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/loads.h"
 #include "internal/pool.h"
 #include "lb/leastconn.h"
 
-#define NONE       UINT32_MAX
-#define COUNT_BITS 24
-#define COUNT_MASK ((1ull << COUNT_BITS) - 1)
-#define STAMP_BITS 38
-#define STAMP_MASK ((1ull << STAMP_BITS) - 1)
-#define EXCLUDED   (1ull << 63)
-#define NO_WEIGHT  (1ull << 62) /* weight 0: never picked, whatever set_excluded says */
-#define UNPICKABLE (EXCLUDED | NO_WEIGHT)
+#define NONE      UINT32_MAX
+#define COUNT_MAX LB_LEASTCONN_ACTIVE_MAX
+#define KEY_SHIFT 32 /* keys (active + 1) / weight in 24.32 fixed point: exact ordering */
+#define KEY_MASK  ((1ull << 57) - 1)
+
+__extension__ typedef unsigned __int128 u128;
+#define EXCLUDED      (1ull << 63)
+#define NO_WEIGHT     (1ull << 62) /* weight 0 or padding: never picked, whatever set_excluded says */
+#define UNPICKABLE    (EXCLUDED | NO_WEIGHT)
+#define DIRECT_MAX(n) (4 * (uint64_t)(n) + 64) /* ids below this: a direct id -> index table */
 
 struct lb_leastconn {
-    _Alignas(64) _Atomic uint64_t clock; /* pick stamps (exact) or sampling counter */
-    uint32_t mode, choices, scan_below;
-    uint32_t n, m; /* targets; leaves in the tree (a power of two) */
+    _Alignas(64) _Atomic uint64_t clock; /* pick stamps (exact) or sampling counter: own line */
+    _Alignas(64) uint32_t mode, choices, scan_below;
+    uint32_t n, m, inner; /* targets; leaves (a power of two); internal tree nodes */
     uint64_t seed;
     lb_loads *loads;
-    uint32_t *ids, *w, *slot;
-    uint32_t *map; /* id -> index + 1, open addressing */
-    uint32_t map_mask;
-    _Atomic uint64_t *leaf; /* exact mode */
-    _Atomic uint32_t *node; /* exact mode: node[1] is the root */
-    _Atomic uint8_t *excl;  /* choices mode */
+    uint32_t *ids, *slot;
+    uint32_t *w;            /* weights; exact mode: max(1, w), padded to m leaves */
+    _Atomic uint32_t *effw; /* choices mode: the weight, or 0 while excluded */
+    uint32_t *map;          /* id -> index + 1: direct (ids < direct) or open addressing */
+    uint32_t map_mask, direct;
+    _Atomic uint64_t *leaf;  /* exact mode, m leaves (padding unpickable): flags | key */
+    _Atomic uint64_t *stamp; /* exact mode: the clock at each leaf's latest pick (0: never) */
+    _Atomic uint64_t *node;  /* exact mode: node[0] is the root; children of v: 2v + 1, 2v + 2 */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -41,8 +55,10 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static long index_of(const lb_leastconn *lc, uint32_t id)
+static inline long index_of(const lb_leastconn *lc, uint32_t id)
 {
+    if (lc->direct)
+        return id < lc->direct ? (long)lc->map[id] - 1 : -1;
     for (uint32_t h = (uint32_t)mix64(id) & lc->map_mask;; h = (h + 1) & lc->map_mask) {
         uint32_t v = lc->map[h];
         if (!v)
@@ -52,108 +68,143 @@ static long index_of(const lb_leastconn *lc, uint32_t id)
     }
 }
 
-/* Is leaf a (with word wa) a better pick than leaf b? NONE and unpickable leaves lose. */
-static int better(const lb_leastconn *lc, uint32_t a, uint64_t wa, uint32_t b, uint64_t wb)
+/* The better pick of leaves a and b: unpickable leaves lose (their flag bits are the word's
+ * top bits); then the lesser key; then the older pick stamp; then the lower index. The arrays
+ * are passed in so that callers keep them in registers across their atomic operations. */
+static inline uint32_t better_of(_Atomic uint64_t *leaf, _Atomic uint64_t *stamp, uint32_t a,
+                                 uint32_t b)
 {
-    int oka = !(wa & UNPICKABLE), okb = !(wb & UNPICKABLE);
-    if (oka != okb)
-        return oka;
-    if (!oka)
-        return a < b; /* NONE (all ones) loses */
-    uint64_t x = ((wa & COUNT_MASK) + 1) * lc->w[b], y = ((wb & COUNT_MASK) + 1) * lc->w[a];
-    if (x != y)
-        return x < y;
-    uint64_t sa = (wa >> COUNT_BITS) & STAMP_MASK, sb = (wb >> COUNT_BITS) & STAMP_MASK;
-    if (sa != sb) /* older stamp first, in serial-number order */
-        return ((sa - sb) & STAMP_MASK) > (STAMP_MASK >> 1);
-    return a < b;
+    uint64_t wa = atomic_load_explicit(&leaf[a], memory_order_acquire);
+    uint64_t wb = atomic_load_explicit(&leaf[b], memory_order_acquire);
+    if (__builtin_expect(wa != wb, 1))
+        return wa < wb ? a : b;
+    uint64_t sa = atomic_load_explicit(&stamp[a], memory_order_relaxed);
+    uint64_t sb = atomic_load_explicit(&stamp[b], memory_order_relaxed);
+    if (sa != sb)
+        return sa < sb ? a : b;
+    return a < b ? a : b;
 }
 
-static uint32_t child_value(const lb_leastconn *lc, uint32_t c)
+/* The key of `active` connections at weight w (w 0 counts as 1: such leaves are unpickable).
+ * Distinct values of (active + 1) / w differ by at least 2^-32 (w <= 65535), so the keys of
+ * distinct ratios differ, in the same order, and equal ratios give equal keys. */
+static inline uint64_t key_of(uint64_t active, uint32_t w)
 {
-    if (c >= lc->m)
-        return c - lc->m < lc->n ? c - lc->m : NONE;
-    return atomic_load_explicit(&lc->node[c], memory_order_acquire);
+    return ((active + 1) << KEY_SHIFT) / w;
 }
 
-static uint64_t leaf_word(lb_leastconn *lc, uint32_t i)
+/* The number of connections a leaf word counts: the inverse of key_of(). */
+static inline uint64_t active_of(uint64_t word, uint32_t w)
 {
-    return i == NONE ? UNPICKABLE : atomic_load_explicit(&lc->leaf[i], memory_order_acquire);
+    u128 kw = (u128)(word & KEY_MASK) * w;
+    return (uint64_t)((kw + ((1ull << KEY_SHIFT) - 1)) >> KEY_SHIFT) - 1;
 }
 
-/* Recomputes node v from its children; returns its value afterwards. */
-static uint32_t refresh(lb_leastconn *lc, uint32_t v)
+static inline uint64_t leaf_word(lb_leastconn *lc, uint32_t i)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        uint32_t old = atomic_load_explicit(&lc->node[v], memory_order_acquire);
-        uint32_t l = child_value(lc, 2 * v), r = child_value(lc, 2 * v + 1);
-        uint32_t best = better(lc, l, leaf_word(lc, l), r, leaf_word(lc, r)) ? l : r;
-        if (best == old)
-            return old;
-        if (atomic_compare_exchange_strong_explicit(&lc->node[v], &old, best, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            return best;
-    }
-    return atomic_load_explicit(&lc->node[v], memory_order_acquire);
+    return atomic_load_explicit(&lc->leaf[i], memory_order_acquire);
 }
 
-/* Leaf i changed: refresh its path until a node neither changes nor holds i. */
-static void propagate(lb_leastconn *lc, uint32_t i)
+static inline uint32_t root(lb_leastconn *lc)
 {
-    for (uint32_t v = (i + lc->m) / 2; v >= 1; v /= 2) {
-        uint32_t before = atomic_load_explicit(&lc->node[v], memory_order_relaxed);
-        uint32_t after = refresh(lc, v);
-        if (after == before && after != i)
-            return;
-    }
+    return lc->inner ? (uint32_t)atomic_load_explicit(&lc->node[0], memory_order_acquire) : 0;
 }
 
-/* Adds @delta (+1 or -1) to leaf i's count, stamping picks; fails at the bounds. */
-static int leaf_add(lb_leastconn *lc, uint32_t i, int delta, uint64_t expect_word, int check)
+/* The best leaf among node v's children (2v + 1 and 2v + 2), from their current values. */
+static inline uint32_t best_child(const lb_leastconn *lc, uint32_t v)
 {
-    uint64_t w = check ? expect_word : atomic_load_explicit(&lc->leaf[i], memory_order_relaxed);
+    uint32_t c = 2 * v + 1;
+    if (c >= lc->inner) /* the bottom level: both children are leaves */
+        return better_of(lc->leaf, lc->stamp, c - lc->inner, c + 1 - lc->inner);
+    return better_of(lc->leaf, lc->stamp,
+                     (uint32_t)atomic_load_explicit(&lc->node[c], memory_order_acquire),
+                     (uint32_t)atomic_load_explicit(&lc->node[c + 1], memory_order_acquire));
+}
+
+/* Leaf i changed: refresh its path (Jayanti's double refresh) until a node neither changes nor
+ * holds i. A node word is the best leaf's index in its low half and a version in its high
+ * half that every refresh bumps, changed or not: a refresh computed from children read before
+ * another refresh's install then fails its compare-and-swap instead of overwriting it (no
+ * ABA), and retries once; if that fails too, a refresh that read the children after this
+ * update has succeeded, so this update is reflected either way. With @to_root, every node of
+ * the path is refreshed. */
+static inline __attribute__((always_inline)) void propagate(const lb_leastconn *lc, uint32_t i,
+                                                            int to_root)
+{
+    const uint32_t inner = lc->inner;
+    _Atomic uint64_t *const node = lc->node, *const leaf = lc->leaf, *const stamp = lc->stamp;
+    if (!inner)
+        return;
+    uint32_t v = (inner + i - 1) / 2;
+    uint32_t a = 2 * v + 1 - inner, b = a + 1; /* the bottom level: children are leaves */
     for (;;) {
-        uint64_t cnt = w & COUNT_MASK, nw;
-        if (delta > 0) {
-            if (cnt >= COUNT_MASK || (w & UNPICKABLE))
-                return -EAGAIN;
-            uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
-            atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
-            nw = (w & UNPICKABLE) | ((stamp & STAMP_MASK) << COUNT_BITS) | (cnt + 1);
-        } else {
-            if (!cnt)
-                return -ERANGE;
-            nw = w - 1;
+        uint64_t old = atomic_load_explicit(&node[v], memory_order_acquire);
+        uint32_t best = better_of(leaf, stamp, a, b);
+        int stop = !to_root && (best == (uint32_t)old) & (best != i);
+        if (!atomic_compare_exchange_strong_explicit(&node[v], &old,
+                                                     (old | 0xffffffffull) + 1 + best,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            best = best_child(lc, v);
+            atomic_compare_exchange_strong_explicit(&node[v], &old,
+                                                    (old | 0xffffffffull) + 1 + best,
+                                                    memory_order_acq_rel, memory_order_acquire);
+            stop = 0; /* contended: carry on upwards */
         }
-        if (atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w, nw, memory_order_acq_rel,
-                                                  memory_order_relaxed))
-            return 0;
-        if (check)
-            return -EAGAIN; /* the pick saw a stale word: look at the tree again */
+        if (stop || v == 0)
+            return;
+        v = (v - 1) / 2;
+        a = (uint32_t)atomic_load_explicit(&node[2 * v + 1], memory_order_acquire);
+        b = (uint32_t)atomic_load_explicit(&node[2 * v + 2], memory_order_acquire);
     }
+}
+
+/* Takes one connection off leaf i's count; -ERANGE when it has none. */
+static int leaf_release(lb_leastconn *lc, uint32_t i)
+{
+    uint64_t w = atomic_load_explicit(&lc->leaf[i], memory_order_relaxed), cnt;
+    do {
+        cnt = active_of(w, lc->w[i]);
+        if (!cnt)
+            return -ERANGE;
+    } while (!atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w,
+                                                    (w & UNPICKABLE) | key_of(cnt - 1, lc->w[i]),
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    return 0;
 }
 
 static int pick_exact(lb_leastconn *lc, uint32_t *id)
 {
-    for (;;) {
-        uint32_t i = lc->m == 1 ? (lc->n ? 0 : NONE)
-                                : atomic_load_explicit(&lc->node[1], memory_order_acquire);
+    for (int checked = 0;;) {
+        uint32_t i = root(lc);
         uint64_t w = leaf_word(lc, i);
-        if (w & UNPICKABLE)
-            return LB_E_SELECTOR_EMPTY;
-        if ((w & COUNT_MASK) >= COUNT_MASK)
+        if (w & UNPICKABLE) {
+            /* The root may name a target that another thread is excluding right now and whose
+             * path it has not refreshed yet: refresh the whole path once, then believe it. */
+            if (checked++ || !lc->inner)
+                return LB_E_SELECTOR_EMPTY;
+            propagate(lc, i, 1);
+            continue;
+        }
+        uint64_t cnt = active_of(w, lc->w[i]);
+        if (cnt >= COUNT_MAX)
             return -ENOSPC;
-        if (leaf_add(lc, i, +1, w, 1) == 0) {
-            propagate(lc, i);
-            lb_loads_add(lc->loads, lc->slot[i], 1);
+        /* Claim the slot against the word the tree compared: two pickers cannot both take it. */
+        if (atomic_compare_exchange_strong_explicit(&lc->leaf[i], &w, key_of(cnt + 1, lc->w[i]),
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
+            /* A racy clock: two pickers may share a stamp (then pool order decides). */
+            uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
+            atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
+            atomic_store_explicit(&lc->stamp[i], stamp, memory_order_relaxed);
+            propagate(lc, i, 0);
+            lb__loads_inc(lc->loads, lc->slot[i], 1);
             *id = lc->ids[i];
             return 0;
         }
-        propagate(lc, i);
+        propagate(lc, i, 0);
     }
 }
 
-static uint64_t next_random(lb_leastconn *lc)
+static inline uint64_t next_random(lb_leastconn *lc)
 {
     /* A racy counter is enough: two threads drawing the same number only repeat a sample. */
     uint64_t c = atomic_load_explicit(&lc->clock, memory_order_relaxed);
@@ -161,49 +212,60 @@ static uint64_t next_random(lb_leastconn *lc)
     return mix64(lc->seed + c * 0x9E3779B97F4A7C15ull);
 }
 
-static int pickable(lb_leastconn *lc, uint32_t i)
+/* (a+1)/wi below (b+1)/wj? */
+static inline int lighter(uint32_t wi, uint32_t a, uint32_t wj, uint32_t b)
 {
-    return lc->w[i] && !atomic_load_explicit(&lc->excl[i], memory_order_relaxed);
-}
-
-/* (a+1)/w of i below that of j? */
-static int lighter(lb_leastconn *lc, uint32_t i, uint32_t ai, uint32_t j, uint32_t aj)
-{
-    return ((uint64_t)ai + 1) * lc->w[j] < ((uint64_t)aj + 1) * lc->w[i];
+    return ((uint64_t)a + 1) * wj < ((uint64_t)b + 1) * wi;
 }
 
 static int pick_choices(lb_leastconn *lc, uint32_t *id)
 {
-    uint32_t best = NONE, best_a = 0;
+    uint32_t best = NONE, best_a = 0, best_w = 0;
     if (lc->n > lc->scan_below) {
         uint64_t r = next_random(lc);
+        if (lc->choices == 2) { /* the default, unrolled: both samples from one random word */
+            uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
+            uint32_t j = (uint32_t)(((r >> 32) * lc->n) >> 32);
+            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+            uint32_t wj = atomic_load_explicit(&lc->effw[j], memory_order_relaxed);
+            if (wi && wj) {
+                uint32_t ai = lb__loads_get(lc->loads, lc->slot[i]);
+                uint32_t aj = lb__loads_get(lc->loads, lc->slot[j]);
+                best = lighter(wj, aj, wi, ai) ? j : i;
+                lb__loads_inc(lc->loads, lc->slot[best], 1);
+                *id = lc->ids[best];
+                return 0;
+            }
+        }
         for (uint32_t k = 0, tries = 0; k < lc->choices && tries < 4 * lc->choices; tries++) {
             if (tries && !(tries & 1))
                 r = mix64(r + tries);
             uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
             r = (r >> 32) | (r << 32);
-            if (!pickable(lc, i))
+            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+            if (!wi)
                 continue;
             k++;
-            uint32_t a = lb_loads_get(lc->loads, lc->slot[i]);
-            if (best == NONE || lighter(lc, i, a, best, best_a))
-                best = i, best_a = a;
+            uint32_t a = lb__loads_get(lc->loads, lc->slot[i]);
+            if (best == NONE || lighter(wi, a, best_w, best_a))
+                best = i, best_a = a, best_w = wi;
         }
     }
     if (best == NONE) { /* small pool, or samples all excluded: scan from a rotating start */
         uint32_t start = (uint32_t)(next_random(lc) % lc->n);
         for (uint32_t k = 0; k < lc->n; k++) {
             uint32_t i = start + k < lc->n ? start + k : start + k - lc->n;
-            if (!pickable(lc, i))
+            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+            if (!wi)
                 continue;
-            uint32_t a = lb_loads_get(lc->loads, lc->slot[i]);
-            if (best == NONE || lighter(lc, i, a, best, best_a))
-                best = i, best_a = a;
+            uint32_t a = lb__loads_get(lc->loads, lc->slot[i]);
+            if (best == NONE || lighter(wi, a, best_w, best_a))
+                best = i, best_a = a, best_w = wi;
         }
         if (best == NONE)
             return LB_E_SELECTOR_EMPTY;
     }
-    lb_loads_add(lc->loads, lc->slot[best], 1);
+    lb__loads_inc(lc->loads, lc->slot[best], 1);
     *id = lc->ids[best];
     return 0;
 }
@@ -224,18 +286,17 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
     long i = index_of(lc, id);
     if (i < 0)
         return -ENOENT;
+    uint32_t now;
     if (lc->mode == LB_LEASTCONN_EXACT) {
-        int rc = leaf_add(lc, (uint32_t)i, -1, 0, 0);
+        int rc = leaf_release(lc, (uint32_t)i);
         if (rc)
             return rc;
-        propagate(lc, (uint32_t)i);
-    } else {
-        /* Decrement only a positive count, so that a spurious release cannot hide another. */
-        if (!lb_loads_get(lc->loads, lc->slot[i]))
-            return -ERANGE;
+        propagate(lc, (uint32_t)i, 0);
+        lb__loads_dec(lc->loads, lc->slot[i], 1, &now);
+        return 0;
     }
-    lb_loads_add(lc->loads, lc->slot[i], -1);
-    return 0;
+    /* Decrement only a positive count, so that a spurious release cannot hide another. */
+    return lb__loads_dec(lc->loads, lc->slot[i], 1, &now) ? 0 : -ERANGE;
 }
 
 LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded)
@@ -246,14 +307,14 @@ LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded
     if (i < 0)
         return -ENOENT;
     if (lc->mode != LB_LEASTCONN_EXACT) {
-        atomic_store_explicit(&lc->excl[i], excluded ? 1 : 0, memory_order_relaxed);
+        atomic_store_explicit(&lc->effw[i], excluded ? 0 : lc->w[i], memory_order_relaxed);
         return 0;
     }
     if (excluded)
         atomic_fetch_or_explicit(&lc->leaf[i], EXCLUDED, memory_order_acq_rel);
     else
         atomic_fetch_and_explicit(&lc->leaf[i], ~EXCLUDED, memory_order_acq_rel);
-    propagate(lc, (uint32_t)i);
+    propagate(lc, (uint32_t)i, 0);
     return 0;
 }
 
@@ -265,11 +326,10 @@ LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *ac
     if (i < 0)
         return -ENOENT;
     if (lc->mode == LB_LEASTCONN_EXACT)
-        *active =
-            (uint32_t)(atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed) &
-                       COUNT_MASK);
+        *active = (uint32_t)active_of(
+            atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed), lc->w[i]);
     else
-        *active = lb_loads_get(lc->loads, lc->slot[i]);
+        *active = lb__loads_get(lc->loads, lc->slot[i]);
     return 0;
 }
 
@@ -287,25 +347,68 @@ LB_API void lb_leastconn_free(lb_leastconn *lc)
     free(lc->slot);
     free(lc->map);
     free(lc->leaf);
+    free(lc->stamp);
     free(lc->node);
-    free(lc->excl);
+    free(lc->effw);
     free(lc);
 }
 
 static int build_tree(lb_leastconn *lc)
 {
-    lc->leaf = malloc(lc->n * sizeof(*lc->leaf));
-    lc->node = malloc(lc->m * sizeof(*lc->node));
-    if (!lc->leaf || !lc->node)
+    lc->m = 1;
+    while (lc->m < lc->n)
+        lc->m *= 2;
+    lc->inner = lc->m - 1;
+    uint32_t *w = realloc(lc->w, lc->m * sizeof(uint32_t));
+    if (!w)
+        return -ENOMEM;
+    lc->w = w;
+    lc->leaf = malloc(lc->m * sizeof(*lc->leaf));
+    lc->stamp = malloc(lc->m * sizeof(*lc->stamp));
+    lc->node = malloc((lc->inner ? lc->inner : 1) * sizeof(*lc->node));
+    if (!lc->leaf || !lc->stamp || !lc->node)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < lc->m; i++) {
+        uint64_t a = i < lc->n ? lb__loads_get(lc->loads, lc->slot[i]) : 0;
+        int unusable = i >= lc->n || !lc->w[i];
+        if (unusable)
+            lc->w[i] = 1; /* compared only as unpickable */
+        atomic_init(&lc->leaf[i],
+                    key_of(a < COUNT_MAX ? a : COUNT_MAX, lc->w[i]) | (unusable ? NO_WEIGHT : 0));
+        atomic_init(&lc->stamp[i], 0); /* never picked: older than any pick */
+    }
+    for (uint32_t v = lc->inner; v-- > 0;) {
+        atomic_init(&lc->node[v], best_child(lc, v));
+    }
+    return 0;
+}
+
+static int build_map(lb_leastconn *lc)
+{
+    uint32_t max_id = 0;
+    for (uint32_t i = 0; i < lc->n; i++)
+        max_id = lc->ids[i] > max_id ? lc->ids[i] : max_id;
+    if (lc->n && max_id < DIRECT_MAX(lc->n)) {
+        lc->direct = max_id + 1;
+        lc->map = calloc(lc->direct, sizeof(uint32_t));
+        if (!lc->map)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < lc->n; i++)
+            lc->map[lc->ids[i]] = i + 1;
+        return 0;
+    }
+    uint32_t map_cap = 16;
+    while (map_cap < 2 * lc->n)
+        map_cap *= 2;
+    lc->map_mask = map_cap - 1;
+    lc->map = calloc(map_cap, sizeof(uint32_t));
+    if (!lc->map)
         return -ENOMEM;
     for (uint32_t i = 0; i < lc->n; i++) {
-        uint64_t a = lb_loads_get(lc->loads, lc->slot[i]);
-        atomic_init(&lc->leaf[i], (a < COUNT_MASK ? a : COUNT_MASK) | (lc->w[i] ? 0 : NO_WEIGHT));
-    }
-    atomic_init(&lc->node[0], NONE);
-    for (uint32_t v = lc->m - 1; v >= 1; v--) {
-        atomic_init(&lc->node[v], NONE);
-        refresh(lc, v);
+        uint32_t h = (uint32_t)mix64(lc->ids[i]) & lc->map_mask;
+        while (lc->map[h])
+            h = (h + 1) & lc->map_mask;
+        lc->map[h] = i + 1;
     }
     return 0;
 }
@@ -338,29 +441,20 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
     lc->seed = o.seed;
     lc->loads = loads;
     lc->n = (uint32_t)pn;
-    lc->m = 1;
-    while (lc->m < lc->n)
-        lc->m *= 2;
-    uint32_t map_cap = 16;
-    while (map_cap < 2 * lc->n)
-        map_cap *= 2;
-    lc->map_mask = map_cap - 1;
     size_t cap = pn ? pn : 1;
     lc->ids = malloc(cap * sizeof(uint32_t));
     lc->w = malloc(cap * sizeof(uint32_t));
     lc->slot = malloc(cap * sizeof(uint32_t));
-    lc->map = calloc(map_cap, sizeof(uint32_t));
-    lc->excl = calloc(cap, sizeof(*lc->excl));
-    int rc = (!lc->ids || !lc->w || !lc->slot || !lc->map || !lc->excl) ? -ENOMEM : 0;
+    lc->effw = malloc(cap * sizeof(*lc->effw));
+    int rc = (!lc->ids || !lc->w || !lc->slot || !lc->effw) ? -ENOMEM : 0;
     for (uint32_t i = 0; !rc && i < lc->n; i++) {
         lc->ids[i] = t[i].id;
         lc->w[i] = t[i].weight;
+        atomic_init(&lc->effw[i], t[i].weight);
         rc = lb_loads_track(loads, t[i].id, &lc->slot[i]);
-        uint32_t h = (uint32_t)mix64(t[i].id) & lc->map_mask;
-        while (lc->map[h])
-            h = (h + 1) & lc->map_mask;
-        lc->map[h] = i + 1;
     }
+    if (!rc)
+        rc = build_map(lc);
     if (!rc && lc->mode == LB_LEASTCONN_EXACT)
         rc = build_tree(lc);
     if (rc) {

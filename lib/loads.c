@@ -1,28 +1,16 @@
 /* Per-target connection counters in fixed slots, with an id -> slot map owned by one writer.
  * Each counter sits on its own cache line so that threads counting different targets do not
- * share lines. */
+ * share lines. The counter updates themselves are in internal/loads.h, so that selectors in
+ * the library can inline them. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "lb/loads.h"
+#include "internal/loads.h"
 
 #define LOADS_MAX (1u << 24)
 #define SLOT_FREE UINT32_MAX
-
-struct counter {
-    _Atomic uint32_t active;
-    uint32_t id; /* SLOT_FREE when the slot is unused (writer-owned) */
-    char pad[64 - 2 * sizeof(uint32_t)];
-};
-
-struct lb_loads {
-    struct counter *slots;
-    uint32_t capacity;
-    uint32_t *map; /* open addressing: slot + 1, 0 = empty; tombstone = SLOT_FREE */
-    uint32_t map_cap;
-    _Atomic uint64_t total;
-};
 
 static uint32_t map_home(uint32_t id, uint32_t mask)
 {
@@ -31,18 +19,25 @@ static uint32_t map_home(uint32_t id, uint32_t mask)
 
 LB_API int lb_loads_new(lb_loads **out, uint32_t capacity)
 {
-    if (!out)
+    return lb_loads_new_ex(out, capacity, 0);
+}
+
+LB_API int lb_loads_new_ex(lb_loads **out, uint32_t capacity, uint32_t flags)
+{
+    if (!out || (flags & ~LB_LOADS_NO_TOTAL))
         return -EINVAL;
     if (capacity == 0 || capacity > LOADS_MAX)
         return -ERANGE;
-    lb_loads *l = calloc(1, sizeof(*l));
+    lb_loads *l = aligned_alloc(64, sizeof(*l));
     if (!l)
         return -ENOMEM;
+    memset(l, 0, sizeof(*l));
     l->capacity = capacity;
+    l->keep_total = !(flags & LB_LOADS_NO_TOTAL);
     l->map_cap = 16;
     while (l->map_cap < capacity * 2u)
         l->map_cap *= 2;
-    l->slots = aligned_alloc(64, (size_t)capacity * sizeof(struct counter));
+    l->slots = aligned_alloc(64, (size_t)capacity * sizeof(struct lb__loads_counter));
     l->map = calloc(l->map_cap, sizeof(uint32_t));
     if (!l->slots || !l->map) {
         lb_loads_free(l);
@@ -124,7 +119,8 @@ LB_API int lb_loads_untrack(lb_loads *loads, uint32_t id)
         return -ENOENT;
     uint32_t s = loads->map[pos] - 1;
     uint32_t left = atomic_exchange_explicit(&loads->slots[s].active, 0, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&loads->total, left, memory_order_relaxed);
+    if (loads->keep_total)
+        atomic_fetch_sub_explicit(&loads->total, left, memory_order_relaxed);
     loads->slots[s].id = SLOT_FREE;
     loads->map[pos] = SLOT_FREE;
     return 0;
@@ -145,22 +141,11 @@ LB_API uint32_t lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta)
 {
     if (!loads || slot >= loads->capacity)
         return 0;
-    _Atomic uint32_t *c = &loads->slots[slot].active;
-    if (delta >= 0) {
-        atomic_fetch_add_explicit(&loads->total, (uint64_t)delta, memory_order_relaxed);
-        return atomic_fetch_add_explicit(c, (uint32_t)delta, memory_order_relaxed) +
-               (uint32_t)delta;
-    }
-    uint32_t dec = (uint32_t)(-(int64_t)delta);
-    uint32_t cur = atomic_load_explicit(c, memory_order_relaxed);
-    for (;;) {
-        uint32_t take = cur < dec ? cur : dec;
-        if (atomic_compare_exchange_weak_explicit(c, &cur, cur - take, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-            atomic_fetch_sub_explicit(&loads->total, take, memory_order_relaxed);
-            return cur - take;
-        }
-    }
+    if (delta >= 0)
+        return lb__loads_inc(loads, slot, (uint32_t)delta);
+    uint32_t dec = (uint32_t)(-(int64_t)delta), now;
+    lb__loads_dec(loads, slot, dec, &now);
+    return now;
 }
 
 LB_API uint32_t lb_loads_get(const lb_loads *loads, uint32_t slot)
@@ -172,7 +157,19 @@ LB_API uint32_t lb_loads_get(const lb_loads *loads, uint32_t slot)
 
 LB_API uint64_t lb_loads_total(const lb_loads *loads)
 {
-    return loads ? atomic_load_explicit(&((lb_loads *)loads)->total, memory_order_relaxed) : 0;
+    if (!loads)
+        return 0;
+    if (loads->keep_total)
+        return atomic_load_explicit(&((lb_loads *)loads)->total, memory_order_relaxed);
+    uint64_t sum = 0; /* no running total: add the counters up, one at a time */
+    for (uint32_t s = 0; s < loads->capacity; s++)
+        sum += atomic_load_explicit(&((lb_loads *)loads)->slots[s].active, memory_order_relaxed);
+    return sum;
+}
+
+LB_API uint32_t lb_loads_flags(const lb_loads *loads)
+{
+    return loads && !loads->keep_total ? LB_LOADS_NO_TOTAL : 0;
 }
 
 LB_API uint32_t lb_loads_capacity(const lb_loads *loads)

@@ -1,11 +1,13 @@
-/* Smooth weighted round robin: the discrete WF2Q schedule, generated in chunks a few chunks
- * ahead of the picks and handed out through an atomic ticket.
+/* Smooth weighted round robin: nginx's schedule, generated in chunks a few chunks ahead of the
+ * picks and handed out through an atomic ticket.
  *
  * State per target i (weight w_i > 0; S = sum of weights; t = position in the cycle):
- * A_i = S * picks_i - offset_i, so that its lag in 1/S picks is L_i = t * w_i - A_i and the
- * lags always sum to 0. Target i is eligible at t when L_i >= 0 (t >= elig_i); among the
- * eligible the one with the earliest virtual deadline (S + A_i) / w_i wins (ties: pool order).
- * Two heaps hold the targets: `wait` by eligibility time, `ready` by deadline. */
+ * A_i = S * picks_i - offset_i, so that its lag in 1/S picks is L_i = t * w_i - A_i (nginx's
+ * current weight before step t's additions) and the lags always sum to 0. nginx picks at step
+ * t the first target with the largest value (t + 1) w_i - A_i. These values are lines in t,
+ * so a kinetic tournament tree holds, per node, the winner of its subtree at t and the first
+ * step at which a winner at or below it may change (two lines cross); a step brings the
+ * expired nodes up to date, takes the root's winner and recomputes the winner's path. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -37,13 +39,14 @@ struct lb_wrr {
     struct slot *ring;
     /* generator state, owned by whoever holds gen_lock */
     uint64_t t;
-    int64_t *A, *elig;
-    uint32_t *ready, *wait;
-    uint32_t nready, nwait;
+    int64_t *A;
+    uint32_t m;    /* tournament leaves: a power of two >= n */
+    uint32_t *win; /* win[k], k in 1..m-1: the winning target below node k at step t */
+    int64_t *exp;  /* exp[k]: the first step at which a winner at or below k may change */
     /* A periodic schedule is recorded over one cycle and then replayed: cyc[t] is the pick at
      * cycle position t. A0 holds A at the start of the cycle being recorded; once a cycle
      * ends in the state it started from (every target got exactly its weight), `replay` is
-     * set, A stays at that cycle-start state and the heaps are no longer used. */
+     * set, A stays at that cycle-start state and the tournament is no longer used. */
     uint32_t *cyc;
     int64_t *A0;
     int replay;
@@ -56,74 +59,59 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static int64_t ceil_div(int64_t a, int64_t b)
+#define NEVER INT64_MAX
+#define NONE  UINT32_MAX
+
+static inline uint32_t winner_of(const lb_wrr *r, uint32_t k)
 {
-    return a <= 0 ? 0 : (a + b - 1) / b;
+    return k >= r->m ? (k - r->m < r->n ? k - r->m : NONE) : r->win[k];
 }
 
-/* Deadline order: (S + A_i) / w_i, then pool order. */
-static int earlier(const lb_wrr *r, uint32_t i, uint32_t j)
+static inline int64_t expiry_of(const lb_wrr *r, uint32_t k)
 {
-    i128 a = (i128)((int64_t)r->S + r->A[i]) * r->w[j];
-    i128 b = (i128)((int64_t)r->S + r->A[j]) * r->w[i];
-    return a < b || (a == b && i < j);
+    return k >= r->m ? NEVER : r->exp[k];
 }
 
-static int elig_before(const lb_wrr *r, uint32_t i, uint32_t j)
+/* Recomputes tournament node k at step t: the winner of its two children's winners (the left
+ * one, with the lower pool index, on ties) and the first step after t at which that could
+ * change, either here (the two values are lines in t that cross) or below. */
+static void recompute(lb_wrr *r, uint32_t k, int64_t t)
 {
-    return r->elig[i] < r->elig[j] || (r->elig[i] == r->elig[j] && i < j);
-}
-
-typedef int (*heap_less)(const lb_wrr *, uint32_t, uint32_t);
-
-static void heap_push(const lb_wrr *r, uint32_t *h, uint32_t *len, uint32_t v, heap_less less)
-{
-    uint32_t k = (*len)++;
-    while (k > 0) {
-        uint32_t p = (k - 1) / 2;
-        if (!less(r, v, h[p]))
-            break;
-        h[k] = h[p];
-        k = p;
+    uint32_t a = winner_of(r, 2 * k), b = winner_of(r, 2 * k + 1);
+    int64_t cert = NEVER;
+    uint32_t win = a;
+    if (b != NONE) {
+        /* f(s) = value(a, s) - value(b, s) = dw (s + 1) - dA; a wins at s iff f(s) >= 0. */
+        int64_t dw = (int64_t)r->w[a] - r->w[b], dA = r->A[a] - r->A[b];
+        if (dw * (t + 1) - dA >= 0) {
+            if (dw < 0) /* b overtakes at the first s with (s + 1) (-dw) > -dA */
+                cert = (-dA) / (-dw);
+        } else {
+            win = b;
+            if (dw > 0) /* a catches up at the first s with (s + 1) dw >= dA */
+                cert = (dA + dw - 1) / dw - 1;
+        }
     }
-    h[k] = v;
+    int64_t e1 = expiry_of(r, 2 * k), e2 = expiry_of(r, 2 * k + 1);
+    r->win[k] = win;
+    r->exp[k] = cert < e1 ? (cert < e2 ? cert : e2) : (e1 < e2 ? e1 : e2);
 }
 
-static uint32_t heap_pop(const lb_wrr *r, uint32_t *h, uint32_t *len, heap_less less)
+/* Brings every node whose winner may have changed by step t up to date. */
+static void advance(lb_wrr *r, uint32_t k, int64_t t)
 {
-    uint32_t top = h[0], v = h[--(*len)], k = 0, n = *len;
-    for (;;) {
-        uint32_t c = 2 * k + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && less(r, h[c + 1], h[c]))
-            c++;
-        if (!less(r, h[c], v))
-            break;
-        h[k] = h[c];
-        k = c;
-    }
-    if (n)
-        h[k] = v;
-    return top;
+    if (k >= r->m || r->exp[k] > t)
+        return;
+    advance(r, 2 * k, t);
+    advance(r, 2 * k + 1, t);
+    recompute(r, k, t);
 }
 
-static void place(lb_wrr *r, uint32_t i)
-{
-    if (r->elig[i] <= (int64_t)r->t)
-        heap_push(r, r->ready, &r->nready, i, earlier);
-    else
-        heap_push(r, r->wait, &r->nwait, i, elig_before);
-}
-
-/* Puts every target in its heap for the current A and t. */
+/* Builds the tournament for the current A and t. */
 static void gen_reset(lb_wrr *r)
 {
-    r->nready = r->nwait = 0;
-    for (uint32_t i = 0; i < r->n; i++) {
-        r->elig[i] = ceil_div(r->A[i], r->w[i]);
-        place(r, i);
-    }
+    for (uint32_t k = r->m; k-- > 1;)
+        recompute(r, k, (int64_t)r->t);
 }
 
 /* One step of the schedule: the index of the target picked at position t. */
@@ -134,19 +122,24 @@ static uint32_t gen_step(lb_wrr *r)
         r->t = r->t + 1 == r->S ? 0 : r->t + 1;
         return i;
     }
-    while (r->nwait && r->elig[r->wait[0]] <= (int64_t)r->t)
-        heap_push(r, r->ready, &r->nready, heap_pop(r, r->wait, &r->nwait, elig_before), earlier);
-    uint32_t i = heap_pop(r, r->ready, &r->nready, earlier);
+    int64_t t = (int64_t)r->t;
+    uint32_t i = 0;
+    if (r->m > 1) {
+        advance(r, 1, t);
+        i = r->win[1];
+    }
     if (r->cyc)
         r->cyc[r->t] = i;
     r->A[i] += (int64_t)r->S;
-    r->elig[i] = ceil_div(r->A[i], r->w[i]);
+    for (uint32_t k = (i + r->m) / 2; k >= 1; k /= 2)
+        recompute(r, k, t);
     if (++r->t == r->S) { /* a new cycle: shift every clock back by S */
         r->t = 0;
-        for (uint32_t k = 0; k < r->n; k++) {
+        for (uint32_t k = 0; k < r->n; k++)
             r->A[k] -= (int64_t)r->S * r->w[k];
-            r->elig[k] -= (int64_t)r->S;
-        }
+        for (uint32_t k = 1; k < r->m; k++)
+            if (r->exp[k] != NEVER)
+                r->exp[k] -= (int64_t)r->S;
         if (r->cyc) {
             if (!memcmp(r->A, r->A0, r->n * sizeof(int64_t))) {
                 r->replay = 1;
@@ -155,7 +148,6 @@ static uint32_t gen_step(lb_wrr *r)
             memcpy(r->A0, r->A, r->n * sizeof(int64_t));
         }
     }
-    place(r, i);
     return i;
 }
 
@@ -247,9 +239,8 @@ LB_API void lb_wrr_free(lb_wrr *r)
     free(r->ids);
     free(r->w);
     free(r->A);
-    free(r->elig);
-    free(r->ready);
-    free(r->wait);
+    free(r->win);
+    free(r->exp);
     free(r->ring);
     free(r->cyc);
     free(r->A0);
@@ -351,11 +342,13 @@ LB_API int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *o
     r->ids = malloc(cap * sizeof(uint32_t));
     r->w = malloc(cap * sizeof(uint32_t));
     r->A = calloc(cap, sizeof(int64_t));
-    r->elig = malloc(cap * sizeof(int64_t));
-    r->ready = malloc(cap * sizeof(uint32_t));
-    r->wait = malloc(cap * sizeof(uint32_t));
+    r->m = 1;
+    while (r->m < r->n)
+        r->m *= 2;
+    r->win = malloc(r->m * sizeof(uint32_t));
+    r->exp = malloc(r->m * sizeof(int64_t));
     r->ring = aligned_alloc(64, RING * sizeof(struct slot));
-    if (!r->ids || !r->w || !r->A || !r->elig || !r->ready || !r->wait || !r->ring) {
+    if (!r->ids || !r->w || !r->A || !r->win || !r->exp || !r->ring) {
         lb_wrr_free(r);
         return -ENOMEM;
     }

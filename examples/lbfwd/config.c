@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb/maglev.h"
+#include "lb/pool.h"
 #include "lbfwd.h"
 
 #define CFG_LINE_MAX 199 /* libinih's line buffer is 200 bytes */
@@ -341,14 +343,19 @@ static int parse_zone_mode(const char *v, uint32_t *mode)
     return -1;
 }
 
-static int is_prime(uint32_t n)
+/* A Maglev table size as liblb accepts it (range and primality), asked of liblb itself. */
+static int check_table_size(uint32_t size, char *msg, size_t cap)
 {
-    if (n < 2)
-        return 0;
-    for (uint32_t d = 2; (uint64_t)d * d <= n; d++)
-        if (n % d == 0)
-            return 0;
-    return 1;
+    lb_pool *pool = NULL;
+    lb_maglev *table = NULL;
+    int rc = lb_pool_new(&pool);
+    if (rc == 0)
+        rc = lb_maglev_build(&table, pool, size);
+    lb_maglev_free(table);
+    lb_pool_free(pool);
+    if (rc != 0)
+        snprintf(msg, cap, "%s", rc == -ERANGE ? "out of range" : lb_strerror(rc));
+    return rc;
 }
 
 /* Canonical key: lower case, '-' as '_'. */
@@ -423,8 +430,11 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
         return 0;
     }
     if (strcmp(key, "table_size") == 0) {
-        if (lbf_parse_u32(value, 1u << 26, &u) != 0 || !is_prime(u))
-            return fail(err, "bad table_size '%s' (a prime, at most 67108864)", value);
+        snprintf(msg, sizeof(msg), "out of range");
+        if (lbf_parse_u32(value, LB_MAGLEV_MAX_SIZE, &u) != 0 ||
+            check_table_size(u, msg, sizeof(msg)) != 0)
+            return fail(err, "bad table_size '%s': %s (a prime from 2 to %u)", value, msg,
+                        LB_MAGLEV_MAX_SIZE);
         cfg->table_size = u;
         return 0;
     }
@@ -462,6 +472,23 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
             return -1;
         if (cfg->drain_timeout_ms > 3600000)
             return fail(err, "drain_timeout '%s' above 60m", value);
+        return 0;
+    }
+    if (strcmp(key, "slow_start") == 0) {
+        if (set_duration(&cfg->slow_start_ms, key, value, err) != 0)
+            return -1;
+        if (cfg->slow_start_ms > 3600000)
+            return fail(err, "slow_start '%s' above 60m", value);
+        return 0;
+    }
+    if (strcmp(key, "max_eject_percent") == 0) {
+        if (lbf_parse_u32(value, 100, &cfg->max_eject_percent) != 0 || cfg->max_eject_percent == 0)
+            return fail(err, "bad max_eject_percent '%s' (1..100)", value);
+        return 0;
+    }
+    if (strcmp(key, "eject_after") == 0) {
+        if (lbf_parse_u32(value, 1000, &cfg->eject_after) != 0)
+            return fail(err, "bad eject_after '%s' (0..1000; 0 is off)", value);
         return 0;
     }
     if (strcmp(key, "check_interval") == 0)
@@ -531,6 +558,7 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
         return 0;
     }
     int *flag = strcmp(key, "send_proxy_crc32c") == 0    ? &cfg->send_proxy_crc32c
+                : strcmp(key, "fail_closed") == 0        ? &cfg->fail_closed
                 : strcmp(key, "admin_allow_remote") == 0 ? &cfg->admin_allow_remote
                 : strcmp(key, "access_log") == 0         ? &cfg->access_log
                 : strcmp(key, "splice") == 0             ? &cfg->splice
@@ -753,7 +781,7 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
 
 /* ---- command line -------------------------------------------------------------------------- */
 static const char *const bool_flags[] = {"send-proxy-crc32c", "admin-allow-remote", "access-log",
-                                         "splice"};
+                                         "splice", "fail-closed"};
 
 static int is_bool_flag(const char *name)
 {
@@ -891,6 +919,10 @@ const char *lbf_usage_text(void)
            "  --zone Z                    this instance's zone; --zone-mode "
            "all|local|aware|affinity\n"
            "  --retries N                 connect retries on other targets (default 2)\n"
+           "  --slow-start D              ramp new targets up over D (default off)\n"
+           "  --eject-after N             eject a target after N failed connects (default off);\n"
+           "  --max-eject-percent P       at most P % of the targets ejected at once (10)\n"
+           "  --fail-closed               no healthy target: refuse (default: fail open)\n"
            "Timeouts (250ms, 2s, 5m; bare numbers are seconds):\n"
            "  --connect-timeout D (2s)  --idle-timeout D (5m)  --half-closed-timeout D (30s)\n"
            "  --proxy-timeout D (3s)    --drain-timeout D (300s)\n"

@@ -65,6 +65,10 @@ struct lbf_config {
     uint32_t half_closed_timeout_ms;
     uint32_t proxy_timeout_ms;
     uint32_t drain_timeout_ms;
+    uint32_t slow_start_ms;
+    uint32_t eject_after;
+    uint32_t max_eject_percent;
+    int fail_closed;
     uint32_t retries;
     int send_proxy; /* 0 none, 1 v1, 2 v2 */
     int send_proxy_crc32c;

@@ -105,6 +105,10 @@ static int make_balancer(struct lbf_app *app, char *msg, size_t cap)
     bc.deregistration_delay_ms =
         cfg->drain_timeout_ms ? cfg->drain_timeout_ms : LB_BALANCER_DRAIN_IMMEDIATE;
     bc.keep_connections_on_unhealthy = 1; /* flapping checks leave established flows alone */
+    bc.slow_start_ms = cfg->slow_start_ms;
+    bc.eject_after_failures = cfg->eject_after;
+    bc.max_eject_percent = cfg->max_eject_percent;
+    bc.fail_closed = (uint32_t)cfg->fail_closed;
     bc.zone_mode = cfg->zone_mode;
     bc.local_zone = lbf_zone_id(&app->reg, cfg->zone);
     int rc = lb_balancer_new(&app->bal, &bc);

@@ -10,10 +10,10 @@
  * - #LB_LEASTCONN_EXACT: the exact minimum, ties broken round robin (the least recently picked
  *   of the tied targets wins, then pool order). A tournament tree over per-target counters
  *   finds it in O(log n); pick and release update one leaf with a compare-and-swap and refresh
- *   its path to the root (each node refreshed twice when contended, so the root never misses a
- *   finished update). Every count change is also applied to the #lb_loads table, so the two
- *   agree: the tree starts from the table's counts when it is built and then applies exactly
- *   the picks and releases made through this selector.
+ *   its path to the root (versioned nodes, each refreshed twice when contended, so the root
+ *   never misses a finished update). Every count change is also applied to the #lb_loads
+ *   table, so the two agree: the tree starts from the table's counts when it is built and
+ *   then applies exactly the picks and releases made through this selector.
  * - #LB_LEASTCONN_CHOICES: samples `choices` targets uniformly and takes the one minimising
  *   `(active + 1) / weight`, reading the counts from the #lb_loads table directly (so another
  *   component sharing the table, such as bounded-load hashing, is seen at once). Pools of at
@@ -24,7 +24,9 @@
  * lb_leastconn_active() may be called from any number of threads at once; they are lock-free
  * and never allocate. Counts stay exact under any interleaving: each pick adds exactly one
  * and each release of a counted connection removes exactly one. Under concurrency an exact
- * pick is the minimum of a state that existed during the call. lb_leastconn_new() uses the
+ * pick is the minimum of a state that existed during the call (between tied targets, the
+ * least recently picked one as of a moment earlier: the pick stamps are stored apart from the
+ * counts). lb_leastconn_new() uses the
  * #lb_loads writer calls (lb_loads_track()), so it must run in the thread that owns the table's
  * writes. lb_leastconn_free() must not overlap any other call on the same selector.
  */
@@ -70,7 +72,8 @@ typedef struct lb_leastconn_options {
  * @param[out] out the selector, owned by the caller (free with lb_leastconn_free()).
  * @param pool the targets (borrowed for the call).
  * @param loads the count table (borrowed: it must outlive the selector). Every target id is
- *        tracked in it with lb_loads_track() (an id already tracked keeps its count).
+ *        tracked in it with lb_loads_track() (an id already tracked keeps its count). A table
+ *        made with #LB_LOADS_NO_TOTAL saves one atomic operation per pick and per release.
  * @param opts options (borrowed), or NULL for defaults.
  * @return 0; -EINVAL (NULL argument, bad struct_size, mode or choices); -ENOSPC (the table is
  *         full); -ENOMEM.

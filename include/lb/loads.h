@@ -4,12 +4,19 @@
  * Least-connections picks and bounded-load hashing both need each target's number of active
  * connections, and those counts must survive every rebuild of a selector (a Maglev table or a
  * ring is immutable; the counts change on every connection). An `lb_loads` holds one atomic
- * counter per tracked target id, in a fixed number of slots, plus their total.
+ * counter per tracked target id, in a fixed number of slots, plus their total (a running
+ * total, unless the table is made with #LB_LOADS_NO_TOTAL).
  *
  * A writer (the thread that builds selectors) gives each target id a slot with
  * lb_loads_track(); selectors look the slot up once, at build time, with lb_loads_slot() and
  * keep it, so that picks touch only the counter. Slots are reused after lb_loads_untrack():
  * untrack an id only once no selector that holds its slot can still be used.
+ *
+ * Cost: lb_loads_add() is one atomic read-modify-write on the slot's counter plus one on the
+ * shared running total. A table whose total nobody needs often (least connections alone; not
+ * bounded-load hashing, which reads the total on every pick) can be made with
+ * lb_loads_new_ex() and #LB_LOADS_NO_TOTAL: its updates touch only the counter, and
+ * lb_loads_total() adds the counters up instead (O(capacity)).
  *
  * Threading: lb_loads_add(), lb_loads_get() and lb_loads_total() are lock-free and safe
  * from any number of threads at once. lb_loads_track(), lb_loads_untrack() and
@@ -35,6 +42,22 @@ typedef struct lb_loads lb_loads;
  * @return 0, -EINVAL, -ERANGE, -ENOMEM.
  */
 LB_API LB_NODISCARD int lb_loads_new(lb_loads **out, uint32_t capacity);
+
+/** lb_loads_new_ex() flag: keep no running total (lb_loads_add() touches only the counter;
+ *  lb_loads_total() sums the counters, O(capacity), each read at a slightly different time). */
+#define LB_LOADS_NO_TOTAL 1u
+
+/**
+ * @brief Create a table with options: lb_loads_new() is `lb_loads_new_ex(out, capacity, 0)`.
+ * @param[out] out the table, owned by the caller (free with lb_loads_free()).
+ * @param capacity 1..16,777,216 slots.
+ * @param flags 0 or #LB_LOADS_NO_TOTAL.
+ * @return 0, -EINVAL (NULL @p out or an unknown flag), -ERANGE, -ENOMEM.
+ */
+LB_API LB_NODISCARD int lb_loads_new_ex(lb_loads **out, uint32_t capacity, uint32_t flags);
+
+/** @brief The flags @p loads was made with (#LB_LOADS_NO_TOTAL or 0; 0 for NULL). */
+LB_API uint32_t lb_loads_flags(const lb_loads *loads);
 
 /** @brief Free a table. NULL is a no-op. */
 LB_API void lb_loads_free(lb_loads *loads);
@@ -82,7 +105,8 @@ LB_API uint32_t lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta);
  */
 LB_API uint32_t lb_loads_get(const lb_loads *loads, uint32_t slot);
 
-/** @brief The sum of every tracked count in @p loads. */
+/** @brief The sum of every tracked count in @p loads: the running total, or with
+ *         #LB_LOADS_NO_TOTAL the counters added up one by one (O(capacity)). */
 LB_API uint64_t lb_loads_total(const lb_loads *loads);
 
 /** @brief The number of slots of @p loads (its capacity). */

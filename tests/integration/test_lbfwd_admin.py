@@ -154,9 +154,50 @@ def test_health():
         b.stop()
 
 
+def test_fail_closed_and_ejection():
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    for extra, want_failed in (([], 1), (["--fail-closed"], 0)):
+        f = L.Lbfwd(["--listen", "127.0.0.1:0", "--check", "tcp", "--check-interval", "100ms",
+                     "--fall", "2", "--target", "d=127.0.0.1:%d" % dead_port] + extra)
+        try:
+            L.check(L.wait_until(lambda: f.targets()["d"]["state"] == "unhealthy", 5),
+                    "%s: the only target fails its checks" % (extra or "fail open"))
+            m0 = f.metrics()
+            ok, dt = L.refused_quickly(f.host, f.port)
+            m1 = f.metrics()
+            tried = (m1['lbfwd_errors_total{kind="connect_failed"}'] -
+                     m0['lbfwd_errors_total{kind="connect_failed"}'])
+            L.check(ok and dt < 1.0 and tried == want_failed,
+                    "%s: refused at once, %d connect tried (%d)"
+                    % (extra or "fail open", want_failed, tried))
+        finally:
+            f.stop()
+    b = L.Backend("alive")
+    f = L.Lbfwd(["--listen", "127.0.0.1:0", "--check", "none", "--eject-after", "2",
+                 "--max-eject-percent", "50", "--target", "d=127.0.0.1:%d" % dead_port,
+                 "--target", "a=%s" % b.addr])
+    try:
+        for _ in range(30):
+            L.request(f.host, f.port)
+        m0 = f.metrics()['lbfwd_errors_total{kind="connect_failed"}']
+        names = {L.request(f.host, f.port)["name"] for _ in range(30)}
+        m1 = f.metrics()['lbfwd_errors_total{kind="connect_failed"}']
+        L.check(m0 == 2 and m1 == m0 and names == {"alive"},
+                "--eject-after 2: two refused connects eject the target (%d, then %d more)"
+                % (m0, m1 - m0))
+        L.check(f.targets()["d"]["eligible"] is False, "the ejected target is not eligible")
+    finally:
+        f.stop()
+        b.stop()
+
+
 def main():
     test_requests()
     test_health()
+    test_fail_closed_and_ejection()
     print("PASS")
 
 

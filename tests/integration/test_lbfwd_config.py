@@ -47,6 +47,10 @@ half_closed_timeout = 30s
 proxy_timeout = 3
 drain_timeout = 10s
 retries = 2
+slow_start = 10s
+eject_after = 5
+max_eject_percent = 20
+fail_closed = no
 send_proxy = v2
 send_proxy_crc32c = yes
 accept_proxy = 10.0.0.0/8, 192.168.0.0/16
@@ -92,6 +96,7 @@ BAD = [
     ("[lbfwd]\nlisten = 127.0.0.1:80\nrise = 0\n", 3, "bad rise"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nsplice = maybe\n", 3, "bad boolean"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\ndrain_timeout = 2h\n", 3, "bad duration"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\nmax_eject_percent = 0\n", 3, "bad max_eject_percent"),
 ]
 
 BAD_WHOLE = [

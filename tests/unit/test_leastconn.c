@@ -240,6 +240,50 @@ static void draining_keeps_counts(void **state)
     }
 }
 
+/* Dense ids (a direct id table) and sparse ids (hashed) behave the same, on tables with and
+ * without a running total: every pick is counted and released by id, unknown ids fail. */
+static void id_maps_and_tables(void **state)
+{
+    (void)state;
+    const uint32_t base[3] = {0, 5, 0xFFFFFF00u}, step[3] = {1, 3, 7777};
+    const uint32_t absent[3] = {20, 6, 0xFFFFFF01u}; /* past the table, a gap, hashed */
+    for (int kind = 0; kind < 3; kind++)
+        for (uint32_t mode = 0; mode <= 1; mode++)
+            for (uint32_t flags = 0; flags <= LB_LOADS_NO_TOTAL; flags++) {
+                lb_pool *p;
+                assert_lb_ok(lb_pool_new(&p));
+                uint32_t ids[20];
+                for (uint32_t i = 0; i < 20; i++) {
+                    ids[i] = base[kind] - (kind == 2 ? i * step[kind] : 0) +
+                             (kind == 2 ? 0 : i * step[kind]);
+                    assert_lb_ok(lb_pool_add(p, ids[i], &ids[i], 4, 1 + i % 3, 0));
+                }
+                lb_loads *l;
+                assert_lb_ok(lb_loads_new_ex(&l, 32, flags));
+                lb_leastconn *lc = make_lc(p, l, mode, 5);
+                uint32_t got[200];
+                for (int k = 0; k < 200; k++)
+                    assert_lb_ok(lb_leastconn_pick(lc, &got[k]));
+                assert_int_equal(lb_loads_total(l), 200);
+                for (int k = 0; k < 200; k++)
+                    assert_lb_ok(lb_leastconn_release(lc, got[k]));
+                assert_int_equal(lb_loads_total(l), 0);
+                for (uint32_t i = 0; i < 20; i++) {
+                    uint32_t a;
+                    assert_lb_ok(lb_leastconn_active(lc, ids[i], &a));
+                    assert_int_equal(a, 0);
+                    assert_lb_err(lb_leastconn_release(lc, ids[i]), -ERANGE);
+                }
+                uint32_t a;
+                assert_lb_err(lb_leastconn_release(lc, absent[kind]), -ENOENT);
+                assert_lb_err(lb_leastconn_active(lc, 0xFFFFFFFEu - 1, &a), -ENOENT);
+                assert_lb_err(lb_leastconn_set_excluded(lc, 1000000, 1), -ENOENT);
+                lb_leastconn_free(lc);
+                lb_loads_free(l);
+                lb_pool_free(p);
+            }
+}
+
 static void errors(void **state)
 {
     (void)state;
@@ -291,6 +335,7 @@ int main(void)
         cmocka_unit_test(round_robin_ties),
         cmocka_unit_test(choices_mode),
         cmocka_unit_test(draining_keeps_counts),
+        cmocka_unit_test(id_maps_and_tables),
         cmocka_unit_test(errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,22 +73,53 @@ static void *hammer(void *arg)
 static void exact_under_concurrency(void **state)
 {
     (void)state;
-    lb_loads *l;
-    assert_lb_ok(lb_loads_new(&l, 4));
-    struct worker w = {.l = l};
-    for (uint32_t i = 0; i < 4; i++)
-        assert_lb_ok(lb_loads_track(l, i + 1, &w.slots[i]));
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, hammer, &w), 0);
-    for (int i = 0; i < 4; i++)
-        pthread_join(t[i], NULL);
-    uint64_t sum = 0;
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(lb_loads_get(l, w.slots[i]), 250000);
-        sum += lb_loads_get(l, w.slots[i]);
+    for (uint32_t flags = 0; flags <= LB_LOADS_NO_TOTAL; flags++) {
+        lb_loads *l;
+        assert_lb_ok(lb_loads_new_ex(&l, 4, flags));
+        struct worker w = {.l = l};
+        for (uint32_t i = 0; i < 4; i++)
+            assert_lb_ok(lb_loads_track(l, i + 1, &w.slots[i]));
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, hammer, &w), 0);
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+        uint64_t sum = 0;
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(lb_loads_get(l, w.slots[i]), 250000);
+            sum += lb_loads_get(l, w.slots[i]);
+        }
+        assert_int_equal(lb_loads_total(l), sum);
+        lb_loads_free(l);
     }
-    assert_int_equal(lb_loads_total(l), sum);
+}
+
+/* A table without a running total: the same counts, a total summed on demand. */
+static void no_total(void **state)
+{
+    (void)state;
+    lb_loads *l;
+    assert_lb_err(lb_loads_new_ex(NULL, 4, 0), -EINVAL);
+    assert_lb_err(lb_loads_new_ex(&l, 4, 2), -EINVAL);
+    assert_lb_err(lb_loads_new_ex(&l, 0, LB_LOADS_NO_TOTAL), -ERANGE);
+    assert_lb_ok(lb_loads_new_ex(&l, 4, 0));
+    assert_int_equal(lb_loads_flags(l), 0);
+    lb_loads_free(l);
+    assert_lb_ok(lb_loads_new_ex(&l, 4, LB_LOADS_NO_TOTAL));
+    assert_int_equal(lb_loads_flags(l), LB_LOADS_NO_TOTAL);
+    assert_int_equal(lb_loads_flags(NULL), 0);
+    uint32_t a, b;
+    assert_lb_ok(lb_loads_track(l, 7, &a));
+    assert_lb_ok(lb_loads_track(l, 8, &b));
+    assert_int_equal(lb_loads_add(l, a, 3), 3);
+    assert_int_equal(lb_loads_add(l, b, 4), 4);
+    assert_int_equal(lb_loads_total(l), 7);
+    assert_int_equal(lb_loads_add(l, b, -9), 0); /* never below zero */
+    assert_int_equal(lb_loads_total(l), 3);
+    assert_lb_ok(lb_loads_untrack(l, 7));
+    assert_int_equal(lb_loads_total(l), 0);
+    assert_lb_ok(lb_loads_track(l, 9, &a));
+    assert_int_equal(lb_loads_get(l, a), 0);
     lb_loads_free(l);
 }
 
@@ -98,6 +129,7 @@ int main(void)
         cmocka_unit_test(track_and_count),
         cmocka_unit_test(churn_reuses_slots),
         cmocka_unit_test(exact_under_concurrency),
+        cmocka_unit_test(no_total),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,6 +121,82 @@ static void leastconn_counts_exact(void **state)
     }
 }
 
+struct churn_worker {
+    lb_leastconn *lc;
+    uint64_t seed;
+    uint32_t held[HOLD];
+    int errors;
+};
+
+static void *churn_run(void *arg)
+{
+    struct churn_worker *w = arg;
+    for (int k = 0; k < OPS_PER_THREAD / 5; k++) { /* keep HOLD open, release a random one */
+        uint32_t j = (uint32_t)(lbt_rand(&w->seed) % HOLD), id;
+        if (lb_leastconn_pick(w->lc, &id) || lb_leastconn_release(w->lc, w->held[j]))
+            w->errors++;
+        else
+            w->held[j] = id;
+    }
+    return NULL;
+}
+
+/* No drains this time, so nothing re-propagates afterwards: right after the threads stop, the
+ * tree itself must name a true minimum (no refresh lost to a concurrent one), round after
+ * round, on a table without a running total. */
+static void exact_tree_consistent(void **state)
+{
+    (void)state;
+    lb_pool *p = make_pool(N, 8, 5);
+    lb_loads *l;
+    assert_lb_ok(lb_loads_new_ex(&l, N, LB_LOADS_NO_TOTAL));
+    lb_leastconn_options o = {sizeof(o), LB_LEASTCONN_EXACT, 2, 0, 0};
+    lb_leastconn *lc;
+    assert_lb_ok(lb_leastconn_new(&lc, p, l, &o));
+    struct churn_worker w[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        w[t].lc = lc;
+        w[t].seed = 100 + (uint64_t)t;
+        w[t].errors = 0;
+        for (uint32_t j = 0; j < HOLD; j++)
+            assert_lb_ok(lb_leastconn_pick(lc, &w[t].held[j]));
+    }
+    for (int round = 0; round < 5; round++) {
+        pthread_t th[THREADS];
+        for (int t = 0; t < THREADS; t++)
+            assert_int_equal(pthread_create(&th[t], NULL, churn_run, &w[t]), 0);
+        for (int t = 0; t < THREADS; t++) {
+            assert_int_equal(pthread_join(th[t], NULL), 0);
+            assert_int_equal(w[t].errors, 0);
+        }
+        uint32_t expect[N] = {0}, best = 0;
+        for (int t = 0; t < THREADS; t++)
+            for (uint32_t j = 0; j < HOLD; j++)
+                expect[w[t].held[j]]++;
+        lb_target_info ti = {sizeof(ti), 0, 0, 0, NULL, 0}, tb = ti;
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t a;
+            assert_lb_ok(lb_leastconn_active(lc, i, &a));
+            assert_int_equal(a, expect[i]);
+            assert_lb_ok(lb_pool_get(p, i, &ti));
+            assert_lb_ok(lb_pool_get(p, best, &tb));
+            if (((uint64_t)expect[i] + 1) * tb.weight < ((uint64_t)expect[best] + 1) * ti.weight)
+                best = i;
+        }
+        uint32_t id;
+        assert_lb_ok(lb_leastconn_pick(lc, &id)); /* the tree's choice, then put it back */
+        assert_lb_ok(lb_pool_get(p, id, &ti));
+        assert_lb_ok(lb_pool_get(p, best, &tb));
+        assert_true(((uint64_t)expect[id] + 1) * tb.weight ==
+                    ((uint64_t)expect[best] + 1) * ti.weight);
+        assert_lb_ok(lb_leastconn_release(lc, id));
+    }
+    assert_int_equal(lb_loads_total(l), THREADS * HOLD);
+    lb_leastconn_free(lc);
+    lb_loads_free(l);
+    lb_pool_free(p);
+}
+
 struct wrr_worker {
     lb_wrr *r;
     uint64_t counts[N];
@@ -221,6 +297,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(leastconn_counts_exact),
+        cmocka_unit_test(exact_tree_consistent),
         cmocka_unit_test(wrr_tickets_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
