@@ -194,6 +194,7 @@ class Net:
         tag = f"lbso{os.getpid() % 100000}{random.Random().randrange(1000):03d}"
         self.ns = {k: f"{tag}-{k}" for k in ("client", "router", "a", "b", "backend")}
         self.procs = []
+        self.forwarders = []
         self.lbfwd = lbfwd
         self.logdir = f"/tmp/{tag}-logs"
         self.created = []
@@ -291,6 +292,7 @@ class Net:
                         "--seed", SEED, "--log", log, "--drain-timeout", "1s"] + targets + extra
                 p = self.spawn(inst, argv, f"lbfwd-{inst}-{port}")
                 p.accesslog = log
+                self.forwarders.append(p)
                 self.wait_listen(inst, [(VIP, port)], p)
                 setattr(self, f"fwd_{inst}_{port}", p)
 
@@ -547,6 +549,12 @@ def main(argv):
         signal.alarm(0)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         net.close()
+        # SIGTERM drains, then lbfwd exits 0 (a sanitizer finding makes it exit non-zero)
+        bad = [p for p in net.forwarders if p.returncode != 0]
+        if rc == 0 and bad:
+            rc = 1
+            for p in bad:
+                print(f"FAIL: {p.args[4:6]} exited with {p.returncode}:\n{tail(p.logname)}")
         if not o.keep_logs:
             subprocess.run(["rm", "-rf", net.logdir])
         else:
