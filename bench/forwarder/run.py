@@ -681,6 +681,7 @@ class Bench:
                        if x.get("proxy_cpu")]
                 if eff:
                     med[(name + "_per_core", path)] = statistics.median(eff)
+                    med[(name + "_per_core_runs", path)] = [round(e, 3) for e in eff]
         for measure, key, name, unit, higher in metrics:
             for path in self.o.paths:
                 v = med[(name, path)]
@@ -696,6 +697,7 @@ class Bench:
                     # was bounded by CPU 1 or by other work on the machine
                     if med.get((name + "_per_core", path)):
                         row["per_proxy_core"] = round(med[(name + "_per_core", path)], 3)
+                        row["per_proxy_core_runs"] = med[(name + "_per_core_runs", path)]
                         for base in ("haproxy", "haproxy-splice"):
                             b = med.get((name + "_per_core", base))
                             if b:

@@ -14,6 +14,8 @@ Builds, in network namespaces of its own (unique names, removed in every case), 
             (be-alpha, be-bravo, be-charlie: each answers its name, then echoes)
 
 and checks:
+  0. Both instances publish the same Maglev table digest (lbfwd_table_info in /metrics, read
+     from each instance's admin API on its own namespace's loopback).
   1. ECMP really spreads: for each of 400 connections, the router's own FIB lookup of its
      5-tuple names the instance whose access log has the connection; each instance gets at
      least 20 % of them; all three targets are used.
@@ -46,6 +48,7 @@ PORT_TUPLE, PORT_SOURCE = 80, 81
 CLIENTS = [f"10.200.1.{i}" for i in range(10, 50)]
 BACKENDS = {"be-alpha": "10.200.10.1", "be-bravo": "10.200.10.2", "be-charlie": "10.200.10.3"}
 BACKEND_PORT = 8000
+ADMIN_BASE = 9000  # each instance's admin API on its own namespace's loopback, 9000 + port
 SEED = "20261130"
 DEADLINE_S = 150  # the whole test, set-up and clean-up included (meson's timeout is larger)
 
@@ -194,6 +197,7 @@ class Net:
         tag = f"lbso{os.getpid() % 100000}{random.Random().randrange(1000):03d}"
         self.ns = {k: f"{tag}-{k}" for k in ("client", "router", "a", "b", "backend")}
         self.procs = []
+        self.forwarders = []
         self.lbfwd = lbfwd
         self.logdir = f"/tmp/{tag}-logs"
         self.created = []
@@ -288,10 +292,12 @@ class Net:
                 # a short drain: at the end, instance B still holds the connections that the
                 # network moved away from it, and SIGTERM drains before exiting
                 argv = [self.lbfwd, "--listen", f"{VIP}:{port}", "--workers", "1",
-                        "--seed", SEED, "--log", log, "--drain-timeout", "1s"] + targets + extra
+                        "--seed", SEED, "--log", log, "--drain-timeout", "1s",
+                        "--admin", f"127.0.0.1:{ADMIN_BASE + port}"] + targets + extra
                 p = self.spawn(inst, argv, f"lbfwd-{inst}-{port}")
                 p.accesslog = log
-                self.wait_listen(inst, [(VIP, port)], p)
+                self.forwarders.append(p)
+                self.wait_listen(inst, [(VIP, port), ("127.0.0.1", ADMIN_BASE + port)], p)
                 setattr(self, f"fwd_{inst}_{port}", p)
 
     def close(self):
@@ -322,6 +328,16 @@ class Net:
         if errors:
             raise Fail(f"{len(errors)} of {len(res)} connections failed, e.g. {errors[:3]}")
         return res
+
+    def table_digest(self, inst, port):
+        """The Maglev table digest an instance publishes in its metrics (lbfwd_table_info)."""
+        url = f"http://127.0.0.1:{ADMIN_BASE + port}/metrics"
+        out = sh(sys.executable, "-c", "import sys, urllib.request; sys.stdout.write("
+                 f"urllib.request.urlopen({url!r}, timeout=5).read().decode())", ns=self.ns[inst])
+        m = re.search(r'^lbfwd_table_info\{[^}]*digest="(0x[0-9a-f]+)"', out, re.M)
+        if not m:
+            raise Fail(f"no lbfwd_table_info digest in the metrics of {inst}: {out[:300]}")
+        return m.group(1)
 
     def route_get(self, flows):
         """The router's own choice of instance for each (src, sport, dport), by a FIB lookup
@@ -382,6 +398,10 @@ def read_logs(procs, total, timeout=10):
 
 def test(net, n_conns):
     rnd = random.Random(int(SEED))
+    # 0. same configuration, same seed: both instances built the same table
+    for port in (PORT_TUPLE, PORT_SOURCE):
+        da, db = net.table_digest("a", port), net.table_digest("b", port)
+        check(da == db, f"port {port}: both instances publish the same Maglev table digest {da}")
     # 1. ECMP spreads client connections over both instances, by the router's 5-tuple hash
     # fixed, distinct 5-tuples (seeded), so the run is reproducible
     tuples = set()
@@ -547,6 +567,12 @@ def main(argv):
         signal.alarm(0)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         net.close()
+        # SIGTERM drains, then lbfwd exits 0 (a sanitizer finding makes it exit non-zero)
+        bad = [p for p in net.forwarders if p.returncode != 0]
+        if rc == 0 and bad:
+            rc = 1
+            for p in bad:
+                print(f"FAIL: {p.args[4:6]} exited with {p.returncode}:\n{tail(p.logname)}")
         if not o.keep_logs:
             subprocess.run(["rm", "-rf", net.logdir])
         else:
