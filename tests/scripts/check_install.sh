@@ -12,6 +12,9 @@ pc=$(find "$stage" -name liblb.pc | head -n 1)
 for f in include/lb.h include/lb/common.h include/lb/version.h; do
   [ -n "$(find "$stage" -path "*/$f")" ] || { echo "missing installed header $f"; exit 1; }
 done
+for f in bin/lbtool share/man/man1/lbtool.1; do
+  [ -n "$(find "$stage" -path "*/$f")" ] || { echo "missing installed $f"; exit 1; }
+done
 grep -q '^Requires.private: libxxhash' "$pc" || { echo "liblb.pc lacks Requires.private"; exit 1; }
 export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage"
 san=""
