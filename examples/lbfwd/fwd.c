@@ -38,6 +38,7 @@ enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_COUNT, TM_NONE = 255 };
 #define F_READY     (1u << 10)         /* in the ready queue */
 #define F_SPL(d)    (1u << (11 + (d))) /* direction d (source side d) moves data by splice */
 #define F_HUP(s)    (1u << (13 + (s))) /* an event reported hang-up or error on side s */
+#define F_TFIRST    (1u << 15)         /* the target ended first and got no byte after it */
 
 struct xfer {
     struct xfer *next; /* pool link */
@@ -604,6 +605,8 @@ static int pump(struct lbf_worker *w, struct conn *c, int d)
             }
             x->len -= (uint32_t)n;
             c->bytes[d] += (uint64_t)n;
+            if (d == 0)
+                c->flags &= ~F_TFIRST; /* bytes after the target's FIN: it may still read */
             if (x->len == 0) {
                 xfer_put(w, x);
                 c->x[d] = NULL;
@@ -648,6 +651,8 @@ static int pump(struct lbf_worker *w, struct conn *c, int d)
         c->x[d] = NULL;
         xfer_put(w, x);
         if (n == 0) {
+            if (d == 1 && !(c->flags & F_EOF(0)))
+                c->flags |= F_TFIRST;
             c->flags |= F_EOF(d);
             continue;
         }
@@ -692,7 +697,9 @@ static void run(struct lbf_worker *w, struct conn *c)
     if ((c->flags & (F_EOF(0) | F_EOF(1) | F_SHUT(0) | F_SHUT(1))) ==
             (F_EOF(0) | F_EOF(1) | F_SHUT(0) | F_SHUT(1)) &&
         !c->x[0] && !c->x[1]) {
-        conn_close(w, c, 0, "done");
+        /* the target closed first and was sent nothing after: a reset instead of a FIN
+         * saves the target's ACK and its TIME_WAIT; the client sees the same either way */
+        conn_close(w, c, (c->flags & F_TFIRST) ? 2 : 0, "done");
         return;
     }
     if (more)
