@@ -43,7 +43,7 @@ DEBIAN_PKGS = {"haproxy": "haproxy", "nginx": "nginx-light", "wrk": "wrk", "iper
                "sockperf": "sockperf", "taskset": "util-linux"}
 # lbfwd as the others run: no health checks and no access log (HAProxy and nginx have none)
 DEFAULT_LBFWD_ARGS = "--check none --no-access-log"
-ALL_PATHS = ["direct", "haproxy", "haproxy-splice", "nginx", "lbfwd", "lbfwd-copy"]
+ALL_PATHS = ["direct", "haproxy", "haproxy-splice", "nginx", "lbfwd", "lbfwd-copy", "lbfwd-alt"]
 DEFAULT_PATHS = ALL_PATHS[:5]  # lbfwd-copy (lbfwd --no-splice) on request
 MEASURES = ["new_conn", "keepalive", "throughput", "latency", "memory"]
 
@@ -382,8 +382,8 @@ stream {{
 }}
 """)
         argv = ["nginx", "-p", d, "-c", cfg]
-    elif kind in ("lbfwd", "lbfwd-copy"):
-        argv = [opts.lbfwd, "--listen", f"{la}:{lp}", "--target", f"b1={ba}:{bp}",
+    elif kind in ("lbfwd", "lbfwd-copy", "lbfwd-alt"):
+        argv = [opts.lbfwd_alt if kind == "lbfwd-alt" else opts.lbfwd, "--listen", f"{la}:{lp}", "--target", f"b1={ba}:{bp}",
                 "--workers", "1"] + opts.lbfwd_args.split()
         if kind == "lbfwd-copy":
             argv.append("--no-splice")
@@ -856,6 +856,8 @@ def main(argv):
     ap.add_argument("--measures", default=",".join(MEASURES),
                     help="comma-separated subset of " + ",".join(MEASURES))
     ap.add_argument("--lbfwd", default=None, help="the lbfwd binary (default: build/...)")
+    ap.add_argument("--lbfwd-alt", default=None,
+                    help="a second lbfwd binary, run as path lbfwd-alt (old against new)")
     ap.add_argument("--lbfwd-args", default=DEFAULT_LBFWD_ARGS,
                     help="extra lbfwd flags (default: %(default)s)")
     ap.add_argument("--nice", type=int, default=-10 if os.geteuid() == 0 else 0,

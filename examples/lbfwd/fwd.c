@@ -1,6 +1,6 @@
 /* lbfwd workers: one epoll loop per thread, its own SO_REUSEPORT listeners, and the connection
- * state machine (PROXY header wait, connect with retries, splice both ways, half-close, resets,
- * timeouts). Edge-triggered: each socket is registered once for input and output, and the
+ * state machine (PROXY header wait, connect with retries, copy then splice both ways, half-close,
+ * resets, timeouts). Edge-triggered: each socket is registered once for input and output, and the
  * connection remembers which side is readable or writable. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,7 +18,7 @@
 #include "lbfwd.h"
 
 #define PIPE_CAP   (64 * 1024) /* bytes moved per splice */
-#define COPY_CAP   (16 * 1024) /* copy-mode buffer when splice is off */
+#define COPY_CAP   (16 * 1024) /* copy buffer; a read that fills it switches to splice */
 #define POOL_KEEP  64          /* idle pipes kept per worker */
 #define ROUNDS     8           /* transfers per direction per turn (fairness) */
 #define MAX_HDR    4096        /* largest PROXY header read from a trusted source */
@@ -29,13 +29,16 @@ enum { ST_PROXY_WAIT = 1, ST_CONNECTING, ST_ESTABLISHED, ST_DEAD };
 enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_COUNT, TM_NONE = 255 };
 
 /* flags: per side s (0 client, 1 target) */
-#define F_R(s)      (1u << (0 + (s))) /* readable */
-#define F_W(s)      (1u << (2 + (s))) /* writable */
-#define F_EOF(s)    (1u << (4 + (s))) /* read EOF from side s */
-#define F_SHUT(s)   (1u << (6 + (s))) /* we shut down writing toward side s */
-#define F_UNCHECKED (1u << 8)         /* untrusted client: first bytes not yet checked */
-#define F_PROXIED   (1u << 9)         /* client endpoint from a PROXY header */
-#define F_READY     (1u << 10)        /* in the ready queue */
+#define F_R(s)      (1u << (0 + (s)))  /* readable */
+#define F_W(s)      (1u << (2 + (s)))  /* writable */
+#define F_EOF(s)    (1u << (4 + (s)))  /* read EOF from side s */
+#define F_SHUT(s)   (1u << (6 + (s)))  /* we shut down writing toward side s */
+#define F_UNCHECKED (1u << 8)          /* untrusted client: first bytes not yet checked */
+#define F_PROXIED   (1u << 9)          /* client endpoint from a PROXY header */
+#define F_READY     (1u << 10)         /* in the ready queue */
+#define F_SPL(d)    (1u << (11 + (d))) /* direction d (source side d) moves data by splice */
+#define F_HUP(s)    (1u << (13 + (s))) /* an event reported hang-up or error on side s */
+#define F_TFIRST    (1u << 15)         /* the target ended first and got no byte after it */
 
 struct xfer {
     struct xfer *next; /* pool link */
@@ -78,10 +81,10 @@ struct lbf_worker {
     int reserve_fd;
     struct tlist timers[TM_COUNT];
     struct conn *ready_head, *ready_tail;
-    struct conn *dead; /* closed during this turn, freed at its end */
-    struct xfer *pool;
-    int pool_n;
-    uint64_t pool_used_ms; /* idle pipes are closed after a second without use */
+    struct conn *dead;    /* closed during this turn, freed at its end */
+    struct xfer *pool[2]; /* [0] copy buffers, [1] pipes */
+    int pool_n[2];
+    uint64_t pool_used_ms; /* idle pipes and buffers are freed after a second without use */
     uint64_t conns;
     uint64_t now;
     uint32_t close_seq_seen;
@@ -143,13 +146,15 @@ static uint32_t timer_ms(const struct lbf_live *lv, int which)
 }
 
 /* ---- pipes and buffers --------------------------------------------------------------------- */
-static struct xfer *xfer_get(struct lbf_worker *w)
+/* A transfer for one direction, taken only while bytes are in flight: a pipe when spl, else a
+ * copy buffer. */
+static struct xfer *xfer_get(struct lbf_worker *w, int spl)
 {
-    struct xfer *x = w->pool;
+    struct xfer *x = w->pool[spl];
     w->pool_used_ms = w->now;
     if (x) {
-        w->pool = x->next;
-        w->pool_n--;
+        w->pool[spl] = x->next;
+        w->pool_n[spl]--;
         x->next = NULL;
         return x;
     }
@@ -157,7 +162,7 @@ static struct xfer *xfer_get(struct lbf_worker *w)
     if (!x)
         return NULL;
     x->rfd = x->wfd = -1;
-    if (w->app->cfg.splice) {
+    if (spl) {
         int p[2];
         if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
             free(x);
@@ -191,24 +196,27 @@ static void xfer_put(struct lbf_worker *w, struct xfer *x)
 {
     if (!x)
         return;
-    if (x->len != 0 || w->pool_n >= POOL_KEEP) {
+    int spl = x->rfd >= 0;
+    if (x->len != 0 || w->pool_n[spl] >= POOL_KEEP) {
         xfer_destroy(x);
         return;
     }
     x->off = 0;
-    x->next = w->pool;
-    w->pool = x;
-    w->pool_n++;
+    x->next = w->pool[spl];
+    w->pool[spl] = x;
+    w->pool_n[spl]++;
 }
 
 static void pool_trim(struct lbf_worker *w)
 {
-    while (w->pool) {
-        struct xfer *x = w->pool;
-        w->pool = x->next;
-        xfer_destroy(x);
+    for (int k = 0; k < 2; k++) {
+        while (w->pool[k]) {
+            struct xfer *x = w->pool[k];
+            w->pool[k] = x->next;
+            xfer_destroy(x);
+        }
+        w->pool_n[k] = 0;
     }
-    w->pool_n = 0;
 }
 
 static ssize_t xfer_read(struct xfer *x, int src)
@@ -597,6 +605,8 @@ static int pump(struct lbf_worker *w, struct conn *c, int d)
             }
             x->len -= (uint32_t)n;
             c->bytes[d] += (uint64_t)n;
+            if (d == 0)
+                c->flags &= ~F_TFIRST; /* bytes after the target's FIN: it may still read */
             if (x->len == 0) {
                 xfer_put(w, x);
                 c->x[d] = NULL;
@@ -618,7 +628,7 @@ static int pump(struct lbf_worker *w, struct conn *c, int d)
         if (++round > ROUNDS)
             return P_MORE;
         if (!x) {
-            x = xfer_get(w);
+            x = xfer_get(w, (c->flags & F_SPL(d)) != 0);
             if (!x)
                 return P_ERR;
             c->x[d] = x;
@@ -627,11 +637,22 @@ static int pump(struct lbf_worker *w, struct conn *c, int d)
         if (n > 0) {
             x->len = (uint32_t)n;
             x->off = 0;
+            if (x->rfd < 0 && n < COPY_CAP && !(c->flags & F_HUP(d))) {
+                /* A short recv emptied the receive queue, and no hang-up was reported: with
+                 * edge-triggered epoll the next arrival (data or FIN) brings a new event, so
+                 * a read that would only say EAGAIN is skipped. */
+                c->flags &= ~F_R(d);
+            } else if (x->rfd < 0 && n == COPY_CAP && w->app->cfg.splice) {
+                /* bulk: once this buffer is written, the direction moves by splice */
+                c->flags |= F_SPL(d);
+            }
             continue;
         }
         c->x[d] = NULL;
         xfer_put(w, x);
         if (n == 0) {
+            if (d == 1 && !(c->flags & F_EOF(0)))
+                c->flags |= F_TFIRST;
             c->flags |= F_EOF(d);
             continue;
         }
@@ -676,7 +697,9 @@ static void run(struct lbf_worker *w, struct conn *c)
     if ((c->flags & (F_EOF(0) | F_EOF(1) | F_SHUT(0) | F_SHUT(1))) ==
             (F_EOF(0) | F_EOF(1) | F_SHUT(0) | F_SHUT(1)) &&
         !c->x[0] && !c->x[1]) {
-        conn_close(w, c, 0, "done");
+        /* the target closed first and was sent nothing after: a reset instead of a FIN
+         * saves the target's ACK and its TIME_WAIT; the client sees the same either way */
+        conn_close(w, c, (c->flags & F_TFIRST) ? 2 : 0, "done");
         return;
     }
     if (more)
@@ -689,6 +712,8 @@ static void conn_event(struct lbf_worker *w, struct conn *c, int side, uint32_t 
 {
     if (c->state == ST_DEAD)
         return;
+    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->flags |= F_HUP(side);
     if (side == 0) {
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             c->flags |= F_R(0);
@@ -855,7 +880,7 @@ static int next_timeout(struct lbf_worker *w)
         if (c && c->last_ms + timer_ms(lv, k) < best)
             best = c->last_ms + timer_ms(lv, k);
     }
-    if (w->pool && w->pool_used_ms + 1000 < best)
+    if ((w->pool[0] || w->pool[1]) && w->pool_used_ms + 1000 < best)
         best = w->pool_used_ms + 1000;
     if (w->ready_head)
         return 0;
@@ -944,7 +969,7 @@ static void *worker_main(void *arg)
         }
         if (atomic_load_explicit(&g_close_all, memory_order_acquire))
             scan_close(w, 1);
-        if (w->pool && w->now >= w->pool_used_ms + 1000)
+        if ((w->pool[0] || w->pool[1]) && w->now >= w->pool_used_ms + 1000)
             pool_trim(w);
         while (w->dead) {
             struct conn *d = w->dead;
