@@ -79,6 +79,7 @@ struct lbf_worker {
     int lfd[LBF_MAX_LISTEN];
     int n_lfd;
     int reserve_fd;
+    uint64_t accept_paused_until; /* out of descriptors without a reserve: listeners muted */
     struct tlist timers[TM_COUNT];
     struct conn *ready_head, *ready_tail;
     struct conn *dead;    /* closed during this turn, freed at its end */
@@ -755,6 +756,33 @@ static void conn_event(struct lbf_worker *w, struct conn *c, int side, uint32_t 
     run(w, c);
 }
 
+/* Out of descriptors and the reserve could not be reopened (another thread took the freed
+ * number): the level-triggered listeners would wake the loop at once, again and again, so they
+ * are muted for 100 ms; resume_accept() re-arms them and retries the reserve. */
+static void pause_accept(struct lbf_worker *w)
+{
+    for (int i = 0; i < w->n_lfd; i++) {
+        struct epoll_event lev = {.events = 0, .data.u64 = TAG_LISTEN + (uint64_t)i};
+        epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd[i], &lev);
+    }
+    w->accept_paused_until = w->now + 100;
+}
+
+static void resume_accept(struct lbf_worker *w)
+{
+    if (!w->accept_paused_until || w->now < w->accept_paused_until)
+        return;
+    w->accept_paused_until = 0;
+    if (w->reserve_fd < 0)
+        w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (!w->listening)
+        return;
+    for (int i = 0; i < w->n_lfd; i++) {
+        struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTEN + (uint64_t)i};
+        epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd[i], &lev);
+    }
+}
+
 static void accept_ready(struct lbf_worker *w, int li)
 {
     struct lbf_app *app = w->app;
@@ -778,11 +806,17 @@ static void accept_ready(struct lbf_worker *w, int li)
                 }
                 count(&app->st.refused_emfile);
                 w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (w->reserve_fd < 0) {
+                    pause_accept(w);
+                    return;
+                }
                 continue;
             }
             if (errno == EMFILE || errno == ENFILE) {
                 count(&app->st.refused_emfile);
                 w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (w->reserve_fd < 0)
+                    pause_accept(w);
             }
             return;
         }
@@ -882,6 +916,8 @@ static int next_timeout(struct lbf_worker *w)
     }
     if ((w->pool[0] || w->pool[1]) && w->pool_used_ms + 1000 < best)
         best = w->pool_used_ms + 1000;
+    if (w->accept_paused_until && w->accept_paused_until < best)
+        best = w->accept_paused_until;
     if (w->ready_head)
         return 0;
     return best <= w->now ? 0 : (int)(best - w->now);
@@ -960,6 +996,7 @@ static void *worker_main(void *arg)
             c = next;
         }
         expire(w);
+        resume_accept(w);
         if (atomic_load_explicit(&app->stopping, memory_order_acquire))
             stop_listening(w);
         uint32_t seq = atomic_load_explicit(&g_close_seq, memory_order_acquire);

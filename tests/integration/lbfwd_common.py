@@ -173,7 +173,7 @@ class Lbfwd:
     """Starts lbfwd with --ready-file, --admin 127.0.0.1:0 and --log; waits until it is
     listening (bounded)."""
 
-    def __init__(self, args, config=None, admin=True, timeout=10, env=None):
+    def __init__(self, args, config=None, admin=True, timeout=10, env=None, preexec_fn=None):
         self.dir = tempfile.mkdtemp(prefix="lbfwd-test-")
         self.ready = os.path.join(self.dir, "ready.json")
         self.log = os.path.join(self.dir, "lbfwd.log")
@@ -188,7 +188,7 @@ class Lbfwd:
         cmd += list(args)
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env)
+                                     env=env, preexec_fn=preexec_fn)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if os.path.exists(self.ready):
@@ -275,6 +275,15 @@ class Lbfwd:
 
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+
+def rss_kb(pid):
+    """Resident set size of a process, in kB (/proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def recv_all(sock):

@@ -291,14 +291,6 @@ def test_timeouts():
         hole.close()
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def test_backpressure(splice):
     """A client that does not read: the backend's writes must stall, lbfwd's memory stay flat."""
     srv = listener()
@@ -322,10 +314,10 @@ def test_backpressure(splice):
 
         s = socket.create_connection((f.host, f.port), timeout=5)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        rss0 = rss_kb(f.proc.pid)
+        rss0 = L.rss_kb(f.proc.pid)
         t, out = accept_in_thread(srv, flood)
         t.join(10)
-        rss1 = rss_kb(f.proc.pid)
+        rss1 = L.rss_kb(f.proc.pid)
         mode = "splice" if splice else "copy"
         L.check(box["sent"] < 32 * 1024 * 1024,
                 "%s: a client that does not read stalls the backend (%d bytes accepted)"
