@@ -7,7 +7,9 @@
  * the same order). The count is recovered from the key and the weight. A leaf changes by
  * compare-and-swap, after which its path towards the root is refreshed (Jayanti's double
  * refresh over versioned node words). Ties go to the older pick stamp (a separate word per
- * leaf), then to pool order.
+ * leaf), then to pool order. The latest release is parked beside the tree rather than
+ * propagated (see release_tree()), which in a pick-then-release steady state saves both
+ * full-path refreshes.
  *
  * Choices mode: k uniform samples compared on the shared lb_loads counts.
  *
@@ -34,6 +36,7 @@ __extension__ typedef unsigned __int128 u128;
 
 struct lb_leastconn {
     _Alignas(64) _Atomic uint64_t clock; /* pick stamps (exact) or sampling counter: own line */
+    _Atomic uint64_t pending; /* exact mode: a released leaf not yet propagated (see below) */
     _Alignas(64) uint32_t mode, choices, scan_below;
     uint32_t n, m, inner; /* targets; leaves (a power of two); internal tree nodes */
     uint64_t seed;
@@ -74,8 +77,8 @@ static inline long index_of(const lb_leastconn *lc, uint32_t id)
 static inline uint32_t better_of(_Atomic uint64_t *leaf, _Atomic uint64_t *stamp, uint32_t a,
                                  uint32_t b)
 {
-    uint64_t wa = atomic_load_explicit(&leaf[a], memory_order_acquire);
-    uint64_t wb = atomic_load_explicit(&leaf[b], memory_order_acquire);
+    uint64_t wa = atomic_load_explicit(&leaf[a], memory_order_seq_cst); /* see release_tree() */
+    uint64_t wb = atomic_load_explicit(&leaf[b], memory_order_seq_cst);
     if (__builtin_expect(wa != wb, 1))
         return wa < wb ? a : b;
     uint64_t sa = atomic_load_explicit(&stamp[a], memory_order_relaxed);
@@ -102,7 +105,7 @@ static inline uint64_t active_of(uint64_t word, uint32_t w)
 
 static inline uint64_t leaf_word(lb_leastconn *lc, uint32_t i)
 {
-    return atomic_load_explicit(&lc->leaf[i], memory_order_acquire);
+    return atomic_load_explicit(&lc->leaf[i], memory_order_seq_cst);
 }
 
 static inline uint32_t root(lb_leastconn *lc)
@@ -126,20 +129,18 @@ static inline uint32_t best_child(const lb_leastconn *lc, uint32_t v)
  * half that every refresh bumps, changed or not: a refresh computed from children read before
  * another refresh's install then fails its compare-and-swap instead of overwriting it (no
  * ABA), and retries once; if that fails too, a refresh that read the children after this
- * update has succeeded, so this update is reflected either way. With @to_root, every node of
- * the path is refreshed. */
+ * update has succeeded, so this update is reflected either way. Each refresh reads the node
+ * before its children (that argument needs the children read after the node's old value was
+ * installed). With @to_root, every node of the path is refreshed. */
 static inline __attribute__((always_inline)) void propagate(const lb_leastconn *lc, uint32_t i,
                                                             int to_root)
 {
-    const uint32_t inner = lc->inner;
-    _Atomic uint64_t *const node = lc->node, *const leaf = lc->leaf, *const stamp = lc->stamp;
-    if (!inner)
+    _Atomic uint64_t *const node = lc->node;
+    if (!lc->inner)
         return;
-    uint32_t v = (inner + i - 1) / 2;
-    uint32_t a = 2 * v + 1 - inner, b = a + 1; /* the bottom level: children are leaves */
-    for (;;) {
+    for (uint32_t v = (lc->inner + i - 1) / 2;; v = (v - 1) / 2) {
         uint64_t old = atomic_load_explicit(&node[v], memory_order_acquire);
-        uint32_t best = better_of(leaf, stamp, a, b);
+        uint32_t best = best_child(lc, v);
         int stop = !to_root && (best == (uint32_t)old) & (best != i);
         if (!atomic_compare_exchange_strong_explicit(&node[v], &old,
                                                      (old | 0xffffffffull) + 1 + best,
@@ -152,9 +153,6 @@ static inline __attribute__((always_inline)) void propagate(const lb_leastconn *
         }
         if (stop || v == 0)
             return;
-        v = (v - 1) / 2;
-        a = (uint32_t)atomic_load_explicit(&node[2 * v + 1], memory_order_acquire);
-        b = (uint32_t)atomic_load_explicit(&node[2 * v + 2], memory_order_acquire);
     }
 }
 
@@ -168,33 +166,79 @@ static int leaf_release(lb_leastconn *lc, uint32_t i)
             return -ERANGE;
     } while (!atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w,
                                                     (w & UNPICKABLE) | key_of(cnt - 1, lc->w[i]),
-                                                    memory_order_acq_rel, memory_order_relaxed));
+                                                    memory_order_seq_cst, memory_order_relaxed));
     return 0;
+}
+
+/* The deferred release. In the steady state of a pick-then-release workload, a release
+ * typically makes the released target the new minimum and the next pick takes it back: the
+ * release would refresh the whole path to the root, then the pick the whole path again. So
+ * the latest release is parked instead of propagated: its leaf index goes into lc->pending
+ * (low half: index + 1, 0 when empty; high half: a tag bumped by every park, so that a late
+ * unpark cannot remove a newer park), and the leaf, whose key only went down, is left
+ * reflected in the tree with a key at least its current one.
+ *
+ * Invariant: every leaf but the parked one is reflected in the tree as usual, so the root
+ * names the best of all leaves but the parked one, and a pick takes the better of the root's
+ * leaf and the parked leaf, both compared on their current words (a refresh that happens to
+ * read the parked leaf's lower key only brings the tree closer to the truth). Every other
+ * change of a parked leaf (a pick through the root, a drain) propagates as usual.
+ * - A release parks its leaf; if another leaf is parked, it propagates that one, takes its
+ *   place, and propagates it once more (the first pass keeps picks from missing its lower key
+ *   while it leaves the slot; the second reads any decrement made by a release that saw it
+ *   still parked); if the slot changed meanwhile, it propagates its own leaf instead. A leaf
+ *   parked already stays parked.
+ * - A pick that takes the parked leaf unparks it and, like every pick, propagates the leaf it
+ *   took, reading the current words: that covers the parked decrease as well.
+ * A release that sees its leaf parked relies on the propagation by whoever unparks it (a pick
+ * or an evicting release) to read its decrement: the unparker changes the slot and then reads
+ * the leaf, this release writes the leaf and then reads the slot; with these accesses
+ * sequentially consistent, one of the two sees the other's write. */
+static inline void release_tree(lb_leastconn *lc, uint32_t i)
+{
+    uint64_t p = atomic_load_explicit(&lc->pending, memory_order_seq_cst);
+    if ((uint32_t)p == i + 1)
+        return; /* parked already: picks compare its current word */
+    if ((uint32_t)p)
+        propagate(lc, (uint32_t)p - 1, 0); /* reflect the parked leaf before taking its place */
+    if (!atomic_compare_exchange_strong_explicit(&lc->pending, &p,
+                                                 (((p >> 32) + 1) << 32) | (i + 1ull),
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        propagate(lc, i, 0); /* the slot changed meanwhile: propagate as usual */
+    else if ((uint32_t)p)
+        propagate(lc, (uint32_t)p - 1, 0); /* evicted: read its latest word */
 }
 
 static int pick_exact(lb_leastconn *lc, uint32_t *id)
 {
     for (int checked = 0;;) {
-        uint32_t i = root(lc);
+        uint32_t r = root(lc), i = r;
+        uint64_t p = atomic_load_explicit(&lc->pending, memory_order_seq_cst);
+        if ((uint32_t)p && (uint32_t)p - 1 != r)
+            i = better_of(lc->leaf, lc->stamp, r, (uint32_t)p - 1);
         uint64_t w = leaf_word(lc, i);
         if (w & UNPICKABLE) {
             /* The root may name a target that another thread is excluding right now and whose
-             * path it has not refreshed yet: refresh the whole path once, then believe it. */
+             * path it has not refreshed yet: refresh the whole path once, then believe it (the
+             * parked leaf, if any, is unpickable too: it lost to the root's). */
             if (checked++ || !lc->inner)
                 return LB_E_SELECTOR_EMPTY;
-            propagate(lc, i, 1);
+            propagate(lc, r, 1);
             continue;
         }
         uint64_t cnt = active_of(w, lc->w[i]);
         if (cnt >= COUNT_MAX)
             return -ENOSPC;
-        /* Claim the slot against the word the tree compared: two pickers cannot both take it. */
+        /* Claim the slot against the word compared last: two pickers cannot both take it. */
         if (atomic_compare_exchange_strong_explicit(&lc->leaf[i], &w, key_of(cnt + 1, lc->w[i]),
-                                                    memory_order_acq_rel, memory_order_relaxed)) {
+                                                    memory_order_seq_cst, memory_order_relaxed)) {
             /* A racy clock: two pickers may share a stamp (then pool order decides). */
             uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
             atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
             atomic_store_explicit(&lc->stamp[i], stamp, memory_order_relaxed);
+            if ((uint32_t)p == i + 1) /* unpark (unless re-parked since: the tag differs) */
+                atomic_compare_exchange_strong_explicit(&lc->pending, &p, p & ~0xffffffffull,
+                                                        memory_order_seq_cst, memory_order_relaxed);
             propagate(lc, i, 0);
             lb__loads_inc(lc->loads, lc->slot[i], 1);
             *id = lc->ids[i];
@@ -291,7 +335,7 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
         int rc = leaf_release(lc, (uint32_t)i);
         if (rc)
             return rc;
-        propagate(lc, (uint32_t)i, 0);
+        release_tree(lc, (uint32_t)i);
         lb__loads_dec(lc->loads, lc->slot[i], 1, &now);
         return 0;
     }
@@ -435,6 +479,7 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
         return -ENOMEM;
     memset(lc, 0, sizeof(*lc));
     atomic_init(&lc->clock, 1); /* stamp 0: never picked, older than any pick */
+    atomic_init(&lc->pending, 0);
     lc->mode = o.mode;
     lc->choices = o.choices;
     lc->scan_below = o.scan_below;

@@ -11,7 +11,10 @@
  *   of the tied targets wins, then pool order). A tournament tree over per-target counters
  *   finds it in O(log n); pick and release update one leaf with a compare-and-swap and refresh
  *   its path to the root (versioned nodes, each refreshed twice when contended, so the root
- *   never misses a finished update). Every count change is also applied to the #lb_loads
+ *   never misses a finished update). The latest release is parked beside the tree instead of
+ *   refreshing its path, and a pick takes the better of the root's target and the parked one:
+ *   in a pick-then-release steady state the released target is usually the next pick, so
+ *   neither operation refreshes the whole path. Every count change is also applied to the #lb_loads
  *   table, so the two agree: the tree starts from the table's counts when it is built and
  *   then applies exactly the picks and releases made through this selector.
  * - #LB_LEASTCONN_CHOICES: samples `choices` targets uniformly and takes the one minimising

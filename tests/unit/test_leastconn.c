@@ -8,7 +8,8 @@
 #include "lb/loads.h"
 #include "lb/pool.h"
 
-#define MAXN 64
+#define MAXN      64
+#define MODEL_CAP 640 /* the largest pool the reference model holds */
 
 static lb_pool *make_pool(const uint32_t *w, size_t n)
 {
@@ -34,9 +35,9 @@ static lb_leastconn *make_lc(const lb_pool *p, lb_loads *l, uint32_t mode, uint6
  * then pool order. */
 struct model {
     size_t n;
-    uint32_t w[MAXN], active[MAXN];
-    uint64_t last[MAXN];
-    int excluded[MAXN];
+    uint32_t w[MODEL_CAP], active[MODEL_CAP];
+    uint64_t last[MODEL_CAP];
+    int excluded[MODEL_CAP];
     uint64_t clock;
 };
 
@@ -60,6 +61,18 @@ static long model_pick(struct model *m)
         m->last[best] = ++m->clock;
     }
     return best;
+}
+
+/* The selector and the lb_loads table both count what the model counts. */
+static void assert_counts(const lb_leastconn *lc, const lb_loads *l, const struct model *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        uint32_t a, slot;
+        assert_lb_ok(lb_leastconn_active(lc, 1000 + (uint32_t)i, &a));
+        assert_int_equal(a, m->active[i]);
+        assert_lb_ok(lb_loads_slot(l, 1000 + (uint32_t)i, &slot));
+        assert_int_equal(lb_loads_get(l, slot), m->active[i]);
+    }
 }
 
 static void exact_matches_reference(void **state)
@@ -101,13 +114,7 @@ static void exact_matches_reference(void **state)
                 assert_lb_ok(lb_leastconn_set_excluded(lc, 1000 + (uint32_t)i, m.excluded[i]));
             }
         }
-        for (size_t i = 0; i < m.n; i++) {
-            uint32_t a, slot;
-            assert_lb_ok(lb_leastconn_active(lc, 1000 + (uint32_t)i, &a));
-            assert_int_equal(a, m.active[i]);
-            assert_lb_ok(lb_loads_slot(l, 1000 + (uint32_t)i, &slot));
-            assert_int_equal(lb_loads_get(l, slot), m.active[i]);
-        }
+        assert_counts(lc, l, &m);
         /* A rebuild (a new snapshot) starts from the shared counts. */
         lb_leastconn *lc2 = make_lc(p, l, LB_LEASTCONN_EXACT, 0);
         for (size_t i = 0; i < m.n; i++) {
@@ -116,6 +123,66 @@ static void exact_matches_reference(void **state)
             assert_int_equal(a, m.active[i]);
         }
         lb_leastconn_free(lc2);
+        lb_leastconn_free(lc);
+        lb_loads_free(l);
+        lb_pool_free(p);
+    }
+}
+
+/* The benchmark's pattern and its variations, on pools deep enough for a tall tree: connections
+ * held in a FIFO, each pick followed by the release of the oldest (a release typically makes
+ * its target the next minimum, which the selector serves from a parked slot instead of the
+ * tree), mixed with double picks, double releases, releases of the just-picked target, and
+ * drains. Every pick must be the reference's, tie-break included. */
+static void exact_fifo_matches_reference(void **state)
+{
+    (void)state;
+    static struct model m;
+    static uint32_t fifo[4 * MODEL_CAP];
+    uint64_t rs = 777;
+    for (int set = 0; set < 40; set++) {
+        memset(&m, 0, sizeof(m));
+        m.n = 1 + lbt_rand(&rs) % MODEL_CAP;
+        for (size_t i = 0; i < m.n; i++)
+            m.w[i] = (uint32_t)(lbt_rand(&rs) % 10 == 0 ? 0 : 1 + lbt_rand(&rs) % 100);
+        lb_pool *p = make_pool(m.w, m.n);
+        lb_loads *l;
+        assert_lb_ok(lb_loads_new_ex(&l, MODEL_CAP, set % 2 ? LB_LOADS_NO_TOTAL : 0));
+        lb_leastconn *lc = make_lc(p, l, LB_LEASTCONN_EXACT, 0);
+        size_t cap = 1 + lbt_rand(&rs) % (4 * m.n), head = 0, len = 0;
+        for (int op = 0; op < 3000; op++) {
+            uint64_t r = lbt_rand(&rs) % 100;
+            int picks = r < 5 ? 2 : 1, releases = r >= 5 && r < 10 ? 2 : 1;
+            for (int k = 0; k < picks && len < cap; k++) {
+                long want = model_pick(&m);
+                uint32_t id;
+                if (want < 0) {
+                    assert_lb_err(lb_leastconn_pick(lc, &id), LB_E_SELECTOR_EMPTY);
+                    break;
+                }
+                assert_lb_ok(lb_leastconn_pick(lc, &id));
+                assert_int_equal(id, 1000 + want);
+                fifo[(head + len++) % cap] = (uint32_t)want;
+            }
+            for (int k = 0; k < releases && len > 0; k++) {
+                uint32_t i;
+                if (r >= 10 && r < 13) { /* the newest: the target just picked */
+                    i = fifo[(head + --len) % cap];
+                } else {
+                    i = fifo[head];
+                    head = (head + 1) % cap;
+                    len--;
+                }
+                assert_lb_ok(lb_leastconn_release(lc, 1000 + i));
+                m.active[i]--;
+            }
+            if (r >= 97) {
+                size_t i = lbt_rand(&rs) % m.n;
+                m.excluded[i] = !m.excluded[i];
+                assert_lb_ok(lb_leastconn_set_excluded(lc, 1000 + (uint32_t)i, m.excluded[i]));
+            }
+        }
+        assert_counts(lc, l, &m);
         lb_leastconn_free(lc);
         lb_loads_free(l);
         lb_pool_free(p);
@@ -332,6 +399,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exact_matches_reference),
+        cmocka_unit_test(exact_fifo_matches_reference),
         cmocka_unit_test(round_robin_ties),
         cmocka_unit_test(choices_mode),
         cmocka_unit_test(draining_keeps_counts),

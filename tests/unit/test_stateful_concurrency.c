@@ -125,14 +125,17 @@ struct churn_worker {
     lb_leastconn *lc;
     uint64_t seed;
     uint32_t held[HOLD];
+    uint32_t head; /* fifo workers release their oldest connection (held[head]) */
+    int fifo;
     int errors;
 };
 
 static void *churn_run(void *arg)
 {
     struct churn_worker *w = arg;
-    for (int k = 0; k < OPS_PER_THREAD / 5; k++) { /* keep HOLD open, release a random one */
-        uint32_t j = (uint32_t)(lbt_rand(&w->seed) % HOLD), id;
+    for (int k = 0; k < OPS_PER_THREAD / 5; k++) { /* keep HOLD open, release one */
+        uint32_t j = w->fifo ? w->head : (uint32_t)(lbt_rand(&w->seed) % HOLD), id;
+        w->head = (w->head + 1) % HOLD;
         if (lb_leastconn_pick(w->lc, &id) || lb_leastconn_release(w->lc, w->held[j]))
             w->errors++;
         else
@@ -142,8 +145,10 @@ static void *churn_run(void *arg)
 }
 
 /* No drains this time, so nothing re-propagates afterwards: right after the threads stop, the
- * tree itself must name a true minimum (no refresh lost to a concurrent one), round after
- * round, on a table without a running total. */
+ * tree itself (with the parked release) must name a true minimum (no refresh lost to a
+ * concurrent one), round after round, on a table without a running total. Half the workers
+ * release their oldest connection first (the pattern that parks releases), half a random one.
+ * After each round, a run of single-threaded picks must each take a least-loaded target. */
 static void exact_tree_consistent(void **state)
 {
     (void)state;
@@ -158,6 +163,8 @@ static void exact_tree_consistent(void **state)
         w[t].lc = lc;
         w[t].seed = 100 + (uint64_t)t;
         w[t].errors = 0;
+        w[t].head = 0;
+        w[t].fifo = t % 2;
         for (uint32_t j = 0; j < HOLD; j++)
             assert_lb_ok(lb_leastconn_pick(lc, &w[t].held[j]));
     }
@@ -190,6 +197,19 @@ static void exact_tree_consistent(void **state)
         assert_true(((uint64_t)expect[id] + 1) * tb.weight ==
                     ((uint64_t)expect[best] + 1) * ti.weight);
         assert_lb_ok(lb_leastconn_release(lc, id));
+        uint32_t extra[2 * N];
+        for (uint32_t k = 0; k < 2 * N; k++) { /* more picks: each one a least-loaded target */
+            assert_lb_ok(lb_leastconn_pick(lc, &extra[k]));
+            assert_lb_ok(lb_pool_get(p, extra[k], &ti));
+            for (uint32_t i = 0; i < N; i++) {
+                assert_lb_ok(lb_pool_get(p, i, &tb));
+                assert_true(((uint64_t)expect[extra[k]] + 1) * tb.weight <=
+                            ((uint64_t)expect[i] + 1) * ti.weight);
+            }
+            expect[extra[k]]++;
+        }
+        for (uint32_t k = 0; k < 2 * N; k++)
+            assert_lb_ok(lb_leastconn_release(lc, extra[k]));
     }
     assert_int_equal(lb_loads_total(l), THREADS * HOLD);
     lb_leastconn_free(lc);
