@@ -149,6 +149,9 @@ char *lbf_render_metrics(struct lbf_app *app)
     stat_line(&b, "lbfwd_bytes_total", "", NULL, "{direction=\"out\"}", LD(s->bytes_out));
     stat_line(&b, "lbfwd_pipes_created_total", "counter", "Pipes created for splice.", NULL,
               LD(s->pipes_created));
+    stat_line(&b, "lbfwd_smart_connect_acks_total", "counter",
+              "Handshake ACKs toward targets sent alone: nothing to carry them in time.", NULL,
+              LD(s->delack_flushed));
     sb_printf(&b, "# HELP lbfwd_checks_total Health checks, by result.\n"
                   "# TYPE lbfwd_checks_total counter\n");
     stat_line(&b, "lbfwd_checks_total", "", NULL, "{result=\"ok\"}", LD(s->checks_ok));

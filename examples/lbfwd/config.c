@@ -49,6 +49,7 @@ void lbf_config_init(struct lbf_config *cfg)
     cfg->fall = 3;
     cfg->access_log = 1;
     cfg->splice = 1;
+    cfg->smart_connect = 1;
 }
 
 void lbf_config_free(struct lbf_config *cfg)
@@ -562,6 +563,7 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
                 : strcmp(key, "admin_allow_remote") == 0 ? &cfg->admin_allow_remote
                 : strcmp(key, "access_log") == 0         ? &cfg->access_log
                 : strcmp(key, "splice") == 0             ? &cfg->splice
+                : strcmp(key, "smart_connect") == 0      ? &cfg->smart_connect
                                                          : NULL;
     if (flag) {
         if (parse_bool(value, flag) != 0)
@@ -781,7 +783,7 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
 
 /* ---- command line -------------------------------------------------------------------------- */
 static const char *const bool_flags[] = {"send-proxy-crc32c", "admin-allow-remote", "access-log",
-                                         "splice", "fail-closed"};
+                                         "splice", "fail-closed", "smart-connect"};
 
 static int is_bool_flag(const char *name)
 {
@@ -910,6 +912,8 @@ const char *lbf_usage_text(void)
            "  --workers N                 worker threads (default: one per core)\n"
            "  --max-conns N               connections at once (default: no limit)\n"
            "  --splice / --no-splice      zero-copy forwarding with splice(2) (default on)\n"
+           "  --smart-connect / --no-smart-connect\n"
+           "                              the first bytes carry the handshake ACK (default on)\n"
            "Selection (liblb balancer):\n"
            "  --algorithm A               maglev (default), ring, ring-bounded, wrr, leastconn, "
            "p2c\n"

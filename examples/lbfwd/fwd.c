@@ -22,11 +22,12 @@
 #define POOL_KEEP  64          /* idle pipes kept per worker */
 #define ROUNDS     8           /* transfers per direction per turn (fairness) */
 #define MAX_HDR    4096        /* largest PROXY header read from a trusted source */
+#define DELACK_MS  1 /* smart connect: how long a target's handshake ACK waits for bytes */
 #define TAG_EVFD   1
 #define TAG_LISTEN 16 /* + listener index */
 
 enum { ST_PROXY_WAIT = 1, ST_CONNECTING, ST_ESTABLISHED, ST_DEAD };
-enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_COUNT, TM_NONE = 255 };
+enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_DELACK, TM_COUNT, TM_NONE = 255 };
 
 /* flags: per side s (0 client, 1 target) */
 #define F_R(s)      (1u << (0 + (s)))  /* readable */
@@ -39,6 +40,7 @@ enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_COUNT, TM_NONE = 255 };
 #define F_SPL(d)    (1u << (11 + (d))) /* direction d (source side d) moves data by splice */
 #define F_HUP(s)    (1u << (13 + (s))) /* an event reported hang-up or error on side s */
 #define F_TFIRST    (1u << 15)         /* the target ended first and got no byte after it */
+#define F_DELACK    (1u << 16)         /* smart connect: the target's handshake ACK waits */
 
 struct xfer {
     struct xfer *next; /* pool link */
@@ -141,6 +143,8 @@ static uint32_t timer_ms(const struct lbf_live *lv, int which)
         return lv->connect_timeout_ms;
     case TM_IDLE:
         return lv->idle_timeout_ms;
+    case TM_DELACK:
+        return DELACK_MS;
     default:
         return lv->half_closed_timeout_ms;
     }
@@ -227,11 +231,14 @@ static ssize_t xfer_read(struct xfer *x, int src)
     return recv(src, x->buf, COPY_CAP, 0);
 }
 
-static ssize_t xfer_write(struct xfer *x, int dst)
+/* more: the source has hung up, so its end of stream follows these bytes; the kernel holds a
+ * last partial segment until the FIN that comes right after, and sends both in one packet. */
+static ssize_t xfer_write(struct xfer *x, int dst, int more)
 {
     if (x->rfd >= 0)
-        return splice(x->rfd, NULL, dst, NULL, x->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    ssize_t n = send(dst, x->buf + x->off, x->len, MSG_NOSIGNAL);
+        return splice(x->rfd, NULL, dst, NULL, x->len,
+                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0));
+    ssize_t n = send(dst, x->buf + x->off, x->len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     if (n > 0)
         x->off += (uint32_t)n;
     return n;
@@ -466,8 +473,16 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
         conn_close(w, c, 1, "no_socket");
         return;
     }
-    int one = 1;
+    int one = 1, zero = 0;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (app->cfg.smart_connect) {
+        /* delayed-ACK mode before connecting: the kernel keeps the handshake's last ACK
+         * and the first bytes sent carry it, one packet fewer, and the target sees the
+         * connection and its first bytes in one wakeup (HAProxy's tcp-smart-connect); when
+         * nothing carries it within DELACK_MS, delack_flush() sends it */
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
+        c->flags |= F_DELACK;
+    }
     if (connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0 &&
         errno != EINPROGRESS) {
         close(fd);
@@ -481,7 +496,7 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
         conn_close(w, c, 3, "error");
         return;
     }
-    c->flags &= ~(F_R(1) | F_W(1));
+    c->flags &= ~(F_R(1) | F_W(1) | F_HUP(1)); /* nothing from an earlier attempt */
     c->state = ST_CONNECTING;
     tl_touch(w, c, TM_CONNECT);
 }
@@ -504,8 +519,22 @@ static void connect_done(struct lbf_worker *w, struct conn *c)
             return;
         }
     }
+    if (lv->send_proxy)
+        c->flags &= ~F_DELACK; /* the header carried the ACK */
     tl_touch(w, c, TM_IDLE);
     run(w, c);
+}
+
+/* Smart connect, DELACK_MS after the connect completed with nothing sent to the target (no
+ * client byte, no PROXY header, no FIN): a server that speaks first must not wait for the
+ * kernel's delayed-ACK timer (200 ms) to see the connection, so the held ACK goes now. */
+static void delack_flush(struct lbf_worker *w, struct conn *c)
+{
+    int one = 1;
+    c->flags &= ~F_DELACK;
+    count(&w->app->st.delack_flushed);
+    setsockopt(c->fd[1], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+    tl_touch(w, c, TM_IDLE);
 }
 
 /* ---- PROXY header from trusted sources; none allowed from others --------------------------- */
@@ -594,7 +623,10 @@ static int pump(struct lbf_worker *w, struct conn *c, int d)
         if (x && x->len > 0) {
             if (!(c->flags & F_W(1 - d)))
                 return P_OK;
-            ssize_t n = xfer_write(x, dst);
+            /* After a hang-up the source's queue ends in its FIN or an error, so the read that
+             * follows this write returns 0 or fails at once, never EAGAIN: the FIN (or the
+             * reset) always comes right after, and nothing stays held. */
+            ssize_t n = xfer_write(x, dst, (c->flags & F_HUP(d)) != 0);
             if (n < 0) {
                 if (errno == EAGAIN) {
                     c->flags &= ~F_W(1 - d);
@@ -705,6 +737,13 @@ static void run(struct lbf_worker *w, struct conn *c)
     }
     if (more)
         ready_push(w, c);
+    if ((c->flags & F_DELACK) && (c->bytes[0] || (c->flags & F_SHUT(1))))
+        c->flags &= ~F_DELACK; /* the first bytes or the FIN carried the held ACK */
+    if (c->flags & F_DELACK) {
+        if (c->timer != TM_DELACK) /* the wait is not extended by later events */
+            tl_touch(w, c, TM_DELACK);
+        return;
+    }
     tl_touch(w, c, (c->flags & (F_SHUT(0) | F_SHUT(1))) ? TM_HALF : TM_IDLE);
 }
 
@@ -895,6 +934,9 @@ static void expire(struct lbf_worker *w)
             case TM_IDLE:
                 count(&w->app->st.idle_timeout);
                 conn_close(w, c, 0, "idle_timeout");
+                break;
+            case TM_DELACK:
+                delack_flush(w, c);
                 break;
             default:
                 count(&w->app->st.half_closed_timeout);

@@ -88,6 +88,7 @@ struct lbf_config {
     char user[LBF_NAME_MAX + 1];
     char ready_file[LBF_PATH_MAX];
     int splice;
+    int smart_connect; /* delay the handshake ACK toward targets until the first bytes */
     struct lbf_target_conf *targets;
     int n_targets;
     int cap_targets;
@@ -235,6 +236,7 @@ struct lbf_stats {
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t active;
     _Atomic uint64_t pipes_created;
+    _Atomic uint64_t delack_flushed; /* smart connect: held ACKs sent with nothing to carry them */
     _Atomic uint64_t checks_ok;
     _Atomic uint64_t checks_failed;
     _Atomic uint64_t reloads;
