@@ -520,6 +520,7 @@ class Bench:
         self.proxy_addrs = Addrs(77)
         self.backend_addrs = Addrs(78)
         self.samples = {}  # (measure, path) -> list of dicts
+        self.cur_run = 0
         self.failures = []
         self.port = 20000 + os.getpid() % 20000
 
@@ -528,7 +529,7 @@ class Bench:
         return self.port
 
     def add(self, measure, path, **vals):
-        self.samples.setdefault((measure, path), []).append(vals)
+        self.samples.setdefault((measure, path), []).append(dict(vals, run=self.cur_run))
 
     def with_path(self, path, backend, fn):
         """Runs fn(addr, port, proc) through path (proc None for direct)."""
@@ -635,6 +636,7 @@ class Bench:
     def run(self):
         paths = self.o.paths
         for run in range(self.o.runs):
+            self.cur_run = run
             # alternate: rotate the order of the paths each run
             order = paths[run % len(paths):] + paths[:run % len(paths)]
             for measure in self.o.measures:
@@ -663,6 +665,24 @@ class Bench:
         med = {}
         rows = []
 
+        def core_share(x):
+            # The proxy's share of CPU 0: the smaller of two upper bounds. CPU 0's busy share
+            # counts everything on that core (only the proxy and the kernel's work for its
+            # packets, on a quiet machine; other work too, on a shared one); the proxy's own
+            # time plus CPU 0's softirq share counts the softirq ticks that land in the
+            # proxy's own context twice (tick-based accounting charges them to both).
+            if not x.get("proxy_cpu"):
+                return None
+            return min(x["cpu0"], x["proxy_cpu"] + (x.get("softirq") or 0)) or None
+
+        def paired(measure, key, path, base):
+            # per run, against the base measured in the same run (alternated): the machine's
+            # speed drifts between runs by more than the differences between proxies
+            b = {x["run"]: x[key] for x in self.samples.get((measure, base)) or []}
+            r = [x[key] / b[x["run"]] for x in self.samples.get((measure, path)) or []
+                 if b.get(x["run"])]
+            return statistics.median(r) if r else None
+
         def median_of(measure, path, key):
             s = self.samples.get((measure, path))
             return statistics.median(x[key] for x in s) if s else None
@@ -677,11 +697,11 @@ class Bench:
             for path in self.o.paths:
                 med[(name, path)] = median_of(measure, path, key)
                 s = self.samples.get((measure, path)) or []
-                eff = [x[key] / (x["proxy_cpu"] + (x.get("softirq") or 0)) for x in s
-                       if x.get("proxy_cpu")]
+                eff = {x["run"]: x[key] / core_share(x) for x in s if core_share(x)}
                 if eff:
-                    med[(name + "_per_core", path)] = statistics.median(eff)
-                    med[(name + "_per_core_runs", path)] = [round(e, 3) for e in eff]
+                    med[(name + "_per_core", path)] = statistics.median(eff.values())
+                    med[(name + "_per_core_runs", path)] = [round(e, 3) for e in eff.values()]
+                    med[(name + "_per_core_by_run", path)] = eff
         for measure, key, name, unit, higher in metrics:
             for path in self.o.paths:
                 v = med[(name, path)]
@@ -691,10 +711,14 @@ class Bench:
                 row = {"bench": "forwarder", "metric": name, "path": path, "unit": unit,
                        "median": round(v, 3), "runs": [round(x[key], 3) for x in s]}
                 if measure in ("new_conn", "keepalive", "throughput") and path != "direct":
+                    for base in ("haproxy", "haproxy-splice"):
+                        pr = paired(measure, key, path, base)
+                        if pr is not None and path != base:
+                            row[f"paired_vs_{base}"] = round(pr, 3)
                     # what the proxy would do with a whole core: the rate divided by the share
-                    # of CPU 0 it used (its own time plus CPU 0's softirq, which is the kernel
-                    # finishing the proxy's sends on loopback); meaningful even when the run
-                    # was bounded by CPU 1 or by other work on the machine
+                    # of CPU 0 it used (core_share: its own time and the kernel's softirq work
+                    # for its packets); meaningful even when the run was bounded by CPU 1 or
+                    # by other work on the machine
                     if med.get((name + "_per_core", path)):
                         row["per_proxy_core"] = round(med[(name + "_per_core", path)], 3)
                         row["per_proxy_core_runs"] = med[(name + "_per_core_runs", path)]
@@ -729,6 +753,15 @@ class Bench:
                 rows.append(row)
         return rows, med
 
+    def paired_best(self, measure, key):
+        """Median over runs of lbfwd's value over the better HAProxy variant's in that run."""
+        lb = self.samples.get((measure, "lbfwd")) or []
+        hs = [{x["run"]: x[key] for x in self.samples.get((measure, h)) or []}
+              for h in ("haproxy", "haproxy-splice")]
+        r = [x[key] / max(h[x["run"]] for h in hs if x["run"] in h) for x in lb
+             if any(x["run"] in h for h in hs)]
+        return statistics.median(r) if r else None
+
     def targets(self, med):
         """The issue's targets for lbfwd, each against the better HAProxy variant."""
         if "lbfwd" not in self.o.paths:
@@ -751,6 +784,18 @@ class Bench:
         if lb and ref:
             check("new_conn", ">= 1.15 x best HAProxy", lb >= 1.15 * ref, round(lb / ref, 3),
                   1.15)
+        pr = self.paired_best("new_conn", "value")
+        if pr is not None:
+            check("new_conn_paired", ">= 1.15 x the better HAProxy of the same run (median of "
+                  "per-run ratios)", pr >= 1.15, round(pr, 3), 1.15)
+        by = med.get(("new_conn_per_s_per_core_by_run", "lbfwd")) or {}
+        hs = [med.get(("new_conn_per_s_per_core_by_run", h)) or {}
+              for h in ("haproxy", "haproxy-splice")]
+        r = [v / max(h[k] for h in hs if k in h) for k, v in by.items() if any(k in h for h in hs)]
+        if r:
+            check("new_conn_per_core_paired", ">= 1.15 x the better HAProxy of the same run, "
+                  "per core of the proxy", statistics.median(r) >= 1.15,
+                  round(statistics.median(r), 3), 1.15)
         lb = med.get(("new_conn_per_s_per_core", "lbfwd"))
         ref = best("new_conn_per_s_per_core", True)
         if lb and ref:
