@@ -4,6 +4,7 @@ instructions (callgrind), for lbfwd, HAProxy or nginx, on the same short connect
 
   bench/forwarder/profile.py --path lbfwd --strace          # syscalls per connection
   bench/forwarder/profile.py --path haproxy --callgrind     # instructions per connection
+  bench/forwarder/profile.py --path lbfwd --segments        # packets and CPU, under load
 
 A client makes --conns sequential HTTP requests with `Connection: close` through the proxy to
 an nginx backend (the new-connections case of run.py), after a warm-up. strace attaches to
@@ -11,6 +12,12 @@ every thread of the proxy for the measured connections only; callgrind runs the 
 valgrind and counts from a zeroed counter to a dump around the measured connections. Both
 numbers are counts, so they do not depend on the machine's load. Prints one JSON object per
 line and the top entries.
+
+--segments measures under the benchmark's short-connection load instead (run.py's placement:
+the proxy alone on CPU 0; wrk -t1 -c64 with `Connection: close` and the backend on CPU 1), for
+--duration seconds, --runs times: TCP segments sent per connection, as the kernel counts them
+(Tcp OutSegs of /proc/net/snmp, both legs; the machine's other TCP traffic counts too, so use
+it on a quiet machine), and the CPU time of each core per connection (/proc/stat).
 """
 import argparse
 import glob
@@ -22,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import statistics
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -118,6 +126,37 @@ def callgrind_counts(kind, wd, listen, backend, opts, n):
     return total, top
 
 
+def tcp_out_segs():
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(dict(zip(rows[0][1:], rows[1][1:]))["OutSegs"])
+
+
+def segments(o, wd, addrs, port, backend):
+    """Segments and CPU microseconds per connection under wrk's short-connection load."""
+    out = []
+    for i in range(o.runs):
+        listen = (addrs.next(), port + 10 + i)
+        proc = run.start_proxy(o.path, wd, listen, backend, o)
+        try:
+            s0, c0 = tcp_out_segs(), run.cpu_times()
+            rps, errs = run.wrk(listen[0], listen[1], o.duration, True)
+            s1, c1 = tcp_out_segs(), run.cpu_times()
+        finally:
+            proc.stop()
+        n = rps * o.duration
+        if errs or n <= 0:
+            raise run.BenchError(f"wrk: {errs} socket errors, {n} connections")
+        us = []
+        for cpu in (run.PROXY_CPU, run.LOAD_CPU):
+            (b0, t0), (b1, t1) = c0[cpu][:2], c1[cpu][:2]
+            us.append((b1 - b0) / os.sysconf("SC_CLK_TCK") * 1e6 / n)
+        out.append({"conn_per_s": round(rps), "segments_per_conn": round((s1 - s0) / n, 2),
+                    "cpu0_us_per_conn": round(us[0], 1), "cpu1_us_per_conn": round(us[1], 1)})
+    med = {k: statistics.median(x[k] for x in out) for k in out[0]}
+    return med, out
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--path", default="lbfwd", choices=[p for p in run.ALL_PATHS
@@ -127,10 +166,13 @@ def main(argv):
     ap.add_argument("--conns", type=int, default=2000)
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--segments", action="store_true")
+    ap.add_argument("--runs", type=int, default=3, help="--segments: runs (default 3)")
+    ap.add_argument("--duration", type=int, default=4, help="--segments: seconds per run")
     ap.add_argument("--lbfwd", default=None)
     ap.add_argument("--lbfwd-args", default=run.DEFAULT_LBFWD_ARGS)
     o = ap.parse_args(argv)
-    if not (o.strace or o.callgrind):
+    if not (o.strace or o.callgrind or o.segments):
         o.strace = True
     o.lbfwd = o.lbfwd or run.find_lbfwd()
     if o.path == "lbfwd" and not o.lbfwd:
@@ -163,6 +205,11 @@ def main(argv):
             print(json.dumps({"profile": "instr_per_conn", "path": o.path, "conns": n,
                               "instr_per_conn": round(total / n)}), flush=True)
             print(top[:6000], file=sys.stderr)
+        if o.segments:
+            med, runs = segments(o, wd, addrs, port, backend)
+            print(json.dumps(dict({"profile": "segments_under_load", "path": o.path,
+                                   "lbfwd_args": o.lbfwd_args if "lbfwd" in o.path else None},
+                                  **med, runs=runs)), flush=True)
     finally:
         be.stop()
     return 0
