@@ -152,6 +152,9 @@ char *lbf_render_metrics(struct lbf_app *app)
     stat_line(&b, "lbfwd_smart_connect_acks_total", "counter",
               "Handshake ACKs toward targets sent alone: nothing to carry them in time.", NULL,
               LD(s->delack_flushed));
+    stat_line(&b, "lbfwd_smart_accept_acks_total", "counter",
+              "ACKs of a client's first bytes sent alone: no answer to carry them in time.", NULL,
+              LD(s->cdelack_flushed));
     sb_printf(&b, "# HELP lbfwd_checks_total Health checks, by result.\n"
                   "# TYPE lbfwd_checks_total counter\n");
     stat_line(&b, "lbfwd_checks_total", "", NULL, "{result=\"ok\"}", LD(s->checks_ok));

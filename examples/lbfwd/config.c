@@ -50,6 +50,7 @@ void lbf_config_init(struct lbf_config *cfg)
     cfg->access_log = 1;
     cfg->splice = 1;
     cfg->smart_connect = 1;
+    cfg->smart_accept = 1;
 }
 
 void lbf_config_free(struct lbf_config *cfg)
@@ -564,6 +565,7 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
                 : strcmp(key, "access_log") == 0         ? &cfg->access_log
                 : strcmp(key, "splice") == 0             ? &cfg->splice
                 : strcmp(key, "smart_connect") == 0      ? &cfg->smart_connect
+                : strcmp(key, "smart_accept") == 0       ? &cfg->smart_accept
                                                          : NULL;
     if (flag) {
         if (parse_bool(value, flag) != 0)
@@ -783,7 +785,8 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
 
 /* ---- command line -------------------------------------------------------------------------- */
 static const char *const bool_flags[] = {"send-proxy-crc32c", "admin-allow-remote", "access-log",
-                                         "splice", "fail-closed", "smart-connect"};
+                                         "splice", "fail-closed", "smart-connect",
+                                         "smart-accept"};
 
 static int is_bool_flag(const char *name)
 {
@@ -914,6 +917,9 @@ const char *lbf_usage_text(void)
            "  --splice / --no-splice      zero-copy forwarding with splice(2) (default on)\n"
            "  --smart-connect / --no-smart-connect\n"
            "                              the first bytes carry the handshake ACK (default on)\n"
+           "  --smart-accept / --no-smart-accept\n"
+           "                              the first answer carries the ACK of the client's first\n"
+           "                              bytes (default on)\n"
            "Selection (liblb balancer):\n"
            "  --algorithm A               maglev (default), ring, ring-bounded, wrr, leastconn, "
            "p2c\n"

@@ -22,7 +22,7 @@
 #define POOL_KEEP  64          /* idle pipes kept per worker */
 #define ROUNDS     8           /* transfers per direction per turn (fairness) */
 #define MAX_HDR    4096        /* largest PROXY header read from a trusted source */
-#define DELACK_MS  1 /* smart connect: how long a target's handshake ACK waits for bytes */
+#define DELACK_MS  1 /* smart connect/accept: how long a held ACK waits for bytes to ride on */
 #define TAG_EVFD   1
 #define TAG_LISTEN 16 /* + listener index */
 
@@ -41,6 +41,8 @@ enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_DELACK, TM_COUNT, TM_NONE 
 #define F_HUP(s)    (1u << (13 + (s))) /* an event reported hang-up or error on side s */
 #define F_TFIRST    (1u << 15)         /* the target ended first and got no byte after it */
 #define F_DELACK    (1u << 16)         /* smart connect: the target's handshake ACK waits */
+#define F_CDELACK   (1u << 17)         /* smart accept: the client's socket delays its ACKs */
+#define F_CSPOKE    (1u << 18)         /* the client's first bytes (or FIN) have arrived */
 
 struct xfer {
     struct xfer *next; /* pool link */
@@ -479,7 +481,7 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
         /* delayed-ACK mode before connecting: the kernel keeps the handshake's last ACK
          * and the first bytes sent carry it, one packet fewer, and the target sees the
          * connection and its first bytes in one wakeup (HAProxy's tcp-smart-connect); when
-         * nothing carries it within DELACK_MS, delack_flush() sends it */
+         * nothing carries it within DELACK_MS, flush_ack() sends it */
         setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
         c->flags |= F_DELACK;
     }
@@ -521,20 +523,50 @@ static void connect_done(struct lbf_worker *w, struct conn *c)
     }
     if (lv->send_proxy)
         c->flags &= ~F_DELACK; /* the header carried the ACK */
+    if (app->cfg.smart_accept && !(c->flags & F_CSPOKE)) {
+        /* Smart accept: the client has sent nothing yet (most send with their handshake's
+         * ACK, and the kernel has acknowledged those bytes already: nothing to do). Until
+         * its first bytes, its socket delays ACKs, so the first answer carries theirs, one
+         * packet fewer (what HAProxy's tcp-smart-accept saves); run() bounds the wait. */
+        int zero = 0;
+        setsockopt(c->fd[0], IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
+        c->flags |= F_CDELACK;
+    }
     tl_touch(w, c, TM_IDLE);
     run(w, c);
 }
 
-/* Smart connect, DELACK_MS after the connect completed with nothing sent to the target (no
- * client byte, no PROXY header, no FIN): a server that speaks first must not wait for the
- * kernel's delayed-ACK timer (200 ms) to see the connection, so the held ACK goes now. */
-static void delack_flush(struct lbf_worker *w, struct conn *c)
+/* A held ACK that nothing carried within DELACK_MS goes alone (TCP_QUICKACK 1 sends it).
+ * Smart connect: nothing was sent to the target (no client byte, no PROXY header, no FIN); a
+ * server that speaks first must not wait for the kernel's delayed-ACK timer (200 ms) to see
+ * the connection. Smart accept: the client's first bytes got no answer yet; a client that
+ * sends its request in two small writes under Nagle waits for this ACK before the second. */
+static void flush_ack(struct lbf_worker *w, struct conn *c, int side)
 {
     int one = 1;
-    c->flags &= ~F_DELACK;
-    count(&w->app->st.delack_flushed);
-    setsockopt(c->fd[1], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-    tl_touch(w, c, TM_IDLE);
+    if (side == 1) {
+        c->flags &= ~F_DELACK;
+        count(&w->app->st.delack_flushed);
+    } else {
+        c->flags &= ~F_CDELACK;
+        count(&w->app->st.cdelack_flushed);
+    }
+    setsockopt(c->fd[side], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
+/* Whether an ACK is held that the end of the DELACK_MS wait must send. */
+static int ack_held(const struct conn *c)
+{
+    return (c->flags & F_DELACK) || (c->flags & (F_CDELACK | F_CSPOKE)) == (F_CDELACK | F_CSPOKE);
+}
+
+static void delack_expired(struct lbf_worker *w, struct conn *c)
+{
+    if (c->flags & F_DELACK)
+        flush_ack(w, c, 1);
+    if ((c->flags & (F_CDELACK | F_CSPOKE)) == (F_CDELACK | F_CSPOKE))
+        flush_ack(w, c, 0);
+    tl_touch(w, c, (c->flags & (F_SHUT(0) | F_SHUT(1))) ? TM_HALF : TM_IDLE);
 }
 
 /* ---- PROXY header from trusted sources; none allowed from others --------------------------- */
@@ -737,9 +769,12 @@ static void run(struct lbf_worker *w, struct conn *c)
     }
     if (more)
         ready_push(w, c);
+    /* the first bytes or the FIN sent each way carry the held ACK of that side */
     if ((c->flags & F_DELACK) && (c->bytes[0] || (c->flags & F_SHUT(1))))
-        c->flags &= ~F_DELACK; /* the first bytes or the FIN carried the held ACK */
-    if (c->flags & F_DELACK) {
+        c->flags &= ~F_DELACK;
+    if ((c->flags & F_CDELACK) && (c->bytes[1] || (c->flags & F_SHUT(0))))
+        c->flags &= ~F_CDELACK;
+    if (ack_held(c)) {
         if (c->timer != TM_DELACK) /* the wait is not extended by later events */
             tl_touch(w, c, TM_DELACK);
         return;
@@ -756,7 +791,7 @@ static void conn_event(struct lbf_worker *w, struct conn *c, int side, uint32_t 
         c->flags |= F_HUP(side);
     if (side == 0) {
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            c->flags |= F_R(0);
+            c->flags |= F_R(0) | F_CSPOKE;
         if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
             c->flags |= F_W(0);
         if (c->state == ST_PROXY_WAIT) {
@@ -936,7 +971,7 @@ static void expire(struct lbf_worker *w)
                 conn_close(w, c, 0, "idle_timeout");
                 break;
             case TM_DELACK:
-                delack_flush(w, c);
+                delack_expired(w, c);
                 break;
             default:
                 count(&w->app->st.half_closed_timeout);

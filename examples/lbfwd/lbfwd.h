@@ -89,6 +89,7 @@ struct lbf_config {
     char ready_file[LBF_PATH_MAX];
     int splice;
     int smart_connect; /* delay the handshake ACK toward targets until the first bytes */
+    int smart_accept;  /* delay the ACK of a client's first bytes until the answer */
     struct lbf_target_conf *targets;
     int n_targets;
     int cap_targets;
@@ -237,6 +238,7 @@ struct lbf_stats {
     _Atomic uint64_t active;
     _Atomic uint64_t pipes_created;
     _Atomic uint64_t delack_flushed; /* smart connect: held ACKs sent with nothing to carry them */
+    _Atomic uint64_t cdelack_flushed; /* smart accept: the same toward clients */
     _Atomic uint64_t checks_ok;
     _Atomic uint64_t checks_failed;
     _Atomic uint64_t reloads;

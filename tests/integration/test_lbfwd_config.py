@@ -96,6 +96,7 @@ BAD = [
     ("[lbfwd]\nlisten = 127.0.0.1:80\nrise = 0\n", 3, "bad rise"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nsplice = maybe\n", 3, "bad boolean"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nsmart-connect = sometimes\n", 3, "bad boolean"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\nsmart_accept = 2\n", 3, "bad boolean"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\ndrain_timeout = 2h\n", 3, "bad duration"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nmax_eject_percent = 0\n", 3, "bad max_eject_percent"),
 ]
