@@ -119,6 +119,8 @@ l = b"PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n"
 ok("v1_unknown_with_junk", l, len(l), 1, "LOCAL", "UNSPEC", "UNSPEC")
 l = b"PROXY UNKNOWN a\rb\nc\r\r\n"
 ok("v1_unknown_lone_cr_lf_ignored", l, len(l), 1, "LOCAL", "UNSPEC", "UNSPEC")
+# The spec's v1 limit: 107 bytes with the CRLF. After UNKNOWN the receiver ignores the rest of
+# the line, so filler bytes ("x") reach the limit exactly, go one past it, or never end.
 l = b"PROXY UNKNOWN " + b"x" * (107 - 16) + b"\r\n"
 ok("v1_unknown_107_bytes", l, 107, 1, "LOCAL", "UNSPEC", "UNSPEC")
 err("v1_unknown_108_bytes", b"PROXY UNKNOWN " + b"x" * (108 - 16) + b"\r\n",
