@@ -675,14 +675,6 @@ class Bench:
                 return None
             return min(x["cpu0"], x["proxy_cpu"] + (x.get("softirq") or 0)) or None
 
-        def paired(measure, key, path, base):
-            # per run, against the base measured in the same run (alternated): the machine's
-            # speed drifts between runs by more than the differences between proxies
-            b = {x["run"]: x[key] for x in self.samples.get((measure, base)) or []}
-            r = [x[key] / b[x["run"]] for x in self.samples.get((measure, path)) or []
-                 if b.get(x["run"])]
-            return statistics.median(r) if r else None
-
         def median_of(measure, path, key):
             s = self.samples.get((measure, path))
             return statistics.median(x[key] for x in s) if s else None
@@ -700,7 +692,6 @@ class Bench:
                 eff = {x["run"]: x[key] / core_share(x) for x in s if core_share(x)}
                 if eff:
                     med[(name + "_per_core", path)] = statistics.median(eff.values())
-                    med[(name + "_per_core_runs", path)] = [round(e, 3) for e in eff.values()]
                     med[(name + "_per_core_by_run", path)] = eff
         for measure, key, name, unit, higher in metrics:
             for path in self.o.paths:
@@ -712,7 +703,8 @@ class Bench:
                        "median": round(v, 3), "runs": [round(x[key], 3) for x in s]}
                 if measure in ("new_conn", "keepalive", "throughput") and path != "direct":
                     for base in ("haproxy", "haproxy-splice"):
-                        pr = paired(measure, key, path, base)
+                        pr = paired_ratio(self.by_run(measure, path, key),
+                                          [self.by_run(measure, base, key)])
                         if pr is not None and path != base:
                             row[f"paired_vs_{base}"] = round(pr, 3)
                     # what the proxy would do with a whole core: the rate divided by the share
@@ -721,7 +713,8 @@ class Bench:
                     # by other work on the machine
                     if med.get((name + "_per_core", path)):
                         row["per_proxy_core"] = round(med[(name + "_per_core", path)], 3)
-                        row["per_proxy_core_runs"] = med[(name + "_per_core_runs", path)]
+                        row["per_proxy_core_runs"] = [
+                            round(e, 3) for e in med[(name + "_per_core_by_run", path)].values()]
                         for base in ("haproxy", "haproxy-splice"):
                             b = med.get((name + "_per_core", base))
                             if b:
@@ -753,14 +746,8 @@ class Bench:
                 rows.append(row)
         return rows, med
 
-    def paired_best(self, measure, key):
-        """Median over runs of lbfwd's value over the better HAProxy variant's in that run."""
-        lb = self.samples.get((measure, "lbfwd")) or []
-        hs = [{x["run"]: x[key] for x in self.samples.get((measure, h)) or []}
-              for h in ("haproxy", "haproxy-splice")]
-        r = [x[key] / max(h[x["run"]] for h in hs if x["run"] in h) for x in lb
-             if any(x["run"] in h for h in hs)]
-        return statistics.median(r) if r else None
+    def by_run(self, measure, path, key):
+        return {x["run"]: x[key] for x in self.samples.get((measure, path)) or []}
 
     def targets(self, med):
         """The issue's targets for lbfwd, each against the better HAProxy variant."""
@@ -784,18 +771,17 @@ class Bench:
         if lb and ref:
             check("new_conn", ">= 1.15 x best HAProxy", lb >= 1.15 * ref, round(lb / ref, 3),
                   1.15)
-        pr = self.paired_best("new_conn", "value")
+        hap = ("haproxy", "haproxy-splice")
+        pr = paired_ratio(self.by_run("new_conn", "lbfwd", "value"),
+                          [self.by_run("new_conn", h, "value") for h in hap])
         if pr is not None:
             check("new_conn_paired", ">= 1.15 x the better HAProxy of the same run (median of "
                   "per-run ratios)", pr >= 1.15, round(pr, 3), 1.15)
-        by = med.get(("new_conn_per_s_per_core_by_run", "lbfwd")) or {}
-        hs = [med.get(("new_conn_per_s_per_core_by_run", h)) or {}
-              for h in ("haproxy", "haproxy-splice")]
-        r = [v / max(h[k] for h in hs if k in h) for k, v in by.items() if any(k in h for h in hs)]
-        if r:
+        pr = paired_ratio(med.get(("new_conn_per_s_per_core_by_run", "lbfwd")) or {},
+                          [med.get(("new_conn_per_s_per_core_by_run", h)) or {} for h in hap])
+        if pr is not None:
             check("new_conn_per_core_paired", ">= 1.15 x the better HAProxy of the same run, "
-                  "per core of the proxy", statistics.median(r) >= 1.15,
-                  round(statistics.median(r), 3), 1.15)
+                  "per core of the proxy", pr >= 1.15, round(pr, 3), 1.15)
         lb = med.get(("new_conn_per_s_per_core", "lbfwd"))
         ref = best("new_conn_per_s_per_core", True)
         if lb and ref:
@@ -820,6 +806,15 @@ class Bench:
             check("hold", f"{self.o.hold} held, second round within 5 % of the first", flat,
                   max(x["second_over_first"] for x in s), 1.05)
         return out
+
+
+def paired_ratio(values, bases):
+    """Median over runs of values[run] / the best of bases[i][run], both {run: value}: each run
+    against the baselines measured in the same run (alternated), since the machine's speed
+    drifts between runs by more than the differences between proxies."""
+    r = [v / max(b[k] for b in bases if k in b) for k, v in values.items()
+         if any(b.get(k) for b in bases)]
+    return statistics.median(r) if r else None
 
 
 def fmt(v, unit):
