@@ -40,8 +40,7 @@ enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_DELACK, TM_COUNT, TM_NONE 
 #define F_SPL(d)    (1u << (11 + (d))) /* direction d (source side d) moves data by splice */
 #define F_HUP(s)    (1u << (13 + (s))) /* an event reported hang-up or error on side s */
 #define F_TFIRST    (1u << 15)         /* the target ended first and got no byte after it */
-#define F_DELACK    (1u << 16)         /* smart connect: the target's handshake ACK waits */
-#define F_CDELACK   (1u << 17)         /* smart accept: the client's socket delays its ACKs */
+#define F_HELD(s)   (1u << (16 + (s))) /* side s's socket holds its ACK (smart accept/connect) */
 #define F_CSPOKE    (1u << 18)         /* the client's first bytes (or FIN) have arrived */
 
 struct xfer {
@@ -385,6 +384,15 @@ static void count(_Atomic uint64_t *ctr)
 }
 
 /* ---- connecting ---------------------------------------------------------------------------- */
+/* Delayed-ACK mode on side s's socket fd: its next ACK waits for bytes sent that way to carry
+ * it; run() bounds the wait to DELACK_MS (delack_expired). */
+static void hold_ack(struct conn *c, int s, int fd)
+{
+    int zero = 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
+    c->flags |= F_HELD(s);
+}
+
 static void start_connect(struct lbf_worker *w, struct conn *c);
 static void run(struct lbf_worker *w, struct conn *c);
 
@@ -475,15 +483,13 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
         conn_close(w, c, 1, "no_socket");
         return;
     }
-    int one = 1, zero = 0;
+    int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (app->cfg.smart_connect) {
         /* delayed-ACK mode before connecting: the kernel keeps the handshake's last ACK
          * and the first bytes sent carry it, one packet fewer, and the target sees the
-         * connection and its first bytes in one wakeup (HAProxy's tcp-smart-connect); when
-         * nothing carries it within DELACK_MS, flush_ack() sends it */
-        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
-        c->flags |= F_DELACK;
+         * connection and its first bytes in one wakeup (HAProxy's tcp-smart-connect) */
+        hold_ack(c, 1, fd);
     }
     if (connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0 &&
         errno != EINPROGRESS) {
@@ -522,18 +528,23 @@ static void connect_done(struct lbf_worker *w, struct conn *c)
         }
     }
     if (lv->send_proxy)
-        c->flags &= ~F_DELACK; /* the header carried the ACK */
+        c->flags &= ~F_HELD(1); /* the header carried the ACK */
     if (app->cfg.smart_accept && !(c->flags & F_CSPOKE)) {
         /* Smart accept: the client has sent nothing yet (most send with their handshake's
          * ACK, and the kernel has acknowledged those bytes already: nothing to do). Until
          * its first bytes, its socket delays ACKs, so the first answer carries theirs, one
-         * packet fewer (what HAProxy's tcp-smart-accept saves); run() bounds the wait. */
-        int zero = 0;
-        setsockopt(c->fd[0], IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
-        c->flags |= F_CDELACK;
+         * packet fewer (what HAProxy's tcp-smart-accept saves). */
+        hold_ack(c, 0, c->fd[0]);
     }
     tl_touch(w, c, TM_IDLE);
     run(w, c);
+}
+
+/* Whether side s holds an ACK that the end of the DELACK_MS wait must send: the target's
+ * handshake ACK from the connect on; the client's from its first bytes on. */
+static int ack_held(const struct conn *c, int s)
+{
+    return (c->flags & F_HELD(s)) && (s == 1 || (c->flags & F_CSPOKE));
 }
 
 /* A held ACK that nothing carried within DELACK_MS goes alone (TCP_QUICKACK 1 sends it).
@@ -541,31 +552,16 @@ static void connect_done(struct lbf_worker *w, struct conn *c)
  * server that speaks first must not wait for the kernel's delayed-ACK timer (200 ms) to see
  * the connection. Smart accept: the client's first bytes got no answer yet; a client that
  * sends its request in two small writes under Nagle waits for this ACK before the second. */
-static void flush_ack(struct lbf_worker *w, struct conn *c, int side)
-{
-    int one = 1;
-    if (side == 1) {
-        c->flags &= ~F_DELACK;
-        count(&w->app->st.delack_flushed);
-    } else {
-        c->flags &= ~F_CDELACK;
-        count(&w->app->st.cdelack_flushed);
-    }
-    setsockopt(c->fd[side], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-}
-
-/* Whether an ACK is held that the end of the DELACK_MS wait must send. */
-static int ack_held(const struct conn *c)
-{
-    return (c->flags & F_DELACK) || (c->flags & (F_CDELACK | F_CSPOKE)) == (F_CDELACK | F_CSPOKE);
-}
-
 static void delack_expired(struct lbf_worker *w, struct conn *c)
 {
-    if (c->flags & F_DELACK)
-        flush_ack(w, c, 1);
-    if ((c->flags & (F_CDELACK | F_CSPOKE)) == (F_CDELACK | F_CSPOKE))
-        flush_ack(w, c, 0);
+    int one = 1;
+    for (int s = 0; s < 2; s++) {
+        if (!ack_held(c, s))
+            continue;
+        c->flags &= ~F_HELD(s);
+        count(s ? &w->app->st.delack_flushed : &w->app->st.cdelack_flushed);
+        setsockopt(c->fd[s], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+    }
     tl_touch(w, c, (c->flags & (F_SHUT(0) | F_SHUT(1))) ? TM_HALF : TM_IDLE);
 }
 
@@ -769,12 +765,11 @@ static void run(struct lbf_worker *w, struct conn *c)
     }
     if (more)
         ready_push(w, c);
-    /* the first bytes or the FIN sent each way carry the held ACK of that side */
-    if ((c->flags & F_DELACK) && (c->bytes[0] || (c->flags & F_SHUT(1))))
-        c->flags &= ~F_DELACK;
-    if ((c->flags & F_CDELACK) && (c->bytes[1] || (c->flags & F_SHUT(0))))
-        c->flags &= ~F_CDELACK;
-    if (ack_held(c)) {
+    /* the first bytes or the FIN sent toward a side carry that side's held ACK */
+    for (int s = 0; s < 2; s++)
+        if (c->bytes[1 - s] || (c->flags & F_SHUT(s)))
+            c->flags &= ~F_HELD(s);
+    if (ack_held(c, 0) || ack_held(c, 1)) {
         if (c->timer != TM_DELACK) /* the wait is not extended by later events */
             tl_touch(w, c, TM_DELACK);
         return;
