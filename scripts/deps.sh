@@ -3,7 +3,7 @@
 # sudo when not root). Installs nothing that is already there.
 set -eu
 pkgs="meson ninja-build pkgconf gcc g++ clang llvm libclang-rt-14-dev libxxhash-dev xxhash
-libcmocka-dev libcjson-dev libinih-dev libmicrohttpd-dev doxygen python3 iproute2 nftables
+libcmocka-dev libcjson-dev libinih-dev libmicrohttpd-dev doxygen python3 iproute2 netbase nftables
 haproxy nginx-light libnginx-mod-stream gcovr valgrind strace procps psmisc wrk iperf3 sockperf"
 missing=""
 for p in $pkgs; do

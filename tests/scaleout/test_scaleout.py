@@ -342,7 +342,7 @@ class Net:
     def route_get(self, flows):
         """The router's own choice of instance for each (src, sport, dport), by a FIB lookup
         of the 5-tuple as a forwarded packet from the client side."""
-        cmds = "".join(f"route get {VIP} from {s} iif r-c ipproto tcp sport {sp} dport {dp}\n"
+        cmds = "".join(f"route get {VIP} from {s} iif r-c ipproto 6 sport {sp} dport {dp}\n"
                        for s, sp, dp in flows)
         out = sh("ip", "-n", self.ns["router"], "-batch", "-", input=cmds)
         got = re.findall(r"dev (r-[ab])", out)
