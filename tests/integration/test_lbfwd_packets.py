@@ -25,25 +25,15 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
+
+import lbfwd_common as L
+from lbfwd_common import check, fail, recv_all
 
 N_CONNS = 200
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 ANSWER = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
 BACKEND, BANNER_BACKEND = ("127.0.0.1", 7001), ("127.0.0.1", 7002)
 LISTEN, BANNER_LISTEN = ("127.0.0.1", 7101), ("127.0.0.1", 7102)
-ADMIN = "127.0.0.1:7199"
-
-
-def fail(msg):
-    print("FAIL:", msg, flush=True)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok:", msg, flush=True)
 
 
 def tcp_counters():
@@ -58,15 +48,6 @@ def listener(addr):
     s.bind(addr)
     s.listen(128)
     return s
-
-
-def recv_all(s):
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            return data
-        data += b
 
 
 def serve(ls, handle):
@@ -105,40 +86,31 @@ def banner(c):
     recv_all(c)
 
 
-def start_lbfwd(lbfwd, listen, target, extra):
-    p = subprocess.Popen([lbfwd, "--listen", "%s:%d" % listen, "--target", "t=%s:%d" % target,
-                          "--workers", "1", "--check", "none", "--no-access-log"] + extra,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(listen, timeout=1).close()
-            return p
-        except OSError:
-            if p.poll() is not None:
-                fail("lbfwd exited: %s" % p.stderr.read().decode(errors="replace"))
-            time.sleep(0.05)
-    p.kill()
-    fail("lbfwd did not listen on %s:%d" % listen)
+def start_lbfwd(listen, target, extra):
+    """lbfwd ready (its ready file written: no probe connection adds packets or held ACKs)."""
+    return L.Lbfwd(["--listen", "%s:%d" % listen, "--target", "t=%s:%d" % target,
+                    "--workers", "1", "--check", "none", "--no-access-log"] + extra)
 
 
-def stop(p):
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+def settled(f):
+    """f's metrics once it has no connection open: the last client's close may still be in
+    flight, and a held ACK of its may yet be flushed."""
+    if not L.wait_until(lambda: f.metrics()["lbfwd_connections_active"] == 0, 5):
+        fail("lbfwd still has connections open after 5 s")
+    return f.metrics()
 
 
-def segments_per_conn(lbfwd, extra, got, pause=0.0):
+def stopped(f):
+    check(f.stop() == 0, "lbfwd exits 0 on SIGTERM")
+
+
+def segments_per_conn(extra, got, pause=0.0):
     """TCP segments per connection; with pause, each client waits that long after its
     handshake before sending its request."""
-    p = start_lbfwd(lbfwd, LISTEN, BACKEND, extra)
+    f = start_lbfwd(LISTEN, BACKEND, extra)
     try:
         got.clear()
         answers = []
-        time.sleep(0.2)  # the readiness probe's own packets are over
         before = tcp_counters()
         for _ in range(N_CONNS):
             s = socket.create_connection(LISTEN, timeout=5)
@@ -147,10 +119,11 @@ def segments_per_conn(lbfwd, extra, got, pause=0.0):
             s.sendall(REQUEST)
             answers.append(recv_all(s))
             s.close()
-        time.sleep(0.3)  # the last close's packets
+        time.sleep(0.3)  # the last close's packets (no admin request here: it has packets too)
         after = tcp_counters()
+        stopped(f)
     finally:
-        stop(p)
+        f.kill()
     check(all(a == ANSWER for a in answers) and len(answers) == N_CONNS,
           "%s: every client got the whole answer" % (" ".join(extra) or "default"))
     check(len(got) >= N_CONNS and all(r == REQUEST for r in got[-N_CONNS:]),
@@ -163,28 +136,18 @@ def metric(name, text):
     return int(re.search(r"^%s (\d+)$" % name, text, re.M).group(1))
 
 
-def acks_alone(kind="connect"):
-    """The counter of ACKs sent alone, read once lbfwd has no connection open: start_lbfwd's
-    readiness probe (a connection that sends nothing) and the last client may still be
-    closing, and a held ACK of theirs may yet be flushed (seen on a loaded CI machine)."""
-    deadline = time.monotonic() + 5
-    while True:
-        m = urllib.request.urlopen("http://%s/metrics" % ADMIN, timeout=5).read().decode()
-        if metric("lbfwd_connections_active", m) == 0:
-            return metric("lbfwd_smart_%s_acks_total" % kind, m)
-        if time.monotonic() > deadline:
-            fail("lbfwd still has connections open after 5 s")
-        time.sleep(0.01)
+def acks_alone(f, kind="connect"):
+    return settled(f)["lbfwd_smart_%s_acks_total" % kind]
 
 
-def split_request_delay(lbfwd, extra):
+def split_request_delay(extra):
     """A client under Nagle (no TCP_NODELAY) that waits after its handshake, then writes its
     request in two pieces: the second leaves only once the first is acknowledged. Median time
     from the first piece to the whole answer; ACKs of client bytes sent alone."""
-    p = start_lbfwd(lbfwd, LISTEN, BACKEND, extra + ["--admin", ADMIN])
+    f = start_lbfwd(LISTEN, BACKEND, extra)
     delays = []
     try:
-        acks0 = acks_alone("accept")
+        acks0 = acks_alone(f, "accept")
         for _ in range(7):
             s = socket.create_connection(LISTEN, timeout=5)
             time.sleep(0.05)  # the target's handshake completes first: smart accept engages
@@ -196,18 +159,19 @@ def split_request_delay(lbfwd, extra):
             s.close()
             if a != ANSWER:
                 fail("split request through lbfwd: %r" % a)
-        acks = acks_alone("accept") - acks0
+        acks = acks_alone(f, "accept") - acks0
+        stopped(f)
     finally:
-        stop(p)
+        f.kill()
     return statistics.median(delays), acks
 
 
-def banner_delay(lbfwd, extra):
+def banner_delay(extra):
     """Median time to the banner; handshake ACKs sent alone (nothing to carry them)."""
-    p = start_lbfwd(lbfwd, BANNER_LISTEN, BANNER_BACKEND, extra + ["--admin", ADMIN])
+    f = start_lbfwd(BANNER_LISTEN, BANNER_BACKEND, extra)
     delays = []
     try:
-        acks0 = acks_alone()
+        acks0 = acks_alone(f)
         for _ in range(7):
             t0 = time.monotonic()
             s = socket.create_connection(BANNER_LISTEN, timeout=5)
@@ -217,13 +181,15 @@ def banner_delay(lbfwd, extra):
             s.close()
             if line != b"220 banner\r\n":
                 fail("banner through lbfwd: %r" % line)
-        acks = acks_alone() - acks0
+        acks = acks_alone(f) - acks0
+        stopped(f)
     finally:
-        stop(p)
+        f.kill()
     return statistics.median(delays), acks
 
 
 def inner(lbfwd):
+    L.LBFWD = lbfwd
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     got = []
     ls, bs = listener(BACKEND), listener(BANNER_BACKEND)
@@ -232,9 +198,9 @@ def inner(lbfwd):
 
     # smart accept engages only when the target's handshake completes before the client's
     # request arrives (a race on an idle machine): it is off for the exact comparison
-    default, opens = segments_per_conn(lbfwd, [], got)
-    smart, _ = segments_per_conn(lbfwd, ["--no-smart-accept"], got)
-    plain, _ = segments_per_conn(lbfwd, ["--no-smart-accept", "--no-smart-connect"], got)
+    default, opens = segments_per_conn([], got)
+    smart, _ = segments_per_conn(["--no-smart-accept"], got)
+    plain, _ = segments_per_conn(["--no-smart-accept", "--no-smart-connect"], got)
     print("segments per connection: default %.2f, smart connect %.2f, --no-smart-connect %.2f"
           % (default, smart, plain))
     check(1.9 <= opens <= 2.1, "two connections opened per client connection (%.2f)" % opens)
@@ -250,15 +216,15 @@ def inner(lbfwd):
           "(%.2f vs %.2f)" % (smart, plain))
 
     # a client that pauses before its request: smart accept lets the answer carry its ACK
-    paused, _ = segments_per_conn(lbfwd, [], got, pause=0.01)
-    paused_plain, _ = segments_per_conn(lbfwd, ["--no-smart-accept"], got, pause=0.01)
+    paused, _ = segments_per_conn([], got, pause=0.01)
+    paused_plain, _ = segments_per_conn(["--no-smart-accept"], got, pause=0.01)
     print("segments per connection, request 10 ms after the handshake: smart accept %.2f, "
           "--no-smart-accept %.2f" % (paused, paused_plain))
     check(paused <= 14.5, "a paused client: about 14 segments per connection (%.2f)" % paused)
     check(paused_plain - paused >= 0.5, "smart accept saves the ACK of the client's request "
           "(%.2f vs %.2f)" % (paused, paused_plain))
     for extra, flushed in (([], 7), (["--no-smart-accept"], 0)):
-        d, acks = split_request_delay(lbfwd, extra)
+        d, acks = split_request_delay(extra)
         # a held ACK would show as the delayed-ACK timer: 40 ms or more
         check(d < 0.03, "%s: a request in two pieces under Nagle is answered at once (median "
               "%.1f ms)" % (" ".join(extra) or "default", d * 1000))
@@ -266,7 +232,7 @@ def inner(lbfwd):
               % (" ".join(extra) or "default", flushed, acks))
 
     for extra, flushed in (([], 7), (["--no-smart-connect"], 0)):
-        d, acks = banner_delay(lbfwd, extra)
+        d, acks = banner_delay(extra)
         # a held handshake ACK would show as the delayed-ACK timer: 200 ms or more
         check(d < 0.1, "%s: a server that speaks first is heard at once (median %.1f ms)"
               % (" ".join(extra) or "default", d * 1000))
