@@ -243,11 +243,25 @@ static void do_reload(struct lbf_app *app)
     for (int i = 0; same_listen && i < ncfg.n_listen; i++)
         same_listen = ncfg.listen[i].len == cur->listen[i].len &&
                       memcmp(&ncfg.listen[i].ss, &cur->listen[i].ss, ncfg.listen[i].len) == 0;
-    if (!same_listen || ncfg.algorithm != cur->algorithm || ncfg.table_size != cur->table_size ||
-        ncfg.workers != cur->workers || ncfg.admin_set != cur->admin_set ||
-        ncfg.check_kind != cur->check_kind)
-        lbf_log("lbfwd: reload: listen, workers, algorithm, table_size, admin and check kind "
-                "changes need a restart; kept");
+    /* settings fixed at start (sockets, threads, table shape): named when a reload changes
+     * them, and kept */
+    const struct {
+        const char *name;
+        int changed;
+    } fixed[] = {
+        {"listen", !same_listen},
+        {"workers", ncfg.workers != cur->workers},
+        {"algorithm", ncfg.algorithm != cur->algorithm},
+        {"table_size", ncfg.table_size != cur->table_size},
+        {"admin", ncfg.admin_set != cur->admin_set},
+        {"check kind", ncfg.check_kind != cur->check_kind},
+        {"splice", ncfg.splice != cur->splice},
+        {"smart_connect", ncfg.smart_connect != cur->smart_connect},
+        {"smart_accept", ncfg.smart_accept != cur->smart_accept},
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (fixed[i].changed)
+            lbf_log("lbfwd: reload: a new %s needs a restart; kept", fixed[i].name);
     lbf_targets_apply(app, &ncfg);
     struct lbf_live *nl = lbf_live_from_config(&ncfg);
     if (nl) {

@@ -189,6 +189,20 @@ def test_reload():
         held.sendall(b"x\n")
         L.check(b"r" in held.recv(100), "a connection open across the reload is still served")
         held.close()
+        # settings fixed at start are named and kept
+        with open(f.config, "w") as fh:
+            fh.write("[lbfwd]\nlisten = 127.0.0.1:0\ncheck = none\ndrain_timeout = 10s\n"
+                     "splice = no\nsmart_accept = no\n"
+                     "[target r1]\naddr = %s\nweight = 2\n[target r2]\naddr = %s\n"
+                     % (b[1].addr, b[2].addr))
+        f.signal(signal.SIGHUP)
+        L.check(L.wait_until(lambda: f.log_text().count("reloaded") == 2, 3), "SIGHUP reloads")
+        log = f.log_text()
+        L.check("a new splice needs a restart; kept" in log and
+                "a new smart_accept needs a restart; kept" in log and
+                "smart_connect needs" not in log and "workers needs" not in log,
+                "a reload names the changed settings that need a restart, and only those")
+        L.check(L.request(f.host, f.port)["name"] in ("r1", "r2"), "and keeps serving")
         # a broken file keeps the running configuration
         with open(f.config, "w") as fh:
             fh.write("[lbfwd]\nlisten = 127.0.0.1:0\nretries = lots\n")
