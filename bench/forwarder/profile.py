@@ -31,6 +31,7 @@ import sys
 import tempfile
 import statistics
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (the benchmark's process and proxy helpers)
@@ -132,16 +133,35 @@ def tcp_out_segs():
     return int(dict(zip(rows[0][1:], rows[1][1:]))["OutSegs"])
 
 
+def lone_acks(admin):
+    """Per accepted connection: handshake ACKs toward the target and ACKs of client bytes that
+    lbfwd sent alone (lbfwd_smart_{connect,accept}_acks_total)."""
+    with urllib.request.urlopen(f"http://{admin}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+    n = max(float(m["lbfwd_connections_accepted_total"]), 1)
+    return {"lone_target_acks_per_conn": round(float(m["lbfwd_smart_connect_acks_total"]) / n, 3),
+            "lone_client_acks_per_conn": round(float(m["lbfwd_smart_accept_acks_total"]) / n, 3)}
+
+
 def segments(o, wd, addrs, port, backend):
     """Segments and CPU microseconds per connection under wrk's short-connection load."""
     out = []
     for i in range(o.runs):
         listen = (addrs.next(), port + 10 + i)
-        proc = run.start_proxy(o.path, wd, listen, backend, o)
+        ro, admin = o, None
+        if o.path.startswith("lbfwd"):
+            # lbfwd's ACKs sent alone (smart connect and accept held one that nothing carried
+            # in time), read from its admin port once the load is over
+            admin = f"127.0.0.1:{port + 50 + i}"
+            ro = argparse.Namespace(**vars(o))
+            ro.lbfwd_args = f"{o.lbfwd_args} --admin {admin}"
+        proc = run.start_proxy(o.path, wd, listen, backend, ro)
         try:
             s0, c0 = tcp_out_segs(), run.cpu_times()
             rps, errs = run.wrk(listen[0], listen[1], o.duration, True)
             s1, c1 = tcp_out_segs(), run.cpu_times()
+            lone = lone_acks(admin) if admin else None
         finally:
             proc.stop()
         n = rps * o.duration
@@ -153,6 +173,8 @@ def segments(o, wd, addrs, port, backend):
             us.append((b1 - b0) / os.sysconf("SC_CLK_TCK") * 1e6 / n)
         out.append({"conn_per_s": round(rps), "segments_per_conn": round((s1 - s0) / n, 2),
                     "cpu0_us_per_conn": round(us[0], 1), "cpu1_us_per_conn": round(us[1], 1)})
+        if lone:
+            out[-1].update(lone)
     med = {k: statistics.median(x[k] for x in out) for k in out[0]}
     return med, out
 

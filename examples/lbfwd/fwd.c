@@ -529,13 +529,6 @@ static void connect_done(struct lbf_worker *w, struct conn *c)
     }
     if (lv->send_proxy)
         c->flags &= ~F_HELD(1); /* the header carried the ACK */
-    if (app->cfg.smart_accept && !(c->flags & F_CSPOKE)) {
-        /* Smart accept: the client has sent nothing yet (most send with their handshake's
-         * ACK, and the kernel has acknowledged those bytes already: nothing to do). Until
-         * its first bytes, its socket delays ACKs, so the first answer carries theirs, one
-         * packet fewer (what HAProxy's tcp-smart-accept saves). */
-        hold_ack(c, 0, c->fd[0]);
-    }
     tl_touch(w, c, TM_IDLE);
     run(w, c);
 }
@@ -912,6 +905,8 @@ static void accept_ready(struct lbf_worker *w, int li)
         c->timer = TM_NONE;
         c->lidx = (uint8_t)li;
         c->start_ms = w->now;
+        if (app->cfg.smart_accept)
+            c->flags |= F_HELD(0); /* delayed-ACK mode, inherited from the listener */
         lbf_ep_from_sockaddr(&c->client, (struct sockaddr *)&ss);
         const struct lbf_addr *la = &app->bound[li];
         lbf_ep_from_sockaddr(&c->server, (const struct sockaddr *)&la->ss);
@@ -1150,6 +1145,15 @@ int lbf_workers_start(struct lbf_app *app)
             if (fd < 0) {
                 lbf_log("lbfwd: %s", msg);
                 return -1;
+            }
+            if (cfg->smart_accept) {
+                /* Smart accept: accepted sockets inherit the listener's delayed-ACK mode, so
+                 * the ACK of a client's first bytes waits for the answer to carry it (one
+                 * packet fewer per connection, HAProxy's tcp-smart-accept saving, at no call
+                 * per connection and without TCP_DEFER_ACCEPT, which would hold back servers
+                 * that speak first); run() bounds the wait to DELACK_MS */
+                int zero = 0;
+                setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
             }
             if (wi == 0) {
                 struct lbf_addr *b = &app->bound[i];
