@@ -17,7 +17,9 @@ line and the top entries.
 the proxy alone on CPU 0; wrk -t1 -c64 with `Connection: close` and the backend on CPU 1), for
 --duration seconds, --runs times: TCP segments sent per connection, as the kernel counts them
 (Tcp OutSegs of /proc/net/snmp, both legs; the machine's other TCP traffic counts too, so use
-it on a quiet machine), and the CPU time of each core per connection (/proc/stat).
+it on a quiet machine), the CPU time of each core per connection (/proc/stat), and for lbfwd
+the ACKs it had to send alone per connection (smart connect and smart accept held one that
+nothing carried within 1 ms; read from its admin port after the load).
 """
 import argparse
 import glob
