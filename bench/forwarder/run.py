@@ -347,6 +347,9 @@ def start_proxy(kind, wd, listen, backend, opts, timeout=10.0):
         # the same connection limit for both; splice needs pipes (2 fds each), so their
         # number is bounded to stay within the 20000 fd limit with 8000 connections held
         splice = "    option splice-auto\n" if kind == "haproxy-splice" else ""
+        # the two packet savings lbfwd makes by default (smart_accept, smart_connect):
+        # HAProxy turns them on by itself only in HTTP mode
+        smart = "    option tcp-smart-accept\n    option tcp-smart-connect\n"
         pipes = "    maxpipes 800\n" if kind == "haproxy-splice" else ""
         with open(cfg, "w") as f:
             f.write(f"""global
@@ -359,7 +362,7 @@ def start_proxy(kind, wd, listen, backend, opts, timeout=10.0):
     timeout server 10m
 listen fwd
     bind {la}:{lp}
-{splice}    server b1 {ba}:{bp}
+{smart}{splice}    server b1 {ba}:{bp}
 """)
         argv = ["haproxy", "-db", "-f", cfg]
     elif kind == "nginx":

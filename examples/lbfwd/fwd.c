@@ -1149,9 +1149,9 @@ int lbf_workers_start(struct lbf_app *app)
             if (cfg->smart_accept) {
                 /* Smart accept: accepted sockets inherit the listener's delayed-ACK mode, so
                  * the ACK of a client's first bytes waits for the answer to carry it (one
-                 * packet fewer per connection, HAProxy's tcp-smart-accept saving, at no call
-                 * per connection and without TCP_DEFER_ACCEPT, which would hold back servers
-                 * that speak first); run() bounds the wait to DELACK_MS */
+                 * packet fewer per connection, as HAProxy's tcp-smart-accept, at no call per
+                 * connection; unlike TCP_DEFER_ACCEPT it does not hold back servers that
+                 * speak first); run() bounds the wait to DELACK_MS */
                 int zero = 0;
                 setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
             }
