@@ -384,13 +384,11 @@ static void count(_Atomic uint64_t *ctr)
 }
 
 /* ---- connecting ---------------------------------------------------------------------------- */
-/* Delayed-ACK mode on side s's socket fd: its next ACK waits for bytes sent that way to carry
- * it; run() bounds the wait to DELACK_MS (delack_expired). */
-static void hold_ack(struct conn *c, int s, int fd)
+/* TCP_QUICKACK on fd: 0 puts it in delayed-ACK mode (its next ACK waits for bytes sent that
+ * way to carry it; a listener's accepted sockets inherit the mode), 1 sends a held ACK now. */
+static void quickack(int fd, int on)
 {
-    int zero = 0;
-    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
-    c->flags |= F_HELD(s);
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on));
 }
 
 static void start_connect(struct lbf_worker *w, struct conn *c);
@@ -489,7 +487,8 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
         /* delayed-ACK mode before connecting: the kernel keeps the handshake's last ACK
          * and the first bytes sent carry it, one packet fewer, and the target sees the
          * connection and its first bytes in one wakeup (HAProxy's tcp-smart-connect) */
-        hold_ack(c, 1, fd);
+        quickack(fd, 0);
+        c->flags |= F_HELD(1);
     }
     if (connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0 &&
         errno != EINPROGRESS) {
@@ -547,13 +546,12 @@ static int ack_held(const struct conn *c, int s)
  * sends its request in two small writes under Nagle waits for this ACK before the second. */
 static void delack_expired(struct lbf_worker *w, struct conn *c)
 {
-    int one = 1;
     for (int s = 0; s < 2; s++) {
         if (!ack_held(c, s))
             continue;
         c->flags &= ~F_HELD(s);
         count(s ? &w->app->st.delack_flushed : &w->app->st.cdelack_flushed);
-        setsockopt(c->fd[s], IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+        quickack(c->fd[s], 1);
     }
     tl_touch(w, c, (c->flags & (F_SHUT(0) | F_SHUT(1))) ? TM_HALF : TM_IDLE);
 }
@@ -1152,8 +1150,7 @@ int lbf_workers_start(struct lbf_app *app)
                  * packet fewer per connection, as HAProxy's tcp-smart-accept, at no call per
                  * connection; unlike TCP_DEFER_ACCEPT it does not hold back servers that
                  * speak first); run() bounds the wait to DELACK_MS */
-                int zero = 0;
-                setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
+                quickack(fd, 0);
             }
             if (wi == 0) {
                 struct lbf_addr *b = &app->bound[i];
