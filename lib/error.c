@@ -35,6 +35,10 @@ static const struct err_entry err_table[] = {
     {LB_E_ADDR_SYNTAX, "LB_E_ADDR_SYNTAX", "Malformed address"},
     {LB_E_ADDR_PORT, "LB_E_ADDR_PORT", "Missing or invalid port"},
     {LB_E_POOL_BAD_KEY, "LB_E_POOL_BAD_KEY", "Target key empty or too long"},
+    {LB_E_NEED_MORE, "LB_E_NEED_MORE", "Need more input"},
+    {LB_E_STRUCT_SIZE, "LB_E_STRUCT_SIZE", "Struct size smaller than the first release's"},
+    {LB_E_STRUCT_TOO_NEW, "LB_E_STRUCT_TOO_NEW",
+     "Struct has fields unknown to this library that are not zero"},
 
     /* ---- proxy ---- */
     {LB_E_PROXY_NOT_PROXY, "LB_E_PROXY_NOT_PROXY", "Not a PROXY protocol header"},

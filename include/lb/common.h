@@ -63,6 +63,15 @@ enum lb_error {
     LB_E_ADDR_PORT = -5005,
     /** A target key is empty or longer than #LB_POOL_KEY_MAX bytes. */
     LB_E_POOL_BAD_KEY = -5006,
+    /** An incremental decoder needs more input bytes before it can answer (PROXY, TLS). The
+     *  same value on every platform; never an errno. */
+    LB_E_NEED_MORE = -5007,
+    /** A struct's size (`struct_size`, or an element size) is smaller than the first
+     *  release's size of that struct, or not a size the call accepts. */
+    LB_E_STRUCT_SIZE = -5008,
+    /** A struct from a newer caller has fields this library does not know, and they are not
+     *  all zero (the bytes past this library's size of the struct). */
+    LB_E_STRUCT_TOO_NEW = -5009,
 
     /* ---- proxy (-5100 ..) ---- */
     /** The bytes are not the start of a PROXY protocol header. */
