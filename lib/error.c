@@ -22,11 +22,11 @@ static const struct err_entry err_table[] = {
     ERRNO_ENTRY(EEXIST, "Entry already exists"),
     ERRNO_ENTRY(ENOSPC, "Not enough room in the caller's buffer"),
     ERRNO_ENTRY(ERANGE, "Value out of range"),
-    ERRNO_ENTRY(EAGAIN, "Need more input"),
     ERRNO_ENTRY(EOVERFLOW, "Value too large"),
     ERRNO_ENTRY(EBUSY, "Resource busy"),
     ERRNO_ENTRY(ENOTSUP, "Operation not supported"),
     ERRNO_ENTRY(EAFNOSUPPORT, "Address family not supported"),
+    ERRNO_ENTRY(ENAMETOOLONG, "Name too long"),
 
     /* ---- general ---- */
     {LB_E_NO_TARGET, "LB_E_NO_TARGET", "No eligible target"},
@@ -106,7 +106,7 @@ LB_API const char *lb_strerror(int err)
 LB_API const char *lb_err_name(int err)
 {
     const struct err_entry *e = err_find(err);
-    return e ? e->name : "UNKNOWN";
+    return e ? e->name : "unknown";
 }
 
 LB_API size_t lb_err_count(void)

@@ -35,7 +35,7 @@ void lbf_config_init(struct lbf_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->algorithm = LB_ALG_MAGLEV;
     cfg->table_size = 65537;
-    cfg->zone_mode = LB_ZONE_MODE_ALL;
+    cfg->zone_mode = LB_BALANCER_ZONE_ALL;
     cfg->connect_timeout_ms = 2000;
     cfg->idle_timeout_ms = 300000;
     cfg->half_closed_timeout_ms = 30000;

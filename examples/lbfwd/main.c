@@ -184,7 +184,7 @@ static void handle_events(struct lbf_app *app, uint64_t now)
 {
     lb_event ev[64];
     for (;;) {
-        int n = lb_balancer_tick(app->bal, now, ev, 64);
+        int n = lb_balancer_tick(app->bal, now, ev, sizeof(*ev), 64);
         if (n <= 0)
             break;
         int close_needed = 0;

@@ -19,7 +19,7 @@ int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct 
     memset(&h, 0, sizeof(h));
     h.struct_size = sizeof(h);
     int rc = lb_proxy_decode(buf, len, &opts, &h, &need);
-    if (rc == -EAGAIN)
+    if (rc == LB_E_NEED_MORE)
         return 0;
     if (rc == LB_E_PROXY_NOT_PROXY)
         return -1;

@@ -299,7 +299,7 @@ int lbt_cmd_balancer(int argc, char **argv)
                 lb_balancer_release(b, id, 1);
         }
         lb_event *ev = calloc(4 * a->n + 16, sizeof(*ev));
-        int n_ev = ev ? lb_balancer_tick(b, 1, ev, 4 * a->n + 16) : 0;
+        int n_ev = ev ? lb_balancer_tick(b, 1, ev, sizeof(*ev), 4 * a->n + 16) : 0;
         cJSON *o = ev ? report(b, a, no_target, ev, n_ev < 0 ? 0 : n_ev) : NULL;
         exit_code = o ? lbt_print(o) : lbt_fail(-ENOMEM, NULL);
         free(ev);

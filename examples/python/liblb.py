@@ -2,7 +2,7 @@
 
 Every function is declared with explicit argtypes/restype. Errors raise LbError carrying the
 code and liblb's stable name for it (lb_err_name). Load a specific library file with
-`liblb.load(path)`; by default `liblb.so.0` is found through the dynamic loader (or the
+`liblb.load(path)`; by default `liblb.so.1` is found through the dynamic loader (or the
 LIBLB_PATH environment variable).
 """
 import ctypes
@@ -22,6 +22,20 @@ class LbError(Exception):
         super().__init__(f"{what}: {self.name}: {_lib.lb_strerror(code).decode()}")
 
 
+_CODES = {}
+
+
+def _code(name):
+    """The value of a liblb error code by its stable name (read from the library itself:
+    lb_err_count() / lb_err_at() / lb_err_name(), so nothing is hard-coded here)."""
+    if not _CODES:
+        lib = load()
+        for k in range(lib.lb_err_count()):
+            c = lib.lb_err_at(k)
+            _CODES[lib.lb_err_name(c).decode()] = c
+    return _CODES[name]
+
+
 def _check(rc, what):
     if rc < 0:
         raise LbError(rc, what)
@@ -36,13 +50,13 @@ class BalancerConfig(ctypes.Structure):
             "deregistration_delay_ms", "slow_start_ms", "keep_connections_on_unhealthy",
             "panic_percent", "fail_closed", "eject_after_failures", "eject_base_ms",
             "max_eject_percent", "local_zone", "zone_mode", "local_percent",
-            "min_cluster_size")]
+            "min_cluster_size", "event_queue_max")]
 
 
 class Event(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint32) for name in (
         "struct_size", "type", "target_id", "old_state", "new_state", "reason",
-        "connections")] + [("at_ms", ctypes.c_uint64)]
+        "connections", "reserved0")] + [("at_ms", ctypes.c_uint64)]
 
 
 class PickRequest(ctypes.Structure):
@@ -63,7 +77,8 @@ class BalancerStats(ctypes.Structure):
         "struct_size", "targets", "eligible", "fail_open")] + [
         (name, ctypes.c_uint64) for name in (
             "generation", "table_digest", "picks", "no_target")] + [
-        ("retired_snapshots", ctypes.c_uint32)]
+        ("retired_snapshots", ctypes.c_uint32), ("events_queued", ctypes.c_uint32),
+        ("events_dropped", ctypes.c_uint64), ("bad_releases", ctypes.c_uint64)]
 
 
 class ProxyHeader(ctypes.Structure):
@@ -74,11 +89,13 @@ class ProxyHeader(ctypes.Structure):
                 ("src_addr", ctypes.c_uint8 * 16), ("dst_addr", ctypes.c_uint8 * 16),
                 ("src_path", _u8p), ("dst_path", _u8p), ("src_path_len", ctypes.c_uint16),
                 ("dst_path_len", ctypes.c_uint16), ("crc32c_present", ctypes.c_uint8),
-                ("tlvs", _u8p), ("tlvs_len", ctypes.c_uint32)]
+                ("reserved0", ctypes.c_uint8 * 3), ("tlvs", _u8p), ("tlvs_len", ctypes.c_uint32),
+                ("reserved1", ctypes.c_uint32)]
 
 
 class ProxyTlv(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint8), ("length", ctypes.c_uint16), ("value", _u8p)]
+    _fields_ = [("type", ctypes.c_uint8), ("reserved0", ctypes.c_uint8),
+                ("length", ctypes.c_uint16), ("reserved1", ctypes.c_uint32), ("value", _u8p)]
 
 
 ALGORITHMS = {"maglev": 0, "ring": 1, "ring-bounded": 2, "wrr": 3, "leastconn": 4, "p2c": 5}
@@ -95,6 +112,8 @@ def _declare(lib):
                            ctypes.c_size_t)
     fn("lb_strerror", ctypes.c_char_p, i)
     fn("lb_err_name", ctypes.c_char_p, i)
+    fn("lb_err_count", sz)
+    fn("lb_err_at", i, sz)
     fn("lb_version_string", ctypes.c_char_p)
     fn("lb_hash_key", u64, ctypes.c_char_p, sz, u64)
     fn("lb_hash_flow4", u64, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint16,
@@ -114,8 +133,8 @@ def _declare(lib):
     fn("lb_balancer_report_passive", i, vp, u32, i, u64)
     fn("lb_balancer_pick", i, vp, u64, ctypes.POINTER(u32))
     fn("lb_balancer_pick_ex", i, vp, ctypes.POINTER(PickRequest), ctypes.POINTER(u32))
-    fn("lb_balancer_release", None, vp, u32, u64)
-    fn("lb_balancer_tick", i, vp, u64, ctypes.POINTER(Event), sz)
+    fn("lb_balancer_release", i, vp, u32, u64)
+    fn("lb_balancer_tick", i, vp, u64, ctypes.POINTER(Event), sz, sz)
     fn("lb_balancer_next_deadline", u64, vp)
     fn("lb_balancer_get_target_stats", i, vp, u32, ctypes.POINTER(TargetStats))
     fn("lb_balancer_get_stats", i, vp, ctypes.POINTER(BalancerStats))
@@ -129,7 +148,7 @@ def load(path=None):
     global _lib
     if _lib is None:
         path = path or os.environ.get("LIBLB_PATH") or ctypes.util.find_library("lb") \
-            or "liblb.so.0"
+            or "liblb.so.1"
         lib = ctypes.CDLL(path)
         _declare(lib)
         _lib = lib
@@ -166,7 +185,7 @@ def proxy_decode(data):
     hdr = ProxyHeader(struct_size=ctypes.sizeof(ProxyHeader))
     need = ctypes.c_size_t()
     rc = lib.lb_proxy_decode(data, len(data), None, ctypes.byref(hdr), ctypes.byref(need))
-    if rc == -11:  # -EAGAIN
+    if rc == _code("LB_E_NEED_MORE"):
         raise NeedMore(need.value)
     _check(rc, "proxy_decode")
     family = _FAMILIES.get(hdr.family, "UNSPEC")
@@ -253,12 +272,13 @@ class Balancer:
         return out.value
 
     def release(self, target_id, now_ms=0):
-        _lib.lb_balancer_release(self._h, target_id, now_ms)
+        _check(_lib.lb_balancer_release(self._h, target_id, now_ms), "release")
 
     def tick(self, now_ms, cap=64):
         """Events as dicts: type, target_id, old_state, new_state, reason, connections."""
         events = (Event * cap)()
-        n = _check(_lib.lb_balancer_tick(self._h, now_ms, events, cap), "tick")
+        n = _check(_lib.lb_balancer_tick(self._h, now_ms, events, ctypes.sizeof(Event), cap),
+                   "tick")
         out = []
         for e in events[:n]:
             out.append({"type": e.type, "target_id": e.target_id,

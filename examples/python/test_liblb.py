@@ -7,7 +7,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import liblb  # noqa: E402
 
-liblb.load(os.path.join(os.environ.get("LB_BUILD_ROOT", "build"), "lib", "liblb.so.0"))
+liblb.load(os.path.join(os.environ.get("LB_BUILD_ROOT", "build"), "lib", "liblb.so.1"))
 
 
 def flow(i):

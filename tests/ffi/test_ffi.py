@@ -10,7 +10,7 @@ import unittest
 BUILD = os.environ.get("LB_BUILD_ROOT", "build")
 DATA = os.environ.get("LB_TEST_DATA", "tests/data")
 
-lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.0"))
+lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.1"))
 c_u8p = ctypes.POINTER(ctypes.c_uint8)
 
 
@@ -53,6 +53,36 @@ lb_pool_at = fn("lb_pool_at", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
                 ctypes.POINTER(TargetInfo))
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import abi_desc as abi  # noqa: E402  (abi/liblb.api.json)
+
+
+class DescriptionTest(unittest.TestCase):
+    """abi/liblb.api.json describes the library that was built."""
+
+    def test_every_function_resolves_and_declares(self):
+        dlib = abi.load()  # its own handle: the declarations below stay as written
+        for f in abi.functions():
+            abi.func(dlib, f["name"])  # raises AttributeError when not exported
+            self.assertIn(f["thread"], ("pure", "reader", "writer", "exclusive"))
+
+    def test_every_struct_layout(self):
+        for s in abi.DESC["structs"]:
+            abi.struct(s["name"])  # asserts size, alignment and every offset
+
+    def test_error_codes_match_the_library(self):
+        names = {lb_err_name(lb_err_at(k)).decode(): lb_err_at(k) for k in range(lb_err_count())}
+        for name, value in abi.DESC_ENUM_lb_error.items():
+            if name in ("LB_E_BASE", "LB_E_LAST"):
+                continue
+            self.assertEqual(names.get(name), value, name)
+
+    def test_constants(self):
+        self.assertEqual(abi.CONST["LB_NO_TARGET"], 2**32 - 1)
+        self.assertEqual(abi.CONST["LB_VERSION_NUMBER"], lb_version_number())
+        self.assertEqual(abi.CONST["LB_VERSION_STRING"], lb_version_string().decode())
+
+
 class FFITest(unittest.TestCase):
     def test_version(self):
         n = lb_version_number()
@@ -62,12 +92,12 @@ class FFITest(unittest.TestCase):
     def test_errors(self):
         self.assertEqual(lb_err_name(0), b"LB_OK")
         self.assertEqual(lb_err_name(-22), b"EINVAL")
-        self.assertEqual(lb_err_name(-5999), b"UNKNOWN")
+        self.assertEqual(lb_err_name(-5999), b"unknown")
         names = set()
         for i in range(lb_err_count()):
             code = lb_err_at(i)
             name = lb_err_name(code).decode()
-            self.assertNotEqual(name, "UNKNOWN")
+            self.assertNotEqual(name, "unknown")
             self.assertTrue(lb_strerror(code))
             names.add(name)
         self.assertEqual(len(names), lb_err_count())

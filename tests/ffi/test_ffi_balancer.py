@@ -6,63 +6,20 @@ import os
 import sys
 import unittest
 
-BUILD = os.environ.get("LB_BUILD_ROOT", "build")
-lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.0"))
-u32, u64, vp = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_void_p
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import abi_desc as abi  # noqa: E402  (declarations from abi/liblb.api.json)
 
-
-def fn(name, restype, *argtypes):
-    f = getattr(lib, name)
-    f.restype = restype
-    f.argtypes = list(argtypes)
-    return f
-
-
-class Config(ctypes.Structure):
-    _fields_ = [(n, u32) for n in ("struct_size", "algorithm", "table_size", "bound_percent")] + \
-        [("seed", u64)] + \
-        [(n, u32) for n in ("max_targets", "wait_for_checks", "rise", "fall",
-                            "check_interval_ms", "deregistration_delay_ms", "slow_start_ms",
-                            "keep_connections_on_unhealthy", "panic_percent", "fail_closed",
-                            "eject_after_failures", "eject_base_ms", "max_eject_percent",
-                            "local_zone", "zone_mode", "local_percent", "min_cluster_size")]
-
-
-class Event(ctypes.Structure):
-    _fields_ = [(n, u32) for n in ("struct_size", "type", "target_id", "old_state", "new_state",
-                                   "reason", "connections")] + [("at_ms", u64)]
-
-
-class TargetStats(ctypes.Structure):
-    _fields_ = [(n, u32) for n in ("struct_size", "id", "state", "eligible", "weight",
-                                   "effective_weight", "zone", "active")] + \
-        [("picks", u64), ("table_entries", u32), ("max_conns", u32)]
-
-
-class Stats(ctypes.Structure):
-    _fields_ = [(n, u32) for n in ("struct_size", "targets", "eligible", "fail_open")] + \
-        [(n, u64) for n in ("generation", "table_digest", "picks", "no_target")] + \
-        [("retired_snapshots", u32)]
-
-
-new = fn("lb_balancer_new", ctypes.c_int, ctypes.POINTER(vp), ctypes.POINTER(Config))
-free = fn("lb_balancer_free", None, vp)
-add = fn("lb_balancer_add", ctypes.c_int, vp, u32, ctypes.c_char_p, ctypes.c_size_t, u32, u32,
-         u32, u64)
-drain = fn("lb_balancer_drain", ctypes.c_int, vp, u32, u64)
-pick = fn("lb_balancer_pick", ctypes.c_int, vp, u64, ctypes.POINTER(u32))
-release = fn("lb_balancer_release", None, vp, u32, u64)
-tick = fn("lb_balancer_tick", ctypes.c_int, vp, u64, ctypes.POINTER(Event), ctypes.c_size_t)
-next_deadline = fn("lb_balancer_next_deadline", u64, vp)
-target_stats = fn("lb_balancer_get_target_stats", ctypes.c_int, vp, u32,
-                  ctypes.POINTER(TargetStats))
-stats = fn("lb_balancer_get_stats", ctypes.c_int, vp, ctypes.POINTER(Stats))
-state_name = fn("lb_balancer_state_name", ctypes.c_char_p, u32)
-reason_name = fn("lb_balancer_reason_name", ctypes.c_char_p, u32)
-err_name = fn("lb_err_name", ctypes.c_char_p, ctypes.c_int)
-hash_key = fn("lb_hash_key", u64, ctypes.c_char_p, ctypes.c_size_t, u64)
-
-LB_EVENT_STATE, LB_EVENT_CLOSE = 1, 2
+lib = abi.load()
+u32, vp = ctypes.c_uint32, ctypes.c_void_p
+Config, Event = abi.struct("lb_balancer_config"), abi.struct("lb_event")
+TargetStats, Stats = abi.struct("lb_target_stats"), abi.struct("lb_balancer_stats")
+new, free, add, drain, pick, release, tick, next_deadline, target_stats, stats, state_name, \
+    reason_name, err_name, hash_key = (abi.func(lib, "lb_" + n) for n in (
+        "balancer_new", "balancer_free", "balancer_add", "balancer_drain", "balancer_pick",
+        "balancer_release", "balancer_tick", "balancer_next_deadline",
+        "balancer_get_target_stats", "balancer_get_stats", "balancer_state_name",
+        "balancer_reason_name", "err_name", "hash_key"))
+LB_EVENT_STATE, LB_EVENT_CLOSE = abi.ENUM["LB_EVENT_STATE"], abi.ENUM["LB_EVENT_CLOSE"]
 
 
 class BalancerFromPython(unittest.TestCase):
@@ -89,25 +46,28 @@ class BalancerFromPython(unittest.TestCase):
         self.assertEqual(first[b"client-7"], self.pick(b"client-7"))  # same key, same target
         victim = first[b"client-7"]
         evs = (Event * 16)()
-        tick(self.b, 0, evs, 16)
+        tick(self.b, 0, evs, ctypes.sizeof(Event), 16)
         self.assertEqual(drain(self.b, victim, 10), 0)
         for k, t in first.items():
             self.assertNotEqual(self.pick(k), victim)
-        n = tick(self.b, 10, evs, 16)
+        n = tick(self.b, 10, evs, ctypes.sizeof(Event), 16)
         self.assertEqual(evs[0].type, LB_EVENT_STATE)
         self.assertEqual(state_name(evs[0].new_state), b"draining")
         self.assertEqual(reason_name(evs[0].reason), b"deregistered")
         held = sum(1 for t in first.values() if t == victim) + 1
         self.assertEqual(evs[0].connections, held)
         self.assertEqual(next_deadline(self.b), 1010)
-        n = tick(self.b, 1010, evs, 16)
+        n = tick(self.b, 1010, evs, ctypes.sizeof(Event), 16)
         self.assertEqual([e.type for e in evs[:n]], [LB_EVENT_CLOSE, LB_EVENT_STATE])
         self.assertEqual(evs[0].connections, held)
         ts = TargetStats(struct_size=ctypes.sizeof(TargetStats))
         self.assertEqual(target_stats(self.b, victim, ctypes.byref(ts)), 0)
         self.assertEqual((ts.eligible, ts.active, ts.table_entries), (0, held, 0))
         for _ in range(held):
-            release(self.b, victim, 1020)
+            self.assertEqual(release(self.b, victim, 1020), 0)
+        # a second release of the same connection, and an unknown id: errors, counted
+        self.assertEqual(err_name(release(self.b, victim, 1020)), b"ERANGE")
+        self.assertEqual(err_name(release(self.b, 99, 1020)), b"ENOENT")
         self.assertEqual(target_stats(self.b, victim, ctypes.byref(ts)), 0)
         self.assertEqual(ts.active, 0)
         s = Stats(struct_size=ctypes.sizeof(Stats))
@@ -116,6 +76,7 @@ class BalancerFromPython(unittest.TestCase):
         self.assertEqual(s.picks, 300 + 1 + 300)
         self.assertLessEqual(s.retired_snapshots, 2)
         self.assertNotEqual(s.table_digest, 0)
+        self.assertEqual((s.bad_releases, s.events_dropped), (2, 0))
 
     def test_errors(self):
         out = u32()
@@ -124,7 +85,8 @@ class BalancerFromPython(unittest.TestCase):
         self.assertEqual(err_name(pick(None, 1, ctypes.byref(out))), b"EINVAL")
         bad = Config(struct_size=4)
         b = vp()
-        self.assertEqual(err_name(new(ctypes.byref(b), ctypes.byref(bad))), b"EINVAL")
+        self.assertEqual(err_name(new(ctypes.byref(b), ctypes.byref(bad))), b"LB_E_STRUCT_SIZE")
+        self.assertEqual(new(ctypes.byref(b), ctypes.byref(bad)), abi.code("LB_E_STRUCT_SIZE"))
         cfg = Config(struct_size=ctypes.sizeof(Config), table_size=1000)
         self.assertEqual(err_name(new(ctypes.byref(b), ctypes.byref(cfg))),
                          b"LB_E_MAGLEV_NOT_PRIME")

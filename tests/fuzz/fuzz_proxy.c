@@ -33,7 +33,7 @@ static int decode(const uint8_t *buf, size_t len, const lb_proxy_options *o, lb_
     h->struct_size = sizeof(*h);
     int rc = lb_proxy_decode(buf, len, o, h, &need);
     CHECK(rc != 0);
-    if (rc == -EAGAIN)
+    if (rc == LB_E_NEED_MORE)
         CHECK(need >= 1 && need <= LB_PROXY_MAX_HEADER);
     if (rc > 0)
         CHECK((size_t)rc <= len && h->header_len == (uint32_t)rc);
@@ -73,7 +73,7 @@ static void accessors(const lb_proxy_header *h)
         while ((rc = lb_proxy_ssl_next(&ssl, &cur, &t)) == 1)
             CHECK(t.value + t.length <= ssl.sub_tlvs + ssl.sub_len);
         CHECK(rc == 0);
-        rc = lb_proxy_ssl_find(&ssl, LB_PROXY_SUBTLV_SSL_CN, &t);
+        rc = lb_proxy_ssl_find(&ssl, LB_PROXY_TLV_SSL_CN, &t);
         CHECK(rc == 0 || rc == LB_E_PROXY_TLV_ABSENT);
         (void)lb_proxy_ssl_cert_verified(&ssl);
     }
@@ -121,7 +121,7 @@ static int rebuild_tlvs(const lb_proxy_header *h, lb_proxy_tlv_builder *b)
         }
         if (t.type == LB_PROXY_TLV_SSL && t.length >= 5) {
             lb_proxy_tlv_builder sub;
-            lb_proxy_tlvb_init(&sub, (uint8_t *)(uintptr_t)(t.value + 5), t.length - 5u);
+            lb_proxy_tlvb_init(&sub, sizeof(sub), (uint8_t *)(uintptr_t)(t.value + 5), t.length - 5u);
             sub.len = t.length - 5u;
             uint32_t verify = (uint32_t)t.value[1] << 24 | (uint32_t)t.value[2] << 16 |
                               (uint32_t)t.value[3] << 8 | t.value[4];
@@ -170,7 +170,7 @@ static void reencode(const lb_proxy_header *h)
     p.dgram = h->transport == LB_PROXY_TRANSPORT_DGRAM;
     p.crc32c = h->crc32c_present;
     lb_proxy_tlv_builder b;
-    lb_proxy_tlvb_init(&b, tlvs, sizeof(tlvs));
+    lb_proxy_tlvb_init(&b, sizeof(b), tlvs, sizeof(tlvs));
     rebuild_tlvs(h, &b);
     p.tlvs = b.len ? b.buf : NULL;
     p.tlvs_len = b.len;
@@ -269,12 +269,12 @@ static void one(const uint8_t *data, size_t size, const lb_proxy_options *o)
 {
     lb_proxy_header h, hp;
     int rc = decode(data, size, o, &h);
-    /* Byte at a time (bounded for speed): -EAGAIN until the whole result. */
+    /* Byte at a time (bounded for speed): LB_E_NEED_MORE until the whole result. */
     size_t lim = size < 600 ? size : 600;
     int settled = 0;
     for (size_t k = 0; k <= lim; k++) {
         int prc = decode(data, k, o, &hp);
-        if (prc == -EAGAIN) {
+        if (prc == LB_E_NEED_MORE) {
             CHECK(!settled);
             continue;
         }

@@ -12,7 +12,7 @@ for f in bin/lbfwd share/man/man1/lbfwd.1 share/doc/liblb/examples/lbfwd.service
   [ -n "$(find "$stage" -path "*/$f")" ] || { echo "not installed: $f"; exit 1; }
 done
 bin=$(find "$stage" -path '*/bin/lbfwd' | head -n 1)
-libdir=$(dirname "$(find "$stage" -name 'liblb.so.0' | head -n 1)")
+libdir=$(dirname "$(find "$stage" -name 'liblb.so.1' | head -n 1)")
 LD_LIBRARY_PATH="$libdir" "$bin" --help | grep -q -- '--listen'
 ini=$(find "$stage" -name lbfwd.ini | head -n 1)
 LD_LIBRARY_PATH="$libdir" "$bin" --config "$ini" --check-config

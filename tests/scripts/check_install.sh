@@ -24,9 +24,9 @@ libdir=$(dirname "$(dirname "$pc")")
 # shellcheck disable=SC2046
 $cc $san -o "$stage/consumer" "$src/pkgconfig/consumer.c" $(pkg-config --cflags --libs liblb)
 LD_LIBRARY_PATH="$libdir" "$stage/consumer"
-LD_LIBRARY_PATH="$libdir" ldd "$stage/consumer" | grep -q 'liblb.so.0 =>' ||
-  { echo "consumer is not linked against liblb.so.0"; exit 1; }
-readelf -d "$libdir/liblb.so.0" | grep -q 'SONAME.*\[liblb.so.0\]' || { echo "bad SONAME"; exit 1; }
+LD_LIBRARY_PATH="$libdir" ldd "$stage/consumer" | grep -q 'liblb.so.1 =>' ||
+  { echo "consumer is not linked against liblb.so.1"; exit 1; }
+readelf -d "$libdir/liblb.so.1" | grep -q 'SONAME.*\[liblb.so.1\]' || { echo "bad SONAME"; exit 1; }
 # static: the archive and its private requirements
 # shellcheck disable=SC2046
 $cc $san -o "$stage/consumer-static" "$src/pkgconfig/consumer.c" \

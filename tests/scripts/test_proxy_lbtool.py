@@ -67,10 +67,10 @@ check(rc == 0 and j["command"] == "LOCAL" and j["family"] == "UNSPEC" and
       j["dst_port"] is None, "v1 unknown %s" % j)
 
 # errors: an error object on stdout, exit 1
-for data, name in [(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2", "EAGAIN"),
+for data, name in [(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2", "LB_E_NEED_MORE"),
                    (b"GET / HTTP/1.1\r\n", "LB_E_PROXY_NOT_PROXY"),
                    (b"PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n", "LB_E_PROXY_BAD_ADDRESS"),
-                   (b"", "EAGAIN")]:
+                   (b"", "LB_E_NEED_MORE")]:
     rc, j, _ = decode([], data)
     check(rc == 1 and j["error"] == name and j["message"], "error %s: %s" % (name, j))
 
