@@ -316,7 +316,7 @@ static int zone_weights(lb_balancer *b, uint32_t *w, const uint8_t *el)
     o.local_fraction = b->cfg.local_percent / 100.0;
     lb_zone_plan *plan = NULL;
     uint32_t *ids = malloc((b->n + 1) * sizeof(*ids));
-    uint16_t *zw = malloc((b->n + 1) * sizeof(*zw));
+    uint32_t *zw = malloc((b->n + 1) * sizeof(*zw));
     int rc = ids && zw ? lb_zone_plan_new(&plan, &o) : -ENOMEM;
     char name[32];
     if (!rc) {

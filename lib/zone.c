@@ -780,7 +780,7 @@ int lb_zone_plan_route(lb_zone_plan *plan, uint32_t local_zone, double *to, size
 }
 
 int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone, const uint32_t *ids, size_t n,
-                         uint16_t *weights, double *fractions)
+                         uint32_t *weights, double *fractions)
 {
     if (!plan || (n && !ids))
         return -EINVAL;
@@ -811,7 +811,7 @@ int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone, const uint32_t
             double w = f > 0.0 ? floor(f / max * (double)LB_WEIGHT_MAX + 0.5) : 0.0;
             if (f > 0.0 && w < 1.0)
                 w = 1.0;
-            weights[i] = (uint16_t)(w > (double)LB_WEIGHT_MAX ? LB_WEIGHT_MAX : w);
+            weights[i] = (uint32_t)(w > (double)LB_WEIGHT_MAX ? LB_WEIGHT_MAX : w);
         }
     }
     return 0;

@@ -17,11 +17,15 @@
  * sooner) to drive drain deadlines, ejection ends and slow-start ramps; events come out
  * through a caller buffer.
  *
- * Threading: lb_balancer_pick(), lb_balancer_pick_ex(), lb_balancer_release() and the
- * stats calls may be called from any number of threads at once, concurrently with
- * everything else; picks are lock-free and allocation-free. Every other call (changes,
- * health reports, tick) may also be called from any thread: changes are serialised by an
- * internal writer lock that readers never take. Memory reclamation of retired snapshots is
+ * Threading (each function's `@thread` and `@mayblock` lines, doc/ABI.md): every call but
+ * lb_balancer_new() and lb_balancer_free() is `reader`: safe from any number of threads at
+ * once on the same balancer. lb_balancer_pick() and lb_balancer_pick_ex() are lock-free and
+ * allocation-free and never block. Every other call may block: changes, health reports,
+ * ticks, deadlines and the statistics take the balancer's internal writer mutex (which picks
+ * never take); lb_balancer_remove() and lb_balancer_drain() also wait until every pick that
+ * could still choose the target has finished; lb_balancer_release() takes the mutex when it
+ * releases a draining target's last connection. An event loop should therefore run those
+ * calls where a short wait is acceptable. Memory reclamation of retired snapshots is
  * described in doc/balancer.md.
  */
 #ifndef LB_BALANCER_H
@@ -94,7 +98,10 @@ typedef struct lb_balancer_config {
     uint32_t table_size;
     /** Bounded-load factor in percent for #LB_ALG_RING_BOUNDED (0: 125, i.e. c = 1.25). */
     uint32_t bound_percent;
-    /** Seed for hash placement and for round-robin / sampling starts (0 is a valid seed). */
+    /** Seed of the round-robin start (#LB_ALG_WRR) and of the sampling of #LB_ALG_P2C and
+     *  #LB_ALG_LEASTCONN (0 is a valid seed). Maglev and the rings do not use it: their
+     *  placement depends only on the targets' keys and weights, so that every balancer of a
+     *  fleet builds the same table (doc/maglev.md). */
     uint64_t seed;
     /** Most targets at once, including draining ones (0: 4096). */
     uint32_t max_targets;

@@ -88,7 +88,7 @@ typedef struct lb_chash_options {
  * @return 0; -EINVAL (NULL argument, bad struct_size); -ERANGE (more than
  *         #LB_CHASH_MAX_POINTS points); -ENOENT (a target not tracked in opts->loads);
  *         -ENOMEM. A pool with no target of weight above zero gives an empty ring.
- * @thread pure
+ * @thread writer
  * @retval LB_OK Success
  * @retval EINVAL Invalid argument
  * @retval ERANGE Value out of range

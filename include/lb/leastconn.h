@@ -80,7 +80,7 @@ typedef struct lb_leastconn_options {
  * @param opts options (borrowed), or NULL for defaults.
  * @return 0; -EINVAL (NULL argument, bad struct_size, mode or choices); -ENOSPC (the table is
  *         full); -ENOMEM.
- * @thread pure
+ * @thread writer
  * @retval LB_OK Success
  * @retval EINVAL Invalid argument
  * @retval ENOSPC Not enough room in the caller's buffer

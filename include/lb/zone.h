@@ -449,7 +449,7 @@ LB_API LB_NODISCARD int lb_zone_plan_route(lb_zone_plan *plan, uint32_t local_zo
  * @retval LB_E_ZONE_BAD_INCOMING Invalid incoming traffic fractions
  */
 LB_API LB_NODISCARD int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone,
-                                             const uint32_t *ids, size_t n, uint16_t *weights,
+                                             const uint32_t *ids, size_t n, uint32_t *weights,
                                              double *fractions);
 
 /**

@@ -200,8 +200,9 @@ static void test_argument_errors(void **state)
     r.n_exclude = 1;
     assert_lb_err(lb_balancer_pick_ex(b, &r, &id), -EINVAL);
     assert_int_equal(lb_balancer_next_deadline(NULL), UINT64_MAX);
-    lb_balancer_release(NULL, 1, 0);
-    lb_balancer_release(b, 99, 0); /* unknown: ignored */
+    assert_lb_err(lb_balancer_release(NULL, 1, 0), -EINVAL);
+    assert_lb_err(lb_balancer_release(b, 99, 0), -ENOENT); /* unknown: an error, counted */
+    assert_int_equal(bstats(b).bad_releases, 1);
     lb_balancer_free(b);
 }
 
@@ -446,7 +447,9 @@ static void test_seed_drain_timeline(void **state)
     lb_target_stats ts = {.struct_size = sizeof(ts)};
     assert_lb_err(lb_balancer_get_target_stats(b, 1, &ts), -ENOENT);
     assert_int_equal(bstats(b).targets, 1);
-    lb_balancer_release(b, 1, 300001); /* the caller closes the last one: ignored */
+    /* the caller closes the last one after the removal: an error, counted */
+    assert_lb_err(lb_balancer_release(b, 1, 300001), -ENOENT);
+    assert_int_equal(bstats(b).bad_releases, 1);
     /* the id may be reused */
     add_named(b, 1, 1, 0, 0, 300001);
     assert_int_equal(tstats(b, 1).active, 0);
@@ -1084,6 +1087,49 @@ static void test_targets_and_weights(void **state)
     lb_balancer_free(b);
 }
 
+/* ---- no silent failure ----------------------------------------------------------------- */
+
+static void test_bad_releases_are_counted(void **state)
+{
+    (void)state;
+    lb_balancer *b = NULL;
+    assert_lb_ok(lb_balancer_new(&b, NULL));
+    add_named(b, 1, 1, 0, 0, 0);
+    uint32_t id = pick_ok(b, 7);
+    assert_lb_ok(lb_balancer_release(b, id, 0));
+    assert_lb_err(lb_balancer_release(b, id, 0), -ERANGE); /* a second release */
+    assert_lb_err(lb_balancer_release(b, 5, 0), -ENOENT);  /* never a target */
+    assert_int_equal(bstats(b).bad_releases, 2);
+    assert_int_equal(tstats(b, 1).active, 0); /* the count never went below zero */
+    lb_balancer_free(b);
+}
+
+static void test_event_queue_is_bounded(void **state)
+{
+    (void)state;
+    lb_balancer_config c = {.struct_size = sizeof(c), .event_queue_max = 4};
+    lb_balancer *b = NULL;
+    assert_lb_ok(lb_balancer_new(&b, &c));
+    for (uint32_t id = 1; id <= 10; id++) /* one registration event each */
+        add_named(b, id, 1, 0, 0, 0);
+    lb_balancer_stats s = bstats(b);
+    assert_int_equal(s.events_queued, 4);
+    assert_int_equal(s.events_dropped, 6);
+    lb_event ev[16];
+    assert_int_equal(drain_events(b, 0, ev, 16), 4); /* the oldest four: the newest were lost */
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal(ev[i].target_id, i + 1);
+    s = bstats(b);
+    assert_int_equal(s.events_queued, 0);
+    assert_int_equal(s.events_dropped, 6);
+    add_named(b, 11, 1, 0, 0, 0); /* room again */
+    assert_int_equal(drain_events(b, 0, ev, 16), 1);
+    assert_int_equal(ev[0].target_id, 11);
+    lb_balancer_free(b);
+    c.event_queue_max = LB_BALANCER_MAX_EVENT_QUEUE + 1;
+    assert_lb_err(lb_balancer_new(&b, &c), LB_E_BALANCER_CONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1112,6 +1158,8 @@ int main(void)
         cmocka_unit_test(test_slow_start_steps),
         cmocka_unit_test(test_targets_and_weights),
         cmocka_unit_test(test_random_invariants),
+        cmocka_unit_test(test_bad_releases_are_counted),
+        cmocka_unit_test(test_event_queue_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,7 +120,7 @@ static void seed_explicit_targets_and_weights(void **state)
     assert_lb_ok(lb_zone_plan_shares(p, ids, 10, sh));
     for (int i = 0; i < 10; i++)
         near(sh[i], i < 2 ? 0.25 : 0.0625);
-    uint16_t w[10];
+    uint32_t w[10];
     double f[10];
     assert_lb_ok(lb_zone_plan_weights(p, 10, ids, 10, w, f));
     for (int i = 0; i < 10; i++) {
@@ -376,7 +376,7 @@ static void integer_weights(void **state)
     assert_lb_ok(lb_zone_target_add(p, 8, 2, 1, 1));
     assert_lb_ok(lb_zone_target_add(p, 9, 2, 0, 1));
     uint32_t ids[3] = {8, 7, 9};
-    uint16_t w[3], w2[3];
+    uint32_t w[3], w2[3];
     double f[3];
     assert_lb_ok(lb_zone_plan_weights(p, 1, ids, 3, w, f));
     assert_true(f[0] > 0.0 && f[0] < 1e-10);
@@ -478,7 +478,7 @@ static void shares_sum_to_one(void **state)
         }
         for (uint32_t t = 0; t < tid; t++) {
             double sh;
-            uint16_t w;
+            uint32_t w;
             double f;
             assert_lb_ok(lb_zone_plan_shares(p, &t, 1, &sh));
             tsum += sh;
@@ -575,7 +575,7 @@ static void errors(void **state)
     assert_lb_err(lb_zone_plan_route(p, 1, to, 2), -ENOSPC);
     assert_lb_err(lb_zone_plan_route(p, 9, to, 3), LB_E_ZONE_UNKNOWN);
     uint32_t bad = 77;
-    uint16_t w;
+    uint32_t w;
     assert_lb_err(lb_zone_plan_weights(p, 1, &bad, 1, &w, NULL), -ENOENT);
     assert_lb_err(lb_zone_plan_weights(p, 9, &bad, 1, &w, NULL), LB_E_ZONE_UNKNOWN);
     lb_zone_report r;
