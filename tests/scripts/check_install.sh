@@ -15,7 +15,15 @@ done
 for f in bin/lbtool share/man/man1/lbtool.1; do
   [ -n "$(find "$stage" -path "*/$f")" ] || { echo "missing installed $f"; exit 1; }
 done
-grep -q '^Requires.private: libxxhash' "$pc" || { echo "liblb.pc lacks Requires.private"; exit 1; }
+# No public header includes xxhash.h: nothing may require libxxhash.pc (Cflags must work
+# without it); static consumers get -lxxhash from Libs.private.
+if grep -q '^Requires' "$pc"; then echo "liblb.pc has a Requires line"; exit 1; fi
+grep -q '^Libs.private:.*-lxxhash' "$pc" || { echo "liblb.pc lacks -lxxhash in Libs.private"; exit 1; }
+# pkg-config sees only liblb.pc here (no libxxhash.pc): --cflags and --libs still work
+PKG_CONFIG_LIBDIR="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config --cflags --libs liblb \
+  >/dev/null || { echo "pkg-config liblb fails without libxxhash.pc"; exit 1; }
+PKG_CONFIG_LIBDIR="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config --modversion liblb |
+  grep -qx '1.0.0' || { echo "liblb.pc is not version 1.0.0"; exit 1; }
 export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage"
 san=""
 [ "$sanitize" = none ] || san="-fsanitize=$sanitize"
