@@ -308,17 +308,17 @@ LB_API int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t bal
     return 0;
 }
 
-LB_API uint32_t lb_chash_point_count(const lb_chash *ring)
+LB_API size_t lb_chash_point_count(const lb_chash *ring)
 {
     return ring ? ring->points : 0;
 }
 
-LB_API uint32_t lb_chash_target_count(const lb_chash *ring)
+LB_API size_t lb_chash_target_count(const lb_chash *ring)
 {
     return ring ? ring->count : 0;
 }
 
-LB_API int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
+LB_API int lb_chash_target_at(const lb_chash *ring, size_t index, uint32_t *id, uint32_t *weight,
                               uint32_t *points)
 {
     if (!ring)

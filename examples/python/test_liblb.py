@@ -78,6 +78,27 @@ class BalancerTest(unittest.TestCase):
             self.assertEqual(b.pick_sticky(flow(1), 3), normal)
 
 
+class LayoutTest(unittest.TestCase):
+    """The hand-written ctypes structs match abi/liblb.api.json (the generated description)."""
+
+    def test_structs_match_the_description(self):
+        import ctypes
+        import json
+        src = os.environ.get("LB_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+        with open(os.path.join(src, "abi", "liblb.api.json")) as f:
+            desc = {s["name"]: s for s in json.load(f)["structs"]}
+        for cls, name in ((liblb.BalancerConfig, "lb_balancer_config"), (liblb.Event, "lb_event"),
+                          (liblb.PickRequest, "lb_pick_request"),
+                          (liblb.TargetStats, "lb_target_stats"),
+                          (liblb.BalancerStats, "lb_balancer_stats"),
+                          (liblb.ProxyHeader, "lb_proxy_header"), (liblb.ProxyTlv, "lb_proxy_tlv")):
+            d = desc[name]
+            self.assertEqual(ctypes.sizeof(cls), d["size"], name)
+            self.assertEqual([f[0] for f in cls._fields_], [f["name"] for f in d["fields"]], name)
+            for f in d["fields"]:
+                self.assertEqual(getattr(cls, f["name"]).offset, f["offset"], (name, f["name"]))
+
+
 class ProxyTest(unittest.TestCase):
     def test_v1(self):
         h = liblb.proxy_decode(b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET /")

@@ -166,13 +166,13 @@ LB_API int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t bal
  *  @brief The number of points on the ring (0 for NULL).
  * @thread reader
  */
-LB_API uint32_t lb_chash_point_count(const lb_chash *ring);
+LB_API size_t lb_chash_point_count(const lb_chash *ring);
 
 /**
  *  @brief The number of targets on the ring (those of weight above zero; 0 for NULL).
  * @thread reader
  */
-LB_API uint32_t lb_chash_target_count(const lb_chash *ring);
+LB_API size_t lb_chash_target_count(const lb_chash *ring);
 
 /**
  * @brief The target at position @p index of the ring's list (sorted by key).
@@ -187,7 +187,7 @@ LB_API uint32_t lb_chash_target_count(const lb_chash *ring);
  * @retval EINVAL Invalid argument
  * @retval ENOENT No such entry
  */
-LB_API int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
+LB_API int lb_chash_target_at(const lb_chash *ring, size_t index, uint32_t *id, uint32_t *weight,
                               uint32_t *points);
 
 #ifdef __cplusplus

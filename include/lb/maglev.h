@@ -109,7 +109,7 @@ LB_API uint32_t lb_maglev_size(const lb_maglev *table);
  *  @brief The number of targets in the table (those of weight above zero; 0 for NULL).
  * @thread reader
  */
-LB_API uint32_t lb_maglev_target_count(const lb_maglev *table);
+LB_API size_t lb_maglev_target_count(const lb_maglev *table);
 
 /**
  * @brief The target at position @p index of the table's list (sorted by key).
@@ -124,7 +124,7 @@ LB_API uint32_t lb_maglev_target_count(const lb_maglev *table);
  * @retval EINVAL Invalid argument
  * @retval ENOENT No such entry
  */
-LB_API int lb_maglev_target_at(const lb_maglev *table, uint32_t index, uint32_t *id,
+LB_API int lb_maglev_target_at(const lb_maglev *table, size_t index, uint32_t *id,
                                uint32_t *weight, uint32_t *entries);
 
 /**
