@@ -233,8 +233,10 @@ LB_API int lb_proxy_decode(const uint8_t *buf, size_t len, const lb_proxy_option
     size_t out_size = out->struct_size;
     if (LB_UNLIKELY(out_size < HEADER_SIZE_1_0))
         return LB_E_STRUCT_SIZE;
-    if (out_size > sizeof(*out)) /* a newer caller: what this library does not know is zero */
+    if (out_size > sizeof(*out)) { /* a newer caller: what this library does not know is 0 */
         memset((uint8_t *)out + sizeof(*out), 0, out_size - sizeof(*out));
+        out->struct_size = sizeof(*out); /* the bytes this library writes */
+    }
     memset(out->reserved0, 0, sizeof(out->reserved0));
     out->reserved1 = 0;
     uint32_t versions = LB_PROXY_V1 | LB_PROXY_V2, allow_unspec = 0;

@@ -201,6 +201,7 @@ static void new_caller_stats_tail_is_zeroed(void **state)
                                      NULL),
                      15);
     assert_int_equal(h.future_field, 0);
+    assert_int_equal(h.base.struct_size, sizeof(lb_proxy_header));
     assert_int_equal(h.base.reserved1, 0);
     assert_int_equal(h.base.reserved0[0] | h.base.reserved0[1] | h.base.reserved0[2], 0);
 }
