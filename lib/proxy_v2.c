@@ -225,20 +225,9 @@ static inline int v2_fast(const uint8_t *buf, size_t len, uint32_t max, lb_proxy
     return (int)(16 + l);
 }
 
-LB_API int lb_proxy_decode(const uint8_t *buf, size_t len, const lb_proxy_options *opts,
-                           lb_proxy_header *out, size_t *need)
+static inline int decode(const uint8_t *buf, size_t len, const lb_proxy_options *opts,
+                         lb_proxy_header *out, size_t *need)
 {
-    if (LB_UNLIKELY(!out || (!buf && len)))
-        return -EINVAL;
-    size_t out_size = out->struct_size;
-    if (LB_UNLIKELY(out_size < HEADER_SIZE_1_0))
-        return LB_E_STRUCT_SIZE;
-    if (out_size > sizeof(*out)) { /* a newer caller: what this library does not know is 0 */
-        memset((uint8_t *)out + sizeof(*out), 0, out_size - sizeof(*out));
-        out->struct_size = sizeof(*out); /* the bytes this library writes */
-    }
-    memset(out->reserved0, 0, sizeof(out->reserved0));
-    out->reserved1 = 0;
     uint32_t versions = LB_PROXY_V1 | LB_PROXY_V2, allow_unspec = 0;
     uint32_t max = LB_PROXY_DEFAULT_MAX_HEADER;
     if (opts) {
@@ -274,6 +263,26 @@ LB_API int lb_proxy_decode(const uint8_t *buf, size_t len, const lb_proxy_option
     if (buf[0] == 'P')
         return lb__proxy_decode_v1(buf, len, (versions & LB_PROXY_V1) ? max : 0, out, need);
     return LB_E_PROXY_NOT_PROXY;
+}
+
+LB_API int lb_proxy_decode(const uint8_t *buf, size_t len, const lb_proxy_options *opts,
+                           lb_proxy_header *out, size_t *need)
+{
+    if (LB_UNLIKELY(!out || (!buf && len)))
+        return -EINVAL;
+    size_t out_size = out->struct_size;
+    if (LB_UNLIKELY(out_size < HEADER_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
+    int rc = decode(buf, len, opts, out, need);
+    /* Reserved and unknown fields are zeroed last: a store through `out` may alias `buf`
+     * (bytes), so zeroing them first would make the decoder reload what it already read. */
+    memset(out->reserved0, 0, sizeof(out->reserved0));
+    out->reserved1 = 0;
+    if (out_size > sizeof(*out)) { /* a newer caller: what this library does not know is 0 */
+        memset((uint8_t *)out + sizeof(*out), 0, out_size - sizeof(*out));
+        out->struct_size = sizeof(*out); /* the bytes this library writes */
+    }
+    return rc;
 }
 
 /* ---- encoder ------------------------------------------------------------------------ */
@@ -425,10 +434,12 @@ LB_API int lb_proxy_encode(uint8_t *buf, size_t cap, const lb_proxy_encode_param
     if (!p)
         return -EINVAL;
     lb_proxy_encode_params pl;
-    int rc = lb__struct_in(&pl, sizeof(pl), p, p->struct_size, PARAMS_SIZE_1_0);
-    if (rc)
-        return rc;
-    p = &pl;
+    if (p->struct_size != sizeof(pl)) { /* another release's caller: read it by the rule */
+        int rc = lb__struct_in(&pl, sizeof(pl), p, p->struct_size, PARAMS_SIZE_1_0);
+        if (rc)
+            return rc;
+        p = &pl;
+    }
     if ((!buf && cap) || p->command > 1 || p->noop_align > 4096 || p->reserved0)
         return -EINVAL;
     if (p->version == 2)

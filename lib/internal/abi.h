@@ -39,6 +39,10 @@ static inline int lb__struct_check(const void *src, size_t caller, size_t min, s
 /* Reads a caller's struct of `caller` bytes into the library's `dst` of `lib` bytes. */
 static inline int lb__struct_in(void *dst, size_t lib, const void *src, size_t caller, size_t min)
 {
+    if (caller == lib) { /* the common case: a copy of a size known at compile time */
+        memcpy(dst, src, lib);
+        return LB_OK;
+    }
     int rc = lb__struct_check(src, caller, min, lib);
     if (rc != LB_OK)
         return rc;
@@ -53,6 +57,10 @@ static inline int lb__struct_in(void *dst, size_t lib, const void *src, size_t c
  * a newer caller's tail is zeroed. The caller's size was checked against the minimum. */
 static inline void lb__struct_out(void *dst, size_t caller, const void *src, size_t lib)
 {
+    if (caller == lib) {
+        memcpy(dst, src, lib);
+        return;
+    }
     size_t n = caller < lib ? caller : lib;
     memcpy(dst, src, n);
     if (caller > lib)
