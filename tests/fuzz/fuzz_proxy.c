@@ -300,9 +300,9 @@ static void bad_arguments(const uint8_t *data, size_t size)
     memset(&p, 0, sizeof(p));
     CHECK(lb_proxy_decode(data, size, NULL, NULL, NULL) == -EINVAL);
     CHECK(size == 0 || lb_proxy_decode(NULL, size, NULL, &h, NULL) == -EINVAL);
-    CHECK(lb_proxy_decode(data, size, NULL, &h, NULL) == -EINVAL); /* struct_size 0 */
+    CHECK(lb_proxy_decode(data, size, NULL, &h, NULL) == LB_E_STRUCT_SIZE); /* struct_size 0 */
     h.struct_size = sizeof(h);
-    CHECK(lb_proxy_decode(data, size, &o, &h, NULL) == -EINVAL); /* options struct_size 0 */
+    CHECK(lb_proxy_decode(data, size, &o, &h, NULL) == LB_E_STRUCT_SIZE); /* options size 0 */
     o.struct_size = sizeof(o);
     o.max_header_size = 1;
     CHECK(lb_proxy_decode(data, size, &o, &h, NULL) == -EINVAL);

@@ -12,7 +12,7 @@ pc=$(find "$stage" -name liblb.pc | head -n 1)
 for f in include/lb.h include/lb/common.h include/lb/version.h; do
   [ -n "$(find "$stage" -path "*/$f")" ] || { echo "missing installed header $f"; exit 1; }
 done
-for f in bin/lbtool share/man/man1/lbtool.1; do
+for f in bin/lbtool share/man/man1/lbtool.1 share/liblb/liblb.api.json share/liblb/liblb.api.i386.json; do
   [ -n "$(find "$stage" -path "*/$f")" ] || { echo "missing installed $f"; exit 1; }
 done
 # No public header includes xxhash.h: nothing may require libxxhash.pc (Cflags must work
