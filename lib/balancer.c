@@ -22,7 +22,7 @@
 #define EVENT_SIZE_1_0        LB__SIZE_UPTO(lb_event, at_ms)
 #define TARGET_STATS_SIZE_1_0 LB__SIZE_UPTO(lb_target_stats, max_conns)
 #define STATS_SIZE_1_0        LB__SIZE_UPTO(lb_balancer_stats, bad_releases)
-#define KEY_SEED            0x4c4242414c4b4559ull /* the key hash of the rendezvous fallback */
+#define KEY_SEED              0x4c4242414c4b4559ull /* the key hash of the rendezvous fallback */
 
 /* ---- configuration ----------------------------------------------------------------------- */
 
@@ -361,8 +361,8 @@ int lb__bal_effective(lb_balancer *b, uint32_t *w, uint8_t *el, uint8_t *dr, uin
         const struct lb__bal_target *t = &b->tg[i];
         if (lb_health_get(b->health, t->id, &ht))
             ht.state = LB_HEALTH_STATE_REMOVED;
-        dr[i] = t->admin_drain || t->removing || t->leaving || ht.state == LB_HEALTH_STATE_DRAINING ||
-                ht.state == LB_HEALTH_STATE_REMOVED;
+        dr[i] = t->admin_drain || t->removing || t->leaving ||
+                ht.state == LB_HEALTH_STATE_DRAINING || ht.state == LB_HEALTH_STATE_REMOVED;
         el[i] = !dr[i] && ht.eligible;
         w[i] = el[i] ? ht.effective_weight : t->weight;
         registered += !dr[i];
@@ -758,8 +758,8 @@ static int any_ramping(const lb_balancer *b)
     return 0;
 }
 
-LB_API int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events,
-                            size_t event_size, size_t cap)
+LB_API int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events, size_t event_size,
+                            size_t cap)
 {
     if (!b || (cap && !events))
         return -EINVAL;

@@ -290,7 +290,8 @@ static void refresh(lb_health *h)
     uint64_t wake = LB_HEALTH_NEVER;
     for (size_t i = 0; i < h->n; i++) {
         struct target *t = &h->t[i];
-        if ((t->state == LB_HEALTH_STATE_DRAINING || t->state == LB_HEALTH_STATE_EJECTED) && t->until < wake)
+        if ((t->state == LB_HEALTH_STATE_DRAINING || t->state == LB_HEALTH_STATE_EJECTED) &&
+            t->until < wake)
             wake = t->until;
         if (t->ramping) {
             uint64_t step = h->now + h->cfg.slow_start_step_ms;
@@ -378,7 +379,8 @@ static void maybe_slow_start(lb_health *h, struct target *t, uint64_t at)
 static void finish_drain(lb_health *h, struct target *t, uint32_t reason, uint64_t at)
 {
     uint32_t close = reason == LB_HEALTH_R_DEADLINE ? t->conns : 0;
-    set_state(h, t, t->deregistered ? LB_HEALTH_STATE_REMOVED : LB_HEALTH_STATE_UNHEALTHY, reason, at, close);
+    set_state(h, t, t->deregistered ? LB_HEALTH_STATE_REMOVED : LB_HEALTH_STATE_UNHEALTHY, reason,
+              at, close);
     if (t->state == LB_HEALTH_STATE_REMOVED)
         t->next_check = LB_HEALTH_NEVER;
 }
@@ -571,13 +573,15 @@ LB_API int lb_health_check_result(lb_health *h, uint32_t id, int ok, uint64_t no
     if (ok) {
         t->fail_run = 0;
         t->ok_run++;
-        if ((st == LB_HEALTH_STATE_INITIAL || st == LB_HEALTH_STATE_UNHEALTHY || st == LB_HEALTH_STATE_DRAINING) &&
+        if ((st == LB_HEALTH_STATE_INITIAL || st == LB_HEALTH_STATE_UNHEALTHY ||
+             st == LB_HEALTH_STATE_DRAINING) &&
             t->ok_run >= h->cfg.healthy_threshold)
             go_up(h, t, LB_HEALTH_R_CHECK_PASSED, now_ms);
     } else {
         t->ok_run = 0;
         t->fail_run++;
-        if ((st == LB_HEALTH_STATE_INITIAL || st == LB_HEALTH_STATE_HEALTHY || st == LB_HEALTH_STATE_EJECTED) &&
+        if ((st == LB_HEALTH_STATE_INITIAL || st == LB_HEALTH_STATE_HEALTHY ||
+             st == LB_HEALTH_STATE_EJECTED) &&
             t->fail_run >= h->cfg.unhealthy_threshold)
             go_down(h, t, now_ms);
     }

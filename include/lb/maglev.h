@@ -124,8 +124,8 @@ LB_API size_t lb_maglev_target_count(const lb_maglev *table);
  * @retval EINVAL Invalid argument
  * @retval ENOENT No such entry
  */
-LB_API int lb_maglev_target_at(const lb_maglev *table, size_t index, uint32_t *id,
-                               uint32_t *weight, uint32_t *entries);
+LB_API int lb_maglev_target_at(const lb_maglev *table, size_t index, uint32_t *id, uint32_t *weight,
+                               uint32_t *entries);
 
 /**
  * @brief The position of target @p id in the table's list. O(log N).

@@ -77,12 +77,12 @@ enum lb_proxy_transport {
 
 /** TLV types defined by the specification and the vendors liblb knows. */
 enum lb_proxy_tlv_type {
-    LB_PROXY_TLV_ALPN = 0x01,               /**< Application-Layer Protocol Negotiation. */
-    LB_PROXY_TLV_AUTHORITY = 0x02,          /**< Host name (SNI), UTF-8. */
-    LB_PROXY_TLV_CRC32C = 0x03,             /**< CRC-32C of the header, 4 bytes big-endian. */
-    LB_PROXY_TLV_NOOP = 0x04,               /**< Ignored; padding. */
-    LB_PROXY_TLV_UNIQUE_ID = 0x05,          /**< Opaque connection id, at most 128 bytes. */
-    LB_PROXY_TLV_SSL = 0x20,                /**< TLS information with sub-TLVs. */
+    LB_PROXY_TLV_ALPN = 0x01,            /**< Application-Layer Protocol Negotiation. */
+    LB_PROXY_TLV_AUTHORITY = 0x02,       /**< Host name (SNI), UTF-8. */
+    LB_PROXY_TLV_CRC32C = 0x03,          /**< CRC-32C of the header, 4 bytes big-endian. */
+    LB_PROXY_TLV_NOOP = 0x04,            /**< Ignored; padding. */
+    LB_PROXY_TLV_UNIQUE_ID = 0x05,       /**< Opaque connection id, at most 128 bytes. */
+    LB_PROXY_TLV_SSL = 0x20,             /**< TLS information with sub-TLVs. */
     LB_PROXY_TLV_SSL_VERSION = 0x21,     /**< SSL sub-TLV: protocol version (text). */
     LB_PROXY_TLV_SSL_CN = 0x22,          /**< SSL sub-TLV: client certificate CN. */
     LB_PROXY_TLV_SSL_CIPHER = 0x23,      /**< SSL sub-TLV: cipher name. */
@@ -91,10 +91,10 @@ enum lb_proxy_tlv_type {
     LB_PROXY_TLV_SSL_GROUP = 0x26,       /**< SSL sub-TLV: key exchange group. */
     LB_PROXY_TLV_SSL_SIG_SCHEME = 0x27,  /**< SSL sub-TLV: signature scheme. */
     LB_PROXY_TLV_SSL_CLIENT_CERT = 0x28, /**< SSL sub-TLV: client certificate (DER). */
-    LB_PROXY_TLV_NETNS = 0x30,              /**< Network namespace name. */
-    LB_PROXY_TLV_GCP = 0xE0,                /**< GCP Private Service Connect id (8 bytes BE). */
-    LB_PROXY_TLV_AWS = 0xEA,                /**< AWS: subtype 0x01 then the VPC endpoint id. */
-    LB_PROXY_TLV_AZURE = 0xEE               /**< Azure: subtype 0x01 then LINKID (4 bytes LE). */
+    LB_PROXY_TLV_NETNS = 0x30,           /**< Network namespace name. */
+    LB_PROXY_TLV_GCP = 0xE0,             /**< GCP Private Service Connect id (8 bytes BE). */
+    LB_PROXY_TLV_AWS = 0xEA,             /**< AWS: subtype 0x01 then the VPC endpoint id. */
+    LB_PROXY_TLV_AZURE = 0xEE            /**< Azure: subtype 0x01 then LINKID (4 bytes LE). */
 };
 
 /** SSL TLV client bit: the client connected over SSL/TLS. */
@@ -447,8 +447,7 @@ typedef struct lb_proxy_tlv_builder {
  * @param storage caller memory (borrowed). @param cap its size.
  * @thread pure
  */
-LB_API void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, size_t size, uint8_t *storage,
-                               size_t cap);
+LB_API void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, size_t size, uint8_t *storage, size_t cap);
 
 /**
  * @brief Append a TLV of any type (its value is copied). Type CRC32C is refused: use

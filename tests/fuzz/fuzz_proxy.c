@@ -121,7 +121,8 @@ static int rebuild_tlvs(const lb_proxy_header *h, lb_proxy_tlv_builder *b)
         }
         if (t.type == LB_PROXY_TLV_SSL && t.length >= 5) {
             lb_proxy_tlv_builder sub;
-            lb_proxy_tlvb_init(&sub, sizeof(sub), (uint8_t *)(uintptr_t)(t.value + 5), t.length - 5u);
+            lb_proxy_tlvb_init(&sub, sizeof(sub), (uint8_t *)(uintptr_t)(t.value + 5),
+                               t.length - 5u);
             sub.len = t.length - 5u;
             uint32_t verify = (uint32_t)t.value[1] << 24 | (uint32_t)t.value[2] << 16 |
                               (uint32_t)t.value[3] << 8 | t.value[4];

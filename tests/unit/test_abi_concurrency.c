@@ -55,8 +55,8 @@ static void *pool_reader(void *arg)
             c->bad++;
         lb_target_info ti = {.struct_size = sizeof(ti)};
         uint32_t id = 0;
-        if (lb_pool_at(c->p, (size_t)(r % 16), &ti) || lb_pool_find_key(c->p, ti.key, ti.key_len, &id) ||
-            id != ti.id)
+        if (lb_pool_at(c->p, (size_t)(r % 16), &ti) ||
+            lb_pool_find_key(c->p, ti.key, ti.key_len, &id) || id != ti.id)
             c->bad++;
         lb_pool *copy = NULL;
         if (lb_pool_clone(&copy, c->p) || lb_pool_count(copy) != 16)
@@ -260,10 +260,9 @@ static void *health_reader(void *arg)
         lb_health_status s = {.struct_size = sizeof(s)};
         uint32_t id = (uint32_t)r % 8 + 1;
         if (lb_health_count(c->h) != 8 || lb_health_generation(c->h) != c->gen ||
-            lb_health_get(c->h, id, &t) || t.id != id ||
-            lb_health_at(c->h, (size_t)r % 8, &t) || lb_health_is_eligible(c->h, id) != 1 ||
-            lb_health_status_get(c->h, &s) || s.targets != 8 ||
-            lb_health_next_deadline(c->h) == LB_HEALTH_NEVER)
+            lb_health_get(c->h, id, &t) || t.id != id || lb_health_at(c->h, (size_t)r % 8, &t) ||
+            lb_health_is_eligible(c->h, id) != 1 || lb_health_status_get(c->h, &s) ||
+            s.targets != 8 || lb_health_next_deadline(c->h) == LB_HEALTH_NEVER)
             c->bad++;
         (void)lb_health_pending_events(c->h);
     }
@@ -314,8 +313,7 @@ static void *bal_worker(void *arg)
         if (r % 20 == 0) {
             if (lb_balancer_add(c->b, own, &own, sizeof(own), 1, me % 2, 0, now) ||
                 lb_balancer_set_weight(c->b, own, 2, now) ||
-                lb_balancer_set_zone(c->b, own, 1, now) ||
-                lb_balancer_report(c->b, own, 1, now) ||
+                lb_balancer_set_zone(c->b, own, 1, now) || lb_balancer_report(c->b, own, 1, now) ||
                 lb_balancer_report_passive(c->b, own, 1, now) ||
                 lb_balancer_drain(c->b, own, now) || lb_balancer_undrain(c->b, own, now) ||
                 lb_balancer_remove(c->b, own, now))
@@ -345,8 +343,7 @@ static void balancer_every_reader_call(void **state)
     for (uint32_t alg = LB_ALG_MAGLEV; alg <= LB_ALG_P2C; alg++) {
         /* the default drain delay (300 s) never passes here, so every connection picked
          * from a removed target is still released to it (no release may fail) */
-        lb_balancer_config cfg = {.struct_size = sizeof(cfg), .algorithm = alg,
-                                  .table_size = 1009};
+        lb_balancer_config cfg = {.struct_size = sizeof(cfg), .algorithm = alg, .table_size = 1009};
         struct bal_ctx c = {0};
         assert_lb_ok(lb_balancer_new(&c.b, &cfg));
         for (uint32_t id = 1; id <= 8; id++)

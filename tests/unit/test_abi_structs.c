@@ -163,7 +163,7 @@ static void init_writes_only_the_callers_size(void **state)
     lb_zone_plan_free(p);
 
     lb_zone_options_init(NULL, sizeof(lb_zone_options)); /* no-op */
-    lb_zone_options_init(&z.base, 2);                     /* too small: writes nothing */
+    lb_zone_options_init(&z.base, 2);                    /* too small: writes nothing */
     assert_int_equal(z.base.struct_size, sizeof(z));
 
     lb_proxy_tlv_builder tb;
@@ -197,8 +197,7 @@ static void new_caller_stats_tail_is_zeroed(void **state)
     struct new_proxy_header h;
     memset(&h, 0xA5, sizeof(h));
     h.base.struct_size = sizeof(h);
-    assert_int_equal(lb_proxy_decode((const uint8_t *)"PROXY UNKNOWN\r\n", 15, NULL, &h.base,
-                                     NULL),
+    assert_int_equal(lb_proxy_decode((const uint8_t *)"PROXY UNKNOWN\r\n", 15, NULL, &h.base, NULL),
                      15);
     assert_int_equal(h.future_field, 0);
     assert_int_equal(h.base.struct_size, sizeof(lb_proxy_header));

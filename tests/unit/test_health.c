@@ -238,7 +238,8 @@ static void initial_rise_and_fall(void **state)
     checks_bad(h, 1, 2, 3 * S);
     expect_no_ev(h);
     checks_bad(h, 1, 1, 4 * S);
-    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.eligible, 0);
     assert_int_equal(ev.close_connections, 0);
     assert_int_equal(view(h, 1).effective_weight, 0);
@@ -294,8 +295,8 @@ static void failed_checks_drain_keep_or_close(void **state)
     drain_events(h);
     open_n(h, 1, 4, 0);
     checks_bad(h, 1, 2, 10 * S);
-    lb_health_event ev =
-        expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    lb_health_event ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING,
+                                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.connections, 4);
     assert_int_equal(ev.close_connections, 0);
     assert_int_equal(view(h, 1).until_ms, 70 * S);
@@ -331,7 +332,8 @@ static void failed_checks_drain_keep_or_close(void **state)
     /* keep: UNHEALTHY at once, connections left alone */
     c.on_fail = LB_HEALTH_ON_FAIL_KEEP;
     h = failed_with_conns(&c, 3);
-    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.connections, 3);
     assert_int_equal(ev.close_connections, 0);
     assert_int_equal(view(h, 1).connections, 3);
@@ -340,7 +342,8 @@ static void failed_checks_drain_keep_or_close(void **state)
     /* close: UNHEALTHY at once, the caller is told to close them all */
     c.on_fail = LB_HEALTH_ON_FAIL_CLOSE;
     h = failed_with_conns(&c, 3);
-    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.close_connections, 3);
     lb_health_free(h);
 
@@ -369,8 +372,8 @@ static void aws_draining_timeline(void **state)
     open_n(h, 1, 50, 0);
     drain_events(h);
     assert_lb_ok(lb_health_deregister(h, 1, 0));
-    lb_health_event ev =
-        expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    lb_health_event ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING,
+                                   LB_HEALTH_R_DEREGISTERED);
     assert_int_equal(ev.connections, 50);
     assert_int_equal(ev.eligible, 0);
     assert_lb_err(lb_health_conn_open(h, 1, 0), LB_E_HEALTH_NOT_ELIGIBLE); /* at once */
@@ -561,9 +564,11 @@ static void flapping_checks_do_not_flap_state(void **state)
     drain_events(h);
     for (int i = 0; i < 10; i++) {
         checks_bad(h, 1, 1, (uint64_t)i * S);
-        expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+        expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                  LB_HEALTH_R_CHECKS_FAILED);
         checks_ok(h, 1, 1, (uint64_t)i * S + 500);
-        expect_ev(h, 1, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
+        expect_ev(h, 1, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_STATE_HEALTHY,
+                  LB_HEALTH_R_CHECK_PASSED);
     }
     lb_health_free(h);
 }
@@ -593,8 +598,8 @@ static void remaining_transitions(void **state)
     expect_ev(h, 2, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED);
     expect_ev(h, 2, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DRAINED);
     checks_bad(h, 3, 1, 3 * S);
-    lb_health_event ev =
-        expect_ev(h, 3, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    lb_health_event ev = expect_ev(h, 3, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_DRAINING,
+                                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.connections, 2);
     assert_int_equal(view(h, 3).until_ms, 3 * S + c.deregistration_delay_ms);
     lb_health_free(h);
@@ -648,8 +653,8 @@ static void slow_start_linear(void **state)
     drain_events(h);
     assert_int_equal(ew_at(h, 2, 110 * S), 1000);
     assert_int_equal(view(h, 2).slow_start, 0);
-    lb_health_event ev =
-        expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_SLOW_START_END);
+    lb_health_event ev = expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_HEALTHY,
+                                   LB_HEALTH_R_SLOW_START_END);
     assert_int_equal(ev.at_ms, 110 * S);
     /* weight limits: 0 stays 0, 65535 stays in range, small weights never drop to 0 */
     assert_lb_ok(lb_health_register(h, 3, 0, 110 * S));
@@ -742,8 +747,8 @@ static void fail_open_and_closed(void **state)
         checks_bad(h, id, 1, S);
     expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
     expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
-    lb_health_event ev =
-        expect_ev(h, 3, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    lb_health_event ev = expect_ev(h, 3, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.eligible, 0);
     ev = expect_ev(h, LB_NO_TARGET, 0, 0, LB_HEALTH_R_FAIL_OPEN);
     assert_int_equal(ev.eligible, 1);
@@ -826,7 +831,8 @@ static void passive_ejection_grows_and_is_capped(void **state)
         assert_lb_ok(lb_health_passive(h, 1, LB_HEALTH_SIG_RESET, S));
     expect_no_ev(h);
     assert_lb_ok(lb_health_passive(h, 1, LB_HEALTH_SIG_RESET, S));
-    lb_health_event ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_EJECTED, LB_HEALTH_R_EJECTED);
+    lb_health_event ev =
+        expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_EJECTED, LB_HEALTH_R_EJECTED);
     assert_int_equal(ev.eligible, 0);
     lb_health_target t = view(h, 1);
     assert_int_equal(t.until_ms, 31 * S);
@@ -835,7 +841,8 @@ static void passive_ejection_grows_and_is_capped(void **state)
     assert_lb_err(lb_health_conn_open(h, 1, 2 * S), LB_E_HEALTH_NOT_ELIGIBLE);
     assert_int_equal(lb_health_next_deadline(h) <= 31 * S, 1);
     assert_lb_ok(lb_health_tick(h, 31 * S));
-    ev = expect_ev(h, 1, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_EJECTION_END);
+    ev =
+        expect_ev(h, 1, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_EJECTION_END);
     assert_int_equal(ev.at_ms, 31 * S);
     /* ejected again at once: 60 s, then 90 s */
     uint64_t now = 31 * S;
@@ -1070,8 +1077,8 @@ static void connection_counts(void **state)
     expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DRAINED);
     /* time never goes back: an earlier now_ms is taken as the latest seen */
     assert_lb_ok(lb_health_deregister(h, 2, 0));
-    lb_health_event ev =
-        expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    lb_health_event ev = expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING,
+                                   LB_HEALTH_R_DEREGISTERED);
     assert_int_equal(ev.at_ms, 3 * S);
     lb_health_free(h);
 }

@@ -27,7 +27,7 @@ static void track_and_count(void **state)
     assert_int_equal(lb_loads_total(l), 7);
     assert_lb_err(lb_loads_add(l, b, -7, &n), -ERANGE); /* never below zero, and said so */
     assert_int_equal(n, 0);
-    assert_lb_err(lb_loads_add(l, 3, 1, &n), -EINVAL);  /* a slot out of range */
+    assert_lb_err(lb_loads_add(l, 3, 1, &n), -EINVAL); /* a slot out of range */
     assert_lb_err(lb_loads_add(NULL, a, 1, &n), -EINVAL);
     assert_lb_err(lb_loads_add(l, a, INT32_MAX, &n), 0);
     assert_int_equal(n, 2 + (uint32_t)INT32_MAX);

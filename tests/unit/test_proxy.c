@@ -296,8 +296,10 @@ static void test_bad_arguments(void **state)
     assert_int_equal(need, 16);
     /* need may be NULL. */
     assert_lb_err(lb_proxy_decode(v, 3, NULL, &h, NULL), LB_E_NEED_MORE);
-    assert_lb_err(lb_proxy_decode(find_vec("v2_inet_stream")->data, 20, NULL, &h, NULL), LB_E_NEED_MORE);
-    assert_lb_err(lb_proxy_decode(find_vec("v2_inet_stream")->data, 3, NULL, &h, NULL), LB_E_NEED_MORE);
+    assert_lb_err(lb_proxy_decode(find_vec("v2_inet_stream")->data, 20, NULL, &h, NULL),
+                  LB_E_NEED_MORE);
+    assert_lb_err(lb_proxy_decode(find_vec("v2_inet_stream")->data, 3, NULL, &h, NULL),
+                  LB_E_NEED_MORE);
 }
 
 static void decode_vec(const char *name, lb_proxy_header *h)
@@ -379,8 +381,7 @@ static void test_accessors(void **state)
     assert_tlv_str(&t, "client");
     assert_lb_ok(lb_proxy_ssl_find(&ssl, LB_PROXY_TLV_SSL_CIPHER, &t));
     assert_tlv_str(&t, "TLS_AES_128_GCM_SHA256");
-    assert_lb_err(lb_proxy_ssl_find(&ssl, LB_PROXY_TLV_SSL_CLIENT_CERT, &t),
-                  LB_E_PROXY_TLV_ABSENT);
+    assert_lb_err(lb_proxy_ssl_find(&ssl, LB_PROXY_TLV_SSL_CLIENT_CERT, &t), LB_E_PROXY_TLV_ABSENT);
     /* verify == 0 without a CERT bit is not a verified certificate. */
     ssl.client = LB_PROXY_SSL_CLIENT_SSL;
     assert_false(lb_proxy_ssl_cert_verified(&ssl));
