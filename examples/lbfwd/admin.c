@@ -61,29 +61,6 @@ static void stat_line(struct sbuf *b, const char *name, const char *type, const 
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/* The registry's visible targets; call with reg.mu held (a reload may change a target's zone
- * and weight in place under it). */
-static int visible_targets(struct lbf_app *app, struct lbf_target **out, int cap)
-{
-    int n = 0;
-    uint64_t now = lbf_now_ms();
-    for (uint32_t i = 0; i < app->reg.next_id && n < cap; i++) {
-        struct lbf_target *t = atomic_load(&app->reg.by_id[i]);
-        if (!t)
-            continue;
-        if (atomic_load(&t->gone)) {
-            /* show a removed target for a minute, unless its name is back */
-            if (lbf_target_by_name(app, t->name, 1))
-                continue;
-            uint64_t gone_at = atomic_load(&t->gone_at);
-            if (now > gone_at + 60000)
-                continue;
-        }
-        out[n++] = t;
-    }
-    return n;
-}
-
 static const char *target_state(struct lbf_app *app, struct lbf_target *t, lb_target_stats *ts)
 {
     memset(ts, 0, sizeof(*ts));
@@ -93,6 +70,81 @@ static const char *target_state(struct lbf_app *app, struct lbf_target *t, lb_ta
         return "removed";
     }
     return lb_balancer_state_name(ts->state);
+}
+
+/* ---- per-target metrics: one row each ------------------------------------------------------ */
+struct target_sample {
+    const struct lbf_target *t;
+    const lb_target_stats *st; /* zeros for a removed target */
+    const char *state;
+};
+
+typedef uint64_t (*target_metric_fn)(const struct target_sample *s);
+
+static uint64_t tm_active(const struct target_sample *s) { return s->st->active; }
+static uint64_t tm_conns(const struct target_sample *s) { return LD(s->t->conns); }
+static uint64_t tm_picks(const struct target_sample *s) { return s->st->picks; }
+static uint64_t tm_bytes_in(const struct target_sample *s) { return LD(s->t->bytes_in); }
+static uint64_t tm_bytes_out(const struct target_sample *s) { return LD(s->t->bytes_out); }
+static uint64_t tm_failures(const struct target_sample *s) { return LD(s->t->connect_failures); }
+static uint64_t tm_checks_ok(const struct target_sample *s) { return LD(s->t->checks_ok); }
+static uint64_t tm_checks_failed(const struct target_sample *s) { return LD(s->t->checks_failed); }
+static uint64_t tm_weight(const struct target_sample *s) { return s->st->weight; }
+static uint64_t tm_eligible(const struct target_sample *s) { return s->st->eligible; }
+static uint64_t tm_entries(const struct target_sample *s) { return s->st->table_entries; }
+static uint64_t tm_draining(const struct target_sample *s)
+{
+    return strcmp(s->state, "draining") == 0;
+}
+static uint64_t tm_healthy(const struct target_sample *s)
+{
+    return strcmp(s->state, "healthy") == 0;
+}
+
+static const struct {
+    const char *name, *type, *help;
+    target_metric_fn value;
+} target_metrics[] = {
+    {"lbfwd_target_active", "gauge", "Active connections (balancer count).", tm_active},
+    {"lbfwd_target_connections_total", "counter", "Connections sent to the target.", tm_conns},
+    {"lbfwd_target_picks_total", "counter", "Balancer picks.", tm_picks},
+    {"lbfwd_target_bytes_in_total", "counter", "Bytes client to target.", tm_bytes_in},
+    {"lbfwd_target_bytes_out_total", "counter", "Bytes target to client.", tm_bytes_out},
+    {"lbfwd_target_connect_failures_total", "counter", "Failed connects.", tm_failures},
+    {"lbfwd_target_checks_ok_total", "counter", "Passed health checks.", tm_checks_ok},
+    {"lbfwd_target_checks_failed_total", "counter", "Failed health checks.", tm_checks_failed},
+    {"lbfwd_target_weight", "gauge", "Configured weight.", tm_weight},
+    {"lbfwd_target_eligible", "gauge", "1 when eligible for new connections.", tm_eligible},
+    {"lbfwd_target_table_entries", "gauge", "Maglev table entries owned.", tm_entries},
+    {"lbfwd_target_draining", "gauge", "1 while draining.", tm_draining},
+    {"lbfwd_target_healthy", "gauge", "1 while healthy.", tm_healthy},
+};
+
+/* Each metric's lines for every listed target (Prometheus groups a metric's samples). */
+static void render_target_metrics(struct lbf_app *app, struct sbuf *b, struct lbf_target **ts,
+                                  int n)
+{
+    lb_target_stats *st = n ? malloc(sizeof(*st) * (size_t)n) : NULL;
+    const char **states = n ? malloc(sizeof(*states) * (size_t)n) : NULL;
+    if (n && (!st || !states)) {
+        b->oom = 1;
+        n = 0;
+    }
+    for (int i = 0; i < n; i++)
+        states[i] = target_state(app, ts[i], &st[i]);
+    char lab[200];
+    for (size_t m = 0; m < sizeof(target_metrics) / sizeof(target_metrics[0]); m++) {
+        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", target_metrics[m].name,
+                  target_metrics[m].help, target_metrics[m].name, target_metrics[m].type);
+        for (int i = 0; i < n; i++) {
+            struct target_sample smp = {ts[i], &st[i], states[i]};
+            snprintf(lab, sizeof(lab), "{target=\"%s\",state=\"%s\"}", ts[i]->name, states[i]);
+            stat_line(b, target_metrics[m].name, target_metrics[m].type, NULL, lab,
+                      target_metrics[m].value(&smp));
+        }
+    }
+    free(st);
+    free(states);
 }
 
 char *lbf_render_metrics(struct lbf_app *app)
@@ -182,85 +234,16 @@ char *lbf_render_metrics(struct lbf_app *app)
               "digests).",
               lab, 1);
 
-    struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
+    struct lbf_target **ts = malloc(sizeof(*ts) * LBF_TARGETS_LISTED);
     pthread_mutex_lock(&app->reg.mu);
-    int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
-    static const char *const names[] = {
-        "lbfwd_target_active",          "lbfwd_target_connections_total",
-        "lbfwd_target_picks_total",     "lbfwd_target_bytes_in_total",
-        "lbfwd_target_bytes_out_total", "lbfwd_target_connect_failures_total",
-        "lbfwd_target_checks_ok_total", "lbfwd_target_checks_failed_total",
-        "lbfwd_target_weight",          "lbfwd_target_eligible",
-        "lbfwd_target_table_entries",   "lbfwd_target_draining",
-        "lbfwd_target_healthy"};
-    static const char *const helps[] = {"Active connections (balancer count).",
-                                        "Connections sent to the target.",
-                                        "Balancer picks.",
-                                        "Bytes client to target.",
-                                        "Bytes target to client.",
-                                        "Failed connects.",
-                                        "Passed health checks.",
-                                        "Failed health checks.",
-                                        "Configured weight.",
-                                        "1 when eligible for new connections.",
-                                        "Maglev table entries owned.",
-                                        "1 while draining.",
-                                        "1 while healthy."};
-    static const char *const types[] = {"gauge",   "counter", "counter", "counter", "counter",
-                                        "counter", "counter", "counter", "gauge",   "gauge",
-                                        "gauge",   "gauge",   "gauge"};
-    for (int m = 0; m < 13; m++) {
-        sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", names[m], helps[m], names[m], types[m]);
-        for (int i = 0; i < n; i++) {
-            struct lbf_target *t = ts[i];
-            lb_target_stats st;
-            const char *state = target_state(app, t, &st);
-            uint64_t v = 0;
-            switch (m) {
-            case 0:
-                v = st.active;
-                break;
-            case 1:
-                v = LD(t->conns);
-                break;
-            case 2:
-                v = st.picks;
-                break;
-            case 3:
-                v = LD(t->bytes_in);
-                break;
-            case 4:
-                v = LD(t->bytes_out);
-                break;
-            case 5:
-                v = LD(t->connect_failures);
-                break;
-            case 6:
-                v = LD(t->checks_ok);
-                break;
-            case 7:
-                v = LD(t->checks_failed);
-                break;
-            case 8:
-                v = st.weight;
-                break;
-            case 9:
-                v = st.eligible;
-                break;
-            case 10:
-                v = st.table_entries;
-                break;
-            case 11:
-                v = strcmp(state, "draining") == 0;
-                break;
-            default:
-                v = strcmp(state, "healthy") == 0;
-                break;
-            }
-            snprintf(lab, sizeof(lab), "{target=\"%s\",state=\"%s\"}", t->name, state);
-            stat_line(&b, names[m], types[m], NULL, lab, v);
-        }
-    }
+    stat_line(&b, "lbfwd_target_records", "gauge",
+              "Target records held (registered, draining, gone but not yet freed).", NULL,
+              app->reg.n_records);
+    stat_line(&b, "lbfwd_target_ids", "gauge",
+              "Target ids handed out so far (ids of removed targets are reused).", NULL,
+              app->reg.next_id);
+    int n = ts ? lbf_targets_visible(app, ts, LBF_TARGETS_LISTED, lbf_now_ms()) : 0;
+    render_target_metrics(app, &b, ts, n);
     pthread_mutex_unlock(&app->reg.mu);
     free(ts);
     if (b.oom) {
@@ -273,9 +256,9 @@ char *lbf_render_metrics(struct lbf_app *app)
 char *lbf_render_targets(struct lbf_app *app)
 {
     cJSON *arr = cJSON_CreateArray();
-    struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
+    struct lbf_target **ts = malloc(sizeof(*ts) * LBF_TARGETS_LISTED);
     pthread_mutex_lock(&app->reg.mu);
-    int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
+    int n = ts ? lbf_targets_visible(app, ts, LBF_TARGETS_LISTED, lbf_now_ms()) : 0;
     for (int i = 0; i < n && arr; i++) {
         struct lbf_target *t = ts[i];
         lb_target_stats st;

@@ -332,16 +332,23 @@ static void ready_push(struct lbf_worker *w, struct conn *c)
     w->ready_tail = c;
 }
 
+/* The connection no longer holds its target's id: the last access to the record. */
+static void unhold(struct lbf_target *t)
+{
+    atomic_fetch_sub_explicit(&t->holders, 1, memory_order_release);
+}
+
 static void release_target(struct lbf_worker *w, struct conn *c)
 {
     if (c->target_id == LB_NO_TARGET)
         return;
     struct lbf_target *t = lbf_target_get(w->app, c->target_id);
+    lb_balancer_release(w->app->bal, c->target_id, w->now);
     if (t) {
         atomic_fetch_add_explicit(&t->bytes_in, c->bytes[0], memory_order_relaxed);
         atomic_fetch_add_explicit(&t->bytes_out, c->bytes[1], memory_order_relaxed);
+        unhold(t);
     }
-    lb_balancer_release(w->app->bal, c->target_id, w->now);
 }
 
 /* Ends a connection. rst: bit 0 resets the client side, bit 1 the target side. */
@@ -428,6 +435,8 @@ static void connect_failed(struct lbf_worker *w, struct conn *c, int timed_out)
     }
     (void)lb_balancer_report_passive(app->bal, c->target_id, 0, w->now);
     lb_balancer_release(app->bal, c->target_id, w->now);
+    if (t)
+        unhold(t);
     if (c->n_excl < LBF_MAX_RETRIES + 1)
         c->excl[c->n_excl++] = c->target_id;
     c->target_id = LB_NO_TARGET;
@@ -472,6 +481,7 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
         conn_close(w, c, 1, "error");
         return;
     }
+    atomic_fetch_add_explicit(&t->holders, 1, memory_order_acq_rel);
     c->target_id = id;
     c->close_gen = atomic_load_explicit(&t->close_gen, memory_order_acquire);
     count(&t->conns);

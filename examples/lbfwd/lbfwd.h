@@ -3,8 +3,10 @@
  * Threads: the main thread is the control loop (signals, health checks, balancer ticks,
  * reloads); each worker runs its own epoll loop with its own SO_REUSEPORT listeners; the admin
  * HTTP server runs in libmicrohttpd's thread. Workers read target records through an array of
- * atomic pointers; records are never freed while the process runs (ids are never reused), so a
- * worker holding an id can always read its record. */
+ * atomic pointers. A connection holds its target's id (and counts itself in the record's
+ * `holders`); a removed target's record is freed, and its id reused, only once the balancer has
+ * reported it gone, no connection holds it and every worker has begun a new turn since (see
+ * lbf_targets_reclaim()), so a worker holding an id can always read its record. */
 #ifndef LBFWD_H
 #define LBFWD_H
 
@@ -23,7 +25,11 @@
 #define LBF_MAX_LISTEN      16
 #define LBF_MAX_CIDRS       64
 #define LBF_MAX_TARGETS     4096  /* registered at once (the balancer's max_targets) */
-#define LBF_MAX_IDS         65536 /* ids ever handed out in one process (never reused) */
+#define LBF_MAX_IDS         65536 /* records at once (live, draining, gone but not yet freed) */
+#define LBF_REMOVED_KEEP    1000  /* removed targets still listed as `removed` ... */
+#define LBF_REMOVED_KEEP_MS 60000 /* ... for at most this long */
+#define LBF_TARGETS_LISTED  (2 * LBF_MAX_TARGETS + LBF_REMOVED_KEEP) /* /targets at most */
+#define LBF_NAME_BUCKETS    8192  /* name index buckets (a power of two) */
 #define LBF_MAX_ZONES       64
 #define LBF_PATH_MAX        512
 #define LBF_CHECK_PATH_MAX  256
@@ -195,6 +201,11 @@ struct lbf_target {
     _Atomic uint64_t connect_failures;
     _Atomic uint64_t checks_ok;
     _Atomic uint64_t checks_failed;
+    _Atomic uint32_t holders; /* connections holding this id (workers) */
+    /* registry bookkeeping, under reg.mu */
+    struct lbf_target *name_next; /* name index chain (while not gone) */
+    struct lbf_target *grave_next; /* gone, waiting to be freed */
+    uint64_t free_epoch;          /* live_epoch bumped for the free (0: not yet) */
     /* health check state: control thread only */
     int chk_fd;
     int chk_phase;
@@ -208,7 +219,14 @@ struct lbf_target {
 struct lbf_registry {
     pthread_mutex_t mu;
     _Atomic(struct lbf_target *) *by_id; /* LBF_MAX_IDS slots */
-    uint32_t next_id;
+    uint32_t next_id;   /* ids below this have been handed out (the high-water mark) */
+    uint32_t *free_ids; /* ids to reuse (a stack of LBF_MAX_IDS) */
+    uint32_t n_free;
+    uint32_t n_records;               /* records allocated now */
+    struct lbf_target **by_name;      /* LBF_NAME_BUCKETS chains of records not gone */
+    struct lbf_target *graveyard;     /* gone records waiting to be freed */
+    struct lbf_target *removed;       /* LBF_REMOVED_KEEP copies of the last freed records */
+    uint32_t removed_head, n_removed; /* ring: the next slot, how many are filled */
     char zones[LBF_MAX_ZONES][LBF_NAME_MAX + 1];
     int n_zones;
 };
@@ -304,8 +322,21 @@ struct lbf_target *lbf_target_by_name(struct lbf_app *app, const char *name, int
 int lbf_target_add(struct lbf_app *app, const struct lbf_target_conf *tc, char *msg, size_t cap);
 /* Deletes (drains then removes) a target by name (takes reg.mu). 0, -ENOENT, or an error. */
 int lbf_target_delete(struct lbf_app *app, const char *name);
-/* Applies a reloaded configuration's targets. */
+/* Applies a reloaded configuration's targets (make-before-break for changed addresses). */
 void lbf_targets_apply(struct lbf_app *app, const struct lbf_config *ncfg);
+/* The balancer reported the target gone (LB_EVENT_REMOVED): out of the name index, its checks
+ * stopped, queued to be freed. Control thread. */
+void lbf_target_gone(struct lbf_app *app, struct lbf_target *t, uint64_t now);
+/* Frees gone records no connection holds once every worker has begun a turn after the
+ * record's epoch (`min_epoch`: lbf_workers_min_epoch()), and reuses their ids. Control
+ * thread. */
+void lbf_targets_reclaim(struct lbf_app *app, uint64_t min_epoch);
+/* Whether gone records wait to be freed. */
+int lbf_targets_reclaim_pending(struct lbf_app *app);
+/* The targets /targets and /metrics list: registered ones, gone ones whose name is not back,
+ * and copies of the last removals (at most LBF_REMOVED_KEEP, LBF_REMOVED_KEEP_MS old); call
+ * with reg.mu held. */
+int lbf_targets_visible(struct lbf_app *app, struct lbf_target **out, int cap, uint64_t now);
 uint32_t lbf_zone_id(struct lbf_registry *r, const char *name);
 struct lbf_live *lbf_live_from_config(const struct lbf_config *cfg);
 
@@ -318,7 +349,6 @@ int lbf_workers_run(struct lbf_app *app);
 /* The oldest live_epoch a worker has seen at the start of its current turn. */
 uint64_t lbf_workers_min_epoch(struct lbf_app *app);
 void lbf_workers_signal_close(struct lbf_app *app);
-int lbf_targets_retry_pending(struct lbf_app *app);
 void lbf_workers_close_all(struct lbf_app *app);
 int lbf_listen_socket(const struct lbf_addr *a, int reuseport, char *msg, size_t cap);
 

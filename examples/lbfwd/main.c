@@ -207,13 +207,8 @@ static void handle_events(struct lbf_app *app, uint64_t now)
                 break;
             case LB_EVENT_REMOVED:
                 lbf_log("lbfwd: event target=%s removed", name);
-                if (t) {
-                    pthread_mutex_lock(&app->reg.mu);
-                    lbf_health_stop(app, t);
-                    atomic_store(&t->gone_at, now);
-                    atomic_store(&t->gone, 1);
-                    pthread_mutex_unlock(&app->reg.mu);
-                }
+                if (t)
+                    lbf_target_gone(app, t, now);
                 break;
             default:
                 break;
@@ -383,7 +378,8 @@ static int run(struct lbf_app *app)
         uint64_t bnext = lb_balancer_next_deadline(app->bal);
         if (bnext < next)
             next = bnext;
-        if (lbf_targets_retry_pending(app) > 0 && now + 100 < next)
+        lbf_targets_reclaim(app, lbf_workers_min_epoch(app));
+        if (lbf_targets_reclaim_pending(app) && now + 100 < next)
             next = now + 100;
         if (stopping) {
             if (atomic_load(&app->st.active) == 0)
