@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lbfwd.h"
@@ -301,13 +303,18 @@ struct arg_list {
     struct lbf_kv kv[16];
     size_t n;
     int overflow;
+    int nul; /* a key or value held a NUL byte (%00) */
 };
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                   size_t key_size, const char *value, size_t value_size)
 {
     (void)kind;
     struct arg_list *a = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        a->nul = 1;
+        return MHD_NO;
+    }
     if (a->n >= 16) {
         a->overflow = 1;
         return MHD_NO;
@@ -316,6 +323,187 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     a->kv[a->n].value = value;
     a->n++;
     return MHD_YES;
+}
+
+/* ---- who may ask ----------------------------------------------------------------------------
+ * Every request: a Host that names the admin address (or an admin_host name), and no foreign
+ * Origin (a browser page elsewhere, or a DNS-rebound name). Mutating calls: the bearer token
+ * when admin_token_file is set. Per connection: its request headers within
+ * LBF_ADMIN_HEADER_MS of its start (or of its previous answer), and at most
+ * LBF_ADMIN_PER_CLIENT connections per client address. */
+#define LBF_ADMIN_HEADER_MS  2000
+#define LBF_ADMIN_IDLE_S     5
+#define LBF_ADMIN_PER_CLIENT 8
+#define LBF_ADMIN_CONNS      64
+#define LBF_ADMIN_HOSTS      (LBF_MAX_ADMIN_HOSTS * 2 + 4)
+
+static char allowed_hosts[LBF_ADMIN_HOSTS][LBF_HOST_MAX + 8];
+static int n_allowed_hosts;
+
+/* Adds "NAME" (port 0) or "NAME:PORT" to the Hosts answered. */
+static void allow_host(const char *name, unsigned port)
+{
+    if (n_allowed_hosts >= LBF_ADMIN_HOSTS)
+        return;
+    char *h = allowed_hosts[n_allowed_hosts++];
+    if (port)
+        snprintf(h, sizeof(allowed_hosts[0]), "%s:%u", name, port);
+    else
+        snprintf(h, sizeof(allowed_hosts[0]), "%s", name);
+}
+
+/* Whether an admin_host entry names its port: "name:9090", "[v6]:9090" (not a bare "v6::1"). */
+static int has_port(const char *h)
+{
+    const char *colon = strrchr(h, ':');
+    if (!colon || colon[1] == '\0')
+        return 0;
+    return h[0] == '[' ? colon > strchr(h, ']') : strchr(h, ':') == colon;
+}
+
+/* The admin address as bound ("127.0.0.1:PORT", "[::1]:PORT"), localhost:PORT for a loopback or
+ * wildcard address, the loopback addresses for a wildcard one, and the admin_host names. */
+static void make_allowed_hosts(struct lbf_app *app)
+{
+    const struct lbf_addr *a = &app->admin_bound;
+    unsigned port = a->ss.ss_family == AF_INET
+                        ? ntohs(((const struct sockaddr_in *)&a->ss)->sin_port)
+                        : ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+    n_allowed_hosts = 0;
+    allow_host(a->text, 0);
+    int wild = lbf_addr_is_wildcard(a);
+    if (lbf_addr_is_loopback(a) || wild)
+        allow_host("localhost", port);
+    if (wild) {
+        allow_host("127.0.0.1", port);
+        if (a->ss.ss_family == AF_INET6)
+            allow_host("[::1]", port);
+    }
+    for (int i = 0; i < app->cfg.n_admin_hosts; i++) {
+        const char *h = app->cfg.admin_hosts[i];
+        allow_host(h, has_port(h) ? 0 : port);
+        if (!has_port(h) && port == 80)
+            allow_host(h, 0);
+    }
+}
+
+static int host_allowed(const char *host)
+{
+    for (int i = 0; host && i < n_allowed_hosts; i++)
+        if (strcasecmp(host, allowed_hosts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int origin_allowed(const char *origin)
+{
+    if (!origin)
+        return 1; /* not a browser's cross-site request */
+    return strncasecmp(origin, "http://", 7) == 0 && host_allowed(origin + 7);
+}
+
+/* Compares the whole length whatever the first difference (no timing clue to the token). */
+static int token_equal(const char *got, const char *want)
+{
+    size_t gn = strlen(got), wn = strlen(want);
+    unsigned diff = (unsigned)(gn != wn);
+    for (size_t i = 0; i < wn; i++)
+        diff |= (unsigned)(unsigned char)want[i] ^ (unsigned)(unsigned char)(i < gn ? got[i] : 0);
+    return diff == 0;
+}
+
+static int authorized(struct lbf_app *app, struct MHD_Connection *con)
+{
+    if (!app->cfg.admin_token[0])
+        return 1;
+    const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
+    return h && strncasecmp(h, "Bearer ", 7) == 0 && token_equal(h + 7, app->cfg.admin_token);
+}
+
+/* Connections and their header deadlines (0: none, a request is being answered). libmicrohttpd
+ * calls the notifications in its thread; the control thread sweeps (lbf_admin_sweep()). */
+struct admin_conn {
+    int fd;
+    int used;
+    uint64_t deadline;
+};
+static struct admin_conn admin_conns[LBF_ADMIN_CONNS];
+static pthread_mutex_t admin_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_deadline(struct admin_conn *ac, uint64_t deadline)
+{
+    if (!ac)
+        return;
+    pthread_mutex_lock(&admin_mu);
+    ac->deadline = deadline;
+    pthread_mutex_unlock(&admin_mu);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    pthread_mutex_lock(&admin_mu);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = NULL;
+        for (int i = 0; ci && i < LBF_ADMIN_CONNS; i++) {
+            if (!admin_conns[i].used) {
+                admin_conns[i].used = 1;
+                admin_conns[i].fd = ci->connect_fd;
+                admin_conns[i].deadline = lbf_now_ms() + LBF_ADMIN_HEADER_MS;
+                *socket_context = &admin_conns[i];
+                break;
+            }
+        }
+    } else if (*socket_context) {
+        struct admin_conn *ac = *socket_context;
+        ac->used = 0;
+        ac->deadline = 0;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&admin_mu);
+}
+
+static struct admin_conn *conn_of(struct MHD_Connection *con)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void request_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)con_cls;
+    (void)toe;
+    /* a kept-alive connection's next request: its headers within the same deadline */
+    set_deadline(conn_of(con), lbf_now_ms() + LBF_ADMIN_HEADER_MS);
+}
+
+uint64_t lbf_admin_sweep(struct lbf_app *app, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    if (!app->mhd)
+        return next;
+    pthread_mutex_lock(&admin_mu);
+    for (int i = 0; i < LBF_ADMIN_CONNS; i++) {
+        struct admin_conn *ac = &admin_conns[i];
+        if (!ac->used || !ac->deadline)
+            continue;
+        if (ac->deadline <= now) {
+            /* libmicrohttpd sees the end and closes it (the descriptor stays its own until
+             * its close notification, which takes admin_mu) */
+            shutdown(ac->fd, SHUT_RDWR);
+            ac->deadline = 0;
+        } else if (ac->deadline < next) {
+            next = ac->deadline;
+        }
+    }
+    pthread_mutex_unlock(&admin_mu);
+    return next;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const char *ctype,
@@ -328,6 +516,8 @@ static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const 
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", ctype);
+    if (status == 401)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"lbfwd\"");
     enum MHD_Result ret = MHD_queue_response(con, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -377,8 +567,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    set_deadline(conn_of(con), 0); /* the headers are in */
+    if (!host_allowed(MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Host")))
+        return reply_json(con, 403, "error", "Host is not this admin address (see admin_host)");
+    if (!origin_allowed(MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Origin")))
+        return reply_json(con, 403, "error", "cross-origin request refused");
     struct arg_list args = {.n = 0};
-    MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    MHD_get_connection_values_n(con, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    if (args.nul)
+        return reply_json(con, 400, "error", "NUL byte in an argument");
     if (args.overflow)
         return reply_json(con, 400, "error", "too many arguments");
     struct lbf_admin_req req;
@@ -386,6 +583,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     int st = lbf_admin_parse(method, url, args.kv, args.n, &req, msg, sizeof(msg));
     if (st != 0)
         return reply_json(con, (unsigned)st, "error", msg);
+    if (lbf_admin_mutates(req.action) && !authorized(app, con))
+        return reply_json(con, 401, "error", "bearer token required (Authorization: Bearer)");
     uint64_t now = lbf_now_ms();
     int rc = 0;
     switch (req.action) {
@@ -453,10 +652,14 @@ int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap)
 {
     if (!app->cfg.admin_set)
         return 0;
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
-                         app, MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    make_allowed_hosts(app);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, app,
+        MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)LBF_ADMIN_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)LBF_ADMIN_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LBF_ADMIN_IDLE_S,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        request_completed, NULL, MHD_OPTION_END);
     if (!d) {
         snprintf(msg, cap, "cannot start the admin server on %s", app->admin_bound.text);
         return -1;

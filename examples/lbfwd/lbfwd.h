@@ -35,6 +35,9 @@
 #define LBF_CHECK_PATH_MAX  256
 #define LBF_MAX_RETRIES     8
 #define LBF_DURATION_MAX_MS (24u * 3600u * 1000u)
+#define LBF_MAX_ADMIN_HOSTS 8   /* admin_host names */
+#define LBF_HOST_MAX        255 /* one admin_host name */
+#define LBF_TOKEN_MAX       256 /* the admin bearer token's bytes */
 
 /* ---- configuration (config.c) ------------------------------------------------------------ */
 enum lbf_check_kind { LBF_CHECK_NONE = 0, LBF_CHECK_TCP = 1, LBF_CHECK_HTTP = 2 };
@@ -89,6 +92,10 @@ struct lbf_config {
     int admin_set;
     struct lbf_addr admin;
     int admin_allow_remote;
+    char admin_token_file[LBF_PATH_MAX]; /* the bearer token mutating admin calls need */
+    char admin_token[LBF_TOKEN_MAX + 1]; /* its contents (read by lbf_config_load()) */
+    char admin_hosts[LBF_MAX_ADMIN_HOSTS][LBF_HOST_MAX + 1]; /* more names for Host */
+    int n_admin_hosts;
     char log_path[LBF_PATH_MAX];
     int access_log;
     char user[LBF_NAME_MAX + 1];
@@ -130,6 +137,15 @@ int lbf_parse_target_spec(const char *spec, struct lbf_target_conf *out, char *m
 int lbf_parse_duration(const char *s, uint32_t *ms);
 int lbf_parse_u32(const char *s, uint32_t max, uint32_t *out);
 int lbf_valid_name(const char *s);
+/* Addresses: 127.0.0.0/8 or ::1; 0.0.0.0 or ::; the same IP; whether a connection to `target`
+ * reaches the socket bound at `own` (same port, and the same IP or `own` a wildcard and
+ * `target` loopback; a wildcard `own` also takes the host's other addresses, which only the
+ * running lbfwd knows). */
+uint16_t lbf_addr_port(const struct lbf_addr *a); /* host order */
+int lbf_addr_is_loopback(const struct lbf_addr *a);
+int lbf_addr_is_wildcard(const struct lbf_addr *a);
+int lbf_addr_same_ip(const struct lbf_addr *a, const struct lbf_addr *b);
+int lbf_addr_reaches(const struct lbf_addr *target, const struct lbf_addr *own);
 /* Copies a NUL-terminated string that fits (checked by the caller's validation); truncates
  * otherwise. */
 void lbf_strlcpy(char *dst, const char *src, size_t cap);
@@ -179,6 +195,8 @@ struct lbf_admin_req {
  * `msg` set. Target existence is checked later by the caller. */
 int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *args, size_t n_args,
                     struct lbf_admin_req *out, char *msg, size_t cap);
+/* Whether an action changes state (and so needs the bearer token when one is set). */
+int lbf_admin_mutates(int action);
 
 /* ---- targets (targets.c) -------------------------------------------------------------------- */
 struct lbf_target {
@@ -362,6 +380,9 @@ void lbf_health_stop(struct lbf_app *app, struct lbf_target *t);
 
 /* admin.c */
 int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap);
+/* Closes admin connections whose request headers are late; returns when to sweep next
+ * (UINT64_MAX: nothing pending). Control thread. */
+uint64_t lbf_admin_sweep(struct lbf_app *app, uint64_t now);
 void lbf_admin_stop(struct lbf_app *app);
 /* Renders /metrics or /targets into a malloc'd string. */
 char *lbf_render_metrics(struct lbf_app *app);

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +157,43 @@ static void write_ready_file(struct lbf_app *app)
     fclose(f);
     if (rename(tmp, app->cfg.ready_file) != 0)
         lbf_log("lbfwd: cannot rename %s: %s", tmp, strerror(errno));
+}
+
+/* What a configuration needs of this host, checked before anything starts (and by
+ * --check-config): the user exists; the log and the ready file can be created where named. */
+static int check_host(const struct lbf_config *cfg, struct lbf_cfg_error *err)
+{
+    const char *where = cfg->config_file[0] ? cfg->config_file : "configuration";
+    if (cfg->user[0] && !getpwnam(cfg->user)) {
+        snprintf(err->where, sizeof(err->where), "%s", where);
+        snprintf(err->msg, sizeof(err->msg), "user: no such user '%s'", cfg->user);
+        return -1;
+    }
+    const struct {
+        const char *name, *path;
+    } files[] = {{"log", cfg->log_path}, {"ready_file", cfg->ready_file}};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (!files[i].path[0])
+            continue;
+        char dir[LBF_PATH_MAX];
+        lbf_strlcpy(dir, files[i].path, sizeof(dir));
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            snprintf(dir, sizeof(dir), ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err->where, sizeof(err->where), "%s", where);
+            const char *why = stat(dir, &st) != 0 ? strerror(errno) : "is not a directory";
+            snprintf(err->msg, sizeof(err->msg), "%s: directory %.120s: %s", files[i].name, dir,
+                     why);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int drop_privileges(const char *user)
@@ -301,12 +339,6 @@ static int run(struct lbf_app *app)
         fprintf(stderr, "lbfwd: %s\n", msg);
         return 1;
     }
-    for (int i = 0; i < cfg->n_targets; i++) {
-        if (lbf_target_add(app, &cfg->targets[i], msg, sizeof(msg)) != 0) {
-            fprintf(stderr, "lbfwd: %s\n", msg);
-            return 2;
-        }
-    }
     struct lbf_live *lv = lbf_live_from_config(cfg);
     if (!lv)
         return 1;
@@ -348,6 +380,13 @@ static int run(struct lbf_app *app)
         lb_addr_format((struct sockaddr *)&app->admin_bound.ss, app->admin_bound.text,
                        sizeof(app->admin_bound.text));
     }
+    /* the targets once lbfwd's own addresses are known (none may be one of them) */
+    for (int i = 0; i < cfg->n_targets; i++) {
+        if (lbf_target_add(app, &cfg->targets[i], msg, sizeof(msg)) != 0) {
+            fprintf(stderr, "lbfwd: %s\n", msg);
+            return 2;
+        }
+    }
     if (cfg->user[0] && drop_privileges(cfg->user) != 0)
         return 1;
     if (lbf_admin_start(app, msg, sizeof(msg)) != 0) {
@@ -378,6 +417,9 @@ static int run(struct lbf_app *app)
         uint64_t bnext = lb_balancer_next_deadline(app->bal);
         if (bnext < next)
             next = bnext;
+        uint64_t anext = lbf_admin_sweep(app, now);
+        if (anext < next)
+            next = anext;
         lbf_targets_reclaim(app, lbf_workers_min_epoch(app));
         if (lbf_targets_reclaim_pending(app) && now + 100 < next)
             next = now + 100;
@@ -474,6 +516,11 @@ int main(int argc, char **argv)
     if (cli.demo) {
         lbf_config_free(&app.cfg);
         return lbf_demo(argv[0]);
+    }
+    if (check_host(&app.cfg, &err) != 0) {
+        fprintf(stderr, "lbfwd: %s: %s\n", err.where, err.msg);
+        lbf_config_free(&app.cfg);
+        return 2;
     }
     if (cli.check_config) {
         printf("lbfwd: configuration OK (%d listen addresses, %d targets)\n", app.cfg.n_listen,

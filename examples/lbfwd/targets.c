@@ -5,6 +5,7 @@
  * LBF_REMOVED_KEEP_MS. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,59 @@ static int balancer_add(struct lbf_app *app, struct lbf_target *t, uint32_t weig
     return rc;
 }
 
+/* Whether `a` is one of this host's addresses (a wildcard socket answers on each). */
+static int host_has_ip(const struct lbf_addr *a)
+{
+    struct ifaddrs *ifs = NULL;
+    int found = 0;
+    if (getifaddrs(&ifs) != 0)
+        return 0;
+    for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != a->ss.ss_family)
+            continue;
+        struct lbf_addr ia;
+        memset(&ia, 0, sizeof(ia));
+        memcpy(&ia.ss, i->ifa_addr,
+               i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                 : sizeof(struct sockaddr_in6));
+        found = lbf_addr_same_ip(&ia, a);
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
+/* A connection to `a` reaches `own`, one of lbfwd's own sockets (a wildcard one also answers
+ * on the host's other addresses; an IPv6 wildcard on IPv4 ones too). */
+static int reaches(const struct lbf_addr *a, const struct lbf_addr *own)
+{
+    if (lbf_addr_reaches(a, own))
+        return 1;
+    if (!lbf_addr_is_wildcard(own) || lbf_addr_port(own) != lbf_addr_port(a) ||
+        (own->ss.ss_family == AF_INET && a->ss.ss_family != AF_INET))
+        return 0;
+    return host_has_ip(a);
+}
+
+/* Refuses a target at lbfwd's own listener (a loop until descriptors run out) or admin address
+ * (data-port clients would reach the admin API). */
+static int own_address(struct lbf_app *app, const struct lbf_target_conf *tc, char *msg,
+                       size_t cap)
+{
+    for (int i = 0; i < app->cfg.n_listen; i++) {
+        if (app->bound[i].len && reaches(&tc->addr, &app->bound[i])) {
+            snprintf(msg, cap, "target '%s' at %s is lbfwd's own listener %s", tc->name,
+                     tc->addr.text, app->bound[i].text);
+            return 1;
+        }
+    }
+    if (app->cfg.admin_set && app->admin_bound.len && reaches(&tc->addr, &app->admin_bound)) {
+        snprintf(msg, cap, "target '%s' at %s is lbfwd's own admin address %s", tc->name,
+                 tc->addr.text, app->admin_bound.text);
+        return 1;
+    }
+    return 0;
+}
+
 /* `replace`: a record of the same name may still be draining (a reload's make-before-break). */
 static int add_locked(struct lbf_app *app, const struct lbf_target_conf *tc, int replace, char *msg,
                       size_t cap)
@@ -158,6 +212,8 @@ static int add_locked(struct lbf_app *app, const struct lbf_target_conf *tc, int
         snprintf(msg, cap, "target '%s' exists (or is still draining)", tc->name);
         return -EEXIST;
     }
+    if (own_address(app, tc, msg, cap))
+        return -EINVAL;
     uint32_t id;
     if (take_id(&app->reg, &id) != 0) {
         snprintf(msg, cap, "too many targets at once (%u records, removed ones included)",

@@ -99,6 +99,20 @@ BAD = [
     ("[lbfwd]\nlisten = 127.0.0.1:80\nsmart_accept = 2\n", 3, "bad boolean"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\ndrain_timeout = 2h\n", 3, "bad duration"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nmax_eject_percent = 0\n", 3, "bad max_eject_percent"),
+    # issue 18: duplicate sections, a section after a `target =` line, names past libinih's
+    # 49-character section buffer, addresses that are not a host
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target a]\naddr = 127.0.0.1:1\n[target a]\nweight = 2\n",
+     5, "duplicate target 'a' (also defined at line 3)"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\ntarget = a=127.0.0.1:1\n[target a]\nweight = 2\n", 4,
+     "duplicate target 'a'"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target %s1]\naddr = 127.0.0.1:1\n[target %s1]\n"
+     "addr = 127.0.0.1:2\n" % ("n" * 60, "n" * 60), 5, "duplicate target '%s1'" % ("n" * 60)),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target a]\naddr = 127.0.0.1:0\n", 4, "(port 0)"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target a]\naddr = 0.0.0.0:80\n", 4, "not a host"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target a]\naddr = 255.255.255.255:80\n", 4,
+     "not a host"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\ntarget = a=[::]:80\n", 3, "not a host"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\nadmin_host = bad/host\n", 3, "bad admin_host"),
 ]
 
 BAD_WHOLE = [
@@ -107,6 +121,10 @@ BAD_WHOLE = [
     ("[lbfwd]\nlisten = 127.0.0.1:80\nadmin = 10.1.2.3:9000\n", "not loopback"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nsend_proxy = v1\nsend_proxy_crc32c = yes\n", "needs send_proxy v2"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nlisten = 127.0.0.1:80\n", "given twice"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\nuser = no-such-user-lbfwd\n", "no such user"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\nlog = /nonexistent-lbfwd-dir/lbfwd.log\n",
+     "No such file"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\ntarget = a=127.0.0.1:80\n", "own listener"),
 ]
 
 BAD_FLAGS = [
