@@ -3,6 +3,7 @@
 before anything starts, the file grammar, and SIGHUP reload (targets that disappeared drain, new
 ones start, listeners stay) and SIGUSR1 (log reopened)."""
 
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lbfwd_common as L  # noqa: E402
@@ -139,6 +141,47 @@ BAD_FLAGS = [
 ]
 
 
+def test_reload_address_change():
+    """A reload that changes a target's address is make-before-break (issue 18): the new address
+    takes every new connection at once while the old one drains its held connection."""
+    old, new = L.Backend("old", mode="echo"), L.Backend("new")
+    text = ("[lbfwd]\nlisten = 127.0.0.1:0\ncheck = none\ndrain_timeout = 8s\n"
+            "[target t]\naddr = %s\n")
+    f = L.Lbfwd([], config=text % old.addr)
+    try:
+        held = socket.create_connection((f.host, f.port), timeout=5)
+        held.sendall(b"ping\n")
+        L.check(held.recv(100) == b"ping\n", "a connection held on the old address")
+        with open(f.config, "w") as fh:
+            fh.write(text % new.addr)
+        f.signal(signal.SIGHUP)
+        L.check(L.wait_until(lambda: "reloaded" in f.log_text(), 3), "SIGHUP reloads")
+        got, failed = [], 0
+        for _ in range(22):
+            try:
+                got.append(L.request(f.host, f.port)["name"])
+            except (OSError, ValueError):
+                failed += 1
+            time.sleep(0.05)
+        L.check(failed == 0 and set(got) == {"new"},
+                "all 22 new connections during the drain reach the new address (%d failed, %s)"
+                % (failed, sorted(set(got))))
+        st, body = f.admin("GET", "/targets")
+        states = sorted((t["addr"], t["state"]) for t in json.loads(body) if t["name"] == "t")
+        L.check(states == sorted([(old.addr, "draining"), (new.addr, "healthy")]),
+                "/targets: the old address drains, the new one is healthy (%s)" % states)
+        held.sendall(b"pong\n")
+        L.check(held.recv(100) == b"pong\n", "the held connection is still served")
+        held.close()
+        L.check(L.wait_until(lambda: [t["state"] for t in json.loads(
+            f.admin("GET", "/targets")[1]) if t["name"] == "t"] == ["healthy"], 5),
+            "once drained, one record of the name is left")
+    finally:
+        f.stop()
+        old.stop()
+        new.stop()
+
+
 def main():
     rc, out, err = run(["--help"])
     L.check(rc == 0 and "--listen" in out, "--help prints usage and exits 0")
@@ -178,6 +221,7 @@ def main():
     L.check(rc == 0 and "1 listen" in out, "a --listen flag replaces the file's listen list")
 
     test_reload()
+    test_reload_address_change()
     shutil.rmtree(TMP, ignore_errors=True)
     print("PASS")
 
