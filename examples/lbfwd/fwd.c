@@ -632,8 +632,12 @@ static int check_first(struct lbf_worker *w, struct conn *c)
         c->flags &= ~F_UNCHECKED;
         return 1;
     }
-    if (r == 0 && n < 12) { /* could still become a signature: wait for more bytes */
-        c->flags &= ~F_R(0);
+    if (r == 0 && n < 12) {
+        if (c->flags & F_HUP(0)) { /* the client ended there: a prefix, not a header */
+            c->flags &= ~F_UNCHECKED;
+            return 1;
+        }
+        c->flags &= ~F_R(0); /* could still become a signature: wait for more bytes */
         return 0;
     }
     count(&app->st.proxy_untrusted);
