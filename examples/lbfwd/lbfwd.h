@@ -322,6 +322,7 @@ struct lbf_app {
     char **argv;
 };
 
+/* main.c */
 uint64_t lbf_now_ms(void);
 void lbf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -369,6 +370,10 @@ uint64_t lbf_workers_min_epoch(struct lbf_app *app);
 void lbf_workers_signal_close(struct lbf_app *app);
 void lbf_workers_close_all(struct lbf_app *app);
 int lbf_listen_socket(const struct lbf_addr *a, int reuseport, char *msg, size_t cap);
+struct lbf_ep;
+/* A connection's endpoints in compact form (struct lbf_ep, with the PROXY glue below). */
+void lbf_ep_from_sockaddr(struct lbf_ep *ep, const struct sockaddr *sa);
+socklen_t lbf_ep_to_sockaddr(const struct lbf_ep *ep, struct sockaddr_storage *ss);
 
 /* health.c: control-thread health checks */
 /* Runs due checks, advances in-flight ones; returns the next time it needs to run. */
@@ -396,14 +401,12 @@ struct lbf_ep {
     uint8_t addr[16];
     uint16_t port; /* host order */
 };
-void lbf_ep_from_sockaddr(struct lbf_ep *ep, const struct sockaddr *sa);
-socklen_t lbf_ep_to_sockaddr(const struct lbf_ep *ep, struct sockaddr_storage *ss);
-/* Returns > 0 header length (src/dst filled for PROXY; left alone for LOCAL or UNKNOWN),
- * 0 need more bytes, -1 "not a PROXY header", -2 invalid header (reason set). */
-int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct lbf_ep *dst,
-                     const char **reason);
+/* Returns liblb's result: > 0 the header length (src/dst filled for PROXY; src->family 0 for
+ * LOCAL, UNKNOWN or UNIX), -EAGAIN for more bytes, LB_E_PROXY_NOT_PROXY, or another
+ * LB_E_PROXY_* for an invalid header. */
+int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct lbf_ep *dst);
 /* Encodes a PROXY header (version 1 or 2; local: LOCAL command) into buf; returns its
- * length or -1. */
+ * length or liblb's error code. */
 int lbf_proxy_encode(int version, int crc32c, int local, const struct lbf_ep *src,
                      const struct lbf_ep *dst, uint8_t *buf, size_t cap);
 
