@@ -362,7 +362,8 @@ static int has_port(const char *h)
 }
 
 /* The admin address as bound ("127.0.0.1:PORT", "[::1]:PORT"), localhost:PORT for a loopback or
- * wildcard address, the loopback addresses for a wildcard one, and the admin_host names. */
+ * wildcard address (a loopback one also without the port), the loopback addresses for a
+ * wildcard one, and the admin_host names. */
 static void make_allowed_hosts(struct lbf_app *app)
 {
     const struct lbf_addr *a = &app->admin_bound;
@@ -374,6 +375,15 @@ static void make_allowed_hosts(struct lbf_app *app)
     int wild = lbf_addr_is_wildcard(a);
     if (lbf_addr_is_loopback(a) || wild)
         allow_host("localhost", port);
+    if (lbf_addr_is_loopback(a)) { /* a loopback literal without its port is no rebound name */
+        char ip[LB_ADDR_TEXT_MAX];
+        lbf_strlcpy(ip, a->text, sizeof(ip));
+        char *colon = strrchr(ip, ':');
+        if (colon)
+            *colon = '\0';
+        allow_host(ip, 0);
+        allow_host("localhost", 0);
+    }
     if (wild) {
         allow_host("127.0.0.1", port);
         if (a->ss.ss_family == AF_INET6)

@@ -48,7 +48,8 @@ def test_host_and_origin():
         for host, want in (("evil.example:%d" % port, 403), ("evil.example", 403),
                            ("127.0.0.1:%d" % (port + 1), 403), ("127.0.0.1:%d" % port, 200),
                            ("localhost:%d" % port, 200), ("LOCALHOST:%d" % port, 200),
-                           ("lb1.test:%d" % port, 200), ("lb1.test", 403)):
+                           ("lb1.test:%d" % port, 200), ("lb1.test", 403),
+                           ("127.0.0.1", 200), ("localhost", 200), ("", 403)):
             st, body, _ = req(a, "GET", "/targets", host=host)
             L.check(st == want, "GET /targets with Host %s -> %d (want %d)" % (host, st, want))
             if st == 403:
