@@ -83,17 +83,50 @@ struct target_sample {
 
 typedef uint64_t (*target_metric_fn)(const struct target_sample *s);
 
-static uint64_t tm_active(const struct target_sample *s) { return s->st->active; }
-static uint64_t tm_conns(const struct target_sample *s) { return LD(s->t->conns); }
-static uint64_t tm_picks(const struct target_sample *s) { return s->st->picks; }
-static uint64_t tm_bytes_in(const struct target_sample *s) { return LD(s->t->bytes_in); }
-static uint64_t tm_bytes_out(const struct target_sample *s) { return LD(s->t->bytes_out); }
-static uint64_t tm_failures(const struct target_sample *s) { return LD(s->t->connect_failures); }
-static uint64_t tm_checks_ok(const struct target_sample *s) { return LD(s->t->checks_ok); }
-static uint64_t tm_checks_failed(const struct target_sample *s) { return LD(s->t->checks_failed); }
-static uint64_t tm_weight(const struct target_sample *s) { return s->st->weight; }
-static uint64_t tm_eligible(const struct target_sample *s) { return s->st->eligible; }
-static uint64_t tm_entries(const struct target_sample *s) { return s->st->table_entries; }
+static uint64_t tm_active(const struct target_sample *s)
+{
+    return s->st->active;
+}
+static uint64_t tm_conns(const struct target_sample *s)
+{
+    return LD(s->t->conns);
+}
+static uint64_t tm_picks(const struct target_sample *s)
+{
+    return s->st->picks;
+}
+static uint64_t tm_bytes_in(const struct target_sample *s)
+{
+    return LD(s->t->bytes_in);
+}
+static uint64_t tm_bytes_out(const struct target_sample *s)
+{
+    return LD(s->t->bytes_out);
+}
+static uint64_t tm_failures(const struct target_sample *s)
+{
+    return LD(s->t->connect_failures);
+}
+static uint64_t tm_checks_ok(const struct target_sample *s)
+{
+    return LD(s->t->checks_ok);
+}
+static uint64_t tm_checks_failed(const struct target_sample *s)
+{
+    return LD(s->t->checks_failed);
+}
+static uint64_t tm_weight(const struct target_sample *s)
+{
+    return s->st->weight;
+}
+static uint64_t tm_eligible(const struct target_sample *s)
+{
+    return s->st->eligible;
+}
+static uint64_t tm_entries(const struct target_sample *s)
+{
+    return s->st->table_entries;
+}
 static uint64_t tm_draining(const struct target_sample *s)
 {
     return strcmp(s->state, "draining") == 0;
@@ -136,8 +169,8 @@ static void render_target_metrics(struct lbf_app *app, struct sbuf *b, struct lb
         states[i] = target_state(app, ts[i], &st[i]);
     char lab[200];
     for (size_t m = 0; m < sizeof(target_metrics) / sizeof(target_metrics[0]); m++) {
-        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", target_metrics[m].name,
-                  target_metrics[m].help, target_metrics[m].name, target_metrics[m].type);
+        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", target_metrics[m].name, target_metrics[m].help,
+                  target_metrics[m].name, target_metrics[m].type);
         for (int i = 0; i < n; i++) {
             struct target_sample smp = {ts[i], &st[i], states[i]};
             snprintf(lab, sizeof(lab), "{target=\"%s\",state=\"%s\"}", ts[i]->name, states[i]);

@@ -169,6 +169,5 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
 
 int lbf_admin_mutates(int action)
 {
-    return action != LBF_ADMIN_METRICS && action != LBF_ADMIN_TARGETS &&
-           action != LBF_ADMIN_READY;
+    return action != LBF_ADMIN_METRICS && action != LBF_ADMIN_TARGETS && action != LBF_ADMIN_READY;
 }

@@ -222,8 +222,7 @@ static int parse_target_addr(const char *text, struct lbf_addr *out, char *msg, 
     }
     if (bad) {
         snprintf(msg, cap,
-                 "bad target address '%s' (unspecified, broadcast or multicast: not a host)",
-                 text);
+                 "bad target address '%s' (unspecified, broadcast or multicast: not a host)", text);
         return -1;
     }
     return 0;
@@ -469,8 +468,8 @@ static int set_path(struct lbf_config *cfg, const struct setting *s, const char 
     return 0;
 }
 
-static int set_listen(struct lbf_config *cfg, const struct setting *s, const char *value,
-                      int line, struct lbf_cfg_error *err)
+static int set_listen(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                      struct lbf_cfg_error *err)
 {
     (void)s;
     (void)line;
@@ -483,8 +482,8 @@ static int set_listen(struct lbf_config *cfg, const struct setting *s, const cha
     return 0;
 }
 
-static int set_target(struct lbf_config *cfg, const struct setting *s, const char *value,
-                      int line, struct lbf_cfg_error *err)
+static int set_target(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                      struct lbf_cfg_error *err)
 {
     (void)s;
     char msg[256];
@@ -495,8 +494,8 @@ static int set_target(struct lbf_config *cfg, const struct setting *s, const cha
     return lbf_config_add_target(cfg, &t, err);
 }
 
-static int set_workers(struct lbf_config *cfg, const struct setting *s, const char *value,
-                       int line, struct lbf_cfg_error *err)
+static int set_workers(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                       struct lbf_cfg_error *err)
 {
     (void)s;
     (void)line;
@@ -669,8 +668,7 @@ static int set_admin_host(struct lbf_config *cfg, const struct setting *s, const
         if (cfg->n_admin_hosts >= LBF_MAX_ADMIN_HOSTS)
             return fail(err, "too many admin_host names (at most %d)", LBF_MAX_ADMIN_HOSTS);
         if (!valid_host(tok))
-            return fail(err, "bad admin_host '%s' (a host name or address, optionally :PORT)",
-                        tok);
+            return fail(err, "bad admin_host '%s' (a host name or address, optionally :PORT)", tok);
         lbf_strlcpy(cfg->admin_hosts[cfg->n_admin_hosts++], tok, LBF_HOST_MAX + 1);
         any = 1;
     }
@@ -751,8 +749,7 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
                    struct lbf_cfg_error *err)
 {
     char key[64];
-    const struct setting *s =
-        canon_key(rawkey, key, sizeof(key)) == 0 ? find_setting(key) : NULL;
+    const struct setting *s = canon_key(rawkey, key, sizeof(key)) == 0 ? find_setting(key) : NULL;
     if (!s)
         return fail(err, "unknown setting '%s'", rawkey);
     return s->set(cfg, s, value ? value : "", line, err);

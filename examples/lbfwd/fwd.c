@@ -479,7 +479,8 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
             conn_close(w, c, RST_CLIENT, "refused_target_full");
         } else {
             count(&app->st.refused_no_target);
-            conn_close(w, c, RST_CLIENT, rc == LB_E_NO_TARGET ? "refused_no_target" : lb_err_name(rc));
+            conn_close(w, c, RST_CLIENT,
+                       rc == LB_E_NO_TARGET ? "refused_no_target" : lb_err_name(rc));
         }
         return;
     }

@@ -29,7 +29,7 @@
 #define LBF_REMOVED_KEEP    1000  /* removed targets still listed as `removed` ... */
 #define LBF_REMOVED_KEEP_MS 60000 /* ... for at most this long */
 #define LBF_TARGETS_LISTED  (2 * LBF_MAX_TARGETS + LBF_REMOVED_KEEP) /* /targets at most */
-#define LBF_NAME_BUCKETS    8192  /* name index buckets (a power of two) */
+#define LBF_NAME_BUCKETS    8192 /* name index buckets (a power of two) */
 #define LBF_MAX_ZONES       64
 #define LBF_PATH_MAX        512
 #define LBF_CHECK_PATH_MAX  256
@@ -221,9 +221,9 @@ struct lbf_target {
     _Atomic uint64_t checks_failed;
     _Atomic uint32_t holders; /* connections holding this id (workers) */
     /* registry bookkeeping, under reg.mu */
-    struct lbf_target *name_next; /* name index chain (while not gone) */
+    struct lbf_target *name_next;  /* name index chain (while not gone) */
     struct lbf_target *grave_next; /* gone, waiting to be freed */
-    uint64_t free_epoch;          /* live_epoch bumped for the free (0: not yet) */
+    uint64_t free_epoch;           /* live_epoch bumped for the free (0: not yet) */
     /* health check state: control thread only */
     int chk_fd;
     int chk_phase;
@@ -273,7 +273,7 @@ struct lbf_stats {
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t active;
     _Atomic uint64_t pipes_created;
-    _Atomic uint64_t delack_flushed; /* smart connect: held ACKs sent with nothing to carry them */
+    _Atomic uint64_t delack_flushed;  /* smart connect: held ACKs sent with nothing to carry them */
     _Atomic uint64_t cdelack_flushed; /* smart accept: the same toward clients */
     _Atomic uint64_t checks_ok;
     _Atomic uint64_t checks_failed;

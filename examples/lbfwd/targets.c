@@ -99,7 +99,8 @@ struct lbf_target *lbf_target_by_name(struct lbf_app *app, const char *name, int
     return found;
 }
 
-/* ---- records and ids --------------------------------------------------------------------------- */
+/* ---- records and ids ---------------------------------------------------------------------------
+ */
 static void make_check_addr(struct lbf_target *t, uint32_t check_port)
 {
     t->check_addr = t->addr;
@@ -185,8 +186,7 @@ static int reaches(const struct lbf_addr *a, const struct lbf_addr *own)
 
 /* Refuses a target at lbfwd's own listener (a loop until descriptors run out) or admin address
  * (data-port clients would reach the admin API). */
-static int own_address(struct lbf_app *app, const struct lbf_target_conf *tc, char *msg,
-                       size_t cap)
+static int own_address(struct lbf_app *app, const struct lbf_target_conf *tc, char *msg, size_t cap)
 {
     for (int i = 0; i < app->cfg.n_listen; i++) {
         if (app->bound[i].len && reaches(&tc->addr, &app->bound[i])) {
@@ -389,8 +389,8 @@ void lbf_targets_apply(struct lbf_app *app, const struct lbf_config *ncfg)
         struct lbf_target *t = atomic_load(&app->reg.by_id[i]);
         if (!t || atomic_load(&t->removing) || atomic_load(&t->gone))
             continue;
-        const struct lbf_target_conf *tc = lbf_config_find_target((struct lbf_config *)ncfg,
-                                                                  t->name);
+        const struct lbf_target_conf *tc =
+            lbf_config_find_target((struct lbf_config *)ncfg, t->name);
         if (!tc || !same_addr(&tc->addr, &t->addr) || tc->maxconn != t->maxconn) {
             lbf_log("lbfwd: reload: target %s drains", t->name);
             delete_locked(app, t);

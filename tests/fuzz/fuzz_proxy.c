@@ -3,8 +3,8 @@
  *
  * For each input, under several decoder options: decode; the same result incrementally, at the
  * sizes the decoder asks for; every TLV accessor; re-encode what was decoded (with the TLV
- * builder) and decode it again, which must give the same header; and the portable CRC-32C against the hardware one. Any
- * disagreement aborts. */
+ * builder) and decode it again, which must give the same header; and the portable CRC-32C against
+ * the hardware one. Any disagreement aborts. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
