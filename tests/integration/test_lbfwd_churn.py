@@ -6,7 +6,9 @@ reached), that records are freed (memory returns: RSS after the churn within a f
 after the warm-up), that admin latency stays flat (/targets, /metrics and /ready answer as fast
 after the churn as before, within a generous bound), that a SIGHUP is still handled at once,
 that a removed target is listed as `removed` and only among the last 1,000 removals, and that
-the serving target still serves. Every wait is bounded."""
+the serving target still serves. Every wait is bounded. A sanitized build
+(LBFWD_CHURN_SANITIZED=1) runs fewer cycles and leaves out the RSS check (ASan holds freed
+blocks in its quarantine); the record and id gauges still prove that records are freed."""
 
 import http.client
 import json
@@ -21,6 +23,7 @@ import lbfwd_common as L  # noqa: E402
 CYCLES = int(os.environ.get("LBFWD_CHURN_CYCLES", "100000"))
 WARMUP = min(2000, CYCLES // 4)
 BUDGET_S = float(os.environ.get("LBFWD_CHURN_BUDGET_S", "900"))
+SANITIZED = os.environ.get("LBFWD_CHURN_SANITIZED") == "1"
 
 
 class Admin:
@@ -111,9 +114,13 @@ def main():
             L.check(dt < max(10 * base[path], 0.25),
                     "GET %s: %.1f ms after the churn (%.1f ms after the warm-up)" %
                     (path, dt * 1e3, base[path] * 1e3))
-        L.check(rss_end - rss_warm < 8192,
-                "memory returns: RSS %d kB after the warm-up, %d kB after %d cycles" %
-                (rss_warm, rss_end, CYCLES))
+        if SANITIZED:  # ASan keeps freed blocks in quarantine: the record count proves frees
+            print("sanitized build: RSS %d kB -> %d kB not checked (ASan quarantine)"
+                  % (rss_warm, rss_end))
+        else:
+            L.check(rss_end - rss_warm < 8192,
+                    "memory returns: RSS %d kB after the warm-up, %d kB after %d cycles" %
+                    (rss_warm, rss_end, CYCLES))
         # removed targets: listed as removed, only the last 1,000
         st, body = adm.req("GET", "/targets")
         listed = json.loads(body)
