@@ -385,7 +385,8 @@ static int admin(uint16_t port, const char *method, const char *path, char *body
     if (fd < 0)
         return -1;
     char req[512];
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n", method, path,
+                     (unsigned)port);
     if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
         close(fd);
         return -1;

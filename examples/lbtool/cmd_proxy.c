@@ -249,10 +249,10 @@ static int proxy_decode(int argc, char **argv)
             o.max_header_size = (uint32_t)v;
             break;
         case '1':
-            o.versions = LB_PROXY_V1;
-            break;
         case '2':
-            o.versions = LB_PROXY_V2;
+            if (o.versions)
+                return lbt_usage("proxy decode", "--v1-only and --v2-only exclude each other");
+            o.versions = c == '1' ? LB_PROXY_V1 : LB_PROXY_V2;
             break;
         case 'h':
             fputs(proxy_help, stdout);

@@ -1,10 +1,10 @@
 /* Fuzz harness for the PROXY protocol decoder (libFuzzer entry point; tests/fuzz/fuzz_main.c
  * replays a corpus with a plain main()).
  *
- * For each input, under several decoder options: decode; the same result byte at a time; every
- * TLV accessor; re-encode what was decoded (with the TLV builder) and decode it again, which
- * must give the same header; and the portable CRC-32C against the hardware one. Any
- * disagreement aborts. */
+ * For each input, under several decoder options: decode; the same result incrementally, at the
+ * sizes the decoder asks for; every TLV accessor; re-encode what was decoded (with the TLV
+ * builder) and decode it again, which must give the same header; and the portable CRC-32C against
+ * the hardware one. Any disagreement aborts. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -266,24 +266,47 @@ static void reencode(const lb_proxy_header *h)
     }
 }
 
-static void one(const uint8_t *data, size_t size, const lb_proxy_options *o)
+/* Incremental decoding, following the decoder's own `need` instead of trying every prefix:
+ * LB_E_NEED_MORE names the minimum number of further bytes a header needs, so no header completes one
+ * byte short of it. Where that shorter prefix is already a refusal, the prefixes in between are
+ * tried one by one. The first prefix that settles must give the whole input's result. A few
+ * decodes per input instead of one per byte. */
+static void incremental(const uint8_t *data, size_t size, const lb_proxy_options *o, int rc,
+                        const lb_proxy_header *h)
 {
-    lb_proxy_header h, hp;
-    int rc = decode(data, size, o, &h);
-    /* Byte at a time (bounded for speed): LB_E_NEED_MORE until the whole result. */
-    size_t lim = size < 600 ? size : 600;
-    int settled = 0;
-    for (size_t k = 0; k <= lim; k++) {
-        int prc = decode(data, k, o, &hp);
-        if (prc == LB_E_NEED_MORE) {
-            CHECK(!settled);
+    lb_proxy_header hp;
+    size_t k = 0;
+    for (;;) {
+        size_t need = 0;
+        memset(&hp, 0, sizeof(hp));
+        hp.struct_size = sizeof(hp);
+        int prc = lb_proxy_decode(data, k, o, &hp, &need);
+        if (prc != LB_E_NEED_MORE) {
+            CHECK(prc == rc);
+            if (rc > 0)
+                CHECK(!memcmp(h, &hp, sizeof(hp)));
+            return;
+        }
+        CHECK(need >= 1 && need <= LB_PROXY_MAX_HEADER);
+        if (k == size) {
+            CHECK(rc == LB_E_NEED_MORE);
+            return;
+        }
+        if (need == 1 || k + need > size) {
+            k++;
             continue;
         }
-        CHECK(prc == rc);
-        if (rc > 0)
-            CHECK(!memcmp(&h, &hp, sizeof(h)));
-        settled = 1;
+        int short_rc = decode(data, k + need - 1, o, &hp);
+        CHECK(short_rc <= 0);
+        k = short_rc == LB_E_NEED_MORE ? k + need : k + 1;
     }
+}
+
+static void one(const uint8_t *data, size_t size, const lb_proxy_options *o)
+{
+    lb_proxy_header h;
+    int rc = decode(data, size, o, &h);
+    incremental(data, size, o, rc, &h);
     if (rc > 0) {
         accessors(&h);
         reencode(&h);
