@@ -124,6 +124,11 @@ int lbf_parse_target_spec(const char *spec, struct lbf_target_conf *out, char *m
 int lbf_parse_duration(const char *s, uint32_t *ms);
 int lbf_parse_u32(const char *s, uint32_t max, uint32_t *out);
 int lbf_valid_name(const char *s);
+/* A target name: a name as above, or an IP address text with its port ("127.0.0.1:9001",
+ * "[::1]:9001"), the way nginx names a peer, so that both use the same Maglev keys. */
+int lbf_valid_target_name(const char *s);
+/* The message part for a bad target name. */
+#define LBF_TARGET_NAME_RULE "[A-Za-z0-9._-], 1..64, or ADDR:PORT"
 /* Copies a NUL-terminated string that fits (checked by the caller's validation); truncates
  * otherwise. */
 void lbf_strlcpy(char *dst, const char *src, size_t cap);
