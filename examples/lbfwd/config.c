@@ -627,8 +627,14 @@ struct ini_ctx {
  * that a name libinih cuts short (at INI_MAX_SECTION) is an error, not another name. */
 static int section_header(struct ini_ctx *c, char *p, int cap)
 {
-    size_t len = strcspn(p, ";#\r\n"); /* a comment never holds a name */
-    char *end = p + len;
+    /* the header ends where libinih's inline comment starts: a ';' after a blank */
+    char *end = p + strcspn(p, "\r\n");
+    for (char *q = p + 1; q < end; q++) {
+        if (*q == ';' && (q[-1] == ' ' || q[-1] == '\t')) {
+            end = q;
+            break;
+        }
+    }
     while (end > p && end[-1] != ']')
         end--;
     if (end <= p + 1) /* no ']': libinih reports the syntax error */

@@ -59,15 +59,16 @@ def addr_text(host, port):
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 
 
-def main_conf(d, http="", stream="", workers=2):
+def main_conf(d, http="", stream="", workers=2, log_level="info"):
     user = "user root;\n" if os.geteuid() == 0 else ""
     return f"""load_module {STREAM_MODULE};
 load_module {STREAM_MAGLEV};
 load_module {HTTP_MAGLEV};
 {user}worker_processes {workers};
+worker_rlimit_nofile 20000;
 pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 1024; }}
+error_log {d}/error.log {log_level};
+events {{ worker_connections 8192; }}
 http {{
     access_log off;
     client_body_temp_path {d}/body;
@@ -115,15 +116,17 @@ class Nginx:
     child process this test owns. `gen` is a generation the http block serves on
     127.0.0.1:gen_port/gen, so that a reload is known to have taken effect."""
 
-    def __init__(self, http="", stream="", wait=(), workers=2, timeout=60):
+    def __init__(self, http="", stream="", wait=(), workers=2, timeout=60, log_level="info",
+                 prefix=()):
         self.dir = tempfile.mkdtemp(prefix="lb-nginx-")
         self.conf = os.path.join(self.dir, "nginx.conf")
         self.workers = workers
+        self.log_level = log_level
         self.gen = 0
         self.gen_port = free_ports(1)[0]
         self._write(http, stream)
         self.proc = subprocess.Popen(
-            [NGINX, "-p", self.dir + "/", "-e", os.path.join(self.dir, "error.log"),
+            list(prefix) + [NGINX, "-p", self.dir + "/", "-e", os.path.join(self.dir, "error.log"),
              "-c", self.conf, "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "stderr.log"), "w"))
         for host, port in list(wait) + [("127.0.0.1", self.gen_port)]:
@@ -141,7 +144,7 @@ class Nginx:
     }
 """ % (self.gen_port, self.gen)
         with open(self.conf, "w") as f:
-            f.write(main_conf(self.dir, http, stream, self.workers))
+            f.write(main_conf(self.dir, http, stream, self.workers, self.log_level))
 
     def served_gen(self):
         try:
@@ -168,6 +171,18 @@ class Nginx:
                 return
             time.sleep(0.05)
         fail("nginx did not reload within %ds:\n%s" % (timeout, self.log_text()[-3000:]))
+
+    def cpu_seconds(self):
+        """User + system CPU time of the master and its workers so far."""
+        total = 0
+        for pid in [self.proc.pid] + self.worker_pids():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
 
     def worker_pids(self):
         out = []
