@@ -13,7 +13,7 @@ with the load generator).
         the requests it answered.
   max_over_mean  the evenness of the spread: the busiest server's share over the mean share.
         Measured from nginx's behaviour for both hash methods in the same way: wrk sends
-        requests with distinct keys (`?k=<thread>-<counter>`, the Lua script below) through
+        --keys requests (keep-alive) with distinct keys (`?k=<thread>-<counter>`, the Lua script below) through
         `maglev $arg_k` and `hash $arg_k consistent` (the same methods, keyed so that one load
         generator can present many keys), and the front's access log counts what each server
         got ($upstream_addr); the first K requests of each method's log count, K the smaller
@@ -32,10 +32,12 @@ import json
 import os
 import random
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -81,6 +83,29 @@ def wrk(port, seconds, close, script=None, conns=32):
     return int(m.group(1)), (errs.group(1) if errs else "")
 
 
+def wrk_until(port, script, path, n_keys, cap=900):
+    """wrk (keep-alive, the key script) until the access log at path holds n_keys lines."""
+    argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c16", "-d%ds" % cap, "-s", script,
+            "http://127.0.0.1:%d/" % port]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + cap
+    lines = 0
+    while time.time() < deadline and p.poll() is None:
+        time.sleep(0.5)
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().count(b"\n")
+        except OSError:
+            lines = 0
+        if lines >= n_keys:
+            break
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+    out = p.communicate(timeout=60)[0].decode()
+    if "Non-2xx" in out or lines < n_keys:
+        raise SystemExit("wrk sent %d of %d keys, or got errors:\n%s" % (lines, n_keys, out))
+
+
 def uniform_sampled(n_servers, n_keys, draws=20):
     out = []
     for seed in range(draws):
@@ -102,6 +127,12 @@ def table_max_over_mean(names):
     return max(t["entries"] for t in out["targets"]) / mean
 
 
+def keys_for(n, args):
+    counts = [int(x) for x in args.keys.split(",")]
+    i = [int(x) for x in args.servers.split(",")].index(n)
+    return counts[min(i, len(counts) - 1)]
+
+
 def run_servers(n, args, tmp):
     ports = N.free_ports(n + 5)
     backs, fronts = ports[:n], ports[n:]
@@ -120,7 +151,7 @@ def run_servers(n, args, tmp):
         port = fronts[i]
         (spread_port if spread else upstream_port)[m] = port
         name = ("spread_" if spread else "u_") + m.replace("-", "_")
-        log_line = ("        access_log %s/spread-%s.log up;\n" % (tmp, m)) if spread else ""
+        log_line = ("        access_log %s/spread-%d-%s.log up;\n" % (tmp, n, m)) if spread else ""
         keep = "        keepalive 32;\n" if spread else ""
         loc_keep = ("            proxy_http_version 1.1;\n"
                     "            proxy_set_header Connection \"\";\n") if spread else ""
@@ -143,7 +174,7 @@ def run_servers(n, args, tmp):
         rates = collections.defaultdict(list)
         cpus = collections.defaultdict(list)
         order = list(METHODS)
-        for r in range(args.rounds):
+        for r in range(args.rounds if "rate" in args.measure else 0):
             for m in (order if r % 2 == 0 else order[::-1]):
                 c0 = front.cpu_seconds()
                 count, errs = wrk(upstream_port[m], args.seconds, close=True)
@@ -153,24 +184,27 @@ def run_servers(n, args, tmp):
                 if errs:
                     log("  %s: wrk socket errors: %s" % (m, errs))
         script = os.path.join(tmp, "keys.lua")
+        n_keys = keys_for(n, args)
         with open(script, "w") as f:
             f.write(KEYS_LUA)
         logs = {}
-        for m in SPREAD:
-            wrk(spread_port[m], args.spread_seconds, close=False, script=script, conns=16)
-            with open(os.path.join(tmp, "spread-%s.log" % m)) as f:
+        for m in SPREAD if "spread" in args.measure else ():
+            path = os.path.join(tmp, "spread-%d-%s.log" % (n, m))
+            wrk_until(spread_port[m], script, path, n_keys)
+            with open(path) as f:
                 logs[m] = [ln.strip() for ln in f if ln.strip()]
-        keys = min(len(v) for v in logs.values())  # the same count of keys for each method
+        keys = min([n_keys] + [len(v) for v in logs.values()])  # the same for each method
         spread = {}
-        for m in SPREAD:
+        for m in logs:
             counts = collections.Counter(logs[m][:keys])
             missing = [s for s in names if s not in counts]
             spread[m] = (max(counts.values()) / (keys / n), keys, len(missing))
         for m in METHODS:
-            row = {"bench": "nginx", "servers": n, "method": m,
-                   "req_per_s": round(statistics.median(rates[m])),
-                   "cpu_us_per_req": round(statistics.median(cpus[m]), 1),
-                   "rounds": args.rounds, "seconds": args.seconds}
+            row = {"bench": "nginx", "servers": n, "method": m}
+            if rates[m]:
+                row.update({"req_per_s": round(statistics.median(rates[m])),
+                            "cpu_us_per_req": round(statistics.median(cpus[m]), 1),
+                            "rounds": args.rounds, "seconds": args.seconds})
             if m in spread:
                 ev, keys, missing = spread[m]
                 row.update({"max_over_mean": round(ev, 3), "keys": keys,
@@ -178,8 +212,9 @@ def run_servers(n, args, tmp):
                             "uniform_sampled": round(uniform_sampled(n, keys), 3)})
             if m == "maglev":
                 row["table_max_over_mean"] = round(table_max_over_mean(names), 4)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            if len(row) > 3:
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     finally:
         front.stop(check_log=False)
         backend.stop(check_log=False)
@@ -191,8 +226,11 @@ def main():
     ap.add_argument("--servers", default="10,100,1000")
     ap.add_argument("--seconds", type=int, default=5, help="each throughput run")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--spread-seconds", type=int, default=10,
-                    help="each evenness run (distinct keys)")
+    ap.add_argument("--keys", default="20000,50000,100000",
+                    help="distinct keys of each evenness run, per server count in order "
+                         "(the last one for the rest)")
+    ap.add_argument("--measure", default="rate,spread",
+                    help="rate (requests/s and CPU), spread (evenness), or both")
     args = ap.parse_args()
     N.require()
     for tool in ("wrk", "taskset"):
@@ -207,8 +245,8 @@ def main():
     log("%-8s %-16s %10s %10s %14s %10s %12s" % ("servers", "method", "req/s", "us CPU/req",
                                                  "max/mean", "uniform", "table"))
     for r in all_rows:
-        log("%-8d %-16s %10d %10.1f %14s %10s %12s" % (
-            r["servers"], r["method"], r["req_per_s"], r["cpu_us_per_req"],
+        log("%-8d %-16s %10s %10s %14s %10s %12s" % (
+            r["servers"], r["method"], r.get("req_per_s", "-"), r.get("cpu_us_per_req", "-"),
             r.get("max_over_mean", "-"), r.get("uniform_sampled", "-"),
             r.get("table_max_over_mean", "-")))
 
