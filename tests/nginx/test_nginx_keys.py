@@ -7,8 +7,8 @@ liblb names.
   the same through an upstream with a shared-memory `zone` (peers copied by nginx after the
   table is built) and a small table size (`table_size=251`).
 - stream, `maglev source`: 2000 distinct client addresses 127.a.b.c, each connection on the
-  server liblb names for lb_hash_src4(client, seed 0) (ctypes), and `maglev $remote_addr` the
-  same for lb_hash_key of the address text (lbtool).
+  server liblb names for lb_hash_src4(client, seed 0) (ctypes); http `maglev source` the same
+  for 500 of them; stream `maglev $remote_addr` for lb_hash_key of the address text (lbtool).
 """
 
 import collections
@@ -22,10 +22,10 @@ N_SOURCES = 2000
 
 def main():
     require()
-    ports = free_ports(12)
-    front_http, front_zone, front_stream, front_raddr = ports[:4]
-    backs = ports[4:8]            # http backends, weights 1..4
-    sbacks = ports[8:12]          # stream backends
+    ports = free_ports(13)
+    front_http, front_zone, front_stream, front_raddr, front_hsrc = ports[:5]
+    backs = ports[5:9]            # http backends, weights 1..4
+    sbacks = ports[9:13]          # stream backends
     weights = [1, 2, 3, 4]
     http_targets = [("127.0.0.1:%d" % p, w) for p, w in zip(backs, weights)]
     stream_targets = [("127.0.0.1:%d" % p, 1) for p in sbacks]
@@ -45,9 +45,16 @@ def main():
         listen 127.0.0.1:{front_http};
         location / {{ proxy_pass http://by_arg; }}
     }}
+    upstream by_source_http {{
+        maglev source;
+{servers}    }}
     server {{
         listen 127.0.0.1:{front_zone};
         location / {{ proxy_pass http://by_arg_zone; }}
+    }}
+    server {{
+        listen 127.0.0.1:{front_hsrc};
+        location / {{ proxy_pass http://by_source_http; }}
     }}
     server {{
 {listens}        location / {{ return 200 "127.0.0.1:$server_port"; }}
@@ -109,6 +116,15 @@ def main():
                 wrong.append((src, ans, exp.pick(hash_src4(src))))
         check(not wrong, "stream maglev source: %d client addresses, each on the server liblb "
               "names for lb_hash_src4 (%s)" % (N_SOURCES, wrong[:5] or "all equal"))
+
+        hexp = Expect(http_targets)
+        wrong = []
+        for src in srcs[:500]:
+            _, _, body = http_get("127.0.0.1", front_hsrc, "/", src=src)
+            if body != hexp.pick(hash_src4(src)):
+                wrong.append((src, body, hexp.pick(hash_src4(src))))
+        check(not wrong, "http maglev source: 500 client addresses, each on the server liblb "
+              "names (%s)" % (wrong[:5] or "all equal"))
 
         few = srcs[:500]
         want_ra, _ = lbtool_lookups(stream_targets, few)
