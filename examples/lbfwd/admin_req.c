@@ -105,8 +105,8 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
         if (!only_keys(args, n_args, allowed, 4))
             return bad(msg, cap, 400, "unknown argument (name, addr, weight, zone)");
         const char *name = arg(args, n_args, "name", &dup);
-        if (!name || dup || !lbf_valid_name(name))
-            return bad(msg, cap, 400, "missing or bad name ([A-Za-z0-9._-], 1..64)");
+        if (!name || dup || !lbf_valid_target_name(name))
+            return bad(msg, cap, 400, "missing or bad name (" LBF_TARGET_NAME_RULE ")");
         const char *addr = arg(args, n_args, "addr", &dup);
         if (!addr || dup)
             return bad(msg, cap, 400, "missing addr (ADDR:PORT)");
@@ -135,7 +135,7 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
         }
         return 0;
     }
-    if (!lbf_valid_name(seg[1]))
+    if (!lbf_valid_target_name(seg[1]))
         return bad(msg, cap, 404, "no such target");
     lbf_strlcpy(out->name, seg[1], sizeof(out->name));
     if (n == 2) {

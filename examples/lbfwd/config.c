@@ -177,6 +177,16 @@ int lbf_valid_name(const char *s)
     return 1;
 }
 
+int lbf_valid_target_name(const char *s)
+{
+    struct sockaddr_storage ss;
+    uint32_t len = 0;
+    if (lbf_valid_name(s))
+        return 1;
+    return strlen(s) <= LBF_NAME_MAX && lb_addr_parse(s, &ss, &len) == 0 &&
+           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
 static int parse_ip_addr(const char *text, struct lbf_addr *out, char *msg, size_t cap)
 {
     uint32_t len = 0;
@@ -285,8 +295,8 @@ int lbf_parse_target_spec(const char *spec, struct lbf_target_conf *out, char *m
     if (!eq)
         return snprintf(msg, cap, "bad target '%s' (NAME=ADDR:PORT[,key=value...])", spec), -1;
     *eq = '\0';
-    if (!lbf_valid_name(buf))
-        return snprintf(msg, cap, "bad target name '%s' ([A-Za-z0-9._-], 1..64)", buf), -1;
+    if (!lbf_valid_target_name(buf))
+        return snprintf(msg, cap, "bad target name '%s' (" LBF_TARGET_NAME_RULE ")", buf), -1;
     lbf_strlcpy(out->name, buf, sizeof(out->name));
     char *rest = eq + 1;
     char *save = NULL;
@@ -763,8 +773,8 @@ int lbf_config_set_target_key(struct lbf_config *cfg, const char *name, const ch
     struct lbf_target_conf *t = lbf_config_find_target(cfg, name);
     if (!t) {
         struct lbf_target_conf nt;
-        if (!lbf_valid_name(name))
-            return fail(err, "bad target name '%s' ([A-Za-z0-9._-], 1..64)", name);
+        if (!lbf_valid_target_name(name))
+            return fail(err, "bad target name '%s' (" LBF_TARGET_NAME_RULE ")", name);
         target_defaults(&nt);
         lbf_strlcpy(nt.name, name, sizeof(nt.name));
         nt.line = line;
@@ -789,28 +799,89 @@ struct ini_ctx {
     char section[CFG_LINE_MAX + 1]; /* the whole name: libinih keeps only 49 characters */
 };
 
-/* A section header line: its whole name, and a [target NAME] section for a name already
- * defined is an error (two sections of one name would merge). */
-static void section_header(struct ini_ctx *c, const char *p)
+/* The target name of a "[target NAME]" header: NAME with each %XX decoded (so that a name
+ * holding ']' can be written, e.g. [target [::1%5D:9001]); -1 for a bad escape or a name too
+ * long. */
+static int target_section_name(const char *s, char *out, size_t cap)
 {
-    const char *e = strchr(p + 1, ']');
-    size_t n = e ? (size_t)(e - (p + 1)) : 0;
+    size_t n = 0;
+    for (; *s; s++) {
+        unsigned v = (unsigned char)*s;
+        if (*s == '%') {
+            if (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2]) ||
+                sscanf(s + 1, "%2x", &v) != 1 || v == 0)
+                return -1;
+            s += 2;
+        }
+        if (n + 1 >= cap)
+            return -1;
+        out[n++] = (char)v;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* A section header "[...]" at @p (room for @cap bytes): libinih ends a section's name at its
+ * first ']', so in "[target [::1]:9001]" every ']' but the header's last one is rewritten as
+ * %5D, which target_section_name() decodes. The header's whole text is kept in c->section
+ * (libinih keeps only 49 characters), and a [target NAME] section for a name already defined is
+ * an error (two sections of one name would merge). Returns -1 when the line is too long. */
+static int section_header(struct ini_ctx *c, char *p, int cap)
+{
+    /* the header ends where libinih's inline comment starts: a ';' after a blank */
+    char *end = p + strcspn(p, "\r\n");
+    for (char *q = p + 1; q < end; q++) {
+        if (*q == ';' && (q[-1] == ' ' || q[-1] == '\t')) {
+            end = q;
+            break;
+        }
+    }
+    while (end > p && end[-1] != ']')
+        end--;
+    if (end <= p + 1) /* no ']': libinih reports the syntax error */
+        return 0;
+    end--; /* the header's last ']' */
+    size_t inner = 0;
+    for (char *q = p + 1; q < end; q++)
+        inner += *q == ']';
+    if (inner) {
+        size_t rest = strlen(end);
+        if ((size_t)(end - p) + 2 * inner + rest >= (size_t)cap)
+            return -1;
+        memmove(end + 2 * inner, end, rest + 1);
+        for (char *q = end - 1; q > p; q--) {
+            if (*q != ']') {
+                q[2 * inner] = *q;
+                continue;
+            }
+            inner--;
+            memcpy(q + 2 * inner, "%5D", 3);
+        }
+        end = strchr(p + 1, ']');
+    }
+    size_t n = (size_t)(end - p - 1);
+    if (n >= sizeof(c->section))
+        return -1;
     memcpy(c->section, p + 1, n);
     c->section[n] = '\0';
     c->section_line = c->line;
     if (strncmp(c->section, "target ", 7) != 0)
-        return;
+        return 0;
     const char *tn = c->section + 7;
+    char decoded[LBF_NAME_MAX + 2];
     while (*tn == ' ')
         tn++;
-    const struct lbf_target_conf *t = lbf_config_find_target(c->cfg, tn);
+    if (target_section_name(tn, decoded, sizeof(decoded)) != 0)
+        return 0; /* the handler names the bad name */
+    const struct lbf_target_conf *t = lbf_config_find_target(c->cfg, decoded);
     if (t) {
         c->err_line = c->line;
         if (t->line)
-            fail(c->err, "duplicate target '%s' (also defined at line %d)", tn, t->line);
+            fail(c->err, "duplicate target '%s' (also defined at line %d)", decoded, t->line);
         else
-            fail(c->err, "duplicate target '%s'", tn);
+            fail(c->err, "duplicate target '%s'", decoded);
     }
+    return 0;
 }
 
 /* fgets-like reader that counts lines, so errors carry the right line number. */
@@ -831,11 +902,16 @@ static char *ini_reader_fn(char *str, int num, void *stream)
     memcpy(str, c->pos, n);
     str[n] = '\0';
     c->pos += n;
-    const char *p = str;
+    char *p = str;
     while (*p == ' ' || *p == '\t')
         p++;
-    if (*p == '[')
-        section_header(c, p);
+    if (*p == '[') {
+        if (section_header(c, p, num - (int)(p - str)) != 0) {
+            c->err_line = c->line;
+            fail(c->err, "line too long (at most %d characters)", CFG_LINE_MAX - 1);
+            return NULL;
+        }
+    }
     return c->err_line ? NULL : str;
 }
 
@@ -851,9 +927,15 @@ static int ini_handler_fn(void *user, const char *truncated, const char *name, c
         rc = lbf_config_set(c->cfg, name, value, c->line, c->err);
     } else if (strncmp(section, "target ", 7) == 0) {
         const char *tn = section + 7;
+        char decoded[LBF_NAME_MAX + 2];
         while (*tn == ' ')
             tn++;
-        rc = lbf_config_set_target_key(c->cfg, tn, name, value, c->section_line, c->err);
+        if (target_section_name(tn, decoded, sizeof(decoded)) != 0)
+            rc = fail(c->err, "bad target name '%s' (%%XX escapes, " LBF_TARGET_NAME_RULE ")",
+                      tn);
+        else
+            rc = lbf_config_set_target_key(c->cfg, decoded, name, value, c->section_line,
+                                           c->err);
     } else {
         rc = fail(c->err, "unknown section [%s] (expected [lbfwd] or [target NAME])", section);
     }

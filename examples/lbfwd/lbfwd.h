@@ -146,6 +146,11 @@ int lbf_addr_is_loopback(const struct lbf_addr *a);
 int lbf_addr_is_wildcard(const struct lbf_addr *a);
 int lbf_addr_same_ip(const struct lbf_addr *a, const struct lbf_addr *b);
 int lbf_addr_reaches(const struct lbf_addr *target, const struct lbf_addr *own);
+/* A target name: a name as above, or an IP address text with its port ("127.0.0.1:9001",
+ * "[::1]:9001"), the way nginx names a peer, so that both use the same Maglev keys. */
+int lbf_valid_target_name(const char *s);
+/* The message part for a bad target name. */
+#define LBF_TARGET_NAME_RULE "[A-Za-z0-9._-], 1..64, or ADDR:PORT"
 /* Copies a NUL-terminated string that fits (checked by the caller's validation); truncates
  * otherwise. */
 void lbf_strlcpy(char *dst, const char *src, size_t cap);
