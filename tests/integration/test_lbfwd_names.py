@@ -79,8 +79,10 @@ def main():
             (["--target", "1.2.3.4:x=1.2.3.4:9"], None, "bad target name '1.2.3.4:x'"),
             (["--listen", "127.0.0.1:1"], "[target [::1%5G:9]\naddr = [::1]:9\n",
              "bad target name '[::1%5G:9'"),
-            (["--listen", "127.0.0.1:1"], "[target [2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65535]\n"
-             "addr = [::1]:9\n", "section name too long"),
+            # section names are kept whole (libinih's 49 characters do not cut them): a name
+            # over 64 characters is refused as a name
+            (["--listen", "127.0.0.1:1"], "[target [2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65535.x"
+             "xxxxxxxxxxxxxxxxxx]\naddr = [::1]:9\n", "bad target name"),
         ]:
             ok, err = refused(args, config, want)
             L.check(ok, "refused with '%s' (%s)" % (want, err))
