@@ -476,6 +476,13 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
             return fail(err, "drain_timeout '%s' above 60m", value);
         return 0;
     }
+    if (strcmp(key, "announce_delay") == 0) {
+        if (set_duration(&cfg->announce_delay_ms, key, value, err) != 0)
+            return -1;
+        if (cfg->announce_delay_ms > 600000)
+            return fail(err, "announce_delay '%s' above 10m", value);
+        return 0;
+    }
     if (strcmp(key, "slow_start") == 0) {
         if (set_duration(&cfg->slow_start_ms, key, value, err) != 0)
             return -1;
@@ -936,6 +943,8 @@ const char *lbf_usage_text(void)
            "Timeouts (250ms, 2s, 5m; bare numbers are seconds):\n"
            "  --connect-timeout D (2s)  --idle-timeout D (5m)  --half-closed-timeout D (30s)\n"
            "  --proxy-timeout D (3s)    --drain-timeout D (300s)\n"
+           "  --announce-delay D (0)    at SIGTERM, /ready answers 503 for D before the "
+           "listeners close\n"
            "PROXY protocol:\n"
            "  --send-proxy v1|v2|none     header toward targets; --send-proxy-crc32c (v2)\n"
            "  --accept-proxy CIDR[,CIDR]  sources that must send a header (others must not)\n"

@@ -271,6 +271,7 @@ static void do_reload(struct lbf_app *app)
     /* settings read by the control thread */
     cur->check_interval_ms = ncfg.check_interval_ms;
     cur->check_timeout_ms = ncfg.check_timeout_ms;
+    cur->announce_delay_ms = ncfg.announce_delay_ms;
     memcpy(cur->check_path, ncfg.check_path, sizeof(cur->check_path));
     if (strcmp(ncfg.log_path, cur->log_path) != 0)
         lbf_log("lbfwd: reload: a new log path needs a restart; kept");
@@ -291,6 +292,16 @@ static void reopen_log(struct lbf_app *app)
     dup3(fd, app->log_fd, O_CLOEXEC); /* same descriptor number: workers never see a gap */
     close(fd);
     lbf_log("lbfwd: log reopened");
+}
+
+/* SIGTERM (after the announce delay, if any): the listeners close, the connections drain. */
+static void begin_drain(struct lbf_app *app, uint64_t now, int *stopping, uint64_t *deadline)
+{
+    *stopping = 1;
+    *deadline = now + app->cfg.drain_timeout_ms;
+    lbf_log("lbfwd: stop accepting, draining %llu connections (at most %u ms)",
+            (unsigned long long)atomic_load(&app->st.active), app->cfg.drain_timeout_ms);
+    lbf_workers_stop_accepting(app);
 }
 
 static int run(struct lbf_app *app)
@@ -369,8 +380,8 @@ static int run(struct lbf_app *app)
             cfg->admin_set ? app->admin_bound.text : "off");
     write_ready_file(app);
 
-    uint64_t stop_deadline = 0;
-    int stopping = 0;
+    uint64_t stop_deadline = 0, announce_deadline = 0;
+    int stopping = 0, announcing = 0;
     for (;;) {
         uint64_t now = lbf_now_ms();
         handle_events(app, now);
@@ -385,6 +396,12 @@ static int run(struct lbf_app *app)
             next = bnext;
         if (lbf_targets_retry_pending(app) > 0 && now + 100 < next)
             next = now + 100;
+        if (announcing && now >= announce_deadline) {
+            announcing = 0;
+            begin_drain(app, now, &stopping, &stop_deadline);
+        }
+        if (announcing && announce_deadline < next)
+            next = announce_deadline;
         if (stopping) {
             if (atomic_load(&app->st.active) == 0)
                 break;
@@ -414,15 +431,23 @@ static int run(struct lbf_app *app)
                         do_reload(app);
                     } else if (si.ssi_signo == SIGUSR1) {
                         reopen_log(app);
-                    } else if (!stopping) {
-                        stopping = 1;
-                        stop_deadline = now + cfg->drain_timeout_ms;
-                        lbf_log("lbfwd: %s: stop accepting, draining %llu connections (at most "
-                                "%u ms)",
+                    } else if (stopping) {
+                        continue;
+                    } else if (!announcing && cfg->announce_delay_ms > 0) {
+                        /* not ready from now on (the node's route is withdrawn), the
+                         * listeners still accept what the network sends meanwhile */
+                        announcing = 1;
+                        announce_deadline = now + cfg->announce_delay_ms;
+                        atomic_store(&app->listening, 0);
+                        lbf_log("lbfwd: %s: not ready; still accepting for %u ms (announce "
+                                "delay)",
                                 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
-                                (unsigned long long)atomic_load(&app->st.active),
-                                cfg->drain_timeout_ms);
-                        lbf_workers_stop_accepting(app);
+                                cfg->announce_delay_ms);
+                    } else {
+                        /* no announce delay, or a second signal during it */
+                        announcing = 0;
+                        lbf_log("lbfwd: %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                        begin_drain(app, now, &stopping, &stop_deadline);
                     }
                 }
             } else if (tag >= LBF_TAG_CHECK) {
