@@ -281,7 +281,6 @@ static uint32_t res_upkeep(struct sim *s, double now)
 
 static void add_target(struct sim *s, uint32_t slot)
 {
-    char key[32];
     uint32_t id = s->next_tid++;
     if (id >= s->cap_tids) {
         uint32_t cap = s->cap_tids * 2;
@@ -291,18 +290,27 @@ static void add_target(struct sim *s, uint32_t slot)
         memset(s->gone + s->cap_tids, 0, cap - s->cap_tids);
         s->cap_tids = cap;
     }
-    int n = snprintf(key, sizeof(key), "target-%u", id);
-    int rc = lb_pool_add(s->pool, id, key, (size_t)n, 1, 0);
-    if (rc != 0)
-        die("lb_pool_add", rc);
     s->tids[slot] = id;
 }
 
+/* A fresh pool of the current targets (removing thousands of targets one by one from a
+ * large pool costs O(n) each), then fresh tables. */
 static void rebuild(struct sim *s)
 {
+    lb_pool_free(s->pool);
+    int rc = lb_pool_new(&s->pool);
+    if (rc != 0)
+        die("lb_pool_new", rc);
+    for (uint32_t i = 0; i < s->p.targets; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof(key), "target-%u", s->tids[i]);
+        rc = lb_pool_add(s->pool, s->tids[i], key, (size_t)n, 1, 0);
+        if (rc != 0)
+            die("lb_pool_add", rc);
+    }
     for (size_t k = 0; k < NSEL; k++) {
         void *t = NULL;
-        int rc = SELECTORS[k].build(&t, s->pool, s->p.targets);
+        rc = SELECTORS[k].build(&t, s->pool, s->p.targets);
         if (rc != 0)
             die(SELECTORS[k].name, rc);
         if (s->tab[k])
@@ -411,10 +419,7 @@ static void deploy(struct sim *s)
         k = 1;
     for (uint32_t j = 0; j < k; j++) {
         uint32_t slot = (uint32_t)(rnd(&s->rng) % s->p.targets);
-        uint32_t old = s->tids[slot];
-        if (lb_pool_remove(s->pool, old) != 0)
-            die("lb_pool_remove", -1);
-        s->gone[old] = 1;
+        s->gone[s->tids[slot]] = 1;
         add_target(s, slot);
     }
     rebuild(s);
@@ -445,9 +450,6 @@ static void run(const struct params *p)
         node_join(&s);
     for (uint32_t b = 0; b < p->buckets; b++) /* a new group: buckets dealt evenly in order */
         s.bucket[b] = s.order[(uint64_t)b * s.n_order / p->buckets];
-    int rc = lb_pool_new(&s.pool);
-    if (rc != 0)
-        die("lb_pool_new", rc);
     s.cap_tids = p->targets * 2;
     s.tids = xcalloc(p->targets, sizeof(uint32_t));
     s.gone = xcalloc(s.cap_tids, 1);
