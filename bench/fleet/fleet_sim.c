@@ -32,6 +32,8 @@
  *   flow replaced by a new one (which takes the current state: never broken at birth).
  *   A flow is counted once however often it breaks; flows whose target is deployed away
  *   are lost with their target (reported apart, not counted as broken by the balancer).
+ * - min_member_fill (resilient rows): the emptiest member's buckets over its share, the lowest
+ *   seen just before a node change: how close to balance the group got between changes.
  * - Nodes share one configuration (same tables on every node at every instant; the skew of a
  *   rolling change is measured by the fleet test, tests/fleet).
  */
@@ -277,6 +279,26 @@ static uint32_t res_upkeep(struct sim *s, double now)
     return moved;
 }
 
+/* How far the resilient group is from balance: the emptiest member's buckets over its share
+ * (1: balanced; low: too few idle buckets could move). */
+static double res_min_fill(const struct sim *s)
+{
+    double min_fill = 1;
+    uint32_t *wants = xcalloc(s->cap_nodes, sizeof(uint32_t));
+    uint32_t *count = xcalloc(s->cap_nodes, sizeof(uint32_t));
+    res_wants(s, wants);
+    for (uint32_t b = 0; b < s->p.buckets; b++)
+        count[s->bucket[b]]++;
+    for (uint32_t i = 0; i < s->n_order; i++) {
+        uint32_t id = s->order[i];
+        if (wants[id] && (double)count[id] / wants[id] < min_fill)
+            min_fill = (double)count[id] / wants[id];
+    }
+    free(wants);
+    free(count);
+    return min_fill;
+}
+
 /* ---- targets ------------------------------------------------------------------------- */
 
 static void add_target(struct sim *s, uint32_t slot)
@@ -466,6 +488,7 @@ static void run(const struct params *p)
     double next_leave = node_every / 2, next_join = -1, next_deploy = deploy_every / 2;
     double now = 0;
     int truncated = 0;
+    double min_fill = 1;
     uint32_t joins = 0, leaves = 0, deploys = 0;
     while (now < day) {
         if (now_s() - t_start > p->max_seconds) {
@@ -479,6 +502,11 @@ static void run(const struct params *p)
                 new_flow(&s, &s.fl[i], now);
             }
         int changed = 0;
+        if ((next_leave >= 0 && now >= next_leave) || (next_join >= 0 && now >= next_join)) {
+            double fill = res_min_fill(&s); /* just before the next change */
+            if (fill < min_fill)
+                min_fill = fill;
+        }
         /* a node is replaced: it leaves, a new one joins half an interval later */
         if (next_leave >= 0 && now >= next_leave && s.n_order > 1) {
             node_leave(&s);
@@ -528,8 +556,10 @@ static void run(const struct params *p)
                                                  ((double)s.node_changes * p->flows)
                                            : 0;
         printf("%s, \"ecmp\": \"%s\", \"selector\": \"any\", \"forwarder\": \"proxy\", "
-               "\"broken_share\": %.6f, \"node_moved_per_change\": %.4f}\n",
-               head, ECMP_NAMES[e], s.broken[e][0][F_PROXY] / denom, per_change);
+               "\"broken_share\": %.6f, \"node_moved_per_change\": %.4f, "
+               "\"min_member_fill\": %.3f}\n",
+               head, ECMP_NAMES[e], s.broken[e][0][F_PROXY] / denom, per_change,
+               e == E_RESILIENT ? min_fill : 1.0);
         for (size_t k = 0; k < NSEL; k++)
             for (int w = F_L4; w < NFWD; w++)
                 printf("%s, \"ecmp\": \"%s\", \"selector\": \"%s\", \"forwarder\": \"%s\", "
