@@ -626,11 +626,14 @@ int main(int argc, char **argv)
                        .life_s = 600, .idle_s = 120, .unbal_s = 0, .hours = 24,
                        .chatty = 0.1, .deploy_share = 0.05, .max_seconds = 300,
                        .seed = 20261207};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --name VALUE pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         int bad = 0;
-        if (!v) {
+        if (!strcmp(a, "--help")) {
+            usage();
+            return 0;
+        } else if (!v) {
             bad = 1;
         } else if (!strcmp(a, "--nodes")) {
             bad = (n_nodes = parse_list(v, nodes, 8, 10, 1000)) <= 0;
@@ -677,7 +680,6 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
     uint32_t fixed_buckets = p.buckets;
     for (int i = 0; i < n_nodes; i++)
