@@ -76,7 +76,7 @@ def test_announce_delay():
         L.check(held.recv(100) == b"before", "a connection is open before SIGTERM")
         t0 = time.monotonic()
         f.signal(signal.SIGTERM)
-        L.check(L.wait_until(lambda: ready(f) == 503, 0.5, 0.01),
+        L.check(L.wait_until(lambda: ready(f) == 503, 1.0, 0.01),
                 "at SIGTERM /ready turns 503 at once (%.0f ms)" % ((time.monotonic() - t0) * 1e3))
         served = 0
         while time.monotonic() - t0 < delay - 0.4:
@@ -85,7 +85,7 @@ def test_announce_delay():
                        "served" % ((time.monotonic() - t0) * 1e3, delay * 1e3))
             served += 1
             time.sleep(0.05)
-        L.check(served >= 5 and ready(f) == 503,
+        L.check(served >= 3 and ready(f) == 503,
                 "during the announce delay: not ready, and %d new connections served" % served)
         L.check(L.wait_until(lambda: not accepts(f), delay + 2, 0.05),
                 "after the delay the listeners close (%.0f ms after SIGTERM)"
