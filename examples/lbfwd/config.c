@@ -726,6 +726,7 @@ static const struct setting settings[] = {
     {"half_closed_timeout", set_duration, CFG_OFF(half_closed_timeout_ms), 0, 0, NULL},
     {"proxy_timeout", set_duration, CFG_OFF(proxy_timeout_ms), 0, 0, NULL},
     {"drain_timeout", set_duration, CFG_OFF(drain_timeout_ms), 0, 3600000, "60m"},
+    {"announce_delay", set_duration, CFG_OFF(announce_delay_ms), 0, 600000, "10m"},
     /* PROXY protocol */
     {"send_proxy", set_send_proxy, 0, 0, 0, NULL},
     {"send_proxy_crc32c", set_bool, CFG_OFF(send_proxy_crc32c), 0, 0, NULL},
@@ -1287,6 +1288,8 @@ const char *lbf_usage_text(void)
            "Timeouts (250ms, 2s, 5m; bare numbers are seconds):\n"
            "  --connect-timeout D (2s)  --idle-timeout D (5m)  --half-closed-timeout D (30s)\n"
            "  --proxy-timeout D (3s)    --drain-timeout D (300s)\n"
+           "  --announce-delay D (0)    at SIGTERM, /ready answers 503 for D before the "
+           "listeners close\n"
            "PROXY protocol:\n"
            "  --send-proxy v1|v2|none     header toward targets; --send-proxy-crc32c (v2)\n"
            "  --accept-proxy CIDR[,CIDR]  sources that must send a header (others must not)\n"

@@ -74,6 +74,7 @@ struct lbf_config {
     uint32_t half_closed_timeout_ms;
     uint32_t proxy_timeout_ms;
     uint32_t drain_timeout_ms;
+    uint32_t announce_delay_ms; /* SIGTERM: /ready 503 this long before the listeners close */
     uint32_t slow_start_ms;
     uint32_t eject_after;
     uint32_t max_eject_percent;

@@ -304,6 +304,7 @@ static void do_reload(struct lbf_app *app)
     /* settings read by the control thread */
     cur->check_interval_ms = ncfg.check_interval_ms;
     cur->check_timeout_ms = ncfg.check_timeout_ms;
+    cur->announce_delay_ms = ncfg.announce_delay_ms;
     memcpy(cur->check_path, ncfg.check_path, sizeof(cur->check_path));
     if (strcmp(ncfg.log_path, cur->log_path) != 0)
         lbf_log("lbfwd: reload: a new log path needs a restart; kept");
@@ -332,6 +333,8 @@ struct control {
     int sfd;
     int stopping;
     uint64_t stop_deadline;
+    int announcing; /* SIGTERM seen, /ready 503, listeners open until announce_deadline */
+    uint64_t announce_deadline;
 };
 
 /* Signals to a signalfd, the wake eventfd, and the control epoll watching both. */
@@ -447,6 +450,17 @@ static uint64_t housekeeping(struct lbf_app *app, struct control *ctl, uint64_t 
     return next;
 }
 
+/* SIGTERM (after the announce delay, if any): the listeners close, the connections drain. */
+static void begin_drain(struct lbf_app *app, struct control *ctl, uint64_t now)
+{
+    ctl->announcing = 0;
+    ctl->stopping = 1;
+    ctl->stop_deadline = now + app->cfg.drain_timeout_ms;
+    lbf_log("lbfwd: stop accepting, draining %llu connections (at most %u ms)",
+            (unsigned long long)atomic_load(&app->st.active), app->cfg.drain_timeout_ms);
+    lbf_workers_stop_accepting(app);
+}
+
 static void on_signals(struct lbf_app *app, struct control *ctl, uint64_t now)
 {
     struct signalfd_siginfo si;
@@ -455,13 +469,20 @@ static void on_signals(struct lbf_app *app, struct control *ctl, uint64_t now)
             do_reload(app);
         } else if (si.ssi_signo == SIGUSR1) {
             reopen_log(app);
-        } else if (!ctl->stopping) {
-            ctl->stopping = 1;
-            ctl->stop_deadline = now + app->cfg.drain_timeout_ms;
-            lbf_log("lbfwd: %s: stop accepting, draining %llu connections (at most %u ms)",
-                    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
-                    (unsigned long long)atomic_load(&app->st.active), app->cfg.drain_timeout_ms);
-            lbf_workers_stop_accepting(app);
+        } else if (ctl->stopping) {
+            continue;
+        } else if (!ctl->announcing && app->cfg.announce_delay_ms > 0) {
+            /* not ready from now on (the node's route is withdrawn); the listeners still
+             * accept what the network sends meanwhile */
+            ctl->announcing = 1;
+            ctl->announce_deadline = now + app->cfg.announce_delay_ms;
+            atomic_store(&app->listening, 0);
+            lbf_log("lbfwd: %s: not ready; still accepting for %u ms (announce delay)",
+                    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", app->cfg.announce_delay_ms);
+        } else {
+            /* no announce delay, or a second signal during it */
+            lbf_log("lbfwd: %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            begin_drain(app, ctl, now);
         }
     }
 }
@@ -507,6 +528,10 @@ static void control_loop(struct lbf_app *app, struct control *ctl)
     for (;;) {
         uint64_t now = lbf_now_ms();
         uint64_t next = housekeeping(app, ctl, now);
+        if (ctl->announcing && now >= ctl->announce_deadline)
+            begin_drain(app, ctl, now);
+        if (ctl->announcing && ctl->announce_deadline < next)
+            next = ctl->announce_deadline;
         if (ctl->stopping && drained(app, ctl, now, &next))
             return;
         int timeout = next <= now ? 0 : (int)(next - now);
