@@ -2,10 +2,12 @@
  * 64-byte header of tags and last-use stamps, entries of 64 bytes in a separate array; idle
  * expiry by stamp; eviction of the least recently used of the 16 slots a new flow may take.
  *
- * Stamps are the low 32 bits of the table's clock. They give exact times because every write
- * to a bucket first reaps it (removes its idle flows) and records the clock in `reaped`:
- * every flow left in a bucket was used less than idle (< 2^31) ms before `reaped`, so
- * `reaped - (uint32)(reaped - stamp)` is its last use, however long ago the reap was. */
+ * Stamps are the low 32 bits of the table's clock, read relative to the bucket's `reaped`
+ * time: every flow of a bucket was last used within 2^31 ms of it (either side), so
+ * `reaped + (int32)(stamp - reaped)` is its exact last use, however long ago that was. A reap
+ * (removing a bucket's idle flows) sets `reaped` to now and leaves flows used less than idle
+ * (< 2^31) ms before; a touch sets a stamp to now, after a reap if now is 2^31 ms or more
+ * past `reaped` (once in 24.8 days per bucket). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -189,12 +191,13 @@ static inline uint64_t advance(lb_flowtab *t, uint64_t now)
     return t->clock;
 }
 
-/* When slot i was last used: exact, since every flow of a bucket was used less than idle
- * (< 2^31) ms before the bucket's last reap. */
+/* When slot i was last used: exact, since it was within 2^31 ms of the bucket's reap. */
 static inline uint64_t last_use(const struct bucket *b, unsigned i)
 {
-    return b->reaped - (uint32_t)((uint32_t)b->reaped - b->stamp[i]);
+    return b->reaped + (uint64_t)(int64_t)(int32_t)(b->stamp[i] - (uint32_t)b->reaped);
 }
+
+#define STAMP_SPAN (1ull << 31)
 
 static inline int is_idle(const lb_flowtab *t, const struct bucket *b, unsigned i, uint64_t now)
 {
@@ -374,11 +377,13 @@ static int get_flow(lb_flowtab *t, const lb_flowtab_key *key, uint64_t now, int 
     if (find(t, &p, &bi, &i))
         return LB_E_FLOWTAB_NOT_FOUND;
     struct bucket *b = &t->buckets[bi];
-    int live = !is_idle(t, b, i, now);
-    if (!live || use) {
-        reap(t, bi, now); /* removes this flow when idle */
-        if (!live)
-            return LB_E_FLOWTAB_NOT_FOUND;
+    if (is_idle(t, b, i, now)) {
+        reap(t, bi, now); /* removes this flow, and its bucket's other idle ones */
+        return LB_E_FLOWTAB_NOT_FOUND;
+    }
+    if (use) {
+        if (LB_UNLIKELY(now - b->reaped >= STAMP_SPAN))
+            reap(t, bi, now); /* keeps every stamp within 2^31 ms of `reaped` */
         b->stamp[i] = (uint32_t)now;
     }
     *bi_out = bi;

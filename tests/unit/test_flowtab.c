@@ -545,10 +545,14 @@ static void bad_arguments(void **state)
 
 /* The reference: buckets of 8 slots holding a flow number and its last use (64-bit), with
  * the documented rules written plainly (doc/flowtab.md): a flow is in one of the buckets
- * floor(lo32(hash) * B / 2^32) and floor(hi32(hash) * B / 2^32); idle when
- * now - last_use >= idle; every write to a bucket first removes its idle flows; a new flow
- * goes to the bucket with more free slots (the first on a tie), lowest free slot, else the
- * least recently used of the 16 (first bucket first, lowest slot first on a tie) goes. */
+ * b0 = floor(lo32(hash) * B / 2^32) and b0 + 1 + floor(lo32(tag * 0x9E3779B1) * (B - 1) / 2^32)
+ * (mod B); idle when now - last_use >= idle; a lookup of an idle flow, an insert and a
+ * removal by target first remove the idle flows of the buckets they write (a touch does only
+ * when the bucket's last such reap is 2^31 ms old); a new flow goes to the bucket with more
+ * free slots (the first on a tie), lowest free slot; else, below 31/32 of the capacity, a
+ * flow of its buckets (first bucket first, lowest slot first) moves to a free slot of its
+ * other bucket; else the least recently used of the 16 (first bucket first, lowest slot first
+ * on a tie) goes. */
 #define MB    8 /* buckets */
 #define MKEYS 300
 
@@ -556,6 +560,7 @@ struct model {
     int used[MB][8];
     uint32_t flow[MB][8];
     uint64_t last[MB][8];
+    uint64_t reaped[MB];
     uint32_t target[MKEYS];
     uint64_t data[MKEYS];
     uint64_t clock, idle;
@@ -625,6 +630,7 @@ static int64_t model_reap(struct model *m, uint32_t b)
             model_end(m, b, i, LB_FLOWTAB_END_EXPIRED);
             n++;
         }
+    m->reaped[b] = m->clock;
     return n;
 }
 
@@ -653,11 +659,13 @@ static int model_get(struct model *m, uint32_t f, uint64_t now, int use, uint32_
     model_time(m, now);
     if (!model_find(m, f, bo, io))
         return LB_E_FLOWTAB_NOT_FOUND;
-    int idle = m->clock - m->last[*bo][*io] >= m->idle;
-    if (idle || use) {
+    if (m->clock - m->last[*bo][*io] >= m->idle) {
         model_reap(m, *bo);
-        if (idle)
-            return LB_E_FLOWTAB_NOT_FOUND;
+        return LB_E_FLOWTAB_NOT_FOUND;
+    }
+    if (use) {
+        if (m->clock - m->reaped[*bo] >= (1ull << 31))
+            model_reap(m, *bo);
         m->last[*bo][*io] = m->clock;
     }
     return 0;
