@@ -12,6 +12,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "internal/abi.h"
 #include "internal/hash.h"
@@ -171,10 +174,16 @@ static inline int key_equal(const struct entry *e, const struct probe *p)
 
 static inline unsigned tag_match(const struct bucket *b, uint16_t tag)
 {
+#ifdef __SSE2__
+    __m128i v = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->tag),
+                                _mm_set1_epi16((short)tag));
+    return (unsigned)_mm_movemask_epi8(_mm_packs_epi16(v, _mm_setzero_si128()));
+#else
     unsigned m = 0;
     for (unsigned i = 0; i < WAYS; i++)
         m |= (unsigned)(b->tag[i] == tag) << i;
     return m;
+#endif
 }
 
 static inline unsigned used_mask(const struct bucket *b)
@@ -238,15 +247,21 @@ static void drop(lb_flowtab *t, uint32_t bi, unsigned i, uint32_t reason, uint64
 static int64_t reap(lb_flowtab *t, uint32_t bi, uint64_t now)
 {
     struct bucket *b = &t->buckets[bi];
-    unsigned used = used_mask(b);
+    /* Slot i is idle when its stamp, relative to `reaped`, is at most now - reaped - idle:
+     * eight 32-bit comparisons (the limit clamped to the stamps' range). */
+    int64_t limit = (int64_t)(now - b->reaped) - (int64_t)t->idle;
+    int32_t lim = limit > INT32_MAX ? INT32_MAX : (int32_t)limit;
+    uint32_t r = (uint32_t)b->reaped;
+    unsigned idle = 0;
+    for (unsigned i = 0; i < WAYS; i++)
+        idle |= (unsigned)((int32_t)(b->stamp[i] - r) <= lim) << i;
+    idle &= used_mask(b);
     int64_t n = 0;
-    while (used) {
-        unsigned i = (unsigned)__builtin_ctz(used);
-        used &= used - 1;
-        if (is_idle(t, b, i, now)) {
-            drop(t, bi, i, LB_FLOWTAB_END_EXPIRED, now);
-            n++;
-        }
+    while (idle) {
+        unsigned i = (unsigned)__builtin_ctz(idle);
+        idle &= idle - 1;
+        drop(t, bi, i, LB_FLOWTAB_END_EXPIRED, now);
+        n++;
     }
     b->reaped = now;
     return n;
