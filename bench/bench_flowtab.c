@@ -341,10 +341,11 @@ static void count_end(void *user, const lb_flowtab_end *e)
         u->evicted_active++;
 }
 
-/* A active flows each sending a packet per round, and F new one-packet flows per round (a
- * flood of source ports): exact LRU with capacity C keeps every active flow iff A + F <= C and
- * none otherwise (the round-robin reuse distance is A + F - 1). */
-static void quality_run(uint32_t cap, uint32_t active, uint32_t flood, int rounds)
+/* A established flows (two datagrams each at the start) each sending a datagram per round,
+ * and F new one-datagram flows per round (a flood of source ports): exact LRU with capacity
+ * C keeps every active flow iff A + F <= C and none otherwise (the round-robin reuse distance
+ * is A + F - 1). */
+static void quality_run(uint32_t cap, uint32_t active, uint32_t flood, int rounds, uint32_t evict)
 {
     struct counter_user u = {0};
     lb_flowtab_config cfg;
@@ -353,12 +354,19 @@ static void quality_run(uint32_t cap, uint32_t active, uint32_t flood, int round
     cfg.idle_timeout_ms = IDLE_MS;
     cfg.on_end = count_end;
     cfg.user = &u;
+    cfg.evict = evict;
     lb_flowtab *t;
     if (lb_flowtab_new(&t, &cfg))
         abort();
     uint64_t now = 1, hits = 0, lookups = 0;
     uint32_t next_new = 1u << 24;
-    for (int r = 0; r < rounds; r++) {
+    for (uint32_t a = 0; a < active; a++) { /* established: two datagrams each, no flood */
+        lb_flowtab_key k = key_for(a);
+        if (lb_flowtab_insert(t, &k, 0, 1, now++) < 0 || lb_flowtab_lookup(t, &k, now++, NULL,
+                                                                             NULL))
+            abort();
+    }
+    for (int r = 1; r <= rounds; r++) {
         for (uint32_t a = 0; a < active; a++) {
             /* the flood interleaved with the active flows */
             for (uint32_t f = (uint32_t)((uint64_t)a * flood / active);
@@ -368,22 +376,19 @@ static void quality_run(uint32_t cap, uint32_t active, uint32_t flood, int round
                     abort();
             }
             lb_flowtab_key k = key_for(a);
-            if (lb_flowtab_lookup(t, &k, now++, NULL, NULL) == 0) {
-                if (r > 0)
-                    hits++;
-            } else if (lb_flowtab_insert(t, &k, 0, 1, now) < 0) {
+            if (lb_flowtab_lookup(t, &k, now++, NULL, NULL) == 0)
+                hits++;
+            else if (lb_flowtab_insert(t, &k, 0, 1, now) < 0)
                 abort();
-            }
-            if (r > 0)
-                lookups++;
+            lookups++;
         }
     }
     lb_flowtab_free(t);
     double ratio = (double)hits / (double)lookups;
-    printf("{\"quality\": \"active_flows_under_flood\", \"capacity\": %u, \"active\": %u, "
-           "\"new_per_round\": %u, \"load\": %.3f, \"hit_ratio\": %.5f, "
+    printf("{\"quality\": \"active_flows_under_flood\", \"evict\": \"%s\", \"capacity\": %u, "
+           "\"active\": %u, \"new_per_round\": %u, \"load\": %.3f, \"hit_ratio\": %.5f, "
            "\"exact_lru_hit_ratio\": %d, \"active_evictions\": %llu}\n",
-           cap, active, flood, (double)(active + flood) / cap, ratio,
+           evict ? "new_first" : "lru", cap, active, flood, (double)(active + flood) / cap, ratio,
            active + flood <= cap ? 1 : 0, (unsigned long long)u.evicted_active);
 }
 
@@ -442,11 +447,13 @@ int main(int argc, char **argv)
         quality_fill(1u << 16);
         quality_fill(1u << 20);
         const uint32_t cap = 1u << 16;
-        static const double loads[] = {0.5, 0.75, 0.9, 0.95, 1.0, 1.1};
+        static const double loads[] = {0.5, 0.75, 0.9, 1.0, 1.5, 3.0};
         for (size_t i = 0; i < sizeof(loads) / sizeof(loads[0]); i++) {
             uint32_t total = (uint32_t)(loads[i] * cap);
-            quality_run(cap, total / 4, total - total / 4, 20);
-            quality_run(cap, total / 2, total - total / 2, 20);
+            for (uint32_t evict = 0; evict < 2; evict++) {
+                quality_run(cap, total / 4, total - total / 4, 20, evict);
+                quality_run(cap, total / 2, total - total / 2, 20, evict);
+            }
         }
         return 0;
     }

@@ -30,7 +30,8 @@ struct bucket {
     uint32_t stamp[WAYS]; /* last use: low 32 bits of the table clock */
     uint64_t reaped;      /* table clock at the last reap */
     uint8_t secondary;    /* bit i: slot i's flow is in its second bucket */
-    uint8_t reserved[7];
+    uint8_t seen;         /* bit i: slot i's flow was looked up or touched since its insert */
+    uint8_t reserved[6];
 };
 
 struct entry {
@@ -56,6 +57,7 @@ struct lb_flowtab {
     uint32_t nbuckets;
     uint32_t capacity;
     uint32_t idle;
+    uint32_t evict;
     uint32_t cursor; /* next bucket for lb_flowtab_expire() */
     uint64_t clock;  /* the latest now_ms seen */
     lb_flowtab_end_fn on_end;
@@ -342,7 +344,7 @@ LB_API int lb_flowtab_new(lb_flowtab **out, const lb_flowtab_config *cfg)
         config_defaults(&c);
     }
     if (!capacity_ok(c.capacity) || c.idle_timeout_ms < 1 ||
-        c.idle_timeout_ms > LB_FLOWTAB_IDLE_MAX || c.reserved)
+        c.idle_timeout_ms > LB_FLOWTAB_IDLE_MAX || c.evict > LB_FLOWTAB_EVICT_NEW_FIRST)
         return -EINVAL;
     uint32_t nb = (c.capacity + WAYS - 1) / WAYS;
     lb_flowtab *t = calloc(1, sizeof(*t));
@@ -361,6 +363,7 @@ LB_API int lb_flowtab_new(lb_flowtab **out, const lb_flowtab_config *cfg)
     t->nbuckets = nb;
     t->capacity = nb * WAYS;
     t->idle = c.idle_timeout_ms;
+    t->evict = c.evict;
     t->on_end = c.on_end;
     t->user = c.user;
     t->memory = memory_for(nb);
@@ -400,6 +403,7 @@ static int get_flow(lb_flowtab *t, const lb_flowtab_key *key, uint64_t now, int 
         if (LB_UNLIKELY(now - b->reaped >= STAMP_SPAN))
             reap(t, bi, now); /* keeps every stamp within 2^31 ms of `reaped` */
         b->stamp[i] = (uint32_t)now;
+        b->seen |= (uint8_t)(1u << i);
     }
     *bi_out = bi;
     *slot_out = i;
@@ -473,6 +477,7 @@ static int move_out(lb_flowtab *t, uint32_t bi, unsigned i, uint64_t now)
     a->tag[j] = b->tag[i];
     a->stamp[j] = b->stamp[i]; /* a live flow of a bucket reaped at now: still exact */
     a->secondary = (uint8_t)((a->secondary & ~(1u << j)) | (unsigned)!sec << j);
+    a->seen = (uint8_t)((a->seen & ~(1u << j)) | (b->seen >> i & 1u) << j);
     b->tag[i] = 0;
     return 1;
 }
@@ -508,11 +513,21 @@ static void place(lb_flowtab *t, const struct probe *p, uint64_t now, int *k_out
     int best_k = 0;
     unsigned best_i = 0;
     uint64_t oldest = UINT64_MAX;
+    /* the candidates: all 16, or with EVICT_NEW_FIRST those not seen since insert, if any */
+    unsigned cand[2] = {0xff, two ? 0xff : 0};
+    if (t->evict == LB_FLOWTAB_EVICT_NEW_FIRST) {
+        unsigned n0 = ~t->buckets[p->b[0]].seen & 0xffu;
+        unsigned n1 = two ? ~t->buckets[p->b[1]].seen & 0xffu : 0;
+        if (n0 | n1) {
+            cand[0] = n0;
+            cand[1] = n1;
+        }
+    }
     for (int k = 0; k < 1 + two; k++) {
         const struct bucket *b = &t->buckets[p->b[k]];
         for (unsigned i = 0; i < WAYS; i++) {
             uint64_t u = last_use(b, i);
-            if (u < oldest) {
+            if ((cand[k] >> i & 1) && u < oldest) {
                 oldest = u;
                 best_k = k;
                 best_i = i;
@@ -559,6 +574,7 @@ LB_API int lb_flowtab_insert(lb_flowtab *t, const lb_flowtab_key *key, uint32_t 
     b->tag[i] = p.tag;
     b->stamp[i] = (uint32_t)now;
     b->secondary = (uint8_t)((b->secondary & ~(1u << i)) | (unsigned)k << i);
+    b->seen = (uint8_t)(b->seen & ~(1u << i));
     bump(&t->active, 1);
     bump(&t->inserted, 1);
     return 0;

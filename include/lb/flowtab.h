@@ -19,8 +19,8 @@
  * Time is an argument (`now_ms`, any monotonic millisecond clock; the table never reads a
  * clock and treats a time earlier than one it has seen as that time). A flow is idle-expired
  * when `now_ms - last_use >= idle_timeout_ms`: lookups never return it, and it leaves the
- * table when its bucket is next written, when lb_flowtab_expire() passes it, or when a new
- * flow needs its slot. When both buckets of a new flow are full, the least recently used of
+ * table when it is looked up, when an insert or a target removal writes its bucket, when
+ * lb_flowtab_expire() passes it, or when a new flow needs its slot. When both buckets of a new flow are full, the least recently used of
  * their 16 flows is evicted (per-bucket LRU; doc/flowtab.md measures it against exact LRU).
  *
  * Every flow that leaves the table is reported exactly once, with its reason, to the
@@ -117,6 +117,18 @@ typedef struct lb_flowtab_end {
  */
 typedef void (*lb_flowtab_end_fn)(void *user, const lb_flowtab_end *end);
 
+/** Eviction policies (#lb_flowtab_config.evict). Either way the candidates are the 16 flows
+ *  of the new flow's two buckets, and idle flows go before any live one. */
+enum lb_flowtab_evict {
+    /** The least recently used flow. */
+    LB_FLOWTAB_EVICT_LRU = 0,
+    /** The least recently used of the flows not looked up or touched since their insert, if
+     *  any; else the least recently used. Flows that sent one datagram (a flood of new source
+     *  ports) go before established ones, as Linux conntrack drops unassured connections
+     *  first (doc/flowtab.md measures both). */
+    LB_FLOWTAB_EVICT_NEW_FIRST = 1
+};
+
 /** Configuration of a new table. Fill with lb_flowtab_config_init(), then change fields. */
 typedef struct lb_flowtab_config {
     /** The caller's `sizeof(lb_flowtab_config)`; set by lb_flowtab_config_init(). */
@@ -126,8 +138,9 @@ typedef struct lb_flowtab_config {
     uint32_t capacity;
     /** Idle timeout in ms, 1 .. #LB_FLOWTAB_IDLE_MAX (default #LB_FLOWTAB_IDLE_DEFAULT). */
     uint32_t idle_timeout_ms;
-    /** Zero. */
-    uint32_t reserved;
+    /** Which flow a full table evicts: an #lb_flowtab_evict value (default
+     *  #LB_FLOWTAB_EVICT_LRU). */
+    uint32_t evict;
     /** Told of every flow that leaves the table (may be NULL). */
     lb_flowtab_end_fn on_end;
     /** Passed to @c on_end (borrowed). */
@@ -178,7 +191,7 @@ LB_API void lb_flowtab_config_init(lb_flowtab_config *cfg, size_t size);
  * @param[out] out the new table, owned by the caller (free with lb_flowtab_free()).
  * @param cfg the configuration (copied), or NULL for the defaults.
  * @return 0 or an error below.
- * @retval -EINVAL NULL @p out, a capacity or idle timeout out of range, a reserved field not 0
+ * @retval -EINVAL NULL @p out, a capacity, idle timeout or eviction policy out of range
  * @retval LB_E_STRUCT_SIZE @p cfg's `struct_size` is smaller than the first release's
  * @retval LB_E_STRUCT_TOO_NEW @p cfg has fields this library does not know, not all zero
  * @retval -ENOMEM out of memory

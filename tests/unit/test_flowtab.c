@@ -67,10 +67,13 @@ static void on_end(void *user, const lb_flowtab_end *e)
     s->n++;
 }
 
+static uint32_t policy = LB_FLOWTAB_EVICT_LRU; /* of the tables table() makes */
+
 static lb_flowtab *table(uint32_t capacity, uint32_t idle, struct ends *ends)
 {
     lb_flowtab_config cfg;
     lb_flowtab_config_init(&cfg, sizeof(cfg));
+    cfg.evict = policy;
     cfg.capacity = capacity;
     cfg.idle_timeout_ms = idle;
     cfg.on_end = ends ? on_end : NULL;
@@ -339,6 +342,43 @@ static void lru_eviction(void **state)
     lb_flowtab_free(t);
 }
 
+/* One bucket: with EVICT_NEW_FIRST, a flow seen again outlives older one-packet flows. */
+static void new_first_eviction(void **state)
+{
+    (void)state;
+    for (int pass = 0; pass < 2; pass++) {
+        struct ends ends = {0};
+        policy = pass ? LB_FLOWTAB_EVICT_NEW_FIRST : LB_FLOWTAB_EVICT_LRU;
+        lb_flowtab *t = table(8, 60000, &ends);
+        policy = LB_FLOWTAB_EVICT_LRU;
+        lb_flowtab_key k0 = key_of(0, 0);
+        assert_int_equal(lb_flowtab_insert(t, &k0, 0, 0, 10), 0);
+        assert_lb_ok(lb_flowtab_lookup(t, &k0, 11, NULL, NULL)); /* seen again, at 11 */
+        for (uint32_t n = 1; n < 8; n++) {
+            lb_flowtab_key k = key_of(n, 0);
+            assert_int_equal(lb_flowtab_insert(t, &k, n, n, 11 + n), 0);
+        }
+        lb_flowtab_key k8 = key_of(8, 0);
+        assert_int_equal(lb_flowtab_insert(t, &k8, 8, 8, 30), 0);
+        assert_int_equal(ends.n, 1);
+        assert_int_equal(ends.reason[0], LB_FLOWTAB_END_EVICTED);
+        /* LRU: flow 0 (last used at 11); new first: flow 1, the oldest one-packet flow */
+        assert_int_equal(ends.target[0], pass ? 1 : 0);
+        if (pass) {
+            /* once every flow has been seen again, the least recently used goes */
+            for (uint32_t n = 2; n < 9; n++) {
+                lb_flowtab_key k = key_of(n, 0);
+                assert_lb_ok(lb_flowtab_touch(t, &k, 30 + n));
+            }
+            lb_flowtab_key k9 = key_of(9, 0);
+            assert_int_equal(lb_flowtab_insert(t, &k9, 9, 9, 50), 0);
+            assert_int_equal(ends.n, 2);
+            assert_int_equal(ends.target[1], 0);
+        }
+        lb_flowtab_free(t);
+    }
+}
+
 static void remove_and_remove_target(void **state)
 {
     (void)state;
@@ -474,9 +514,9 @@ static void bad_arguments(void **state)
     cfg.idle_timeout_ms = LB_FLOWTAB_IDLE_MAX + 1u;
     assert_lb_err(lb_flowtab_new(&t, &cfg), -EINVAL);
     cfg.idle_timeout_ms = 10;
-    cfg.reserved = 1;
+    cfg.evict = 2;
     assert_lb_err(lb_flowtab_new(&t, &cfg), -EINVAL);
-    cfg.reserved = 0;
+    cfg.evict = LB_FLOWTAB_EVICT_LRU;
     /* struct sizes: too small, a newer caller's zero tail (accepted) and non-zero tail */
     cfg.struct_size = 8;
     assert_lb_err(lb_flowtab_new(&t, &cfg), LB_E_STRUCT_SIZE);
@@ -552,7 +592,8 @@ static void bad_arguments(void **state)
  * free slots (the first on a tie), lowest free slot; else, below 31/32 of the capacity, a
  * flow of its buckets (first bucket first, lowest slot first) moves to a free slot of its
  * other bucket; else the least recently used of the 16 (first bucket first, lowest slot first
- * on a tie) goes. */
+ * on a tie) goes; with EVICT_NEW_FIRST, of those not looked up or touched since their
+ * insert when there are any. */
 #define MB    8 /* buckets */
 #define MKEYS 300
 
@@ -561,6 +602,8 @@ struct model {
     uint32_t flow[MB][8];
     uint64_t last[MB][8];
     uint64_t reaped[MB];
+    int seen[MB][8];
+    uint32_t evict;
     uint32_t target[MKEYS];
     uint64_t data[MKEYS];
     uint64_t clock, idle;
@@ -603,6 +646,7 @@ static int model_move_out(struct model *m, uint32_t b, int i)
     m->used[alt][j] = 1;
     m->flow[alt][j] = g;
     m->last[alt][j] = m->last[b][i];
+    m->seen[alt][j] = m->seen[b][i];
     m->used[b][i] = 0;
     return 1;
 }
@@ -667,6 +711,7 @@ static int model_get(struct model *m, uint32_t f, uint64_t now, int use, uint32_
         if (m->clock - m->reaped[*bo] >= (1ull << 31))
             model_reap(m, *bo);
         m->last[*bo][*io] = m->clock;
+        m->seen[*bo][*io] = 1;
     }
     return 0;
 }
@@ -715,19 +760,29 @@ static int model_insert(struct model *m, uint32_t f, uint32_t target, uint64_t d
                 }
     }
     if (!moved) {
-        b = bk[0];
-        i = 0;
+        /* the candidates: all 16, or with NEW_FIRST the unseen ones if there are any */
+        int only_unseen = 0;
+        if (m->evict == LB_FLOWTAB_EVICT_NEW_FIRST)
+            for (int k = 0; k < 2; k++)
+                for (int j = 0; j < 8; j++)
+                    only_unseen |= !m->seen[bk[k]][j];
+        int found = 0;
         for (int k = 0; k < 2; k++)
-            for (int j = 0; j < 8; j++)
-                if (m->last[bk[k]][j] < m->last[b][i]) {
+            for (int j = 0; j < 8; j++) {
+                if (only_unseen && m->seen[bk[k]][j])
+                    continue;
+                if (!found || m->last[bk[k]][j] < m->last[b][i]) {
                     b = bk[k];
                     i = j;
+                    found = 1;
                 }
+            }
         model_end(m, b, i, LB_FLOWTAB_END_EVICTED);
     }
     m->used[b][i] = 1;
     m->flow[b][i] = f;
     m->last[b][i] = m->clock;
+    m->seen[b][i] = 0;
     m->target[f] = target;
     m->data[f] = data;
     return 0;
@@ -745,13 +800,17 @@ static void check_ends(const struct ends *got, const struct ends *want)
     }
 }
 
-static void model_run(uint64_t seed, uint64_t start, uint32_t idle, int ops, int all_ends)
+static void model_run(uint64_t seed, uint64_t start, uint32_t idle, int ops, int all_ends,
+                      uint32_t evict)
 {
     struct ends *got = calloc(1, sizeof(*got));
     struct model *m = calloc(1, sizeof(*m));
     m->idle = idle;
     m->clock = 0;
+    m->evict = evict;
+    policy = evict;
     lb_flowtab *t = table(MB * 8, idle, got);
+    policy = LB_FLOWTAB_EVICT_LRU;
     assert_int_equal(lb_flowtab_buckets(t), MB);
     for (uint32_t f = 0; f < MKEYS; f++)
         mkeys[f] = key_of(f * 7919u, f & 1);
@@ -867,9 +926,11 @@ static void model_run(uint64_t seed, uint64_t start, uint32_t idle, int ops, int
 static void model_check(void **state)
 {
     (void)state;
-    model_run(1, 1000, 5000, 200000, 1);
-    model_run(2, (1ull << 32) - 20000, 60000, 200000, 1); /* across 2^32 ms */
-    model_run(3, 0, 1, 50000, 0);                         /* everything idles at once */
+    for (uint32_t evict = 0; evict < 2; evict++) {
+        model_run(1, 1000, 5000, 200000, 1, evict);
+        model_run(2, (1ull << 32) - 20000, 60000, 200000, 1, evict); /* across 2^32 ms */
+        model_run(3, 0, 1, 50000, 0, evict); /* everything idles at once */
+    }
 }
 
 int main(void)
@@ -880,6 +941,7 @@ int main(void)
         cmocka_unit_test(idle_expiry_boundary),
         cmocka_unit_test(expire_is_incremental),
         cmocka_unit_test(lru_eviction),
+        cmocka_unit_test(new_first_eviction),
         cmocka_unit_test(remove_and_remove_target),
         cmocka_unit_test(capacity_and_memory),
         cmocka_unit_test(bad_arguments),
