@@ -392,6 +392,74 @@ static void quality_run(uint32_t cap, uint32_t active, uint32_t flood, int round
            active + flood <= cap ? 1 : 0, (unsigned long long)u.evicted_active);
 }
 
+/* The same workload through a CLOCK table (a reference bit per slot, set by a hit and not by
+ * the insert; a hand that clears bits until it finds a clear one to evict), simulated over
+ * flow numbers: its hit ratio and the longest sweep one insert needed. */
+static void quality_clock(uint32_t cap, uint32_t active, uint32_t flood, int rounds)
+{
+    uint32_t ids = (1u << 24) + flood * (uint32_t)(rounds + 1) + 1;
+    uint32_t *where = malloc((size_t)ids * sizeof(*where)); /* flow -> slot + 1, 0: absent */
+    uint32_t *slot_id = calloc(cap, sizeof(*slot_id));
+    uint8_t *ref = calloc(cap, 1);
+    if (!where || !slot_id || !ref)
+        abort();
+    memset(where, 0, (size_t)ids * sizeof(*where));
+    uint32_t used = 0, hand = 0, next_new = 1u << 24;
+    uint64_t hits = 0, lookups = 0, longest = 0;
+    /* insert flow f (absent); returns its slot */
+#define CLOCK_INSERT(f)                                                                        \
+    do {                                                                                       \
+        uint32_t s_;                                                                           \
+        if (used < cap) {                                                                      \
+            s_ = used++;                                                                       \
+        } else {                                                                               \
+            uint64_t steps_ = 0;                                                               \
+            while (ref[hand]) {                                                                \
+                ref[hand] = 0;                                                                 \
+                hand = hand + 1 == cap ? 0 : hand + 1;                                         \
+                steps_++;                                                                      \
+            }                                                                                  \
+            if (steps_ > longest)                                                              \
+                longest = steps_;                                                              \
+            s_ = hand;                                                                         \
+            where[slot_id[s_]] = 0;                                                            \
+            hand = hand + 1 == cap ? 0 : hand + 1;                                             \
+        }                                                                                      \
+        slot_id[s_] = (f);                                                                     \
+        ref[s_] = 0;                                                                           \
+        where[(f)] = s_ + 1;                                                                   \
+    } while (0)
+    for (uint32_t a = 0; a < active; a++) {
+        CLOCK_INSERT(a);
+        ref[where[a] - 1] = 1;
+    }
+    for (int r = 1; r <= rounds; r++) {
+        for (uint32_t a = 0; a < active; a++) {
+            for (uint32_t f = (uint32_t)((uint64_t)a * flood / active);
+                 f < (uint32_t)((uint64_t)(a + 1) * flood / active); f++) {
+                uint32_t id = next_new++;
+                CLOCK_INSERT(id);
+            }
+            if (where[a]) {
+                ref[where[a] - 1] = 1;
+                hits++;
+            } else {
+                CLOCK_INSERT(a);
+            }
+            lookups++;
+        }
+    }
+#undef CLOCK_INSERT
+    printf("{\"quality\": \"active_flows_under_flood\", \"evict\": \"clock\", \"capacity\": %u, "
+           "\"active\": %u, \"new_per_round\": %u, \"load\": %.3f, \"hit_ratio\": %.5f, "
+           "\"exact_lru_hit_ratio\": %d, \"longest_sweep\": %llu}\n",
+           cap, active, flood, (double)(active + flood) / cap, (double)hits / (double)lookups,
+           active + flood <= cap ? 1 : 0, (unsigned long long)longest);
+    free(where);
+    free(slot_id);
+    free(ref);
+}
+
 static void quality_fill(uint32_t cap)
 {
     lb_flowtab_config cfg;
@@ -454,6 +522,8 @@ int main(int argc, char **argv)
                 quality_run(cap, total / 4, total - total / 4, 20, evict);
                 quality_run(cap, total / 2, total - total / 2, 20, evict);
             }
+            quality_clock(cap, total / 4, total - total / 4, 20);
+            quality_clock(cap, total / 2, total - total / 2, 20);
         }
         return 0;
     }

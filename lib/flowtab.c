@@ -421,7 +421,9 @@ LB_API int lb_flowtab_lookup(lb_flowtab *t, const lb_flowtab_key *key, uint64_t 
     bump(&t->lookups, 1);
     if (rc)
         return rc;
-    bump(&t->hits, 1);
+    /* release: a reader that sees this hit also sees its lookup (hits <= lookups) */
+    atomic_store_explicit(&t->hits, atomic_load_explicit(&t->hits, memory_order_relaxed) + 1,
+                          memory_order_release);
     const struct entry *e = &t->entries[(size_t)bi * WAYS + i];
     if (target)
         *target = e->target;
@@ -650,8 +652,8 @@ LB_API int lb_flowtab_get_stats(const lb_flowtab *t, lb_flowtab_stats *out)
     s.expired = get(&t->expired);
     s.evicted = get(&t->evicted);
     s.removed = get(&t->removed);
+    s.hits = atomic_load_explicit((counter *)&t->hits, memory_order_acquire);
     s.lookups = get(&t->lookups);
-    s.hits = get(&t->hits);
     s.memory_bytes = t->memory;
     lb__struct_out(out, out->struct_size, &s, sizeof(s));
     return 0;

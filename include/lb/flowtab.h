@@ -147,7 +147,9 @@ typedef struct lb_flowtab_config {
     void *user;
 } lb_flowtab_config;
 
-/** Counters of a table (lb_flowtab_get_stats()); all count since lb_flowtab_new(). */
+/** Counters of a table (lb_flowtab_get_stats()); all count since lb_flowtab_new(). Read
+ *  while the owner works, each counter is exact but they are read one after another (hits
+ *  never exceed lookups in one read). */
 typedef struct lb_flowtab_stats {
     /** The caller's `sizeof(lb_flowtab_stats)`; set it before the call. */
     uint32_t struct_size;
