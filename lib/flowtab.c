@@ -87,24 +87,29 @@ static void key_finish(lb_flowtab_key *key, const uint64_t w[6], size_t len, uin
     key->hash = lb__hash_enc(key->enc, len, seed);
 }
 
-LB_API int lb_flowtab_key4(lb_flowtab_key *key, const uint8_t *src, const uint8_t *dst,
-                           uint16_t sport, uint16_t dport, uint8_t proto, uint64_t seed)
+typedef size_t (*encoder)(uint64_t w[6], const uint8_t *src, const uint8_t *dst, uint16_t sport,
+                         uint16_t dport, uint8_t proto);
+
+static int key_of(lb_flowtab_key *key, encoder enc, const uint8_t *src, const uint8_t *dst,
+                  uint16_t sport, uint16_t dport, uint8_t proto, uint64_t seed)
 {
     if (!key || !src || !dst)
         return -EINVAL;
     uint64_t w[6];
-    key_finish(key, w, lb__flow_enc4(w, src, dst, sport, dport, proto), seed);
+    key_finish(key, w, enc(w, src, dst, sport, dport, proto), seed);
     return 0;
+}
+
+LB_API int lb_flowtab_key4(lb_flowtab_key *key, const uint8_t *src, const uint8_t *dst,
+                           uint16_t sport, uint16_t dport, uint8_t proto, uint64_t seed)
+{
+    return key_of(key, lb__flow_enc4, src, dst, sport, dport, proto, seed);
 }
 
 LB_API int lb_flowtab_key6(lb_flowtab_key *key, const uint8_t *src, const uint8_t *dst,
                            uint16_t sport, uint16_t dport, uint8_t proto, uint64_t seed)
 {
-    if (!key || !src || !dst)
-        return -EINVAL;
-    uint64_t w[6];
-    key_finish(key, w, lb__flow_enc6(w, src, dst, sport, dport, proto), seed);
-    return 0;
+    return key_of(key, lb__flow_enc6, src, dst, sport, dport, proto, seed);
 }
 
 LB_API int lb_flowtab_key_sockaddr(lb_flowtab_key *key, const struct sockaddr *src,

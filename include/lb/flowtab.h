@@ -20,17 +20,21 @@
  * clock and treats a time earlier than one it has seen as that time). A flow is idle-expired
  * when `now_ms - last_use >= idle_timeout_ms`: lookups never return it, and it leaves the
  * table when it is looked up, when an insert or a target removal writes its bucket, when
- * lb_flowtab_expire() passes it, or when a new flow needs its slot. When both buckets of a new flow are full, the least recently used of
- * their 16 flows is evicted (per-bucket LRU; doc/flowtab.md measures it against exact LRU).
+ * lb_flowtab_expire() passes it, or when a new flow needs its slot. When both buckets of a
+ * new flow are full (and the table nearly so), the least recently used of their 16 flows is
+ * evicted, or with #LB_FLOWTAB_EVICT_NEW_FIRST the least recently used of those not seen
+ * again since their insert (doc/flowtab.md measures both against exact LRU and CLOCK).
+ *
+ * Thread classes: `exclusive` for every call on a table except the `reader`s
+ * lb_flowtab_get_stats(), lb_flowtab_capacity(), lb_flowtab_buckets() and
+ * lb_flowtab_memory(); `pure` for the rest. No call blocks.
  *
  * Every flow that leaves the table is reported exactly once, with its reason, to the
  * configuration's #lb_flowtab_end_fn (called synchronously from the call that removes it;
  * it must not call into the same table).
  *
- * Threading: a table belongs to one thread (thread class `exclusive` for every call that
- * takes a non-const table). lb_flowtab_get_stats(), lb_flowtab_capacity() and
- * lb_flowtab_memory() are `reader`s: another thread (a metrics exporter) may call them while
- * the owner works. To scale, give each worker its own table: with one `SO_REUSEPORT` UDP
+ * Threading: a table belongs to one thread; the `reader` calls may come from another thread
+ * (a metrics exporter) while the owner works. To scale, give each worker its own table: with one `SO_REUSEPORT` UDP
  * socket per worker the kernel keeps a 5-tuple on one socket, hence on one worker and one
  * table; a packet-level embedder does the same with its NIC's RSS queues, or with
  * lb_flowtab_shard().
