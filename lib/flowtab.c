@@ -260,8 +260,18 @@ static int64_t reap(lb_flowtab *t, uint32_t bi, uint64_t now)
     int32_t lim = limit > INT32_MAX ? INT32_MAX : (int32_t)limit;
     uint32_t r = (uint32_t)b->reaped;
     unsigned idle = 0;
+#ifdef __SSE2__
+    const __m128i rv = _mm_set1_epi32((int32_t)r), lv = _mm_set1_epi32(lim);
+    const __m128i lo = _mm_sub_epi32(_mm_loadu_si128((const __m128i *)(const void *)b->stamp), rv);
+    const __m128i hi =
+        _mm_sub_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b->stamp + 4)), rv);
+    unsigned live = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(lo, lv))) |
+                    (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(hi, lv))) << 4;
+    idle = ~live & 0xffu;
+#else
     for (unsigned i = 0; i < WAYS; i++)
         idle |= (unsigned)((int32_t)(b->stamp[i] - r) <= lim) << i;
+#endif
     idle &= used_mask(b);
     int64_t n = 0;
     while (idle) {
@@ -519,7 +529,7 @@ static void place(lb_flowtab *t, const struct probe *p, uint64_t now, int *k_out
     }
     int best_k = 0;
     unsigned best_i = 0;
-    uint64_t oldest = UINT64_MAX;
+    int64_t oldest = -1; /* the largest age: both buckets were just reaped, ages < 2^31 */
     /* the candidates: all 16, or with EVICT_NEW_FIRST those not seen since insert, if any */
     unsigned cand[2] = {0xff, two ? 0xff : 0};
     if (t->evict == LB_FLOWTAB_EVICT_NEW_FIRST) {
@@ -533,9 +543,9 @@ static void place(lb_flowtab *t, const struct probe *p, uint64_t now, int *k_out
     for (int k = 0; k < 1 + two; k++) {
         const struct bucket *b = &t->buckets[p->b[k]];
         for (unsigned i = 0; i < WAYS; i++) {
-            uint64_t u = last_use(b, i);
-            if ((cand[k] >> i & 1) && u < oldest) {
-                oldest = u;
+            int64_t age = (uint32_t)now - b->stamp[i];
+            if ((cand[k] >> i & 1) && age > oldest) {
+                oldest = age;
                 best_k = k;
                 best_i = i;
             }

@@ -268,8 +268,8 @@ LB_API int lb_flowtab_key_sockaddr(lb_flowtab_key *key, const struct sockaddr *s
  *
  * An idle-expired flow is not returned: it is removed (reported as
  * #LB_FLOWTAB_END_EXPIRED) and the call returns #LB_E_FLOWTAB_NOT_FOUND. Other idle flows of
- * the same bucket may be removed and reported too. O(1): at most two bucket headers and one
- * entry are read.
+ * the same bucket may be removed and reported too. O(1): two bucket headers and, normally,
+ * one entry are read (more only on a 16-bit tag collision).
  * @param t the table.
  * @param key the flow (borrowed).
  * @param now_ms the time.
@@ -317,9 +317,11 @@ LB_API int lb_flowtab_touch(lb_flowtab *t, const lb_flowtab_key *key, uint64_t n
  *        is marked used at @p now_ms.
  *
  * A new flow takes a free slot in the emptier of its two buckets, after idle flows there are
- * removed (#LB_FLOWTAB_END_EXPIRED). When both are full, the least recently used of their
- * 16 flows is evicted (#LB_FLOWTAB_END_EVICTED, counted in `evicted`). O(1). Never fails for
- * lack of room.
+ * removed (#LB_FLOWTAB_END_EXPIRED). When both are full and the table holds fewer than 31/32
+ * of its capacity, one of their flows moves to its other bucket to make room; otherwise one
+ * of their 16 flows is evicted by the configured policy (#LB_FLOWTAB_END_EVICTED, counted in
+ * `evicted`). O(1): at most 18 bucket headers and 2 entries. Never fails for lack of room.
+ * Updating an existing flow leaves whether it was seen since its insert unchanged.
  * @param t the table.
  * @param key the flow (copied).
  * @param target the target id.
