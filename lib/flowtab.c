@@ -366,8 +366,13 @@ LB_API int lb_flowtab_new(lb_flowtab **out, const lb_flowtab_config *cfg)
     if (!t)
         return -ENOMEM;
     /* One allocation: the headers, then the entries, each on cache-line boundaries. */
-    size_t hb = (size_t)nb * sizeof(struct bucket), eb = (size_t)nb * WAYS * sizeof(struct entry);
-    t->mem = calloc(1, hb + eb + LINE);
+    uint64_t bytes = (uint64_t)nb * (sizeof(struct bucket) + WAYS * sizeof(struct entry)) + LINE;
+    if (bytes > SIZE_MAX) { /* a 32-bit address space */
+        free(t);
+        return -ENOMEM;
+    }
+    size_t hb = (size_t)nb * sizeof(struct bucket);
+    t->mem = calloc(1, (size_t)bytes);
     if (!t->mem) {
         free(t);
         return -ENOMEM;

@@ -78,7 +78,7 @@ typedef struct lb_flowtab_key {
     uint64_t hash;
     /** 16 (IPv4 5-tuple) or 48 (IPv6 5-tuple). */
     uint32_t len;
-    /** Zero. */
+    /** Zero (the builders write 0; the table does not read it). */
     uint32_t reserved;
     /** The encoding, then zeros. */
     uint8_t enc[LB_FLOWTAB_KEY_MAX];
