@@ -320,7 +320,8 @@ LB_API int lb_flowtab_touch(lb_flowtab *t, const lb_flowtab_key *key, uint64_t n
  * removed (#LB_FLOWTAB_END_EXPIRED). When both are full and the table holds fewer than 31/32
  * of its capacity, one of their flows moves to its other bucket to make room; otherwise one
  * of their 16 flows is evicted by the configured policy (#LB_FLOWTAB_END_EVICTED, counted in
- * `evicted`). O(1): at most 18 bucket headers and 2 entries. Never fails for lack of room.
+ * `evicted`). O(1): at most 18 bucket headers, and the entries of the flows it writes, moves
+ * or reports. Never fails for lack of room.
  * Updating an existing flow leaves whether it was seen since its insert unchanged.
  * @param t the table.
  * @param key the flow (copied).
