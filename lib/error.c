@@ -84,6 +84,9 @@ static const struct err_entry err_table[] = {
     /* ---- balancer ---- */
     {LB_E_BALANCER_CONFIG, "LB_E_BALANCER_CONFIG", "Invalid balancer configuration"},
     {LB_E_BALANCER_TARGET_FULL, "LB_E_BALANCER_TARGET_FULL", "Target at its connection limit"},
+
+    /* ---- flowtab ---- */
+    {LB_E_FLOWTAB_NOT_FOUND, "LB_E_FLOWTAB_NOT_FOUND", "No live flow with this key"},
 };
 
 #define ERR_TABLE_LEN (sizeof(err_table) / sizeof(err_table[0]))

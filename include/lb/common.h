@@ -149,6 +149,10 @@ enum lb_error {
     /** The chosen target is at its connection limit. */
     LB_E_BALANCER_TARGET_FULL = -5601,
 
+    /* ---- flowtab (-5800 ..) ---- */
+    /** The flow table holds no live flow with this key. */
+    LB_E_FLOWTAB_NOT_FOUND = -5800,
+
     /** One past the last code liblb may ever use (not an error). */
     LB_E_LAST = -5999
 };
