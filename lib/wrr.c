@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "internal/pool.h"
+#include "internal/selector.h"
+#include "internal/util.h"
 #include "lb/wrr.h"
 
 __extension__ typedef __int128 i128;
@@ -181,12 +183,9 @@ static void maybe_generate(lb_wrr *r, uint64_t upto)
     atomic_store_explicit(&r->gen_lock, 0, memory_order_release);
 }
 
-LB_API int lb_wrr_pick(lb_wrr *r, uint32_t *id)
+/* The next pick's position in the target list. */
+static inline uint32_t pick_index(lb_wrr *r)
 {
-    if (!r || !id)
-        return -EINVAL;
-    if (!r->n)
-        return LB_E_SELECTOR_EMPTY;
     for (int retry = 0;; retry = 1) {
         if (retry)
             atomic_fetch_add_explicit(&r->skipped, 1, memory_order_relaxed);
@@ -203,10 +202,8 @@ LB_API int lb_wrr_pick(lb_wrr *r, uint32_t *id)
             if (seq == c + 1) {
                 uint32_t e = atomic_load_explicit(&s->e[off], memory_order_relaxed);
                 atomic_thread_fence(memory_order_acquire);
-                if (atomic_load_explicit(&s->seq, memory_order_relaxed) == seq) {
-                    *id = r->ids[e];
-                    return 0;
-                }
+                if (atomic_load_explicit(&s->seq, memory_order_relaxed) == seq)
+                    return e;
                 break; /* overwritten while reading */
             }
             if (seq > c + 1)
@@ -215,6 +212,16 @@ LB_API int lb_wrr_pick(lb_wrr *r, uint32_t *id)
             cpu_relax();
         }
     }
+}
+
+LB_API int lb_wrr_pick(lb_wrr *r, uint32_t *id)
+{
+    if (!r || !id)
+        return -EINVAL;
+    if (!r->n)
+        return LB_E_SELECTOR_EMPTY;
+    *id = r->ids[pick_index(r)];
+    return 0;
 }
 
 LB_API uint64_t lb_wrr_cycle(const lb_wrr *r)
@@ -245,13 +252,6 @@ LB_API void lb_wrr_free(lb_wrr *r)
     free(r->cyc);
     free(r->A0);
     free(r);
-}
-
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 /* Lags (in 1/S picks) of @prev's targets at its current ticket, in @lag. */
@@ -383,7 +383,7 @@ LB_API int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *o
         }
         if (opts && !opts->prev && opts->seed) {
             uint64_t span = r->S < SEED_SPAN ? r->S : SEED_SPAN;
-            for (uint64_t k = mix64(opts->seed) % span; k > 0; k--)
+            for (uint64_t k = lb__mix64(opts->seed) % span; k > 0; k--)
                 gen_step(r);
         }
         maybe_generate(r, AHEAD);
@@ -391,3 +391,36 @@ LB_API int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *o
     *out = r;
     return 0;
 }
+
+/* ---- the balancer's selector (internal/selector.h) ----------------------------------------- */
+
+static int sel_build(void **state, const struct lb__sel_input *in)
+{
+    /* The previous selector's lags carry over: a rebuild does not restart the cycle. */
+    lb_wrr_options o = {.struct_size = sizeof(o), .seed = in->seed, .prev = in->prev};
+    return lb_wrr_new((lb_wrr **)state, in->pool, &o);
+}
+
+static int sel_pick(void *state, const struct lb__sel_pick *p, uint32_t *pos, int *counted)
+{
+    lb_wrr *r = state;
+    (void)p;
+    *counted = 0;
+    if (!r->n)
+        return LB_E_NO_TARGET;
+    *pos = pick_index(r);
+    return 0;
+}
+
+static void sel_free(void *state)
+{
+    lb_wrr_free(state);
+}
+
+const struct lb__selector lb__sel_wrr = {
+    .name = "wrr",
+    .needs = 0,
+    .build = sel_build,
+    .pick = sel_pick,
+    .free_state = sel_free,
+};
