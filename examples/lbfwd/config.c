@@ -325,15 +325,10 @@ static int parse_cidr_list(struct lbf_config *cfg, const char *value, struct lbf
     return 0;
 }
 
+/* The library's list of algorithm names (lb_algorithm_from_name()). */
 static int parse_algorithm(const char *v, uint32_t *alg)
 {
-    for (uint32_t a = 0; a <= LB_ALG_P2C; a++) {
-        static const char *const names[] = {"maglev", "ring",      "ring-bounded",
-                                            "wrr",    "leastconn", "p2c"};
-        if (strcmp(v, names[a]) == 0)
-            return *alg = a, 0;
-    }
-    return -1;
+    return lb_algorithm_from_name(v, alg) == LB_OK ? 0 : -1;
 }
 
 static int parse_zone_mode(const char *v, uint32_t *mode)
@@ -418,7 +413,7 @@ int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value
         if (parse_algorithm(value, &cfg->algorithm) != 0)
             return fail(err,
                         "unknown algorithm '%s' (maglev, ring, ring-bounded, wrr, leastconn, "
-                        "p2c)",
+                        "p2c, rendezvous)",
                         value);
         return 0;
     }
@@ -922,7 +917,7 @@ const char *lbf_usage_text(void)
            "                              bytes (default on)\n"
            "Selection (liblb balancer):\n"
            "  --algorithm A               maglev (default), ring, ring-bounded, wrr, leastconn, "
-           "p2c\n"
+           "p2c, rendezvous\n"
            "  --affinity source|none      hash the client address only (stickiness)\n"
            "  --table-size P              Maglev table size, a prime (default 65537)\n"
            "  --seed S                    hash seed (decimal or 0x hex)\n"

@@ -88,28 +88,6 @@ static void dump(cJSON *obj, const lb_pool *pool, const lb_maglev *t)
     free(entries);
 }
 
-/* Removes and adds targets; a key added back keeps its id from @before, so that
- * slots_changed (which compares owner ids) counts it as the same target. */
-static int change_pool(lb_pool *after, const lb_pool *before, const struct lbt_hs_targets *rm,
-                       const struct lbt_hs_targets *add)
-{
-    for (size_t i = 0; i < rm->n; i++) {
-        uint32_t id;
-        int err = lb_pool_find_key(after, rm->key[i], strlen(rm->key[i]), &id);
-        if (err)
-            return lbt_fail(err, "--remove '%s': no such target", rm->key[i]);
-        lb_pool_remove(after, id);
-    }
-    for (size_t i = 0; i < add->n; i++) {
-        uint32_t id = (uint32_t)(lb_pool_count(before) + i);
-        lb_pool_find_key(before, add->key[i], strlen(add->key[i]), &id);
-        int err = lb_pool_add(after, id, add->key[i], strlen(add->key[i]), add->weight[i], 0);
-        if (err)
-            return lbt_fail(err, "--add '%s': %s", add->key[i], lb_strerror(err));
-    }
-    return 0;
-}
-
 int lbt_cmd_maglev(int argc, char **argv)
 {
     static const struct option opts[] = {{"size", required_argument, 0, 'm'},
@@ -176,7 +154,7 @@ int lbt_cmd_maglev(int argc, char **argv)
             rc = lbt_fail(err, NULL);
             goto done;
         }
-        if ((rc = change_pool(after, pool, &rm, &add)) != 0)
+        if ((rc = lbt_hs_change_pool(after, pool, &rm, &add, NULL)) != 0)
             goto done;
         if ((err = lb_maglev_build(&t2, after, (uint32_t)size)) != 0) {
             rc = lbt_fail(err, "cannot build the changed table: %s", lb_strerror(err));

@@ -94,4 +94,36 @@ static inline void lbt_hs_add_target(cJSON *o, const char *name, const lb_pool *
         cJSON_AddNullToObject(o, name);
 }
 
+/* Removes, adds and (when @set is not NULL) reweights targets; a key added back keeps its id
+ * from @before, so that comparisons by owner id count it as the same target. */
+static inline int lbt_hs_change_pool(lb_pool *after, const lb_pool *before,
+                                     const struct lbt_hs_targets *rm,
+                                     const struct lbt_hs_targets *add,
+                                     const struct lbt_hs_targets *set)
+{
+    for (size_t i = 0; i < rm->n; i++) {
+        uint32_t id;
+        int err = lb_pool_find_key(after, rm->key[i], strlen(rm->key[i]), &id);
+        if (err)
+            return lbt_fail(err, "--remove '%s': no such target", rm->key[i]);
+        lb_pool_remove(after, id);
+    }
+    for (size_t i = 0; i < add->n; i++) {
+        uint32_t id = (uint32_t)(lb_pool_count(before) + i);
+        lb_pool_find_key(before, add->key[i], strlen(add->key[i]), &id);
+        int err = lb_pool_add(after, id, add->key[i], strlen(add->key[i]), add->weight[i], 0);
+        if (err)
+            return lbt_fail(err, "--add '%s': %s", add->key[i], lb_strerror(err));
+    }
+    for (size_t i = 0; set && i < set->n; i++) {
+        uint32_t id;
+        int err = lb_pool_find_key(after, set->key[i], strlen(set->key[i]), &id);
+        if (err)
+            return lbt_fail(err, "--set '%s': no such target", set->key[i]);
+        if ((err = lb_pool_set_weight(after, id, set->weight[i])) != 0)
+            return lbt_fail(err, "--set '%s': %s", set->key[i], lb_strerror(err));
+    }
+    return 0;
+}
+
 #endif /* LBTOOL_CMD_MAGLEV_H */
