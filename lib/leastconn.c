@@ -53,7 +53,17 @@ struct lb_leastconn {
     _Atomic uint64_t *leaf;  /* exact mode, m leaves (padding unpickable): flags | key */
     _Atomic uint64_t *stamp; /* exact mode: the clock at each leaf's latest pick (0: never) */
     _Atomic uint64_t *node;  /* exact mode: node[0] is the root; children of v: 2v + 1, 2v + 2 */
+    /* scalable mode: the tree (and the lb_loads table) shows the published counts pub[i];
+     * each stripe's picks and releases move its own delta[stripe * dstride + i] and publish
+     * it in steps of SC_BATCH. True count = pub[i] + the stripes' deltas. */
+    _Atomic int64_t *pub;
+    _Atomic int32_t *delta;
+    uint32_t dstride; /* a multiple of 16: stripes never share a cache line */
 };
+
+#define SC_BATCH ((int32_t)LB_LEASTCONN_SCALABLE_BATCH)
+_Static_assert(LB__STRIPES == LB_LEASTCONN_STRIPES, "one stripe count");
+#define TREE(lc) ((lc)->mode != LB_LEASTCONN_CHOICES) /* exact and scalable keep a tree */
 
 static inline long index_of(const lb_leastconn *lc, uint32_t id)
 {
@@ -239,12 +249,16 @@ static int pick_exact(lb_leastconn *lc, uint32_t *index)
     }
 }
 
+/* A thread's own sequence of draws (seeded from where its state lives, so threads differ):
+ * picks write no shared line for their randomness. */
+static _Thread_local uint64_t tl_draws;
+
 static inline uint64_t next_random(lb_leastconn *lc)
 {
-    /* A racy counter is enough: two threads drawing the same number only repeat a sample. */
-    uint64_t c = atomic_load_explicit(&lc->clock, memory_order_relaxed);
-    atomic_store_explicit(&lc->clock, c + 1, memory_order_relaxed);
-    return lb__mix64(lc->seed + c * 0x9E3779B97F4A7C15ull);
+    if (LB_UNLIKELY(!tl_draws))
+        tl_draws = lb__mix64((uint64_t)(uintptr_t)&tl_draws) | 1;
+    tl_draws += 0x9E3779B97F4A7C15ull;
+    return lb__mix64(lc->seed ^ tl_draws);
 }
 
 /* (a+1)/wi below (b+1)/wj? */
@@ -316,6 +330,94 @@ static int pick_choices(lb_leastconn *lc, uint64_t r, const struct lb__sel_pick 
     return 0;
 }
 
+/* ---- scalable mode ---- */
+
+static inline uint64_t clamp_count(int64_t v)
+{
+    return v < 0 ? 0 : v > (int64_t)COUNT_MAX ? COUNT_MAX : (uint64_t)v;
+}
+
+/* Show leaf i's published count in the tree and in the lb_loads table. Each compare-and-swap
+ * reads the count after the word it replaces, so the last one to succeed shows every
+ * publication that finished before it. */
+static void sc_mirror(lb_leastconn *lc, uint32_t i)
+{
+    uint64_t w = atomic_load_explicit(&lc->leaf[i], memory_order_seq_cst), nw;
+    do {
+        nw = (w & UNPICKABLE) |
+             key_of(clamp_count(atomic_load_explicit(&lc->pub[i], memory_order_seq_cst)), lc->w[i]);
+    } while (!atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w, nw, memory_order_seq_cst,
+                                                    memory_order_seq_cst));
+    _Atomic uint32_t *a = &lc->loads->slots[lc->slot[i]].active;
+    uint32_t old = atomic_load_explicit(a, memory_order_relaxed), c;
+    do {
+        c = (uint32_t)clamp_count(atomic_load_explicit(&lc->pub[i], memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(a, &old, c, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    if (lc->loads->keep_total)
+        atomic_fetch_add_explicit(&lc->loads->total, (uint64_t)c - old, memory_order_relaxed);
+    /* a racy clock: ties go to the target published longest ago */
+    uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
+    atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
+    atomic_store_explicit(&lc->stamp[i], stamp, memory_order_relaxed);
+    propagate(lc, i, 0);
+}
+
+/* Move one connection on leaf i into the calling thread's stripe delta (+1 or -1); every
+ * SC_BATCH of them in one direction are published. */
+static inline void sc_count(lb_leastconn *lc, uint32_t i, int32_t one)
+{
+    _Atomic int32_t *d = &lc->delta[(size_t)lb__stripe() * lc->dstride + i];
+    if (atomic_fetch_add_explicit(d, one, memory_order_relaxed) + one == one * SC_BATCH) {
+        atomic_fetch_sub_explicit(d, one * SC_BATCH, memory_order_relaxed);
+        atomic_fetch_add_explicit(&lc->pub[i], (int64_t)one * SC_BATCH, memory_order_seq_cst);
+        sc_mirror(lc, i);
+    }
+}
+
+/* The root's target: the least (published count + 1) / weight. */
+static int pick_scalable(lb_leastconn *lc, uint32_t *index)
+{
+    for (int checked = 0;;) {
+        uint32_t i = root(lc);
+        uint64_t w = leaf_word(lc, i);
+        if (w & UNPICKABLE) { /* as in pick_exact(): refresh the path once, then believe it */
+            if (checked++ || !lc->inner)
+                return LB_E_SELECTOR_EMPTY;
+            propagate(lc, i, 1);
+            continue;
+        }
+        if (active_of(w, lc->w[i]) + (uint64_t)LB__STRIPES * SC_BATCH >= COUNT_MAX)
+            return -ENOSPC;
+        sc_count(lc, i, 1);
+        *index = i;
+        return 0;
+    }
+}
+
+static uint32_t sc_active(const lb_leastconn *lc, uint32_t i)
+{
+    lb_leastconn *m = (lb_leastconn *)lc;
+    int64_t a = atomic_load_explicit(&m->pub[i], memory_order_relaxed);
+    for (uint32_t s = 0; s < LB__STRIPES; s++)
+        a += atomic_load_explicit(&m->delta[(size_t)s * lc->dstride + i], memory_order_relaxed);
+    return (uint32_t)clamp_count(a);
+}
+
+static int build_scalable(lb_leastconn *lc)
+{
+    lc->dstride = (lc->n + 15) & ~15u;
+    lc->pub = malloc((lc->n ? lc->n : 1) * sizeof(*lc->pub));
+    lc->delta = aligned_alloc(64, (size_t)LB__STRIPES * lc->dstride * sizeof(*lc->delta) + 64);
+    if (!lc->pub || !lc->delta)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < lc->n; i++)
+        atomic_init(&lc->pub[i], (int64_t)lb__loads_get(lc->loads, lc->slot[i]));
+    for (size_t k = 0; k < (size_t)LB__STRIPES * lc->dstride; k++)
+        atomic_init(&lc->delta[k], 0);
+    return 0;
+}
+
 LB_API int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id)
 {
     if (!lc || !id)
@@ -323,8 +425,9 @@ LB_API int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id)
     if (!lc->n)
         return LB_E_SELECTOR_EMPTY;
     uint32_t i;
-    int rc = lc->mode == LB_LEASTCONN_EXACT ? pick_exact(lc, &i)
-                                             : pick_choices(lc, next_random(lc), NULL, &i);
+    int rc = lc->mode == LB_LEASTCONN_EXACT      ? pick_exact(lc, &i)
+             : lc->mode == LB_LEASTCONN_SCALABLE ? pick_scalable(lc, &i)
+                                                 : pick_choices(lc, next_random(lc), NULL, &i);
     if (!rc)
         *id = lc->ids[i];
     return rc;
@@ -346,6 +449,10 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
         lb__loads_dec(lc->loads, lc->slot[i], 1, &now);
         return 0;
     }
+    if (lc->mode == LB_LEASTCONN_SCALABLE) { /* not checked: the count is spread over stripes */
+        sc_count(lc, (uint32_t)i, -1);
+        return 0;
+    }
     /* Decrement only a positive count, so that a spurious release cannot hide another. */
     return lb__loads_dec(lc->loads, lc->slot[i], 1, &now) ? 0 : -ERANGE;
 }
@@ -357,7 +464,7 @@ LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded
     long i = index_of(lc, id);
     if (i < 0)
         return -ENOENT;
-    if (lc->mode != LB_LEASTCONN_EXACT) {
+    if (!TREE(lc)) {
         atomic_store_explicit(&lc->effw[i], excluded ? 0 : lc->w[i], memory_order_relaxed);
         return 0;
     }
@@ -376,7 +483,9 @@ LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *ac
     long i = index_of(lc, id);
     if (i < 0)
         return -ENOENT;
-    if (lc->mode == LB_LEASTCONN_EXACT)
+    if (lc->mode == LB_LEASTCONN_SCALABLE)
+        *active = sc_active(lc, (uint32_t)i);
+    else if (lc->mode == LB_LEASTCONN_EXACT)
         *active = (uint32_t)active_of(
             atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed), lc->w[i]);
     else
@@ -402,6 +511,8 @@ LB_API void lb_leastconn_free(lb_leastconn *lc)
     free(lc->stamp);
     free(lc->node);
     free(lc->effw);
+    free(lc->pub);
+    free(lc->delta);
     free(lc);
 }
 
@@ -459,7 +570,7 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
         return -EINVAL;
     lb_leastconn_options o = {sizeof(o), LB_LEASTCONN_EXACT, 2, 4, 0};
     if (opts) {
-        if (opts->struct_size < sizeof(o) || opts->mode > LB_LEASTCONN_CHOICES ||
+        if (opts->struct_size < sizeof(o) || opts->mode > LB_LEASTCONN_SCALABLE ||
             opts->choices > 16)
             return -EINVAL;
         o.mode = opts->mode;
@@ -495,8 +606,10 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
     }
     if (!rc)
         rc = build_map(lc);
-    if (!rc && lc->mode == LB_LEASTCONN_EXACT)
+    if (!rc && TREE(lc))
         rc = build_tree(lc);
+    if (!rc && lc->mode == LB_LEASTCONN_SCALABLE)
+        rc = build_scalable(lc);
     if (rc) {
         lb_leastconn_free(lc);
         return rc;

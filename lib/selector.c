@@ -3,11 +3,22 @@
  * (struct lb__selector in its own source file) and one line here (doc/architecture.md,
  * "Adding a selector"). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "internal/selector.h"
 #include "internal/util.h"
 #include "lb/balancer.h"
+
+_Thread_local uint32_t lb__tl_stripe;
+
+uint32_t lb__stripe_assign(void)
+{
+    static _Atomic uint32_t next;
+    uint32_t s = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % LB__STRIPES;
+    lb__tl_stripe = s + 1;
+    return s;
+}
 
 /* Indexed by enum lb_algorithm: dense values from 0. */
 static const struct lb__selector *const selectors[] = {

@@ -50,6 +50,12 @@ extern "C" {
 /** Picks per generated chunk of the schedule. */
 #define LB_WRR_CHUNK 1024
 
+/** Tickets a thread takes at once from a selector's shared counter (one atomic operation per
+ *  this many picks: threads stay off each other's cache lines). A thread that stops picking
+ *  from a selector, or picks from more than 4 selectors in turn, leaves the rest of its batch
+ *  unused (lb_wrr_skipped()). */
+#define LB_WRR_BATCH 64
+
 /** An opaque smooth weighted round robin selector. */
 typedef struct lb_wrr lb_wrr;
 
@@ -91,10 +97,13 @@ LB_API LB_NODISCARD int lb_wrr_pick(lb_wrr *wrr, uint32_t *id);
 LB_API uint64_t lb_wrr_cycle(const lb_wrr *wrr);
 
 /**
- * @brief How many schedule entries were skipped: a picker descheduled while 30 whole chunks
- *        (30 x #LB_WRR_CHUNK picks) were handed out by other threads finds its entry
- *        overwritten and takes the next ticket instead, so its entry is never handed out.
- *        0 whenever picks do not overlap (0 for NULL).
+ * @brief How many schedule entries were taken but not handed out: a picker descheduled while
+ *        30 whole chunks (30 x #LB_WRR_CHUNK picks) were handed out by other threads finds its
+ *        entry overwritten and takes the next ticket instead; and each thread takes its
+ *        tickets #LB_WRR_BATCH at a time, so the rest of its current batch (fewer than
+ *        #LB_WRR_BATCH per thread that picked from this selector) counts here until it uses
+ *        them. The picks of all threads together are the schedule's first
+ *        (picks + lb_wrr_skipped()) entries less these (0 for NULL).
  * @param wrr the selector.
  */
 LB_API uint64_t lb_wrr_skipped(const lb_wrr *wrr);

@@ -54,6 +54,19 @@ static inline uint64_t lb__splitmix64(uint64_t *state)
     return lb__mix64(*state += 0x9E3779B97F4A7C15ull);
 }
 
+/* The calling thread's stripe, 0 .. LB__STRIPES - 1: threads are numbered in the order they
+ * first ask, so the first LB__STRIPES threads get distinct stripes. Stateful selectors keep
+ * per-stripe state (tickets, counts, random draws) so that threads write different cache lines. */
+#define LB__STRIPES 16u
+extern _Thread_local uint32_t lb__tl_stripe; /* stripe + 1; 0 until assigned */
+uint32_t lb__stripe_assign(void);
+
+static inline uint32_t lb__stripe(void)
+{
+    uint32_t s = lb__tl_stripe;
+    return LB_LIKELY(s) ? s - 1 : lb__stripe_assign();
+}
+
 /* 1 if @n is prime (trial division by odd numbers; n < 2^32). */
 static inline int lb__is_prime(uint32_t n)
 {
