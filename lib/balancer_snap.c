@@ -426,9 +426,21 @@ static int snap_pick(lb_balancer *b, const struct lb__snap *s, uint64_t h, const
     const struct lb__sel *sel = s->sel;
     const struct lb__selector *ops = sel->ops;
     const struct lb__snap_ent *e = NULL;
+    int counted = 0;
+    uint32_t pos;
     if (!s->n_elig)
         return LB_E_NO_TARGET;
-    if (r && (r->flags & LB_PICK_STICKY)) {
+    if (LB_LIKELY(!r)) { /* a plain pick: one selector call */
+        struct lb__sel_pick p = {.hash = h, .bound_percent = b->bound_percent, .seed = b->cfg.seed};
+        if (ops->pick(sel->state, &p, &pos, &counted))
+            return LB_E_NO_TARGET;
+        e = &s->ent[s->elig[pos]];
+        int rc = counted ? keep_counted(b, s, e) : count_pick(b, e);
+        if (!rc)
+            *target_id = e->id;
+        return rc;
+    }
+    if (r->flags & LB_PICK_STICKY) {
         e = lb__bal_snap_find(s, r->preferred_id);
         if (e && e->eligible && !is_excluded(r, e->id) && count_pick(b, e) == 0) {
             *target_id = e->id;
@@ -441,13 +453,11 @@ static int snap_pick(lb_balancer *b, const struct lb__snap *s, uint64_t h, const
         .hash = h,
         .bound_percent = b->bound_percent,
         .seed = b->cfg.seed,
-        .n_exclude = r ? r->n_exclude : 0,
+        .n_exclude = r->n_exclude,
         .excluded = excluded_at,
         .user = &user,
     };
-    int counted = 0;
     for (uint32_t a = 0, tries = tries_of(ops, r); a < tries; a++) {
-        uint32_t pos;
         p.attempt = a;
         p.hash = a ? rehash(h, a) : h;
         if (ops->pick(sel->state, &p, &pos, &counted))

@@ -249,14 +249,16 @@ static int pick_exact(lb_leastconn *lc, uint32_t *index)
     }
 }
 
-/* A thread's own sequence of draws (seeded from where its state lives, so threads differ):
- * picks write no shared line for their randomness. */
+/* A thread's own sequence of draws: picks write no shared line for their randomness. Threads
+ * are numbered in the order they first draw, so a single-threaded program with a given seed
+ * repeats its picks. */
 static _Thread_local uint64_t tl_draws;
+static _Atomic uint64_t streams;
 
 static inline uint64_t next_random(lb_leastconn *lc)
 {
     if (LB_UNLIKELY(!tl_draws))
-        tl_draws = lb__mix64((uint64_t)(uintptr_t)&tl_draws) | 1;
+        tl_draws = lb__mix64(atomic_fetch_add_explicit(&streams, 1, memory_order_relaxed) + 1) | 1;
     tl_draws += 0x9E3779B97F4A7C15ull;
     return lb__mix64(lc->seed ^ tl_draws);
 }
