@@ -90,6 +90,11 @@ static int route(const lb_rendezvous *r, const lb_pool *pool, uint64_t keys, uin
     return 0;
 }
 
+static uint32_t lookup(const void *r, uint64_t h)
+{
+    return lb_rendezvous_lookup(r, h);
+}
+
 int lbt_cmd_rendezvous(int argc, char **argv)
 {
     static const struct option opts[] = {{"target", required_argument, 0, 't'},
@@ -100,10 +105,9 @@ int lbt_cmd_rendezvous(int argc, char **argv)
                                          {"lookup-key", required_argument, 0, 'l'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    struct lbt_hs_targets targets = {0}, rm = {0}, add = {0}, set = {0}, lookups = {0};
+    struct lbt_hs_args a = {0};
     uint64_t keys = 0;
     int c, rc = LBT_EXIT_USAGE, err;
-    lb_pool *pool = NULL, *after = NULL;
     lb_rendezvous *r = NULL, *r2 = NULL;
     uint64_t *counts = NULL, *counts2 = NULL;
     uint32_t *ids = NULL, *ids2 = NULL;
@@ -116,19 +120,9 @@ int lbt_cmd_rendezvous(int argc, char **argv)
             fputs(rendezvous_help, stdout);
             rc = LBT_EXIT_OK;
             goto done;
-        } else if (c == 't') {
-            bad = lbt_hs_push(&targets, optarg, 1);
-        } else if (c == 'r') {
-            bad = lbt_hs_push(&rm, optarg, 0);
-        } else if (c == 'a') {
-            bad = lbt_hs_push(&add, optarg, 1);
-        } else if (c == 's') {
-            bad = !strchr(optarg, '=') || lbt_hs_push(&set, optarg, 1);
         } else if (c == 'k') {
             bad = lbt_parse_u64(optarg, KEYS_MAX, &keys);
-        } else if (c == 'l') {
-            bad = lbt_hs_push(&lookups, optarg, 0);
-        } else {
+        } else if (!lbt_hs_option(&a, c, optarg, &bad)) {
             lbt_usage("rendezvous", "unknown option or missing value: '%s'", argv[optind - 1]);
             goto done;
         }
@@ -137,48 +131,28 @@ int lbt_cmd_rendezvous(int argc, char **argv)
             goto done;
         }
     }
-    if (optind < argc) {
-        lbt_usage("rendezvous", "unexpected argument '%s'", argv[optind]);
+    if ((rc = lbt_hs_finish(&a, "rendezvous", argc, argv, optind)) != 0)
         goto done;
-    }
-    if (!targets.n) {
-        lbt_usage("rendezvous", "give at least one --target KEY[=WEIGHT]");
-        goto done;
-    }
-    if ((rc = lbt_hs_pool(&pool, &targets)) != 0)
-        goto done;
-    if ((err = lb_rendezvous_build(&r, pool)) != 0) {
+    if ((err = lb_rendezvous_build(&r, a.pool)) != 0 ||
+        (a.after && (err = lb_rendezvous_build(&r2, a.after)) != 0)) {
         rc = lbt_fail(err, "cannot build the selector: %s", lb_strerror(err));
         goto done;
-    }
-    if (rm.n || add.n || set.n) {
-        if ((err = lb_pool_clone(&after, pool)) != 0) {
-            rc = lbt_fail(err, NULL);
-            goto done;
-        }
-        if ((rc = lbt_hs_change_pool(after, pool, &rm, &add, &set)) != 0)
-            goto done;
-        if ((err = lb_rendezvous_build(&r2, after)) != 0) {
-            rc = lbt_fail(err, "cannot build the changed selector: %s", lb_strerror(err));
-            goto done;
-        }
     }
     if (keys) {
         ids = malloc(keys * sizeof(*ids));
         ids2 = malloc(keys * sizeof(*ids2));
-        if (!ids || !ids2 || route(r, pool, keys, &counts, ids) ||
-            (r2 && route(r2, after, keys, &counts2, ids2))) {
+        if (!ids || !ids2 || route(r, a.pool, keys, &counts, ids) ||
+            (r2 && route(r2, a.after, keys, &counts2, ids2))) {
             rc = lbt_fail(-ENOMEM, NULL);
             goto done;
         }
     }
     out = cJSON_CreateObject();
-    describe(out, pool, counts, keys);
+    describe(out, a.pool, counts, keys);
     if (keys)
         cJSON_AddNumberToObject(out, "keys", (double)keys);
     if (r2) {
-        cJSON *a = cJSON_AddObjectToObject(out, "after");
-        describe(a, after, counts2, keys);
+        describe(cJSON_AddObjectToObject(out, "after"), a.after, counts2, keys);
         if (keys) {
             uint64_t moved = 0;
             for (uint64_t k = 0; k < keys; k++)
@@ -186,34 +160,15 @@ int lbt_cmd_rendezvous(int argc, char **argv)
             cJSON_AddNumberToObject(out, "moved", (double)moved);
         }
     }
-    if (lookups.n) {
-        cJSON *list = cJSON_AddArrayToObject(out, "lookups");
-        for (size_t i = 0; i < lookups.n; i++) {
-            const char *k = lookups.key[i];
-            uint64_t h = lb_hash_key(k, strlen(k), 0);
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "key", k);
-            cJSON_AddItemToObject(o, "hash", lbt_hex64(h));
-            lbt_hs_add_target(o, "target", pool, lb_rendezvous_lookup(r, h));
-            if (r2)
-                lbt_hs_add_target(o, "target_after", after, lb_rendezvous_lookup(r2, h));
-            cJSON_AddItemToArray(list, o);
-        }
-    }
+    lbt_hs_add_lookups(out, &a, lookup, r, r2);
     rc = lbt_print(out);
 done:
     lb_rendezvous_free(r);
     lb_rendezvous_free(r2);
-    lb_pool_free(pool);
-    lb_pool_free(after);
     free(counts);
     free(counts2);
     free(ids);
     free(ids2);
-    lbt_hs_clear(&targets);
-    lbt_hs_clear(&rm);
-    lbt_hs_clear(&add);
-    lbt_hs_clear(&set);
-    lbt_hs_clear(&lookups);
+    lbt_hs_args_clear(&a);
     return rc;
 }

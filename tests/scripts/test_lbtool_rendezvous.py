@@ -2,29 +2,9 @@
 """lbtool rendezvous: JSON fields, shares, what moves with --set/--remove/--add, lookups,
 errors and exit codes."""
 import json
-import os
-import subprocess
 import sys
 
-LBTOOL = os.path.join(os.environ["LB_BUILD_ROOT"], "examples", "lbtool", "lbtool")
-FAILS = []
-
-
-def run(*args):
-    env = dict(os.environ, LBTOOL_COMPACT="1")
-    r = subprocess.run([LBTOOL, *args], capture_output=True, text=True, timeout=60, env=env)
-    return r.returncode, r.stdout, r.stderr
-
-
-def ok(*args):
-    rc, out, err = run(*args)
-    check(rc == 0, f"{args}: exit {rc}, stderr {err!r}")
-    return json.loads(out) if rc == 0 else {}
-
-
-def check(cond, msg):
-    if not cond:
-        FAILS.append(msg)
+from lbtool_common import check, ok, report, run
 
 
 def targets(n):
@@ -86,13 +66,5 @@ def test_errors():
     check(rc == 0 and "--set KEY=W" in out, "help")
 
 
-def main():
-    for t in (test_basic, test_keys_and_set, test_remove_add_lookup, test_errors):
-        t()
-    for f in FAILS:
-        print("FAIL:", f)
-    return 1 if FAILS else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report((test_basic, test_keys_and_set, test_remove_add_lookup, test_errors)))

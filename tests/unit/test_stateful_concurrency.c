@@ -60,6 +60,30 @@ static void *lc_run(void *arg)
     return NULL;
 }
 
+/* Runs THREADS lc_run workers on @lc to the end; @a[i] gets the connections they still hold
+ * on target i (and the return value their total). */
+static uint64_t run_lc_workers(lb_leastconn *lc, uint64_t seed0, uint32_t *a)
+{
+    struct lc_worker w[THREADS];
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        memset(&w[t], 0, sizeof(w[t]));
+        w[t].lc = lc;
+        w[t].seed = seed0 + (uint64_t)t;
+        assert_int_equal(pthread_create(&th[t], NULL, lc_run, &w[t]), 0);
+    }
+    uint64_t total = 0;
+    for (int t = 0; t < THREADS; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(w[t].errors, 0);
+        for (uint32_t j = 0; j < w[t].nheld; j++) {
+            a[w[t].held[j]]++;
+            total++;
+        }
+    }
+    return total;
+}
+
 static void leastconn_counts_exact(void **state)
 {
     (void)state;
@@ -70,24 +94,8 @@ static void leastconn_counts_exact(void **state)
         lb_leastconn_options o = {sizeof(o), mode, 2, 0, 17};
         lb_leastconn *lc;
         assert_lb_ok(lb_leastconn_new(&lc, p, l, &o));
-        struct lc_worker w[THREADS];
-        pthread_t th[THREADS];
-        for (int t = 0; t < THREADS; t++) {
-            memset(&w[t], 0, sizeof(w[t]));
-            w[t].lc = lc;
-            w[t].seed = (uint64_t)t + 1;
-            assert_int_equal(pthread_create(&th[t], NULL, lc_run, &w[t]), 0);
-        }
         uint32_t expect[N] = {0};
-        uint64_t total = 0;
-        for (int t = 0; t < THREADS; t++) {
-            assert_int_equal(pthread_join(th[t], NULL), 0);
-            assert_int_equal(w[t].errors, 0);
-            for (uint32_t j = 0; j < w[t].nheld; j++) {
-                expect[w[t].held[j]]++;
-                total++;
-            }
-        }
+        uint64_t total = run_lc_workers(lc, 1, expect);
         for (uint32_t i = 0; i < N; i++) {
             uint32_t a, slot;
             assert_lb_ok(lb_leastconn_active(lc, i, &a));
@@ -141,21 +149,8 @@ static void scalable_concurrency_bound(void **state)
     lb_leastconn_options o = {sizeof(o), LB_LEASTCONN_SCALABLE, 0, 0, 3};
     lb_leastconn *lc;
     assert_lb_ok(lb_leastconn_new(&lc, p, l, &o));
-    struct lc_worker w[THREADS];
-    pthread_t th[THREADS];
-    for (int t = 0; t < THREADS; t++) {
-        memset(&w[t], 0, sizeof(w[t]));
-        w[t].lc = lc;
-        w[t].seed = (uint64_t)t + 7;
-        assert_int_equal(pthread_create(&th[t], NULL, lc_run, &w[t]), 0);
-    }
     uint32_t a[N] = {0}, wt[N];
-    for (int t = 0; t < THREADS; t++) {
-        assert_int_equal(pthread_join(th[t], NULL), 0);
-        assert_int_equal(w[t].errors, 0);
-        for (uint32_t j = 0; j < w[t].nheld; j++)
-            a[w[t].held[j]]++;
-    }
+    (void)run_lc_workers(lc, 7, a);
     const uint64_t b = (uint64_t)(THREADS + 1) * LB_LEASTCONN_SCALABLE_BATCH;
     lb_target_info ti = {sizeof(ti), 0, 0, 0, NULL, 0};
     for (uint32_t i = 0; i < N; i++) {
