@@ -218,7 +218,9 @@ static inline int within_bound(const lb_chash *r, uint32_t index, uint32_t pct, 
 
 /* The bounded-load pick: the position of the first target clockwise from @hash whose count
  * stays within its bound with one more connection, counted. */
-static uint32_t pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t balance_pct)
+static inline __attribute__((always_inline)) uint32_t pick_bounded(const lb_chash *ring,
+                                                                  uint64_t hash,
+                                                                  uint32_t balance_pct)
 {
     lb_loads *loads = ring->loads;
     const uint32_t start = find_point(ring, hash);

@@ -210,7 +210,7 @@ static inline void release_tree(lb_leastconn *lc, uint32_t i)
         propagate(lc, (uint32_t)p - 1, 0); /* evicted: read its latest word */
 }
 
-static int pick_exact(lb_leastconn *lc, uint32_t *index)
+static inline __attribute__((always_inline)) int pick_exact(lb_leastconn *lc, uint32_t *index)
 {
     for (int checked = 0;;) {
         uint32_t r = root(lc), i = r;
@@ -279,8 +279,8 @@ static inline uint32_t weight_if_open(lb_leastconn *lc, uint32_t i, const struct
 
 /* Power of k choices from the random word @r: two distinct samples when k = 2 (the default),
  * a full scan of pools of at most scan_below targets. Counts the pick. */
-static int pick_choices(lb_leastconn *lc, uint64_t r, const struct lb__sel_pick *p,
-                        uint32_t *index)
+static inline __attribute__((always_inline)) int
+pick_choices(lb_leastconn *lc, uint64_t r, const struct lb__sel_pick *p, uint32_t *index)
 {
     uint32_t best = NONE, best_a = 0, best_w = 0;
     if (lc->n > lc->scan_below) {

@@ -200,23 +200,22 @@ struct tl_batch {
     uint64_t uid, next, end;
 };
 static _Thread_local struct tl_batch tl_batches[TL_WAYS];
-static _Thread_local uint32_t tl_victim;
+static _Thread_local uint32_t tl_last, tl_victim; /* the slot used last; the next to evict */
 static _Atomic uint64_t next_uid = 1;
 
 /* The calling thread's batch of @r's tickets, or NULL. */
 static inline struct tl_batch *own_batch(const lb_wrr *r)
 {
-    struct tl_batch *b = NULL;
     for (uint32_t k = 0; k < TL_WAYS; k++)
         if (tl_batches[k].uid == r->uid)
-            b = &tl_batches[k];
-    return b;
+            return &tl_batches[k];
+    return NULL;
 }
 
-static inline uint64_t take_ticket(lb_wrr *r)
+static uint64_t take_ticket_slow(lb_wrr *r)
 {
     struct tl_batch *b = own_batch(r);
-    if (LB_UNLIKELY(!b)) { /* a slot with nothing left in it, else the next in turn */
+    if (!b) { /* a slot with nothing left in it, else the next in turn */
         for (uint32_t k = 0; k < TL_WAYS && !b; k++)
             if (tl_batches[k].next == tl_batches[k].end)
                 b = &tl_batches[k];
@@ -225,11 +224,20 @@ static inline uint64_t take_ticket(lb_wrr *r)
         b->uid = r->uid;
         b->next = b->end = 0;
     }
-    if (LB_UNLIKELY(b->next == b->end)) {
+    if (b->next == b->end) {
         b->next = atomic_fetch_add_explicit(&r->ticket, BATCH, memory_order_relaxed);
         b->end = b->next + BATCH;
     }
+    tl_last = (uint32_t)(b - tl_batches);
     return b->next++;
+}
+
+static inline uint64_t take_ticket(lb_wrr *r)
+{
+    struct tl_batch *b = &tl_batches[tl_last];
+    if (LB_LIKELY(b->uid == r->uid && b->next != b->end))
+        return b->next++;
+    return take_ticket_slow(r);
 }
 
 /* Count one ticket used (its entry read). One writer per stripe while at most LB__STRIPES
@@ -243,7 +251,7 @@ static inline void ticket_used(lb_wrr *r)
 }
 
 /* The next pick's position in the target list. */
-static inline uint32_t pick_index(lb_wrr *r)
+static inline __attribute__((always_inline)) uint32_t pick_index(lb_wrr *r)
 {
     for (;;) {
         uint64_t tk = take_ticket(r);
