@@ -233,8 +233,10 @@ struct scan {
     _Atomic uint32_t *active;
 };
 
+/* Each thread's state on cache lines of its own: a loop that wrote its `head` on the line
+ * holding the next thread's `c` would measure false sharing in the harness. */
 struct lc_thread {
-    struct lc_ctx *c;
+    _Alignas(64) struct lc_ctx *c;
     uint32_t held[HELD];
     uint32_t head;
     uint64_t ops;
@@ -290,7 +292,8 @@ static void *lc_setup(uint32_t mode, uint32_t n)
 
 static void *lc_setup_nt(uint32_t mode, uint32_t n, int threads)
 {
-    struct lc_ctx *c = calloc(1, sizeof(*c));
+    struct lc_ctx *c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
+    memset(c, 0, sizeof(*c));
     c->mode = mode;
     c->p = make_pool(n);
     if (mode == 2) {

@@ -358,11 +358,7 @@ static void sc_mirror(lb_leastconn *lc, uint32_t i)
                                                     memory_order_relaxed));
     if (lc->loads->keep_total)
         atomic_fetch_add_explicit(&lc->loads->total, (uint64_t)c - old, memory_order_relaxed);
-    /* a racy clock: ties go to the target published longest ago */
-    uint64_t stamp = atomic_load_explicit(&lc->clock, memory_order_relaxed);
-    atomic_store_explicit(&lc->clock, stamp + 1, memory_order_relaxed);
-    atomic_store_explicit(&lc->stamp[i], stamp, memory_order_relaxed);
-    propagate(lc, i, 0);
+    propagate(lc, i, 0); /* ties: pool order (no shared clock to write) */
 }
 
 /* Move one connection on leaf i into the calling thread's stripe delta (+1 or -1); every

@@ -75,7 +75,7 @@ extern "C" {
 
 /** Connections a stripe counts on one target before it publishes them
  *  (#LB_LEASTCONN_SCALABLE). */
-#define LB_LEASTCONN_SCALABLE_BATCH 8u
+#define LB_LEASTCONN_SCALABLE_BATCH 64u
 
 /** Stripes of #LB_LEASTCONN_SCALABLE: threads beyond this many share stripes. */
 #define LB_LEASTCONN_STRIPES 16u
