@@ -13,8 +13,8 @@
  * kept in a kinetic tournament tree that only revisits a node when two of its lines cross:
  * O(log n) per pick plus the crossings it processes (measured about as many instructions per
  * pick at 100,000 targets as at 1,000). A generator computes the schedule in chunks of
- * #LB_WRR_CHUNK picks a few chunks ahead of the picks; a pick takes a ticket with one atomic
- * fetch-and-add and reads its entry. Targets with weight 0 are never picked.
+ * #LB_WRR_CHUNK picks a few chunks ahead of the picks; a pick takes a ticket (each thread takes
+ * #LB_WRR_BATCH of them with one atomic fetch-and-add) and reads its entry. Targets with weight 0 are never picked.
  *
  * Changes (weights, adds, removals) build a new selector from the changed pool, passing the
  * old one as lb_wrr_options::prev: every surviving target keeps its lag (its progress), a new
@@ -35,7 +35,7 @@
  * when the thread generating has been descheduled for thousands of picks. A picker that is
  * itself descheduled while 30 chunks are handed out loses its entry and takes a new ticket
  * (counted by lb_wrr_skipped()); otherwise the picks of all threads together are exactly the
- * single-threaded schedule.
+ * single-threaded schedule, less the tickets still unused in the threads' batches.
  */
 #ifndef LB_WRR_H
 #define LB_WRR_H
