@@ -1,7 +1,10 @@
 /* Hash-based selectors: Maglev lookup of IPv4 5-tuples (hash included) against the bare
  * hash of the same tuples, throughput and dependent-chain latency; Maglev build against a
  * straightforward implementation of the paper's pseudocode; ring lookup and bounded-load
- * pick against the bare hash and the plain ring lookup. */
+ * pick against the bare hash and the plain ring lookup; weighted rendezvous lookup against
+ * the obvious O(n) loop (doubles and libm's log) and Maglev lookup at N = 10, 100, 1000, and
+ * its build against Maglev's. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +14,7 @@
 #include "lb/loads.h"
 #include "lb/maglev.h"
 #include "lb/pool.h"
+#include "lb/rendezvous.h"
 
 #define NFLOWS 4096
 #define OPEN   65536 /* connections open during bounded picks: about 65 per target */
@@ -21,6 +25,9 @@ struct ctx {
     lb_pool *pool;
     lb_maglev *table;
     lb_chash *ring;
+    lb_rendezvous *rdv;
+    uint64_t *key_hash; /* the obvious loop's per-target key hashes */
+    uint32_t *weight;
     lb_loads *loads;
     uint32_t n, m;
     /* the paper's build: its inputs, computed once like the pool */
@@ -69,6 +76,9 @@ static void ctx_free(void *p)
     struct ctx *c = p;
     lb_maglev_free(c->table);
     lb_chash_free(c->ring);
+    lb_rendezvous_free(c->rdv);
+    free(c->key_hash);
+    free(c->weight);
     lb_loads_free(c->loads);
     lb_pool_free(c->pool);
     free(c->keys);
@@ -204,6 +214,95 @@ BUILD_SETUP(100, 65537)
 BUILD_SETUP(1000, 65537)
 BUILD_SETUP(10000, 655373)
 
+/* ---- rendezvous -------------------------------------------------------------------------- */
+
+/* Flow hashes: the selectors' inputs alone, without the tuple hash. */
+static uint64_t flow_hash_at(uint64_t i)
+{
+    uint64_t z = (i & (NFLOWS - 1)) * 0x9E3779B97F4A7C15ull + 1;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    return z ^ (z >> 29);
+}
+
+static struct ctx *rdv_ctx(uint32_t n)
+{
+    struct ctx *c = ctx_new(n, 65537, 1);
+    if (lb_rendezvous_build(&c->rdv, c->pool))
+        abort();
+    c->key_hash = malloc(n * sizeof(*c->key_hash));
+    c->weight = malloc(n * sizeof(*c->weight));
+    for (uint32_t i = 0; i < n; i++) {
+        c->key_hash[i] = lb_hash_key(c->keys[i], strlen(c->keys[i]), 7);
+        c->weight[i] = 1 + i % 4;
+    }
+    return c;
+}
+
+/* The obvious weighted rendezvous: score -w / ln(u) in doubles, the highest wins. */
+static void run_rdv_loop(void *p, uint64_t ops)
+{
+    struct ctx *c = p;
+    uint64_t acc = 0;
+    for (uint64_t i = 0; i < ops; i++) {
+        uint64_t h = flow_hash_at(i);
+        uint32_t best = 0;
+        double best_score = -INFINITY;
+        for (uint32_t k = 0; k < c->n; k++) {
+            uint64_t z = (h ^ c->key_hash[k]) * 0xBF58476D1CE4E5B9ull;
+            z ^= z >> 31;
+            double u = ((double)(z >> 11) + 0.5) * 0x1p-53;
+            double score = -(double)c->weight[k] / log(u);
+            if (score > best_score) {
+                best_score = score;
+                best = k;
+            }
+        }
+        acc += best;
+    }
+    bench_sink = acc;
+}
+
+static void run_rdv_lookup(void *p, uint64_t ops)
+{
+    struct ctx *c = p;
+    uint64_t acc = 0;
+    for (uint64_t i = 0; i < ops; i++)
+        acc += lb_rendezvous_lookup(c->rdv, flow_hash_at(i));
+    bench_sink = acc;
+}
+
+static void run_maglev_hash_lookup(void *p, uint64_t ops)
+{
+    struct ctx *c = p;
+    uint64_t acc = 0;
+    for (uint64_t i = 0; i < ops; i++)
+        acc += lb_maglev_lookup(c->table, flow_hash_at(i));
+    bench_sink = acc;
+}
+
+static void run_rdv_build(void *p, uint64_t ops)
+{
+    struct ctx *c = p;
+    uint64_t acc = 0;
+    for (uint64_t i = 0; i < ops; i++) {
+        lb_rendezvous *r;
+        if (lb_rendezvous_build(&r, c->pool))
+            abort();
+        acc += lb_rendezvous_target_count(r);
+        lb_rendezvous_free(r);
+    }
+    bench_sink = acc;
+}
+
+#define RDV_SETUP(N)                                                                               \
+    static void *setup_rdv_##N(void)                                                               \
+    {                                                                                              \
+        return rdv_ctx(N);                                                                         \
+    }
+RDV_SETUP(10)
+RDV_SETUP(100)
+RDV_SETUP(1000)
+
 /* ---- ring ------------------------------------------------------------------------------- */
 
 static void *setup_ring(void)
@@ -282,6 +381,27 @@ int main(int argc, char **argv)
          setup_build_10000, run_build, ctx_free},
         {"chash_lookup_flow4", "{\"n\": 1000, \"points\": 160000}", "hash_flow4", setup_ring,
          run_ring_lookup, ctx_free},
+        {"rendezvous_loop_n10", "{\"n\": 10}", NULL, setup_rdv_10, run_rdv_loop, ctx_free},
+        {"rendezvous_lookup_n10", "{\"n\": 10}", "rendezvous_loop_n10", setup_rdv_10,
+         run_rdv_lookup, ctx_free},
+        {"maglev_lookup_n10", "{\"n\": 10, \"m\": 65537}", "rendezvous_lookup_n10",
+         setup_rdv_10, run_maglev_hash_lookup, ctx_free},
+        {"rendezvous_loop_n100", "{\"n\": 100}", NULL, setup_rdv_100, run_rdv_loop, ctx_free},
+        {"rendezvous_lookup_n100", "{\"n\": 100}", "rendezvous_loop_n100", setup_rdv_100,
+         run_rdv_lookup, ctx_free},
+        {"maglev_lookup_n100", "{\"n\": 100, \"m\": 65537}", "rendezvous_lookup_n100",
+         setup_rdv_100, run_maglev_hash_lookup, ctx_free},
+        {"rendezvous_loop_n1000", "{\"n\": 1000}", NULL, setup_rdv_1000, run_rdv_loop, ctx_free},
+        {"rendezvous_lookup_n1000", "{\"n\": 1000}", "rendezvous_loop_n1000", setup_rdv_1000,
+         run_rdv_lookup, ctx_free},
+        {"maglev_lookup_n1000", "{\"n\": 1000, \"m\": 65537}", "rendezvous_lookup_n1000",
+         setup_rdv_1000, run_maglev_hash_lookup, ctx_free},
+        {"rendezvous_build_n10", "{\"n\": 10}", "maglev_build_n10", setup_rdv_10, run_rdv_build,
+         ctx_free},
+        {"rendezvous_build_n100", "{\"n\": 100}", "maglev_build_n100", setup_rdv_100,
+         run_rdv_build, ctx_free},
+        {"rendezvous_build_n1000", "{\"n\": 1000}", "maglev_build_n1000", setup_rdv_1000,
+         run_rdv_build, ctx_free},
         {"chash_pick_bounded_flow4", "{\"n\": 1000, \"points\": 160000, \"c\": 1.25}",
          "chash_lookup_flow4", setup_ring, run_ring_pick, ctx_free},
     };

@@ -1,8 +1,11 @@
 /* Stateful selectors. WRR pick against nginx's O(n) smooth WRR; least-connections pick +
- * release (exact tree and two choices) against an O(n) scan over the same atomic counts.
- * "_2t" cases run two threads inside the case, each doing `ops` operations on the shared
- * selector: their ns_per_op is wall time / ops, that is ns per operation per thread. The
- * nginx baseline's two threads each own a private copy (as nginx workers do). */
+ * release (exact tree, two choices, scalable) against an O(n) scan over the same atomic
+ * counts. "_2t" ("_4t", "_8t") cases run two (four, eight) threads inside the case, each doing
+ * `ops` operations on the shared selector: their ns_per_op is wall time / ops, that is ns per
+ * operation per thread. The nginx baseline's two threads each own a private copy (as nginx
+ * workers do). The 4- and 8-thread cases have the same selector's 1-thread case as baseline:
+ * their ratio is the cost of contention (on a 2-core machine, more threads than cores share
+ * the cores: those cases show contention and time slicing, not parallel speed-up). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -47,6 +50,18 @@ static void run_2t(void *(*fn)(void *), void *a, void *b)
         abort();
     fn(b);
     pthread_join(t, NULL);
+}
+
+/* @n threads (this one included) run @fn on args[0..n). */
+static void run_nt(void *(*fn)(void *), void **args, int n)
+{
+    pthread_t t[8];
+    for (int k = 1; k < n; k++)
+        if (pthread_create(&t[k], NULL, fn, args[k]))
+            abort();
+    fn(args[0]);
+    for (int k = 1; k < n; k++)
+        pthread_join(t[k], NULL);
 }
 
 /* ---- WRR ---- */
@@ -198,6 +213,17 @@ static void run_wrr_2t(void *ctx, uint64_t ops)
     run_2t(wrr_loop, c, c);
 }
 
+#define WRR_NT(T)                                                                                  \
+    static void run_wrr_##T##t(void *ctx, uint64_t ops)                                            \
+    {                                                                                              \
+        struct wrr_ctx *c = ctx;                                                                   \
+        void *args[8] = {c, c, c, c, c, c, c, c};                                                  \
+        c->ops = ops;                                                                              \
+        run_nt(wrr_loop, args, T);                                                                 \
+    }
+WRR_NT(4)
+WRR_NT(8)
+
 /* ---- least connections ---- */
 
 /* The baseline: an O(n) scan for the least (a+1)/w over the same kind of atomic counters. */
@@ -207,20 +233,22 @@ struct scan {
     _Atomic uint32_t *active;
 };
 
+/* Each thread's state on cache lines of its own: a loop that wrote its `head` on the line
+ * holding the next thread's `c` would measure false sharing in the harness. */
 struct lc_thread {
-    struct lc_ctx *c;
+    _Alignas(64) struct lc_ctx *c;
     uint32_t held[HELD];
     uint32_t head;
     uint64_t ops;
 };
 
 struct lc_ctx {
-    uint32_t mode; /* 0 exact, 1 choices, 2 scan */
+    uint32_t mode; /* 0 exact, 1 choices, 2 scan, 3 scalable */
     lb_pool *p;
     lb_loads *l;
     lb_leastconn *lc;
     struct scan s;
-    struct lc_thread t[2];
+    struct lc_thread t[8];
 };
 
 static uint32_t scan_pick(struct scan *s)
@@ -255,9 +283,17 @@ static void lc_release(struct lc_ctx *c, uint32_t id)
         abort();
 }
 
+static void *lc_setup_nt(uint32_t mode, uint32_t n, int threads);
+
 static void *lc_setup(uint32_t mode, uint32_t n)
 {
-    struct lc_ctx *c = calloc(1, sizeof(*c));
+    return lc_setup_nt(mode, n, 2);
+}
+
+static void *lc_setup_nt(uint32_t mode, uint32_t n, int threads)
+{
+    struct lc_ctx *c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
+    memset(c, 0, sizeof(*c));
     c->mode = mode;
     c->p = make_pool(n);
     if (mode == 2) {
@@ -271,13 +307,13 @@ static void *lc_setup(uint32_t mode, uint32_t n)
             c->s.w[i] = ti.weight;
         }
     } else {
-        lb_leastconn_options o = {sizeof(o), mode, 2, 0, 7};
+        lb_leastconn_options o = {sizeof(o), mode == 3 ? LB_LEASTCONN_SCALABLE : mode, 2, 0, 7};
         /* Least connections alone needs no running total (bounded-load hashing does). */
         if (lb_loads_new_ex(&c->l, n, LB_LOADS_NO_TOTAL) ||
             lb_leastconn_new(&c->lc, c->p, c->l, &o))
             abort();
     }
-    for (int t = 0; t < 2; t++) { /* a steady state: HELD connections open per thread */
+    for (int t = 0; t < threads; t++) { /* a steady state: HELD connections open per thread */
         c->t[t].c = c;
         for (uint32_t k = 0; k < HELD; k++)
             c->t[t].held[k] = lc_pick(c);
@@ -322,6 +358,32 @@ static void run_lc_2t(void *ctx, uint64_t ops)
     run_2t(lc_loop, &c->t[0], &c->t[1]);
 }
 
+#define LC_NT(T)                                                                                   \
+    static void run_lc_##T##t(void *ctx, uint64_t ops)                                             \
+    {                                                                                              \
+        struct lc_ctx *c = ctx;                                                                    \
+        void *args[8];                                                                             \
+        for (int k = 0; k < T; k++) {                                                              \
+            c->t[k].ops = ops;                                                                     \
+            args[k] = &c->t[k];                                                                    \
+        }                                                                                          \
+        run_nt(lc_loop, args, T);                                                                  \
+    }
+LC_NT(4)
+LC_NT(8)
+
+#define LC_SETUP_NT(NAME, MODE, T)                                                                 \
+    static void *setup_##NAME##_##T##t_1000(void)                                                  \
+    {                                                                                              \
+        return lc_setup_nt(MODE, 1000, T);                                                         \
+    }
+LC_SETUP_NT(exact, 0, 4)
+LC_SETUP_NT(exact, 0, 8)
+LC_SETUP_NT(p2c, 1, 4)
+LC_SETUP_NT(p2c, 1, 8)
+LC_SETUP_NT(scalable, 3, 4)
+LC_SETUP_NT(scalable, 3, 8)
+
 #define LC_SETUP(NAME, MODE, N)                                                                    \
     static void *setup_##NAME##_##N(void)                                                          \
     {                                                                                              \
@@ -333,12 +395,14 @@ LC_SETUP(exact, 0, 100000)
 LC_SETUP(p2c, 1, 10)
 LC_SETUP(p2c, 1, 1000)
 LC_SETUP(p2c, 1, 100000)
+LC_SETUP(scalable, 3, 1000)
 LC_SETUP(scan, 2, 10)
 LC_SETUP(scan, 2, 1000)
 LC_SETUP(scan, 2, 100000)
 
 #define P1(N) "{\"n\": " #N ", \"threads\": 1}"
 #define P2(N) "{\"n\": " #N ", \"threads\": 2, \"unit\": \"ns per op per thread\"}"
+#define PT(N, T) "{\"n\": " #N ", \"threads\": " #T ", \"unit\": \"ns per op per thread\"}"
 
 int main(int argc, char **argv)
 {
@@ -369,6 +433,26 @@ int main(int argc, char **argv)
         {"lc_p2c_n1000", P1(1000), "lc_scan_n1000", setup_p2c_1000, run_lc, lc_teardown},
         {"lc_p2c_n100000", P1(100000), "lc_scan_n100000", setup_p2c_100000, run_lc, lc_teardown},
         {"lc_p2c_2t_n1000", P2(1000), "lc_scan_2t_n1000", setup_p2c_1000, run_lc_2t, lc_teardown},
+        {"lc_scalable_n1000", P1(1000), "lc_scan_n1000", setup_scalable_1000, run_lc,
+         lc_teardown},
+        {"lc_scalable_2t_n1000", P2(1000), "lc_scan_2t_n1000", setup_scalable_1000, run_lc_2t,
+         lc_teardown},
+        {"wrr_pick_4t_n1000", PT(1000, 4), "wrr_pick_n1000", setup_wrr_1000, run_wrr_4t,
+         teardown_wrr},
+        {"wrr_pick_8t_n1000", PT(1000, 8), "wrr_pick_n1000", setup_wrr_1000, run_wrr_8t,
+         teardown_wrr},
+        {"lc_exact_4t_n1000", PT(1000, 4), "lc_exact_n1000", setup_exact_4t_1000, run_lc_4t,
+         lc_teardown},
+        {"lc_exact_8t_n1000", PT(1000, 8), "lc_exact_n1000", setup_exact_8t_1000, run_lc_8t,
+         lc_teardown},
+        {"lc_p2c_4t_n1000", PT(1000, 4), "lc_p2c_n1000", setup_p2c_4t_1000, run_lc_4t,
+         lc_teardown},
+        {"lc_p2c_8t_n1000", PT(1000, 8), "lc_p2c_n1000", setup_p2c_8t_1000, run_lc_8t,
+         lc_teardown},
+        {"lc_scalable_4t_n1000", PT(1000, 4), "lc_scalable_n1000", setup_scalable_4t_1000,
+         run_lc_4t, lc_teardown},
+        {"lc_scalable_8t_n1000", PT(1000, 8), "lc_scalable_n1000", setup_scalable_8t_1000,
+         run_lc_8t, lc_teardown},
     };
     return bench_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

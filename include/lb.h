@@ -26,6 +26,9 @@
 #include "lb/wrr.h"
 #include "lb/leastconn.h"
 
+/* rendezvous */
+#include "lb/rendezvous.h"
+
 /* health */
 #include "lb/health.h"
 

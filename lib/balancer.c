@@ -12,6 +12,8 @@
 #include "internal/balancer.h"
 #include "internal/pool.h"
 #include "internal/util.h"
+#include "lb/chash.h"
+#include "lb/maglev.h"
 
 #define DEFAULT_TABLE_SIZE  LB_MAGLEV_DEFAULT_SIZE
 #define DEFAULT_MAX_TARGETS 4096u
@@ -25,16 +27,6 @@
 #define KEY_SEED              0x4c4242414c4b4559ull /* the key hash of the rendezvous fallback */
 
 /* ---- configuration ----------------------------------------------------------------------- */
-
-static int is_prime(uint32_t n)
-{
-    if (n < 2)
-        return 0;
-    for (uint32_t d = 2; (uint64_t)d * d <= n; d++)
-        if (n % d == 0)
-            return 0;
-    return 1;
-}
 
 static uint32_t or_default(uint32_t v, uint32_t def)
 {
@@ -50,15 +42,16 @@ static int config_resolve(const lb_balancer_config *in, lb_balancer_config *c)
         if (rc)
             return rc;
     }
-    if (c->algorithm > LB_ALG_P2C || c->wait_for_checks > 1 ||
+    const struct lb__selector *sel = lb__selector_of(c->algorithm);
+    if (!sel || c->wait_for_checks > 1 ||
         c->keep_connections_on_unhealthy > 1 || c->fail_closed > 1 ||
         c->zone_mode > LB_BALANCER_ZONE_AFFINITY)
         return LB_E_BALANCER_CONFIG;
     c->table_size = or_default(c->table_size, DEFAULT_TABLE_SIZE);
-    if (c->algorithm == LB_ALG_MAGLEV) {
+    if (sel->needs & LB__SEL_NEEDS_TABLE) {
         if (c->table_size > LB_MAGLEV_MAX_SIZE)
             return LB_E_BALANCER_CONFIG;
-        if (!is_prime(c->table_size))
+        if (!lb__is_prime(c->table_size))
             return LB_E_MAGLEV_NOT_PRIME;
         if (!c->max_targets)
             c->max_targets =
@@ -91,10 +84,17 @@ static int config_resolve(const lb_balancer_config *in, lb_balancer_config *c)
     return 0;
 }
 
+/* The slow-start step: a tenth of the window, from 1 ms up to lb_health's largest step
+ * (60 s). Computed here alone: lb_health ramps with it and the balancer rebuilds with it. */
+static uint32_t slow_start_step_ms(uint32_t window_ms)
+{
+    uint32_t step = window_ms / 10;
+    return step < 1 ? 1 : step > 60000 ? 60000 : step;
+}
+
 static uint32_t ramp_step_ms(const lb_balancer *b)
 {
-    uint32_t step = b->cfg.slow_start_ms / 10;
-    return step ? step : 1;
+    return slow_start_step_ms(b->cfg.slow_start_ms);
 }
 
 /* ---- events ------------------------------------------------------------------------------ */
@@ -303,7 +303,7 @@ static int settle(lb_balancer *b, uint64_t now)
     return b->dirty ? lb__bal_publish(b) : 0;
 }
 
-/* ---- effective weights (called by the snapshot builder) ----------------------------------- */
+/* ---- effective weights, handed to the snapshot builder ------------------------------------ */
 
 static int zone_weights(lb_balancer *b, uint32_t *w, const uint8_t *el)
 {
@@ -353,7 +353,7 @@ static int zone_weights(lb_balancer *b, uint32_t *w, const uint8_t *el)
     return rc == -ENOMEM ? rc : 0;
 }
 
-int lb__bal_effective(lb_balancer *b, uint32_t *w, uint8_t *el, uint8_t *dr, uint32_t *fail_open)
+static int effective(lb_balancer *b, uint32_t *w, uint8_t *el, uint8_t *dr, uint32_t *fail_open)
 {
     uint32_t registered = 0, healthy = 0;
     lb_health_target ht = {.struct_size = sizeof(ht)};
@@ -379,6 +379,23 @@ int lb__bal_effective(lb_balancer *b, uint32_t *w, uint8_t *el, uint8_t *dr, uin
     return 0;
 }
 
+/* Publish a snapshot of the registry with the effective weights of now. */
+int lb__bal_publish(lb_balancer *b)
+{
+    size_t n = b->n;
+    uint32_t *w = calloc(n + 1, sizeof(*w));
+    uint8_t *el = calloc(n + 1, 2);
+    struct lb__bal_inputs in = {.weights = w, .eligible = el, .draining = el + n};
+    int rc = w && el ? effective(b, w, el, el + n, &in.fail_open) : -ENOMEM;
+    if (!rc)
+        rc = lb__bal_snap_publish(b, &in);
+    else
+        b->dirty = 1;
+    free(w);
+    free(el);
+    return rc;
+}
+
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
 LB_API int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg)
@@ -396,7 +413,7 @@ LB_API int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg)
         return -ENOMEM;
     memset(b, 0, size);
     b->cfg = c;
-    b->algorithm = c.algorithm;
+    b->sel_ops = lb__selector_of(c.algorithm);
     b->bound_percent = c.bound_percent;
     b->ramp_next = UINT64_MAX;
     atomic_init(&b->current, NULL);
@@ -427,8 +444,7 @@ LB_API int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg)
         hc.ejection_max_ms = c.eject_base_ms;
     hc.max_ejection_percent = c.max_eject_percent;
     hc.slow_start_window_ms = c.slow_start_ms;
-    hc.slow_start_step_ms =
-        c.slow_start_ms / 10 ? (c.slow_start_ms / 10 > 60000 ? 60000 : c.slow_start_ms / 10) : 1;
+    hc.slow_start_step_ms = slow_start_step_ms(c.slow_start_ms);
     hc.fail_open = 0; /* the balancer decides fail-open itself (operator drains count) */
     hc.seed = c.seed;
     hc.on_event = on_health_event;
@@ -436,7 +452,7 @@ LB_API int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg)
     /* Only bounded-load hashing reads the total on every pick; without it, a pick and a release
      * each touch just the target's counter (no shared cache line for all threads). */
     rc = lb_loads_new_ex(&b->loads, c.max_targets,
-                         c.algorithm == LB_ALG_RING_BOUNDED ? 0 : LB_LOADS_NO_TOTAL);
+                         b->sel_ops->needs & LB__SEL_NEEDS_BOUND ? 0 : LB_LOADS_NO_TOTAL);
     if (!rc)
         rc = lb_pool_new(&b->pool);
     if (!rc) {
@@ -916,7 +932,6 @@ LB_API const char *lb_balancer_reason_name(uint32_t reason)
 
 LB_API const char *lb_balancer_algorithm_name(uint32_t algorithm)
 {
-    static const char *const names[] = {"maglev", "ring",      "ring-bounded",
-                                        "wrr",    "leastconn", "p2c"};
-    return algorithm < LB_ARRAY_LEN(names) ? names[algorithm] : "unknown";
+    const struct lb__selector *sel = lb__selector_of(algorithm);
+    return sel ? sel->name : "unknown";
 }

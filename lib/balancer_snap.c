@@ -15,14 +15,13 @@
 
 #include "internal/abi.h"
 #include "internal/balancer.h"
+#include "internal/idmap.h"
 #include "internal/loads.h"
 #include "internal/pool.h"
 #include "internal/util.h"
 
 /* Excluded picks rehash into the selector this many times before the rendezvous fallback. */
 #define REHASH_TRIES 8
-/* P2C scans pools of at most this many targets in full. */
-#define P2C_SCAN_BELOW 4
 
 /* ---- the reader side of reclamation ----------------------------------------------------- */
 
@@ -105,10 +104,7 @@ void lb__bal_sel_release(struct lb__sel *sel)
 {
     if (!sel || --sel->refs)
         return;
-    lb_maglev_free(sel->maglev);
-    lb_chash_free(sel->ring);
-    lb_wrr_free(sel->wrr);
-    lb_leastconn_free(sel->lc);
+    sel->ops->free_state(sel->state);
     free(sel->ids);
     free(sel->weights);
     free(sel);
@@ -122,27 +118,16 @@ void lb__bal_snap_free(lb_balancer *b, struct lb__snap *s)
     lb__bal_sel_release(s->sel);
     free(s->ent);
     free(s->elig);
-    free(s->map);
-    free(s->by_sel);
+    lb__idmap_free(&s->map);
     free(s);
-}
-
-static uint32_t map_home(uint32_t id, uint32_t mask)
-{
-    return (id * 0x9E3779B1u ^ id >> 15) & mask;
 }
 
 const struct lb__snap_ent *lb__bal_snap_find(const struct lb__snap *s, uint32_t id)
 {
-    if (!s || !s->map)
+    if (!s)
         return NULL;
-    for (uint32_t i = map_home(id, s->map_mask);; i = (i + 1) & s->map_mask) {
-        uint32_t v = s->map[i];
-        if (!v)
-            return NULL;
-        if (s->ent[v - 1].id == id)
-            return &s->ent[v - 1];
-    }
+    long i = lb__idmap_find(&s->map, s->ent, sizeof(*s->ent), id);
+    return i < 0 ? NULL : &s->ent[i];
 }
 
 /* Sort order of the eligible list: by key bytes (the same on every instance). */
@@ -155,11 +140,7 @@ struct keyref {
 static int cmp_key(const void *a, const void *b)
 {
     const struct keyref *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->key, y->key, n);
-    if (c)
-        return c;
-    return (x->len > y->len) - (x->len < y->len);
+    return lb__key_cmp(x->key, x->len, y->key, y->len);
 }
 
 static int sort_by_key(struct lb__snap *s, const struct lb__target *keys)
@@ -207,106 +188,57 @@ static int sel_inputs(const struct lb__snap *s, uint32_t **ids, uint32_t **weigh
     return 0;
 }
 
-static int same_inputs(const struct lb__sel *sel, uint32_t algorithm, const uint32_t *ids,
-                       const uint32_t *weights, uint32_t n)
+static int same_inputs(const struct lb__sel *sel, const struct lb__selector *ops,
+                       const uint32_t *ids, const uint32_t *weights, uint32_t n)
 {
-    return sel && sel->algorithm == algorithm && sel->n == n &&
-           !memcmp(sel->ids, ids, n * sizeof(*ids)) &&
+    return sel && sel->ops == ops && sel->n == n && !memcmp(sel->ids, ids, n * sizeof(*ids)) &&
            !memcmp(sel->weights, weights, n * sizeof(*weights));
 }
 
-/* The pool a selector is built from: the eligible targets with their effective weights. For
- * the ring, weights are rescaled so that the ring holds about 160 points per target. */
-static int sel_pool(lb_balancer *b, const struct lb__snap *s, int for_ring, lb_pool **out)
-{
-    size_t count = 0;
-    const struct lb__target *keys = lb__pool_targets(b->pool, &count);
-    uint64_t total = 0;
-    for (uint32_t k = 0; k < s->n_elig; k++)
-        total += s->ent[s->elig[k]].weight;
-    int rc = lb_pool_new(out);
-    if (rc)
-        return rc;
-    for (uint32_t k = 0; k < s->n_elig && !rc; k++) {
-        uint32_t i = s->elig[k];
-        uint64_t w = s->ent[i].weight;
-        if (for_ring) {
-            w = (w * LB_CHASH_DEFAULT_POINTS * s->n_elig + total / 2) / total;
-            w = w ? w : 1;
-            w = w > LB_WEIGHT_MAX ? LB_WEIGHT_MAX : w;
-        }
-        rc = lb_pool_add(*out, keys[i].id, keys[i].key, keys[i].key_len, (uint32_t)w, keys[i].zone);
-    }
-    if (rc) {
-        lb_pool_free(*out);
-        *out = NULL;
-    }
-    return rc;
-}
-
+/* Build the selector of snapshot @s from its eligible targets (in position order: sorted by
+ * key) and their effective weights. */
 static int sel_build(lb_balancer *b, const struct lb__snap *s, const struct lb__sel *prev,
                      struct lb__sel *sel)
 {
+    size_t count = 0;
+    const struct lb__target *keys = lb__pool_targets(b->pool, &count);
     lb_pool *pool = NULL;
-    int rc =
-        sel_pool(b, s, b->algorithm == LB_ALG_RING || b->algorithm == LB_ALG_RING_BOUNDED, &pool);
-    if (rc)
-        return rc;
-    switch (b->algorithm) {
-    case LB_ALG_MAGLEV:
-        rc = lb_maglev_build(&sel->maglev, pool, b->cfg.table_size);
-        if (!rc)
-            sel->digest = lb_maglev_digest(sel->maglev);
-        break;
-    case LB_ALG_RING:
-    case LB_ALG_RING_BOUNDED: {
-        lb_chash_options o = {.struct_size = sizeof(o), .points_per_weight = 1, .loads = b->loads};
-        rc = lb_chash_new(&sel->ring, pool, &o);
-        break;
+    int rc = lb_pool_new(&pool);
+    for (uint32_t k = 0; k < s->n_elig && !rc; k++) {
+        const struct lb__target *t = &keys[s->elig[k]];
+        rc = lb_pool_add(pool, t->id, t->key, t->key_len, s->ent[s->elig[k]].weight, t->zone);
     }
-    case LB_ALG_WRR: {
-        lb_wrr_options o = {.struct_size = sizeof(o),
-                            .seed = b->cfg.seed,
-                            .prev = prev && prev->algorithm == LB_ALG_WRR ? prev->wrr : NULL};
-        rc = lb_wrr_new(&sel->wrr, pool, &o);
-        break;
-    }
-    case LB_ALG_LEASTCONN: {
-        lb_leastconn_options o = {
-            .struct_size = sizeof(o), .mode = LB_LEASTCONN_EXACT, .seed = b->cfg.seed};
-        rc = lb_leastconn_new(&sel->lc, pool, b->loads, &o);
-        break;
-    }
-    default: /* P2C samples the snapshot's eligible list directly */
-        break;
+    if (!rc) {
+        struct lb__sel_input in = {
+            .pool = pool,
+            .n = s->n_elig,
+            .loads = b->loads,
+            .table_size = b->cfg.table_size,
+            .seed = b->cfg.seed,
+            .prev = prev && prev->ops == sel->ops ? prev->state : NULL,
+        };
+        rc = sel->ops->build(&sel->state, &in);
     }
     lb_pool_free(pool);
     return rc;
 }
 
-/* Build the snapshot of the registry as it is now. */
-static int snap_build(lb_balancer *b, struct lb__snap **out)
+/* Build the snapshot of the registry as it is now, with the effective weights, eligibility
+ * and draining flags the writer computed (@in, in registry order). */
+static int snap_build(lb_balancer *b, const struct lb__bal_inputs *in, struct lb__snap **out)
 {
     size_t count = 0;
     const struct lb__target *keys = lb__pool_targets(b->pool, &count);
     uint32_t n = (uint32_t)b->n;
     struct lb__snap *s = calloc(1, sizeof(*s));
-    uint32_t *w = calloc((size_t)n + 1, sizeof(*w));
-    uint8_t *el = calloc((size_t)n + 1, 2);
     int rc = -ENOMEM;
-    if (!s || !w || !el)
+    if (!s)
         goto fail;
     s->n = n;
-    s->map_mask = 7;
-    while (s->map_mask + 1 < 2 * n)
-        s->map_mask = s->map_mask * 2 + 1;
+    s->fail_open = in->fail_open;
     s->ent = calloc((size_t)n + 1, sizeof(*s->ent));
     s->elig = calloc((size_t)n + 1, sizeof(*s->elig));
-    s->map = calloc((size_t)s->map_mask + 1, sizeof(*s->map));
-    if (!s->ent || !s->elig || !s->map)
-        goto fail;
-    rc = lb__bal_effective(b, w, el, el + n, &s->fail_open);
-    if (rc)
+    if (!s->ent || !s->elig)
         goto fail;
     for (uint32_t i = 0; i < n; i++) {
         const struct lb__bal_target *t = &b->tg[i];
@@ -314,18 +246,16 @@ static int snap_build(lb_balancer *b, struct lb__snap **out)
         e->id = t->id;
         e->slot = t->slot;
         e->max_conns = t->max_conns;
-        e->eligible = el[i] && w[i] > 0;
-        e->weight = e->eligible ? w[i] : 0;
-        e->draining = el[n + i];
+        e->eligible = in->eligible[i] && in->weights[i] > 0;
+        e->weight = e->eligible ? in->weights[i] : 0;
+        e->draining = in->draining[i];
         e->key_hash = t->key_hash;
         if (e->eligible)
             s->elig[s->n_elig++] = i;
-        uint32_t h = map_home(t->id, s->map_mask);
-        while (s->map[h])
-            h = (h + 1) & s->map_mask;
-        s->map[h] = i + 1;
     }
-    rc = sort_by_key(s, keys);
+    rc = lb__idmap_build(&s->map, s->ent, sizeof(*s->ent), n);
+    if (!rc)
+        rc = sort_by_key(s, keys);
     if (rc)
         goto fail;
 
@@ -338,7 +268,7 @@ static int snap_build(lb_balancer *b, struct lb__snap **out)
     }
     struct lb__snap *cur = atomic_load_explicit(&b->current, memory_order_relaxed);
     struct lb__sel *prev = cur ? cur->sel : NULL;
-    if (same_inputs(prev, b->algorithm, ids, ws, m)) {
+    if (same_inputs(prev, b->sel_ops, ids, ws, m)) {
         free(ids);
         free(ws);
         s->sel = prev;
@@ -352,45 +282,34 @@ static int snap_build(lb_balancer *b, struct lb__snap **out)
             goto fail;
         }
         sel->refs = 1;
-        sel->algorithm = b->algorithm;
+        sel->ops = b->sel_ops;
         sel->n = m;
         sel->ids = ids;
         sel->weights = ws;
-        s->sel = sel;
         rc = sel_build(b, s, prev, sel);
-        if (rc)
-            goto fail;
-    }
-    if (s->sel->maglev) {
-        uint32_t tn = lb_maglev_target_count(s->sel->maglev);
-        s->by_sel = malloc(((size_t)tn + 1) * sizeof(*s->by_sel));
-        if (!s->by_sel) {
-            rc = -ENOMEM;
+        if (rc) {
+            free(ids);
+            free(ws);
+            free(sel);
             goto fail;
         }
-        for (uint32_t k = 0; k < tn; k++) {
-            uint32_t id = LB_NO_TARGET, entries = 0;
-            (void)lb_maglev_target_at(s->sel->maglev, k, &id, NULL, &entries);
-            struct lb__snap_ent *e = (struct lb__snap_ent *)lb__bal_snap_find(s, id);
-            s->by_sel[k] = (uint32_t)(e - s->ent); /* every table target is in the snapshot */
-            e->entries = entries;
-        }
+        s->sel = sel;
+        sel->digest = sel->ops->digest ? sel->ops->digest(sel->state) : 0;
     }
-    free(w);
-    free(el);
+    if (s->sel->ops->entries)
+        for (uint32_t k = 0; k < s->n_elig; k++)
+            s->ent[s->elig[k]].entries = s->sel->ops->entries(s->sel->state, k);
     *out = s;
     return 0;
 fail:
-    free(w);
-    free(el);
     lb__bal_snap_free(b, s);
     return rc;
 }
 
-int lb__bal_publish(lb_balancer *b)
+int lb__bal_snap_publish(lb_balancer *b, const struct lb__bal_inputs *in)
 {
     struct lb__snap *s = NULL;
-    int rc = snap_build(b, &s);
+    int rc = snap_build(b, in, &s);
     if (rc) {
         b->dirty = 1;
         return rc;
@@ -433,13 +352,20 @@ static inline int count_pick(lb_balancer *b, const struct lb__snap_ent *e)
     return 0;
 }
 
-/* A connection already counted by the selector (ring bounded, leastconn): apply the limit. */
+/* Take back a connection the selector counted on @e but the pick does not keep. */
+static inline void uncount(lb_balancer *b, const struct lb__snap *s, const struct lb__snap_ent *e)
+{
+    const struct lb__sel *sel = s->sel;
+    if (!sel->ops->release || sel->ops->release(sel->state, e->id))
+        lb__loads_release(b->loads, e->slot);
+}
+
+/* A connection already counted by the selector: apply the limit. */
 static inline int keep_counted(lb_balancer *b, const struct lb__snap *s,
                                const struct lb__snap_ent *e)
 {
     if (e->max_conns && lb_loads_get(b->loads, e->slot) > e->max_conns) {
-        if (!s->sel->lc || lb_leastconn_release(s->sel->lc, e->id))
-            lb__loads_release(b->loads, e->slot);
+        uncount(b, s, e);
         return LB_E_BALANCER_TARGET_FULL;
     }
     atomic_fetch_add_explicit(&b->picks[e->slot].n, 1, memory_order_relaxed);
@@ -452,58 +378,10 @@ static inline uint64_t rehash(uint64_t h, uint32_t attempt)
     return lb__splitmix64(&st);
 }
 
-/* The best of the targets considered so far for least connections: the lowest
- * (active + 1) / weight, the first one considered on a tie. */
-struct least {
-    const struct lb__snap_ent *best;
-    uint64_t active, weight;
-};
-
-static void consider(lb_balancer *b, const lb_pick_request *r, const struct lb__snap_ent *e,
-                     struct least *l)
-{
-    if (is_excluded(r, e->id))
-        return;
-    uint64_t a = (uint64_t)lb_loads_get(b->loads, e->slot) + 1;
-    if (!l->best || a * l->weight < l->active * e->weight)
-        *l = (struct least){e, a, e->weight};
-}
-
-/* P2C: two targets sampled by the hash, the one with the lower (active + 1) / weight wins;
- * small pools are scanned in full. */
-static const struct lb__snap_ent *pick_p2c(lb_balancer *b, const struct lb__snap *s, uint64_t h,
-                                           const lb_pick_request *r)
-{
-    struct least l = {NULL, 0, 1};
-    uint32_t n = s->n_elig;
-    if (n <= P2C_SCAN_BELOW) {
-        for (uint32_t k = 0; k < n; k++)
-            consider(b, r, &s->ent[s->elig[k]], &l);
-        return l.best;
-    }
-    uint64_t st = h ^ b->cfg.seed;
-    uint32_t first = (uint32_t)(((lb__splitmix64(&st) >> 32) * n) >> 32);
-    uint32_t second = (uint32_t)(((lb__splitmix64(&st) >> 32) * (n - 1)) >> 32);
-    second += second >= first;
-    consider(b, r, &s->ent[s->elig[first]], &l);
-    consider(b, r, &s->ent[s->elig[second]], &l);
-    return l.best;
-}
-
-/* Leastconn with exclusions: the exact minimum of (active + 1) / weight over the rest. */
-static const struct lb__snap_ent *scan_least(lb_balancer *b, const struct lb__snap *s,
-                                             const lb_pick_request *r)
-{
-    struct least l = {NULL, 0, 1};
-    for (uint32_t k = 0; k < s->n_elig; k++)
-        consider(b, r, &s->ent[s->elig[k]], &l);
-    return l.best;
-}
-
 /* The consistent fallback when the selector keeps choosing excluded targets: rendezvous
  * hashing over the eligible targets that are not excluded. */
-static const struct lb__snap_ent *rendezvous(const struct lb__snap *s, uint64_t h,
-                                             const lb_pick_request *r)
+static const struct lb__snap_ent *fallback(const struct lb__snap *s, uint64_t h,
+                                           const lb_pick_request *r)
 {
     const struct lb__snap_ent *best = NULL;
     uint64_t best_score = 0;
@@ -521,16 +399,50 @@ static const struct lb__snap_ent *rendezvous(const struct lb__snap *s, uint64_t 
     return best;
 }
 
-/* One pick from snapshot @s. */
+/* What a selector's excluded() callback reads. */
+struct pick_user {
+    const struct lb__snap *s;
+    const lb_pick_request *r;
+};
+
+static int excluded_at(const struct lb__sel_pick *p, uint32_t pos)
+{
+    const struct pick_user *u = p->user;
+    return is_excluded(u->r, u->s->ent[u->s->elig[pos]].id);
+}
+
+/* Excluded picks retry this many times: a hashed selector with a rehashed flow hash, the
+ * others once more for each excluded target (round robin moves on by itself). */
+static inline uint32_t tries_of(const struct lb__selector *ops, const lb_pick_request *r)
+{
+    if (!r || !r->n_exclude)
+        return 1;
+    return ops->needs & LB__SEL_HASHED ? REHASH_TRIES : r->n_exclude + 1;
+}
+
+/* One pick from snapshot @s: the selector chooses, the one retry/exclusion loop retries, the
+ * consistent fallback ends it, and the pick is counted. */
 static int snap_pick(lb_balancer *b, const struct lb__snap *s, uint64_t h, const lb_pick_request *r,
                      uint32_t *target_id)
 {
     const struct lb__sel *sel = s->sel;
+    const struct lb__selector *ops = sel->ops;
     const struct lb__snap_ent *e = NULL;
-    uint32_t id;
+    int counted = 0;
+    uint32_t pos;
     if (!s->n_elig)
         return LB_E_NO_TARGET;
-    if (r && (r->flags & LB_PICK_STICKY)) {
+    if (LB_LIKELY(!r)) { /* a plain pick: one selector call */
+        struct lb__sel_pick p = {.hash = h, .bound_percent = b->bound_percent, .seed = b->cfg.seed};
+        if (ops->pick(sel->state, &p, &pos, &counted))
+            return LB_E_NO_TARGET;
+        e = &s->ent[s->elig[pos]];
+        int rc = counted ? keep_counted(b, s, e) : count_pick(b, e);
+        if (!rc)
+            *target_id = e->id;
+        return rc;
+    }
+    if (r->flags & LB_PICK_STICKY) {
         e = lb__bal_snap_find(s, r->preferred_id);
         if (e && e->eligible && !is_excluded(r, e->id) && count_pick(b, e) == 0) {
             *target_id = e->id;
@@ -538,79 +450,33 @@ static int snap_pick(lb_balancer *b, const struct lb__snap *s, uint64_t h, const
         }
         e = NULL;
     }
-    uint32_t tries = r && r->n_exclude ? REHASH_TRIES : 1;
-    switch (sel->algorithm) {
-    case LB_ALG_MAGLEV:
-        for (uint32_t a = 0; a < tries && !e; a++) {
-            uint32_t k = lb_maglev_lookup_index(sel->maglev, a ? rehash(h, a) : h);
-            e = k == LB_NO_TARGET ? NULL : &s->ent[s->by_sel[k]];
-            if (e && is_excluded(r, e->id))
-                e = NULL;
-        }
-        break;
-    case LB_ALG_RING:
-        for (uint32_t a = 0; a < tries && !e; a++) {
-            id = lb_chash_lookup(sel->ring, a ? rehash(h, a) : h);
-            e = lb__bal_snap_find(s, id);
-            if (e && is_excluded(r, id))
-                e = NULL;
-        }
-        break;
-    case LB_ALG_RING_BOUNDED:
-        for (uint32_t a = 0; a < tries && !e; a++) {
-            if (lb_chash_pick_bounded(sel->ring, a ? rehash(h, a) : h, b->bound_percent, &id))
-                break;
-            e = lb__bal_snap_find(s, id);
-            if (!e)
-                continue;
-            if (is_excluded(r, id)) {
-                lb__loads_release(b->loads, e->slot);
-                e = NULL;
-                continue;
-            }
-            int rc = keep_counted(b, s, e);
-            if (rc)
-                return rc;
-            *target_id = id;
-            return 0;
-        }
-        break;
-    case LB_ALG_WRR:
-        tries = r && r->n_exclude ? r->n_exclude + 1 : 1;
-        for (uint32_t a = 0; a < tries && !e; a++) {
-            if (lb_wrr_pick(sel->wrr, &id))
-                break;
-            e = lb__bal_snap_find(s, id);
-            if (e && is_excluded(r, id))
-                e = NULL;
-        }
-        break;
-    case LB_ALG_LEASTCONN:
-        if (r && r->n_exclude) {
-            e = scan_least(b, s, r);
+    struct pick_user user = {s, r};
+    struct lb__sel_pick p = {
+        .hash = h,
+        .bound_percent = b->bound_percent,
+        .seed = b->cfg.seed,
+        .n_exclude = r->n_exclude,
+        .excluded = excluded_at,
+        .user = &user,
+    };
+    for (uint32_t a = 0, tries = tries_of(ops, r); a < tries; a++) {
+        p.attempt = a;
+        p.hash = a ? rehash(h, a) : h;
+        if (ops->pick(sel->state, &p, &pos, &counted))
             break;
-        }
-        if (lb_leastconn_pick(sel->lc, &id) == 0) {
-            e = lb__bal_snap_find(s, id);
-            if (!e) /* cannot happen: the selector holds only snapshot targets */
-                return LB_E_NO_TARGET;
-            int rc = keep_counted(b, s, e);
-            if (rc)
-                return rc;
-            *target_id = id;
-            return 0;
-        }
-        break;
-    default:
-        for (uint32_t a = 0; a < tries && !e; a++)
-            e = pick_p2c(b, s, a ? rehash(h, a) : h, r);
-        break;
+        e = &s->ent[s->elig[pos]];
+        if (!p.n_exclude || !is_excluded(r, e->id))
+            break;
+        if (counted)
+            uncount(b, s, e);
+        e = NULL;
+        counted = 0;
     }
-    if (!e && r && r->n_exclude)
-        e = rendezvous(s, h, r);
+    if (!e && p.n_exclude)
+        e = fallback(s, h, r);
     if (!e)
         return LB_E_NO_TARGET;
-    int rc = count_pick(b, e);
+    int rc = counted ? keep_counted(b, s, e) : count_pick(b, e);
     if (rc)
         return rc;
     *target_id = e->id;
@@ -658,7 +524,8 @@ LB_API int lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_
     int last = 0, rc = -ENOENT;
     if (e) {
         uint32_t left;
-        if (s->sel->lc && e->eligible && lb_leastconn_release(s->sel->lc, target_id) == 0) {
+        const struct lb__sel *sel = s->sel;
+        if (sel->ops->release && e->eligible && sel->ops->release(sel->state, target_id) == 0) {
             left = lb_loads_get(b->loads, e->slot);
             rc = 0;
         } else {

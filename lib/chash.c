@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "internal/abi.h"
+#include "internal/idmap.h"
 #include "internal/loads.h"
-#include "internal/maglev.h"
+#include "internal/pool.h"
+#include "internal/selector.h"
 #include "internal/util.h"
 #include "lb/chash.h"
 #include "lb/hash.h"
@@ -30,8 +32,7 @@ struct lb_chash {
     uint32_t *weights; /* by index */
     uint32_t *npoints; /* by index */
     uint32_t *slots;   /* by index: counter slot in loads */
-    uint32_t *id_map;  /* open addressing, id -> index + 1 (0 empty), for O(1) releases */
-    uint32_t id_mask;
+    struct lb__idmap id_map; /* id -> index, for O(1) releases */
     uint64_t weight_sum;
     lb_loads *loads;
 };
@@ -103,38 +104,9 @@ static int build_ring(lb_chash *r, const struct lb__target *const *sorted, uint3
     return build_index(r, pts);
 }
 
-static inline uint32_t id_home(uint32_t id, uint32_t mask)
-{
-    return (id * 0x9E3779B1u) & mask;
-}
-
-static int build_id_map(lb_chash *r)
-{
-    uint32_t cap = 4;
-    while (cap < 2 * r->count)
-        cap *= 2;
-    r->id_map = calloc(cap, sizeof(uint32_t));
-    if (!r->id_map)
-        return -ENOMEM;
-    r->id_mask = cap - 1;
-    for (uint32_t i = 0; i < r->count; i++) {
-        uint32_t h = id_home(r->ids[i], r->id_mask);
-        while (r->id_map[h])
-            h = (h + 1) & r->id_mask;
-        r->id_map[h] = i + 1;
-    }
-    return 0;
-}
-
 static inline long index_of(const lb_chash *r, uint32_t id)
 {
-    for (uint32_t h = id_home(id, r->id_mask);; h = (h + 1) & r->id_mask) {
-        uint32_t v = r->id_map[h];
-        if (!v)
-            return -1;
-        if (r->ids[v - 1] == id)
-            return (long)(v - 1);
-    }
+    return lb__idmap_find(&r->id_map, r->ids, sizeof(uint32_t), id);
 }
 
 LB_API int lb_chash_new(lb_chash **out, const lb_pool *pool, const lb_chash_options *opts)
@@ -184,7 +156,7 @@ LB_API int lb_chash_new(lb_chash **out, const lb_pool *pool, const lb_chash_opti
     }
     err = build_ring(r, sorted, ppw);
     if (!err)
-        err = build_id_map(r);
+        err = lb__idmap_build(&r->id_map, r->ids, sizeof(uint32_t), r->count);
     if (err)
         goto fail;
     free(sorted);
@@ -206,7 +178,7 @@ LB_API void lb_chash_free(lb_chash *ring)
     free(ring->weights);
     free(ring->npoints);
     free(ring->slots);
-    free(ring->id_map);
+    lb__idmap_free(&ring->id_map);
     free(ring);
 }
 
@@ -250,13 +222,12 @@ static inline int within_bound(const lb_chash *r, uint32_t index, uint32_t pct, 
            (u128)((uint64_t)pct * r->weights[index]) * load;
 }
 
-LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t balance_pct,
-                                 uint32_t *target_id)
+/* The bounded-load pick: the position of the first target clockwise from @hash whose count
+ * stays within its bound with one more connection, counted. */
+static inline __attribute__((always_inline)) uint32_t pick_bounded(const lb_chash *ring,
+                                                                  uint64_t hash,
+                                                                  uint32_t balance_pct)
 {
-    if (!ring || !target_id || !ring->loads || balance_pct < 100 || balance_pct > BALANCE_MAX)
-        return -EINVAL;
-    if (!ring->points)
-        return LB_E_NO_TARGET;
     lb_loads *loads = ring->loads;
     const uint32_t start = find_point(ring, hash);
     uint32_t pos = start, last = UINT32_MAX;
@@ -273,16 +244,24 @@ LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t b
                           (uint64_t)lb_loads_get(loads, slot) + 1))
             continue;
         uint32_t now = lb__loads_inc(loads, slot, 1);
-        if (within_bound(ring, i, balance_pct, lb_loads_total(loads), now)) {
-            *target_id = ring->ids[i];
-            return 0;
-        }
+        if (within_bound(ring, i, balance_pct, lb_loads_total(loads), now))
+            return i;
         lb__loads_release(loads, slot);
     }
     /* Every target full: only when picks race or counts changed from outside. */
     uint32_t i = ring->pt[start].index;
     lb__loads_inc(loads, ring->slots[i], 1);
-    *target_id = ring->ids[i];
+    return i;
+}
+
+LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t balance_pct,
+                                 uint32_t *target_id)
+{
+    if (!ring || !target_id || !ring->loads || balance_pct < 100 || balance_pct > BALANCE_MAX)
+        return -EINVAL;
+    if (!ring->points)
+        return LB_E_NO_TARGET;
+    *target_id = ring->ids[pick_bounded(ring, hash, balance_pct)];
     return 0;
 }
 
@@ -333,3 +312,82 @@ LB_API int lb_chash_target_at(const lb_chash *ring, size_t index, uint32_t *id, 
         *points = ring->npoints[index];
     return 0;
 }
+
+/* ---- the balancer's selectors (internal/selector.h) ---------------------------------------- */
+
+/* The ring holds about LB_CHASH_DEFAULT_POINTS points per target whatever the weights' scale:
+ * the weights are rescaled to that mean (at least 1 each). */
+static int sel_build(void **state, const struct lb__sel_input *in, lb_loads *loads)
+{
+    size_t n = 0;
+    const struct lb__target *t = lb__pool_targets(in->pool, &n);
+    uint64_t total = 0;
+    for (size_t k = 0; k < n; k++)
+        total += t[k].weight;
+    lb_pool *scaled = NULL;
+    int rc = lb_pool_new(&scaled);
+    for (size_t k = 0; k < n && !rc; k++) {
+        uint64_t w = (t[k].weight * (uint64_t)LB_CHASH_DEFAULT_POINTS * n + total / 2) / total;
+        w = w ? w : 1;
+        w = w > LB_WEIGHT_MAX ? LB_WEIGHT_MAX : w;
+        rc = lb_pool_add(scaled, t[k].id, t[k].key, t[k].key_len, (uint32_t)w, t[k].zone);
+    }
+    if (!rc) {
+        lb_chash_options o = {.struct_size = sizeof(o), .points_per_weight = 1, .loads = loads};
+        rc = lb_chash_new((lb_chash **)state, scaled, &o);
+    }
+    lb_pool_free(scaled);
+    return rc;
+}
+
+static int sel_build_plain(void **state, const struct lb__sel_input *in)
+{
+    return sel_build(state, in, NULL);
+}
+
+static int sel_build_bounded(void **state, const struct lb__sel_input *in)
+{
+    return sel_build(state, in, in->loads);
+}
+
+static int sel_pick(void *state, const struct lb__sel_pick *p, uint32_t *pos, int *counted)
+{
+    const lb_chash *r = state;
+    *counted = 0;
+    if (!r->points)
+        return LB_E_NO_TARGET;
+    *pos = r->pt[find_point(r, p->hash)].index;
+    return 0;
+}
+
+static int sel_pick_bounded(void *state, const struct lb__sel_pick *p, uint32_t *pos, int *counted)
+{
+    const lb_chash *r = state;
+    *counted = 0;
+    if (!r->points)
+        return LB_E_NO_TARGET;
+    *pos = pick_bounded(r, p->hash, p->bound_percent);
+    *counted = 1;
+    return 0;
+}
+
+static void sel_free(void *state)
+{
+    lb_chash_free(state);
+}
+
+const struct lb__selector lb__sel_ring = {
+    .name = "ring",
+    .needs = LB__SEL_HASHED,
+    .build = sel_build_plain,
+    .pick = sel_pick,
+    .free_state = sel_free,
+};
+
+const struct lb__selector lb__sel_ring_bounded = {
+    .name = "ring-bounded",
+    .needs = LB__SEL_HASHED | LB__SEL_NEEDS_LOADS | LB__SEL_NEEDS_BOUND,
+    .build = sel_build_bounded,
+    .pick = sel_pick_bounded,
+    .free_state = sel_free,
+};

@@ -20,8 +20,11 @@
 #include <string.h>
 
 #include "internal/abi.h"
+#include "internal/idmap.h"
 #include "internal/loads.h"
 #include "internal/pool.h"
+#include "internal/selector.h"
+#include "internal/util.h"
 #include "lb/leastconn.h"
 
 #define NONE      UINT32_MAX
@@ -45,31 +48,29 @@ struct lb_leastconn {
     uint32_t *ids, *slot;
     uint32_t *w;            /* weights; exact mode: max(1, w), padded to m leaves */
     _Atomic uint32_t *effw; /* choices mode: the weight, or 0 while excluded */
-    uint32_t *map;          /* id -> index + 1: direct (ids < direct) or open addressing */
-    uint32_t map_mask, direct;
+    uint32_t *map;          /* ids below `direct`: id -> index + 1 */
+    uint32_t direct;
+    struct lb__idmap idmap; /* otherwise */
     _Atomic uint64_t *leaf;  /* exact mode, m leaves (padding unpickable): flags | key */
     _Atomic uint64_t *stamp; /* exact mode: the clock at each leaf's latest pick (0: never) */
     _Atomic uint64_t *node;  /* exact mode: node[0] is the root; children of v: 2v + 1, 2v + 2 */
+    /* scalable mode: the tree (and the lb_loads table) shows the published counts pub[i];
+     * each stripe's picks and releases move its own delta[stripe * dstride + i] and publish
+     * it in steps of SC_BATCH. True count = pub[i] + the stripes' deltas. */
+    _Atomic int64_t *pub;
+    _Atomic int32_t *delta;
+    uint32_t dstride; /* a multiple of 16: stripes never share a cache line */
 };
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#define SC_BATCH ((int32_t)LB_LEASTCONN_SCALABLE_BATCH)
+_Static_assert(LB__STRIPES == LB_LEASTCONN_STRIPES, "one stripe count");
+#define TREE(lc) ((lc)->mode != LB_LEASTCONN_CHOICES) /* exact and scalable keep a tree */
 
 static inline long index_of(const lb_leastconn *lc, uint32_t id)
 {
     if (lc->direct)
         return id < lc->direct ? (long)lc->map[id] - 1 : -1;
-    for (uint32_t h = (uint32_t)mix64(id) & lc->map_mask;; h = (h + 1) & lc->map_mask) {
-        uint32_t v = lc->map[h];
-        if (!v)
-            return -1;
-        if (lc->ids[v - 1] == id)
-            return (long)(v - 1);
-    }
+    return lb__idmap_find(&lc->idmap, lc->ids, sizeof(uint32_t), id);
 }
 
 /* The better pick of leaves a and b: unpickable leaves lose (their flag bits are the word's
@@ -210,7 +211,7 @@ static inline void release_tree(lb_leastconn *lc, uint32_t i)
         propagate(lc, (uint32_t)p - 1, 0); /* evicted: read its latest word */
 }
 
-static int pick_exact(lb_leastconn *lc, uint32_t *id)
+static inline __attribute__((always_inline)) int pick_exact(lb_leastconn *lc, uint32_t *index)
 {
     for (int checked = 0;;) {
         uint32_t r = root(lc), i = r;
@@ -242,19 +243,25 @@ static int pick_exact(lb_leastconn *lc, uint32_t *id)
                                                         memory_order_seq_cst, memory_order_relaxed);
             propagate(lc, i, 0);
             lb__loads_inc(lc->loads, lc->slot[i], 1);
-            *id = lc->ids[i];
+            *index = i;
             return 0;
         }
         propagate(lc, i, 0);
     }
 }
 
+/* A thread's own sequence of draws: picks write no shared line for their randomness. Threads
+ * are numbered in the order they first draw, so a single-threaded program with a given seed
+ * repeats its picks. */
+static _Thread_local uint64_t tl_draws;
+static _Atomic uint64_t streams;
+
 static inline uint64_t next_random(lb_leastconn *lc)
 {
-    /* A racy counter is enough: two threads drawing the same number only repeat a sample. */
-    uint64_t c = atomic_load_explicit(&lc->clock, memory_order_relaxed);
-    atomic_store_explicit(&lc->clock, c + 1, memory_order_relaxed);
-    return mix64(lc->seed + c * 0x9E3779B97F4A7C15ull);
+    if (LB_UNLIKELY(!tl_draws))
+        tl_draws = lb__mix64(atomic_fetch_add_explicit(&streams, 1, memory_order_relaxed) + 1) | 1;
+    tl_draws += 0x9E3779B97F4A7C15ull;
+    return lb__mix64(lc->seed ^ tl_draws);
 }
 
 /* (a+1)/wi below (b+1)/wj? */
@@ -263,31 +270,42 @@ static inline int lighter(uint32_t wi, uint32_t a, uint32_t wj, uint32_t b)
     return ((uint64_t)a + 1) * wj < ((uint64_t)b + 1) * wi;
 }
 
-static int pick_choices(lb_leastconn *lc, uint32_t *id)
+/* Whether position i may be sampled: a weight (not excluded by lb_leastconn_set_excluded())
+ * and not excluded by the balancer's request @p (NULL: none). */
+static inline uint32_t weight_if_open(lb_leastconn *lc, uint32_t i, const struct lb__sel_pick *p)
+{
+    uint32_t w = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+    return w && p && p->n_exclude && p->excluded(p, i) ? 0 : w;
+}
+
+/* Power of k choices from the random word @r: two distinct samples when k = 2 (the default),
+ * a full scan of pools of at most scan_below targets. Counts the pick. */
+static inline __attribute__((always_inline)) int
+pick_choices(lb_leastconn *lc, uint64_t r, const struct lb__sel_pick *p, uint32_t *index)
 {
     uint32_t best = NONE, best_a = 0, best_w = 0;
     if (lc->n > lc->scan_below) {
-        uint64_t r = next_random(lc);
         if (lc->choices == 2) { /* the default, unrolled: both samples from one random word */
             uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
-            uint32_t j = (uint32_t)(((r >> 32) * lc->n) >> 32);
-            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
-            uint32_t wj = atomic_load_explicit(&lc->effw[j], memory_order_relaxed);
+            uint32_t j = (uint32_t)(((r >> 32) * (lc->n - 1)) >> 32);
+            j += j >= i;
+            uint32_t wi = weight_if_open(lc, i, p);
+            uint32_t wj = weight_if_open(lc, j, p);
             if (wi && wj) {
                 uint32_t ai = lb__loads_get(lc->loads, lc->slot[i]);
                 uint32_t aj = lb__loads_get(lc->loads, lc->slot[j]);
                 best = lighter(wj, aj, wi, ai) ? j : i;
                 lb__loads_inc(lc->loads, lc->slot[best], 1);
-                *id = lc->ids[best];
+                *index = best;
                 return 0;
             }
         }
         for (uint32_t k = 0, tries = 0; k < lc->choices && tries < 4 * lc->choices; tries++) {
             if (tries && !(tries & 1))
-                r = mix64(r + tries);
+                r = lb__mix64(r + tries);
             uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
             r = (r >> 32) | (r << 32);
-            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+            uint32_t wi = weight_if_open(lc, i, p);
             if (!wi)
                 continue;
             k++;
@@ -297,10 +315,10 @@ static int pick_choices(lb_leastconn *lc, uint32_t *id)
         }
     }
     if (best == NONE) { /* small pool, or samples all excluded: scan from a rotating start */
-        uint32_t start = (uint32_t)(next_random(lc) % lc->n);
+        uint32_t start = (uint32_t)(lb__mix64(r) % lc->n);
         for (uint32_t k = 0; k < lc->n; k++) {
             uint32_t i = start + k < lc->n ? start + k : start + k - lc->n;
-            uint32_t wi = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+            uint32_t wi = weight_if_open(lc, i, p);
             if (!wi)
                 continue;
             uint32_t a = lb__loads_get(lc->loads, lc->slot[i]);
@@ -311,7 +329,91 @@ static int pick_choices(lb_leastconn *lc, uint32_t *id)
             return LB_E_SELECTOR_EMPTY;
     }
     lb__loads_inc(lc->loads, lc->slot[best], 1);
-    *id = lc->ids[best];
+    *index = best;
+    return 0;
+}
+
+/* ---- scalable mode ---- */
+
+static inline uint64_t clamp_count(int64_t v)
+{
+    return v < 0 ? 0 : v > (int64_t)COUNT_MAX ? COUNT_MAX : (uint64_t)v;
+}
+
+/* Show leaf i's published count in the tree and in the lb_loads table. Each compare-and-swap
+ * reads the count after the word it replaces, so the last one to succeed shows every
+ * publication that finished before it. */
+static void sc_mirror(lb_leastconn *lc, uint32_t i)
+{
+    uint64_t w = atomic_load_explicit(&lc->leaf[i], memory_order_seq_cst), nw;
+    do {
+        nw = (w & UNPICKABLE) |
+             key_of(clamp_count(atomic_load_explicit(&lc->pub[i], memory_order_seq_cst)), lc->w[i]);
+    } while (!atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w, nw, memory_order_seq_cst,
+                                                    memory_order_seq_cst));
+    _Atomic uint32_t *a = &lc->loads->slots[lc->slot[i]].active;
+    uint32_t old = atomic_load_explicit(a, memory_order_relaxed), c;
+    do {
+        c = (uint32_t)clamp_count(atomic_load_explicit(&lc->pub[i], memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(a, &old, c, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    if (lc->loads->keep_total)
+        atomic_fetch_add_explicit(&lc->loads->total, (uint64_t)c - old, memory_order_relaxed);
+    propagate(lc, i, 0); /* ties: pool order (no shared clock to write) */
+}
+
+/* Move one connection on leaf i into the calling thread's stripe delta (+1 or -1); every
+ * SC_BATCH of them in one direction are published. */
+static inline void sc_count(lb_leastconn *lc, uint32_t i, int32_t one)
+{
+    _Atomic int32_t *d = &lc->delta[(size_t)lb__stripe() * lc->dstride + i];
+    if (atomic_fetch_add_explicit(d, one, memory_order_relaxed) + one == one * SC_BATCH) {
+        atomic_fetch_sub_explicit(d, one * SC_BATCH, memory_order_relaxed);
+        atomic_fetch_add_explicit(&lc->pub[i], (int64_t)one * SC_BATCH, memory_order_seq_cst);
+        sc_mirror(lc, i);
+    }
+}
+
+/* The root's target: the least (published count + 1) / weight. */
+static int pick_scalable(lb_leastconn *lc, uint32_t *index)
+{
+    for (int checked = 0;;) {
+        uint32_t i = root(lc);
+        uint64_t w = leaf_word(lc, i);
+        if (w & UNPICKABLE) { /* as in pick_exact(): refresh the path once, then believe it */
+            if (checked++ || !lc->inner)
+                return LB_E_SELECTOR_EMPTY;
+            propagate(lc, i, 1);
+            continue;
+        }
+        if (active_of(w, lc->w[i]) + (uint64_t)LB__STRIPES * SC_BATCH >= COUNT_MAX)
+            return -ENOSPC;
+        sc_count(lc, i, 1);
+        *index = i;
+        return 0;
+    }
+}
+
+static uint32_t sc_active(const lb_leastconn *lc, uint32_t i)
+{
+    lb_leastconn *m = (lb_leastconn *)lc;
+    int64_t a = atomic_load_explicit(&m->pub[i], memory_order_relaxed);
+    for (uint32_t s = 0; s < LB__STRIPES; s++)
+        a += atomic_load_explicit(&m->delta[(size_t)s * lc->dstride + i], memory_order_relaxed);
+    return (uint32_t)clamp_count(a);
+}
+
+static int build_scalable(lb_leastconn *lc)
+{
+    lc->dstride = (lc->n + 15) & ~15u;
+    lc->pub = malloc((lc->n ? lc->n : 1) * sizeof(*lc->pub));
+    lc->delta = aligned_alloc(64, (size_t)LB__STRIPES * lc->dstride * sizeof(*lc->delta) + 64);
+    if (!lc->pub || !lc->delta)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < lc->n; i++)
+        atomic_init(&lc->pub[i], (int64_t)lb__loads_get(lc->loads, lc->slot[i]));
+    for (size_t k = 0; k < (size_t)LB__STRIPES * lc->dstride; k++)
+        atomic_init(&lc->delta[k], 0);
     return 0;
 }
 
@@ -321,7 +423,13 @@ LB_API int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id)
         return -EINVAL;
     if (!lc->n)
         return LB_E_SELECTOR_EMPTY;
-    return lc->mode == LB_LEASTCONN_EXACT ? pick_exact(lc, id) : pick_choices(lc, id);
+    uint32_t i;
+    int rc = lc->mode == LB_LEASTCONN_EXACT      ? pick_exact(lc, &i)
+             : lc->mode == LB_LEASTCONN_SCALABLE ? pick_scalable(lc, &i)
+                                                 : pick_choices(lc, next_random(lc), NULL, &i);
+    if (!rc)
+        *id = lc->ids[i];
+    return rc;
 }
 
 LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
@@ -340,6 +448,10 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
         lb__loads_dec(lc->loads, lc->slot[i], 1, &now);
         return 0;
     }
+    if (lc->mode == LB_LEASTCONN_SCALABLE) { /* not checked: the count is spread over stripes */
+        sc_count(lc, (uint32_t)i, -1);
+        return 0;
+    }
     /* Decrement only a positive count, so that a spurious release cannot hide another. */
     return lb__loads_dec(lc->loads, lc->slot[i], 1, &now) ? 0 : -ERANGE;
 }
@@ -351,7 +463,7 @@ LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded
     long i = index_of(lc, id);
     if (i < 0)
         return -ENOENT;
-    if (lc->mode != LB_LEASTCONN_EXACT) {
+    if (!TREE(lc)) {
         atomic_store_explicit(&lc->effw[i], excluded ? 0 : lc->w[i], memory_order_relaxed);
         return 0;
     }
@@ -370,7 +482,9 @@ LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *ac
     long i = index_of(lc, id);
     if (i < 0)
         return -ENOENT;
-    if (lc->mode == LB_LEASTCONN_EXACT)
+    if (lc->mode == LB_LEASTCONN_SCALABLE)
+        *active = sc_active(lc, (uint32_t)i);
+    else if (lc->mode == LB_LEASTCONN_EXACT)
         *active = (uint32_t)active_of(
             atomic_load_explicit(&((lb_leastconn *)lc)->leaf[i], memory_order_relaxed), lc->w[i]);
     else
@@ -391,10 +505,13 @@ LB_API void lb_leastconn_free(lb_leastconn *lc)
     free(lc->w);
     free(lc->slot);
     free(lc->map);
+    lb__idmap_free(&lc->idmap);
     free(lc->leaf);
     free(lc->stamp);
     free(lc->node);
     free(lc->effw);
+    free(lc->pub);
+    free(lc->delta);
     free(lc);
 }
 
@@ -442,20 +559,7 @@ static int build_map(lb_leastconn *lc)
             lc->map[lc->ids[i]] = i + 1;
         return 0;
     }
-    uint32_t map_cap = 16;
-    while (map_cap < 2 * lc->n)
-        map_cap *= 2;
-    lc->map_mask = map_cap - 1;
-    lc->map = calloc(map_cap, sizeof(uint32_t));
-    if (!lc->map)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < lc->n; i++) {
-        uint32_t h = (uint32_t)mix64(lc->ids[i]) & lc->map_mask;
-        while (lc->map[h])
-            h = (h + 1) & lc->map_mask;
-        lc->map[h] = i + 1;
-    }
-    return 0;
+    return lb__idmap_build(&lc->idmap, lc->ids, sizeof(uint32_t), lc->n);
 }
 
 LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *loads,
@@ -471,7 +575,7 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
         if (rc)
             return rc;
         opts = &in;
-        if (opts->mode > LB_LEASTCONN_CHOICES || opts->choices > 16)
+        if (opts->mode > LB_LEASTCONN_SCALABLE || opts->choices > 16)
             return -EINVAL;
         o.mode = opts->mode;
         o.choices = opts->choices ? opts->choices : 2;
@@ -506,8 +610,10 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
     }
     if (!rc)
         rc = build_map(lc);
-    if (!rc && lc->mode == LB_LEASTCONN_EXACT)
+    if (!rc && TREE(lc))
         rc = build_tree(lc);
+    if (!rc && lc->mode == LB_LEASTCONN_SCALABLE)
+        rc = build_scalable(lc);
     if (rc) {
         lb_leastconn_free(lc);
         return rc;
@@ -515,3 +621,88 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
     *out = lc;
     return 0;
 }
+
+/* ---- the balancer's selectors (internal/selector.h) ---------------------------------------- */
+
+static int sel_build(void **state, const struct lb__sel_input *in, uint32_t mode)
+{
+    lb_leastconn_options o = {.struct_size = sizeof(o), .mode = mode, .seed = in->seed};
+    return lb_leastconn_new((lb_leastconn **)state, in->pool, in->loads, &o);
+}
+
+static int sel_build_exact(void **state, const struct lb__sel_input *in)
+{
+    return sel_build(state, in, LB_LEASTCONN_EXACT);
+}
+
+static int sel_build_p2c(void **state, const struct lb__sel_input *in)
+{
+    return sel_build(state, in, LB_LEASTCONN_CHOICES);
+}
+
+/* Exact least connections. With exclusions, the tree (shared by every request) cannot skip
+ * them: the exact minimum of (active + 1) / weight over the rest is found by a scan, and not
+ * counted (the balancer counts it). */
+static int sel_pick_exact(void *state, const struct lb__sel_pick *p, uint32_t *pos, int *counted)
+{
+    lb_leastconn *lc = state;
+    *counted = 0;
+    if (!lc->n)
+        return LB_E_NO_TARGET;
+    if (!p->n_exclude) {
+        if (pick_exact(lc, pos))
+            return LB_E_NO_TARGET;
+        *counted = 1;
+        return 0;
+    }
+    uint32_t best = NONE, best_a = 0, best_w = 1;
+    for (uint32_t i = 0; i < lc->n; i++) {
+        if (p->excluded(p, i))
+            continue;
+        uint32_t a = lb__loads_get(lc->loads, lc->slot[i]);
+        if (best == NONE || lighter(lc->w[i], a, best_w, best_a))
+            best = i, best_a = a, best_w = lc->w[i];
+    }
+    if (best == NONE)
+        return LB_E_NO_TARGET;
+    *pos = best;
+    return 0;
+}
+
+/* Power of two choices, sampled by the flow hash (the same request samples the same pair). */
+static int sel_pick_p2c(void *state, const struct lb__sel_pick *p, uint32_t *pos, int *counted)
+{
+    lb_leastconn *lc = state;
+    *counted = 0;
+    if (!lc->n || pick_choices(lc, lb__mix64(p->hash ^ p->seed), p, pos))
+        return LB_E_NO_TARGET;
+    *counted = 1;
+    return 0;
+}
+
+static int sel_release(void *state, uint32_t id)
+{
+    return lb_leastconn_release(state, id);
+}
+
+static void sel_free(void *state)
+{
+    lb_leastconn_free(state);
+}
+
+const struct lb__selector lb__sel_leastconn = {
+    .name = "leastconn",
+    .needs = LB__SEL_NEEDS_LOADS,
+    .build = sel_build_exact,
+    .pick = sel_pick_exact,
+    .release = sel_release,
+    .free_state = sel_free,
+};
+
+const struct lb__selector lb__sel_p2c = {
+    .name = "p2c",
+    .needs = LB__SEL_NEEDS_LOADS | LB__SEL_HASHED,
+    .build = sel_build_p2c,
+    .pick = sel_pick_p2c,
+    .free_state = sel_free, /* a release is a plain decrement of the count */
+};

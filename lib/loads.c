@@ -7,15 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/idmap.h"
 #include "internal/loads.h"
 
 #define LOADS_MAX (1u << 24)
 #define SLOT_FREE UINT32_MAX
-
-static uint32_t map_home(uint32_t id, uint32_t mask)
-{
-    return (id * 0x9E3779B1u ^ id >> 15) & mask;
-}
 
 LB_API int lb_loads_new(lb_loads **out, uint32_t capacity)
 {
@@ -66,7 +62,7 @@ static long map_find(const lb_loads *l, uint32_t id, long *free_pos)
 {
     uint32_t mask = l->map_cap - 1;
     long first_tomb = -1;
-    for (uint32_t i = map_home(id, mask), n = 0; n < l->map_cap; i = (i + 1) & mask, n++) {
+    for (uint32_t i = lb__id_home(id, mask), n = 0; n < l->map_cap; i = (i + 1) & mask, n++) {
         uint32_t v = l->map[i];
         if (v == 0) {
             if (free_pos)

@@ -7,8 +7,9 @@
 
 #include <xxhash.h>
 
-#include "internal/maglev.h"
+#include "internal/idmap.h"
 #include "internal/pool.h"
+#include "internal/selector.h"
 #include "internal/util.h"
 #include "lb/hash.h"
 #include "lb/maglev.h"
@@ -30,7 +31,7 @@ struct lb_maglev {
     uint32_t *ids;     /* by index */
     uint32_t *weights; /* by index */
     uint32_t *entries; /* by index */
-    struct lb__id_index *by_id;
+    struct lb__idmap by_id; /* id -> index */
     uint64_t digest;
 };
 
@@ -46,89 +47,6 @@ static inline uint32_t slot_of(uint64_t h, uint32_t m)
     uint64_t hi = (h >> 32) * m;
     return (uint32_t)((hi + (lo >> 32)) >> 32);
 #endif
-}
-
-int lb__is_prime(uint32_t n)
-{
-    if (n < 2)
-        return 0;
-    if (n % 2 == 0)
-        return n == 2;
-    for (uint32_t d = 3; d <= n / d; d += 2) {
-        if (n % d == 0)
-            return 0;
-    }
-    return 1;
-}
-
-int lb__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    if (c)
-        return c;
-    return (alen > blen) - (alen < blen);
-}
-
-static int target_ptr_cmp(const void *x, const void *y)
-{
-    const struct lb__target *a = *(const struct lb__target *const *)x;
-    const struct lb__target *b = *(const struct lb__target *const *)y;
-    return lb__key_cmp(a->key, a->key_len, b->key, b->key_len);
-}
-
-int lb__sorted_targets(const lb_pool *pool, const struct lb__target ***out, uint32_t *count)
-{
-    size_t n;
-    const struct lb__target *t = lb__pool_targets(pool, &n);
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        w += t[i].weight > 0;
-    if (w > UINT32_MAX - 1)
-        return -ERANGE;
-    const struct lb__target **v = malloc((w ? w : 1) * sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    w = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (t[i].weight > 0)
-            v[w++] = &t[i];
-    }
-    qsort(v, w, sizeof(*v), target_ptr_cmp);
-    *out = v;
-    *count = (uint32_t)w;
-    return 0;
-}
-
-static int id_cmp(const void *x, const void *y)
-{
-    const struct lb__id_index *a = x, *b = y;
-    return (a->id > b->id) - (a->id < b->id);
-}
-
-struct lb__id_index *lb__id_index_new(const struct lb__target *const *sorted, uint32_t n)
-{
-    struct lb__id_index *map = malloc((n ? n : 1) * sizeof(*map));
-    if (!map)
-        return NULL;
-    for (uint32_t i = 0; i < n; i++) {
-        map[i].id = sorted[i]->id;
-        map[i].index = i;
-    }
-    qsort(map, n, sizeof(*map), id_cmp);
-    return map;
-}
-
-long lb__id_index_find(const struct lb__id_index *map, uint32_t n, uint32_t id)
-{
-    uint32_t lo = 0, hi = n; /* no bsearch(): a release looks its target up on every call */
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (map[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && map[lo].id == id ? (long)map[lo].index : -1;
 }
 
 /* The state of one target while the table fills. */
@@ -454,13 +372,14 @@ LB_API int lb_maglev_build(lb_maglev **out, const lb_pool *pool, uint32_t table_
     t->ids = malloc(cnt * sizeof(uint32_t));
     t->weights = malloc(cnt * sizeof(uint32_t));
     t->entries = calloc(cnt, sizeof(uint32_t));
-    t->by_id = lb__id_index_new(sorted, n);
-    if (!t->ids || !t->weights || !t->entries || !t->by_id)
+    if (!t->ids || !t->weights || !t->entries)
         goto fail;
     for (uint32_t i = 0; i < n; i++) {
         t->ids[i] = sorted[i]->id;
         t->weights[i] = sorted[i]->weight;
     }
+    if (lb__idmap_build(&t->by_id, t->ids, sizeof(uint32_t), n))
+        goto fail;
     t->lookup_size = n ? table_size : 1;
     if (!n) {
         t->narrow = calloc(1, sizeof(uint16_t));
@@ -499,7 +418,7 @@ LB_API void lb_maglev_free(lb_maglev *table)
     free(table->ids);
     free(table->weights);
     free(table->entries);
-    free(table->by_id);
+    lb__idmap_free(&table->by_id);
     free(table);
 }
 
@@ -547,7 +466,7 @@ LB_API int lb_maglev_index_of(const lb_maglev *table, uint32_t id, uint32_t *ind
 {
     if (!table || !index)
         return -EINVAL;
-    long i = lb__id_index_find(table->by_id, table->count, id);
+    long i = lb__idmap_find(&table->by_id, table->ids, sizeof(uint32_t), id);
     if (i < 0)
         return -ENOENT;
     *index = (uint32_t)i;
@@ -593,3 +512,45 @@ LB_API uint32_t lb_maglev_default_size(void)
 {
     return LB_MAGLEV_DEFAULT_SIZE;
 }
+
+/* ---- the balancer's selector (internal/selector.h) ----------------------------------------- */
+
+static int sel_build(void **state, const struct lb__sel_input *in)
+{
+    return lb_maglev_build((lb_maglev **)state, in->pool, in->table_size);
+}
+
+static int sel_pick(void *state, const struct lb__sel_pick *p, uint32_t *pos, int *counted)
+{
+    const lb_maglev *t = state;
+    *counted = 0;
+    if (!t->count)
+        return LB_E_NO_TARGET;
+    *pos = entry_at(t, slot_of(p->hash, t->size));
+    return 0;
+}
+
+static void sel_free(void *state)
+{
+    lb_maglev_free(state);
+}
+
+static uint64_t sel_digest(const void *state)
+{
+    return ((const lb_maglev *)state)->digest;
+}
+
+static uint32_t sel_entries(const void *state, uint32_t pos)
+{
+    return ((const lb_maglev *)state)->entries[pos];
+}
+
+const struct lb__selector lb__sel_maglev = {
+    .name = "maglev",
+    .needs = LB__SEL_NEEDS_TABLE | LB__SEL_HASHED,
+    .build = sel_build,
+    .pick = sel_pick,
+    .free_state = sel_free,
+    .digest = sel_digest,
+    .entries = sel_entries,
+};

@@ -8,7 +8,9 @@
 #include <xxhash.h>
 
 #include "internal/abi.h"
+#include "internal/idmap.h"
 #include "internal/pool.h"
+#include "internal/util.h"
 
 struct lb_pool {
     struct lb__target *targets;
@@ -22,7 +24,7 @@ struct lb_pool {
 
 static size_t id_slot(uint32_t id, size_t mask)
 {
-    return (size_t)((id * 0x9E3779B1u) ^ (id >> 16)) & mask;
+    return lb__id_home(id, (uint32_t)mask);
 }
 
 static size_t key_slot(const void *key, size_t len, size_t mask)
@@ -281,4 +283,34 @@ const struct lb__target *lb__pool_targets(const lb_pool *pool, size_t *count)
 long lb__pool_index_of(const lb_pool *pool, uint32_t id)
 {
     return find_id(pool, id);
+}
+
+static int target_ptr_cmp(const void *x, const void *y)
+{
+    const struct lb__target *a = *(const struct lb__target *const *)x;
+    const struct lb__target *b = *(const struct lb__target *const *)y;
+    return lb__key_cmp(a->key, a->key_len, b->key, b->key_len);
+}
+
+int lb__sorted_targets(const lb_pool *pool, const struct lb__target ***out, uint32_t *count)
+{
+    size_t n;
+    const struct lb__target *t = lb__pool_targets(pool, &n);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w += t[i].weight > 0;
+    if (w > UINT32_MAX - 1)
+        return -ERANGE;
+    const struct lb__target **v = malloc((w ? w : 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].weight > 0)
+            v[w++] = &t[i];
+    }
+    qsort(v, w, sizeof(*v), target_ptr_cmp);
+    *out = v;
+    *count = (uint32_t)w;
+    return 0;
 }

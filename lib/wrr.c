@@ -15,6 +15,8 @@
 
 #include "internal/abi.h"
 #include "internal/pool.h"
+#include "internal/selector.h"
+#include "internal/util.h"
 #include "lb/wrr.h"
 
 __extension__ typedef __int128 i128;
@@ -23,17 +25,25 @@ __extension__ typedef __int128 i128;
 #define AHEAD     2  /* chunks generated ahead of the one being handed out */
 #define SEED_SPAN 65536u
 #define CACHE_MAX (1u << 20) /* cycles up to this many picks are recorded and replayed */
+#define BATCH     LB_WRR_BATCH /* tickets a thread takes at once (divides LB_WRR_CHUNK) */
+#define TL_WAYS   4         /* selectors a thread keeps a batch of at once */
 
 struct slot {
     _Atomic uint64_t seq; /* chunk number + 1 when complete, 0 while being written */
     _Atomic uint32_t e[LB_WRR_CHUNK];
 };
 
+/* Per-stripe count of the tickets used (padded: each stripe's picks write only its line). */
+struct used {
+    _Alignas(64) _Atomic uint64_t n;
+};
+
 struct lb_wrr {
-    _Alignas(64) _Atomic uint64_t ticket;
+    _Alignas(64) _Atomic uint64_t ticket; /* tickets handed out, in batches of BATCH */
+    struct used used[LB__STRIPES];
     _Alignas(64) _Atomic uint64_t gen_chunk; /* the next chunk to generate */
     _Atomic int gen_lock;
-    _Atomic uint64_t skipped; /* tickets given up by pickers that lagged a whole ring */
+    uint64_t uid; /* unique among selectors (thread batches are keyed by it) */
     uint32_t n;
     uint64_t S;
     uint32_t *ids, *w;
@@ -182,16 +192,70 @@ static void maybe_generate(lb_wrr *r, uint64_t upto)
     atomic_store_explicit(&r->gen_lock, 0, memory_order_release);
 }
 
-LB_API int lb_wrr_pick(lb_wrr *r, uint32_t *id)
+/* A thread's batches of tickets: for each of the last TL_WAYS selectors it picked from, the
+ * range [next, end) it took from the shared ticket counter and has not used yet. Taking
+ * BATCH tickets with one fetch-and-add keeps threads off the shared counter's cache line. A
+ * batch left behind (the thread stops picking from that selector, or picks from more than
+ * TL_WAYS selectors in turn) is never used: lb_wrr_skipped() counts it. */
+struct tl_batch {
+    uint64_t uid, next, end;
+};
+static _Thread_local struct tl_batch tl_batches[TL_WAYS];
+static _Thread_local uint32_t tl_last, tl_victim; /* the slot used last; the next to evict */
+static _Atomic uint64_t next_uid = 1;
+
+/* The calling thread's batch of @r's tickets, or NULL. */
+static inline struct tl_batch *own_batch(const lb_wrr *r)
 {
-    if (!r || !id)
-        return -EINVAL;
-    if (!r->n)
-        return LB_E_SELECTOR_EMPTY;
-    for (int retry = 0;; retry = 1) {
-        if (retry)
-            atomic_fetch_add_explicit(&r->skipped, 1, memory_order_relaxed);
-        uint64_t tk = atomic_fetch_add_explicit(&r->ticket, 1, memory_order_relaxed);
+    for (uint32_t k = 0; k < TL_WAYS; k++)
+        if (tl_batches[k].uid == r->uid)
+            return &tl_batches[k];
+    return NULL;
+}
+
+static uint64_t take_ticket_slow(lb_wrr *r)
+{
+    struct tl_batch *b = own_batch(r);
+    if (!b) { /* a slot with nothing left in it, else the next in turn */
+        for (uint32_t k = 0; k < TL_WAYS && !b; k++)
+            if (tl_batches[k].next == tl_batches[k].end)
+                b = &tl_batches[k];
+        if (!b)
+            b = &tl_batches[tl_victim++ % TL_WAYS];
+        b->uid = r->uid;
+        b->next = b->end = 0;
+    }
+    if (b->next == b->end) {
+        b->next = atomic_fetch_add_explicit(&r->ticket, BATCH, memory_order_relaxed);
+        b->end = b->next + BATCH;
+    }
+    tl_last = (uint32_t)(b - tl_batches);
+    return b->next++;
+}
+
+static inline uint64_t take_ticket(lb_wrr *r)
+{
+    struct tl_batch *b = &tl_batches[tl_last];
+    if (LB_LIKELY(b->uid == r->uid && b->next != b->end))
+        return b->next++;
+    return take_ticket_slow(r);
+}
+
+/* Count one ticket used (its entry read). One writer per stripe while at most LB__STRIPES
+ * threads pick: a plain increment (with more, a lost increment only overstates
+ * lb_wrr_skipped()). */
+static inline void ticket_used(lb_wrr *r)
+{
+    _Atomic uint64_t *u = &r->used[lb__stripe()].n;
+    atomic_store_explicit(u, atomic_load_explicit(u, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* The next pick's position in the target list. */
+static inline __attribute__((always_inline)) uint32_t pick_index(lb_wrr *r)
+{
+    for (;;) {
+        uint64_t tk = take_ticket(r);
         uint64_t c = tk / LB_WRR_CHUNK;
         uint32_t off = (uint32_t)(tk % LB_WRR_CHUNK);
         if (off == 0)
@@ -205,8 +269,8 @@ LB_API int lb_wrr_pick(lb_wrr *r, uint32_t *id)
                 uint32_t e = atomic_load_explicit(&s->e[off], memory_order_relaxed);
                 atomic_thread_fence(memory_order_acquire);
                 if (atomic_load_explicit(&s->seq, memory_order_relaxed) == seq) {
-                    *id = r->ids[e];
-                    return 0;
+                    ticket_used(r);
+                    return e;
                 }
                 break; /* overwritten while reading */
             }
@@ -218,6 +282,16 @@ LB_API int lb_wrr_pick(lb_wrr *r, uint32_t *id)
     }
 }
 
+LB_API int lb_wrr_pick(lb_wrr *r, uint32_t *id)
+{
+    if (!r || !id)
+        return -EINVAL;
+    if (!r->n)
+        return LB_E_SELECTOR_EMPTY;
+    *id = r->ids[pick_index(r)];
+    return 0;
+}
+
 LB_API uint64_t lb_wrr_cycle(const lb_wrr *r)
 {
     return r ? r->S : 0;
@@ -225,7 +299,15 @@ LB_API uint64_t lb_wrr_cycle(const lb_wrr *r)
 
 LB_API uint64_t lb_wrr_skipped(const lb_wrr *r)
 {
-    return r ? atomic_load_explicit(&((lb_wrr *)r)->skipped, memory_order_relaxed) : 0;
+    if (!r)
+        return 0;
+    lb_wrr *w = (lb_wrr *)r;
+    /* tickets taken but not used: given up after a lag, or still in (or left in) a batch */
+    uint64_t used = 0;
+    for (uint32_t s = 0; s < LB__STRIPES; s++)
+        used += atomic_load_explicit(&w->used[s].n, memory_order_relaxed);
+    uint64_t taken = atomic_load_explicit(&w->ticket, memory_order_relaxed);
+    return taken > used ? taken - used : 0;
 }
 
 LB_API size_t lb_wrr_count(const lb_wrr *r)
@@ -237,6 +319,9 @@ LB_API void lb_wrr_free(lb_wrr *r)
 {
     if (!r)
         return;
+    struct tl_batch *own = own_batch(r); /* the freeing thread's slot is free again */
+    if (own)
+        *own = (struct tl_batch){0, 0, 0};
     free(r->ids);
     free(r->w);
     free(r->A);
@@ -248,11 +333,15 @@ LB_API void lb_wrr_free(lb_wrr *r)
     free(r);
 }
 
-static uint64_t mix64(uint64_t z)
+/* Entries [from, to) of @p's schedule are not handed out: add them back to the lags. */
+static void give_back(lb_wrr *p, int64_t *lag, uint64_t from, uint64_t to)
 {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    for (uint64_t g = from; g < to; g++) {
+        const struct slot *s = &p->ring[(g / LB_WRR_CHUNK) % RING];
+        if (atomic_load_explicit(&s->seq, memory_order_relaxed) != g / LB_WRR_CHUNK + 1)
+            continue;
+        lag[atomic_load_explicit(&s->e[g % LB_WRR_CHUNK], memory_order_relaxed)] += (int64_t)p->S;
+    }
 }
 
 /* Lags (in 1/S picks) of @prev's targets at its current ticket, in @lag. */
@@ -269,12 +358,19 @@ static void prev_lags(lb_wrr *p, int64_t *lag)
     if (p->replay) /* A was left at the cycle's start: count the picks made since */
         for (uint64_t g = 0; g < p->t; g++)
             lag[p->cyc[g]] -= (int64_t)p->S;
-    /* Entries generated but not handed out yet are given back. */
-    for (uint64_t g = tk; g < gen_pos; g++) {
-        const struct slot *s = &p->ring[(g / LB_WRR_CHUNK) % RING];
-        if (atomic_load_explicit(&s->seq, memory_order_relaxed) != g / LB_WRR_CHUNK + 1)
-            continue;
-        lag[atomic_load_explicit(&s->e[g % LB_WRR_CHUNK], memory_order_relaxed)] += (int64_t)p->S;
+    /* Entries generated but not handed out yet are given back: those past the ticket, and
+     * the rest of the calling thread's own batch (which it drops: a single thread that picks
+     * and rebuilds continues exactly where it stands). */
+    give_back(p, lag, tk, gen_pos);
+    struct tl_batch *own = own_batch(p);
+    if (own) {
+        uint64_t end = own->end < tk ? own->end : tk;
+        for (uint32_t k = own->next < end ? 0 : p->n; k < p->n; k++)
+            lag[k] -= (int64_t)(end - own->next) * p->w[k];
+        if (own->next < end)
+            give_back(p, lag, own->next, end);
+        own->next = own->end = 0;
+        own->uid = 0;
     }
     atomic_store_explicit(&p->gen_lock, 0, memory_order_release);
 }
@@ -369,9 +465,11 @@ LB_API int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *o
     for (uint32_t k = 0; k < RING; k++)
         atomic_init(&r->ring[k].seq, 0);
     atomic_init(&r->ticket, 0);
+    for (uint32_t k = 0; k < LB__STRIPES; k++)
+        atomic_init(&r->used[k].n, 0);
+    r->uid = atomic_fetch_add_explicit(&next_uid, 1, memory_order_relaxed);
     atomic_init(&r->gen_chunk, 0);
     atomic_init(&r->gen_lock, 0);
-    atomic_init(&r->skipped, 0);
     if (r->n) {
         if (opts && opts->prev && opts->prev->n) {
             int rc = inherit(r, pool, opts->prev);
@@ -392,7 +490,7 @@ LB_API int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *o
         }
         if (opts && !opts->prev && opts->seed) {
             uint64_t span = r->S < SEED_SPAN ? r->S : SEED_SPAN;
-            for (uint64_t k = mix64(opts->seed) % span; k > 0; k--)
+            for (uint64_t k = lb__mix64(opts->seed) % span; k > 0; k--)
                 gen_step(r);
         }
         maybe_generate(r, AHEAD);
@@ -400,3 +498,36 @@ LB_API int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *o
     *out = r;
     return 0;
 }
+
+/* ---- the balancer's selector (internal/selector.h) ----------------------------------------- */
+
+static int sel_build(void **state, const struct lb__sel_input *in)
+{
+    /* The previous selector's lags carry over: a rebuild does not restart the cycle. */
+    lb_wrr_options o = {.struct_size = sizeof(o), .seed = in->seed, .prev = in->prev};
+    return lb_wrr_new((lb_wrr **)state, in->pool, &o);
+}
+
+static int sel_pick(void *state, const struct lb__sel_pick *p, uint32_t *pos, int *counted)
+{
+    lb_wrr *r = state;
+    (void)p;
+    *counted = 0;
+    if (!r->n)
+        return LB_E_NO_TARGET;
+    *pos = pick_index(r);
+    return 0;
+}
+
+static void sel_free(void *state)
+{
+    lb_wrr_free(state);
+}
+
+const struct lb__selector lb__sel_wrr = {
+    .name = "wrr",
+    .needs = 0,
+    .build = sel_build,
+    .pick = sel_pick,
+    .free_state = sel_free,
+};

@@ -367,15 +367,10 @@ static int parse_cidr_list(struct lbf_config *cfg, const char *value, struct lbf
     return 0;
 }
 
+/* The library's list of algorithm names (lb_algorithm_from_name()). */
 static int parse_algorithm(const char *v, uint32_t *alg)
 {
-    for (uint32_t a = 0; a <= LB_ALG_P2C; a++) {
-        static const char *const names[] = {"maglev", "ring",      "ring-bounded",
-                                            "wrr",    "leastconn", "p2c"};
-        if (strcmp(v, names[a]) == 0)
-            return *alg = a, 0;
-    }
-    return -1;
+    return lb_algorithm_from_name(v, alg) == LB_OK ? 0 : -1;
 }
 
 static int parse_zone_mode(const char *v, uint32_t *mode)
@@ -521,10 +516,17 @@ static int set_algorithm(struct lbf_config *cfg, const struct setting *s, const 
 {
     (void)s;
     (void)line;
-    if (parse_algorithm(value, &cfg->algorithm) != 0)
-        return fail(err, "unknown algorithm '%s' (maglev, ring, ring-bounded, wrr, leastconn, p2c)",
-                    value);
-    return 0;
+    if (parse_algorithm(value, &cfg->algorithm) == 0)
+        return 0;
+    char names[160] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < lb_algorithm_count() && used < sizeof(names); i++) {
+        uint32_t alg = 0;
+        if (lb_algorithm_at(i, &alg) == LB_OK)
+            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
+                                     lb_algorithm_name(alg));
+    }
+    return fail(err, "unknown algorithm '%s' (%s)", value, names);
 }
 
 static int set_affinity(struct lbf_config *cfg, const struct setting *s, const char *value,
@@ -1274,7 +1276,7 @@ const char *lbf_usage_text(void)
            "                              bytes (default on)\n"
            "Selection (liblb balancer):\n"
            "  --algorithm A               maglev (default), ring, ring-bounded, wrr, leastconn, "
-           "p2c\n"
+           "p2c, rendezvous\n"
            "  --affinity source|none      hash the client address only (stickiness)\n"
            "  --table-size P              Maglev table size, a prime (default 65537)\n"
            "  --seed S                    hash seed (decimal or 0x hex)\n"

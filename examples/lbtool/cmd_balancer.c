@@ -20,7 +20,8 @@ static const char balancer_help[] =
     "with the seed) and prints each target's state, weights, Maglev entries and picks, and the\n"
     "events.\n"
     "  --target KEY[=W][@Z]  a target: key, weight (default 1), zone id (default 0)\n"
-    "  --algorithm NAME      maglev (default), ring, ring-bounded, wrr, leastconn, p2c\n"
+    "  --algorithm NAME      maglev (default), ring, ring-bounded, wrr, leastconn, p2c,\n"
+    "                        rendezvous (the library's list: lb_algorithm_name())\n"
     "  --table-size M        Maglev table size, a prime (default 65537)\n"
     "  --seed S              seed of the balancer and of the flow hashes (default 0)\n"
     "  --zone-mode MODE      all (default), local, aware, affinity\n"
@@ -118,10 +119,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'a': {
             uint32_t alg;
-            const char *names[] = {lb_balancer_algorithm_name(0), lb_balancer_algorithm_name(1),
-                                   lb_balancer_algorithm_name(2), lb_balancer_algorithm_name(3),
-                                   lb_balancer_algorithm_name(4), lb_balancer_algorithm_name(5)};
-            if (parse_name(optarg, names, 6, &alg))
+            if (lb_algorithm_from_name(optarg, &alg) != LB_OK)
                 return lbt_usage("balancer", "unknown --algorithm '%s'", optarg);
             a->cfg.algorithm = alg;
             break;
@@ -223,7 +221,7 @@ static cJSON *report(lb_balancer *b, const struct args *a, uint64_t no_target, c
     if (lb_balancer_get_stats(b, &s))
         return NULL;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "algorithm", lb_balancer_algorithm_name(a->cfg.algorithm));
+    cJSON_AddStringToObject(o, "algorithm", lb_algorithm_name(a->cfg.algorithm));
     cJSON_AddNumberToObject(o, "generation", (double)s.generation);
     cJSON_AddBoolToObject(o, "fail_open", s.fail_open);
     if (a->cfg.algorithm == LB_ALG_MAGLEV)

@@ -12,7 +12,7 @@
 
 static const char leastconn_help[] =
     "usage: lbtool leastconn --target KEY=W... [--connections N] [--rate R]\n"
-    "                        [--mean-duration D] [--mode exact|choices] [--choices K]\n"
+    "                        [--mean-duration D] [--mode exact|choices|scalable] [--choices K]\n"
     "                        [--drain KEY]... [--seed S]\n\n"
     "Simulates a workload: connection k arrives at time k / R and lasts a time drawn\n"
     "uniformly from [0, 2D) (seeded); connections that have ended are released before\n"
@@ -22,7 +22,8 @@ static const char leastconn_help[] =
     "  --connections N     connections to simulate, 1..10000000 (default 10000)\n"
     "  --rate R            arrivals per time unit, 1..1000000 (default 10)\n"
     "  --mean-duration D   mean connection duration in time units, 1..1000000 (default 50)\n"
-    "  --mode M            exact (default) or choices (power of k choices)\n"
+    "  --mode M            exact (default), choices (power of k choices) or scalable\n"
+    "                      (per-thread counts published in batches, doc/stateful-selectors.md)\n"
     "  --choices K         samples per pick in choices mode, 1..16 (default 2)\n"
     "  --drain KEY         exclude a target from new picks (repeatable)\n"
     "  --seed S            workload and sampling seed (default 1)\n"
@@ -175,6 +176,8 @@ int lbt_cmd_leastconn(int argc, char **argv)
         case 'm':
             if (!strcmp(optarg, "exact"))
                 s.opts.mode = LB_LEASTCONN_EXACT;
+            else if (!strcmp(optarg, "scalable"))
+                s.opts.mode = LB_LEASTCONN_SCALABLE;
             else if (!strcmp(optarg, "choices"))
                 s.opts.mode = LB_LEASTCONN_CHOICES;
             else
@@ -212,7 +215,9 @@ int lbt_cmd_leastconn(int argc, char **argv)
     cJSON *out = NULL;
     if (!rc) {
         out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "mode", s.opts.mode ? "choices" : "exact");
+        cJSON_AddStringToObject(out, "mode", s.opts.mode == LB_LEASTCONN_SCALABLE ? "scalable"
+                                             : s.opts.mode                        ? "choices"
+                                                                                  : "exact");
         cJSON_AddNumberToObject(out, "connections", (double)s.conns);
         cJSON *list = cJSON_AddArrayToObject(out, "targets");
         for (uint32_t t = 0; t < s.ntargets; t++) {

@@ -88,26 +88,9 @@ static void dump(cJSON *obj, const lb_pool *pool, const lb_maglev *t)
     free(entries);
 }
 
-/* Removes and adds targets; a key added back keeps its id from @before, so that
- * slots_changed (which compares owner ids) counts it as the same target. */
-static int change_pool(lb_pool *after, const lb_pool *before, const struct lbt_hs_targets *rm,
-                       const struct lbt_hs_targets *add)
+static uint32_t lookup(const void *t, uint64_t h)
 {
-    for (size_t i = 0; i < rm->n; i++) {
-        uint32_t id;
-        int err = lb_pool_find_key(after, rm->key[i], strlen(rm->key[i]), &id);
-        if (err)
-            return lbt_fail(err, "--remove '%s': no such target", rm->key[i]);
-        lb_pool_remove(after, id);
-    }
-    for (size_t i = 0; i < add->n; i++) {
-        uint32_t id = (uint32_t)(lb_pool_count(before) + i);
-        lb_pool_find_key(before, add->key[i], strlen(add->key[i]), &id);
-        int err = lb_pool_add(after, id, add->key[i], strlen(add->key[i]), add->weight[i], 0);
-        if (err)
-            return lbt_fail(err, "--add '%s': %s", add->key[i], lb_strerror(err));
-    }
-    return 0;
+    return lb_maglev_lookup(t, h);
 }
 
 int lbt_cmd_maglev(int argc, char **argv)
@@ -120,10 +103,9 @@ int lbt_cmd_maglev(int argc, char **argv)
                                          {"dump", no_argument, 0, 'd'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    struct lbt_hs_targets targets = {0}, rm = {0}, add = {0}, lookups = {0};
+    struct lbt_hs_args a = {0};
     uint64_t size = LB_MAGLEV_DEFAULT_SIZE;
-    int c, want_dump = 0, rc = LBT_EXIT_USAGE;
-    lb_pool *pool = NULL, *after = NULL;
+    int c, want_dump = 0, rc = LBT_EXIT_USAGE, err;
     lb_maglev *t = NULL, *t2 = NULL;
     cJSON *out = NULL;
     opterr = 0;
@@ -136,17 +118,9 @@ int lbt_cmd_maglev(int argc, char **argv)
             goto done;
         } else if (c == 'm') {
             bad = lbt_parse_u64(optarg, UINT32_MAX, &size);
-        } else if (c == 't') {
-            bad = lbt_hs_push(&targets, optarg, 1);
-        } else if (c == 'r') {
-            bad = lbt_hs_push(&rm, optarg, 0);
-        } else if (c == 'a') {
-            bad = lbt_hs_push(&add, optarg, 1);
-        } else if (c == 'l') {
-            bad = lbt_hs_push(&lookups, optarg, 0);
         } else if (c == 'd') {
             want_dump = 1;
-        } else {
+        } else if (!lbt_hs_option(&a, c, optarg, &bad)) {
             lbt_usage("maglev", "unknown option or missing value: '%s'", argv[optind - 1]);
             goto done;
         }
@@ -155,73 +129,38 @@ int lbt_cmd_maglev(int argc, char **argv)
             goto done;
         }
     }
-    if (optind < argc) {
-        lbt_usage("maglev", "unexpected argument '%s'", argv[optind]);
+    if ((rc = lbt_hs_finish(&a, "maglev", argc, argv, optind)) != 0)
         goto done;
-    }
-    if (!targets.n) {
-        lbt_usage("maglev", "give at least one --target KEY[=WEIGHT]");
-        goto done;
-    }
-    if ((rc = lbt_hs_pool(&pool, &targets)) != 0)
-        goto done;
-    int err = lb_maglev_build(&t, pool, (uint32_t)size);
-    if (err) {
+    if ((err = lb_maglev_build(&t, a.pool, (uint32_t)size)) != 0) {
         rc = lbt_fail(err, "cannot build a table of size %llu: %s", (unsigned long long)size,
                       lb_strerror(err));
         goto done;
     }
-    if (rm.n || add.n) {
-        if ((err = lb_pool_clone(&after, pool)) != 0) {
-            rc = lbt_fail(err, NULL);
-            goto done;
-        }
-        if ((rc = change_pool(after, pool, &rm, &add)) != 0)
-            goto done;
-        if ((err = lb_maglev_build(&t2, after, (uint32_t)size)) != 0) {
-            rc = lbt_fail(err, "cannot build the changed table: %s", lb_strerror(err));
-            goto done;
-        }
+    if (a.after && (err = lb_maglev_build(&t2, a.after, (uint32_t)size)) != 0) {
+        rc = lbt_fail(err, "cannot build the changed table: %s", lb_strerror(err));
+        goto done;
     }
     out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "table_size", lb_maglev_size(t));
     cJSON_AddItemToObject(out, "digest", lbt_hex64(lb_maglev_digest(t)));
-    describe(out, pool, t);
+    describe(out, a.pool, t);
     if (want_dump)
-        dump(out, pool, t);
+        dump(out, a.pool, t);
     if (t2) {
-        cJSON *a = cJSON_AddObjectToObject(out, "after");
-        cJSON_AddItemToObject(a, "digest", lbt_hex64(lb_maglev_digest(t2)));
-        describe(a, after, t2);
+        cJSON *o = cJSON_AddObjectToObject(out, "after");
+        cJSON_AddItemToObject(o, "digest", lbt_hex64(lb_maglev_digest(t2)));
+        describe(o, a.after, t2);
         if (want_dump)
-            dump(a, after, t2);
+            dump(o, a.after, t2);
         uint32_t changed = 0;
         lb_maglev_diff(t, t2, &changed);
         cJSON_AddNumberToObject(out, "slots_changed", changed);
     }
-    if (lookups.n) {
-        cJSON *list = cJSON_AddArrayToObject(out, "lookups");
-        for (size_t i = 0; i < lookups.n; i++) {
-            const char *k = lookups.key[i];
-            uint64_t h = lb_hash_key(k, strlen(k), 0);
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "key", k);
-            cJSON_AddItemToObject(o, "hash", lbt_hex64(h));
-            lbt_hs_add_target(o, "target", pool, lb_maglev_lookup(t, h));
-            if (t2)
-                lbt_hs_add_target(o, "target_after", after, lb_maglev_lookup(t2, h));
-            cJSON_AddItemToArray(list, o);
-        }
-    }
+    lbt_hs_add_lookups(out, &a, lookup, t, t2);
     rc = lbt_print(out);
 done:
     lb_maglev_free(t);
     lb_maglev_free(t2);
-    lb_pool_free(pool);
-    lb_pool_free(after);
-    lbt_hs_clear(&targets);
-    lbt_hs_clear(&rm);
-    lbt_hs_clear(&add);
-    lbt_hs_clear(&lookups);
+    lbt_hs_args_clear(&a);
     return rc;
 }

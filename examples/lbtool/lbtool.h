@@ -53,6 +53,7 @@ int lbt_cmd_proxy(int argc, char **argv);
 
 /* maglev, chash */
 int lbt_cmd_maglev(int argc, char **argv);
+int lbt_cmd_rendezvous(int argc, char **argv);
 int lbt_cmd_chash(int argc, char **argv);
 
 /* wrr, leastconn */

@@ -26,6 +26,9 @@ static const struct command commands[] = {
     {"wrr", lbt_cmd_wrr, "smooth weighted round robin picks"},
     {"leastconn", lbt_cmd_leastconn, "simulate least-connections picks"},
 
+    /* rendezvous */
+    {"rendezvous", lbt_cmd_rendezvous, "weighted rendezvous hashing: shares, what moves"},
+
     /* zone */
     {"zones", lbt_cmd_zones, "plan traffic shares across zones and regions"},
 

@@ -98,7 +98,6 @@ class ProxyTlv(ctypes.Structure):
                 ("length", ctypes.c_uint16), ("reserved1", ctypes.c_uint32), ("value", _u8p)]
 
 
-ALGORITHMS = {"maglev": 0, "ring": 1, "ring-bounded": 2, "wrr": 3, "leastconn": 4, "p2c": 5}
 EVENT_STATE, EVENT_CLOSE, EVENT_REMOVED = 1, 2, 3
 PICK_STICKY = 1
 
@@ -110,6 +109,10 @@ def _declare(lib):
 
     vp, u32, u64, i, sz = (ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int,
                            ctypes.c_size_t)
+    fn("lb_algorithm_count", ctypes.c_size_t)
+    fn("lb_algorithm_at", i, ctypes.c_size_t, ctypes.POINTER(u32))
+    fn("lb_algorithm_name", ctypes.c_char_p, u32)
+    fn("lb_algorithm_from_name", i, ctypes.c_char_p, ctypes.POINTER(u32))
     fn("lb_strerror", ctypes.c_char_p, i)
     fn("lb_err_name", ctypes.c_char_p, i)
     fn("lb_err_count", sz)
@@ -153,6 +156,25 @@ def load(path=None):
         _declare(lib)
         _lib = lib
     return _lib
+
+
+def algorithms():
+    """The selection algorithms the library offers: {name: value}, from the library's list."""
+    lib = load()
+    out = {}
+    for k in range(lib.lb_algorithm_count()):
+        v = ctypes.c_uint32()
+        _check(lib.lb_algorithm_at(k, ctypes.byref(v)), "algorithm_at")
+        out[lib.lb_algorithm_name(v.value).decode()] = v.value
+    return out
+
+
+def algorithm_value(name):
+    """The lb_algorithm value of a name (ValueError for an unknown one)."""
+    v = ctypes.c_uint32()
+    if load().lb_algorithm_from_name(name.encode(), ctypes.byref(v)) != 0:
+        raise ValueError("unknown algorithm %r (%s)" % (name, ", ".join(algorithms())))
+    return v.value
 
 
 def version():
@@ -216,7 +238,7 @@ class Balancer:
         cfg = BalancerConfig(struct_size=ctypes.sizeof(BalancerConfig))
         for key, value in config.items():
             if key == "algorithm" and isinstance(value, str):
-                value = ALGORITHMS[value]
+                value = algorithm_value(value)
             setattr(cfg, key, value)
         self._h = ctypes.c_void_p()
         _check(lib.lb_balancer_new(ctypes.byref(self._h), ctypes.byref(cfg)), "balancer_new")

@@ -54,7 +54,9 @@ enum lb_algorithm {
     /** Exact weighted least connections (the flow hash is ignored). */
     LB_ALG_LEASTCONN = 4,
     /** Weighted power-of-two choices (the flow hash seeds the sampling). */
-    LB_ALG_P2C = 5
+    LB_ALG_P2C = 5,
+    /** Weighted rendezvous hashing on the flow hash (lb/rendezvous.h, doc/rendezvous.md). */
+    LB_ALG_RENDEZVOUS = 6
 };
 
 /** A balancer target's public state. Its own set, separate from lb/health.h's
@@ -594,6 +596,51 @@ LB_API const char *lb_balancer_reason_name(uint32_t reason);
  * @thread pure
  */
 LB_API const char *lb_balancer_algorithm_name(uint32_t algorithm);
+
+/**
+ * @brief The number of selection algorithms this library offers.
+ *
+ * With lb_algorithm_at() it lists them: the one list every program and binding takes the
+ * names from (lbtool, lbfwd, the Python module).
+ * @return the count (at least 1).
+ * @thread pure
+ */
+LB_API size_t lb_algorithm_count(void);
+
+/**
+ * @brief The #lb_algorithm value at position @p index of the list (0 .. lb_algorithm_count()
+ *        - 1), in the order of their values.
+ * @param index the position.
+ * @param[out] value the #lb_algorithm value.
+ * @return 0.
+ * @retval LB_OK the value was stored.
+ * @retval EINVAL NULL @p value.
+ * @retval ERANGE @p index is not below lb_algorithm_count().
+ * @thread pure
+ */
+LB_API int lb_algorithm_at(size_t index, uint32_t *value);
+
+/**
+ * @brief The lowercase name of an #lb_algorithm value ("maglev", "ring", "ring-bounded",
+ *        "wrr", "leastconn", "p2c", "rendezvous").
+ * @param algorithm the value.
+ * @return a static string; "unknown" for a value the library does not know (never NULL).
+ * @thread pure
+ */
+LB_API const char *lb_algorithm_name(uint32_t algorithm);
+
+/**
+ * @brief The #lb_algorithm value of a name (exact, case-sensitive: the names of
+ *        lb_algorithm_name()).
+ * @param name a NUL-terminated name.
+ * @param[out] value the value.
+ * @return 0 or a negative code.
+ * @retval LB_OK the value was stored.
+ * @retval EINVAL NULL @p name or @p value.
+ * @retval LB_E_BALANCER_CONFIG no algorithm has that name.
+ * @thread pure
+ */
+LB_API int lb_algorithm_from_name(const char *name, uint32_t *value);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,37 @@ extern "C" {
 /** Power of k choices, weighted, with a full scan for very small pools. */
 #define LB_LEASTCONN_CHOICES 1u
 
+/**
+ * Least connections that scales with threads, within a stated distance of exact.
+ *
+ * The tournament tree of #LB_LEASTCONN_EXACT holds *published* counts; each thread (one of
+ * #LB_LEASTCONN_STRIPES stripes, assigned in the order threads first pick) counts its picks
+ * and releases of a target in its own counter and publishes them #LB_LEASTCONN_SCALABLE_BATCH
+ * at a time. A pick reads the root and writes only its stripe's counter, so threads share no
+ * written cache line but once per #LB_LEASTCONN_SCALABLE_BATCH operations on a target.
+ *
+ * Bound: with P stripes in use (P = the number of picking threads, at most
+ * #LB_LEASTCONN_STRIPES; a stripe shared by several threads counts once per thread), every
+ * published count is within B = P x #LB_LEASTCONN_SCALABLE_BATCH of the true count (a
+ * publication in flight included), so a pick's target i satisfies, for every target j,
+ * `(a_i + 1) / w_i <= (a_j + 1) / w_j + B / w_i + B / w_j`
+ * (equal weights: at most 2B connections more than the least loaded; exact mode: 0).
+ * tests/unit/test_stateful_concurrency.c checks it.
+ *
+ * Costs: the #lb_loads table shows the published counts (within B of the truth);
+ * lb_leastconn_active() gives the true count (pub + every stripe's counter). Memory:
+ * 4 x #LB_LEASTCONN_STRIPES bytes per target more than exact mode. A release is not checked
+ * against the count (no -ERANGE).
+ */
+#define LB_LEASTCONN_SCALABLE 2u
+
+/** Connections a stripe counts on one target before it publishes them
+ *  (#LB_LEASTCONN_SCALABLE). */
+#define LB_LEASTCONN_SCALABLE_BATCH 64u
+
+/** Stripes of #LB_LEASTCONN_SCALABLE: threads beyond this many share stripes. */
+#define LB_LEASTCONN_STRIPES 16u
+
 /** The most connections one target may hold in #LB_LEASTCONN_EXACT mode. */
 #define LB_LEASTCONN_ACTIVE_MAX 16777215u
 

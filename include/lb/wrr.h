@@ -13,8 +13,8 @@
  * kept in a kinetic tournament tree that only revisits a node when two of its lines cross:
  * O(log n) per pick plus the crossings it processes (measured about as many instructions per
  * pick at 100,000 targets as at 1,000). A generator computes the schedule in chunks of
- * #LB_WRR_CHUNK picks a few chunks ahead of the picks; a pick takes a ticket with one atomic
- * fetch-and-add and reads its entry. Targets with weight 0 are never picked.
+ * #LB_WRR_CHUNK picks a few chunks ahead of the picks; a pick takes a ticket (each thread takes
+ * #LB_WRR_BATCH of them with one atomic fetch-and-add) and reads its entry. Targets with weight 0 are never picked.
  *
  * Changes (weights, adds, removals) build a new selector from the changed pool, passing the
  * old one as lb_wrr_options::prev: every surviving target keeps its lag (its progress), a new
@@ -35,7 +35,7 @@
  * when the thread generating has been descheduled for thousands of picks. A picker that is
  * itself descheduled while 30 chunks are handed out loses its entry and takes a new ticket
  * (counted by lb_wrr_skipped()); otherwise the picks of all threads together are exactly the
- * single-threaded schedule.
+ * single-threaded schedule, less the tickets still unused in the threads' batches.
  */
 #ifndef LB_WRR_H
 #define LB_WRR_H
@@ -49,6 +49,12 @@ extern "C" {
 
 /** Picks per generated chunk of the schedule. */
 #define LB_WRR_CHUNK 1024
+
+/** Tickets a thread takes at once from a selector's shared counter (one atomic operation per
+ *  this many picks: threads stay off each other's cache lines). A thread that stops picking
+ *  from a selector, or picks from more than 4 selectors in turn, leaves the rest of its batch
+ *  unused (lb_wrr_skipped()). */
+#define LB_WRR_BATCH 64
 
 /** An opaque smooth weighted round robin selector. */
 typedef struct lb_wrr lb_wrr;
@@ -110,10 +116,13 @@ LB_API LB_NODISCARD int lb_wrr_pick(lb_wrr *wrr, uint32_t *id);
 LB_API uint64_t lb_wrr_cycle(const lb_wrr *wrr);
 
 /**
- * @brief How many schedule entries were skipped: a picker descheduled while 30 whole chunks
- *        (30 x #LB_WRR_CHUNK picks) were handed out by other threads finds its entry
- *        overwritten and takes the next ticket instead, so its entry is never handed out.
- *        0 whenever picks do not overlap (0 for NULL).
+ * @brief How many schedule entries were taken but not handed out: a picker descheduled while
+ *        30 whole chunks (30 x #LB_WRR_CHUNK picks) were handed out by other threads finds its
+ *        entry overwritten and takes the next ticket instead; and each thread takes its
+ *        tickets #LB_WRR_BATCH at a time, so the rest of its current batch (fewer than
+ *        #LB_WRR_BATCH per thread that picked from this selector) counts here until it uses
+ *        them. The picks of all threads together are the schedule's first
+ *        (picks + lb_wrr_skipped()) entries less these (0 for NULL).
  * @param wrr the selector.
  * @thread reader
  */

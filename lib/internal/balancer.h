@@ -7,14 +7,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "internal/idmap.h"
+#include "internal/selector.h"
 #include "lb/balancer.h"
-#include "lb/chash.h"
 #include "lb/health.h"
-#include "lb/leastconn.h"
 #include "lb/loads.h"
-#include "lb/maglev.h"
 #include "lb/pool.h"
-#include "lb/wrr.h"
 #include "lb/zone.h"
 
 /* Reader stripes of the two-epoch reclamation scheme (doc/balancer.md): a power of two. */
@@ -28,7 +26,7 @@ struct lb__snap_ent {
     uint32_t slot;      /* its lb_loads slot (also indexes the pick counters) */
     uint32_t max_conns; /* 0: none */
     uint32_t weight;    /* effective weight the selector was built with (0: not in it) */
-    uint32_t entries;   /* Maglev slots it owns */
+    uint32_t entries;   /* table entries it owns (selectors with a table) */
     uint8_t eligible;   /* may take new connections */
     uint8_t draining;   /* its last release must reach the writer */
     uint8_t pad[2];
@@ -39,11 +37,8 @@ struct lb__snap_ent {
  * eligible targets and their effective weights) are equal. Reference-counted by the writer. */
 struct lb__sel {
     uint32_t refs;
-    uint32_t algorithm;
-    lb_maglev *maglev;
-    lb_chash *ring;
-    lb_wrr *wrr;
-    lb_leastconn *lc;
+    const struct lb__selector *ops;
+    void *state;
     uint32_t n;    /* targets in the selector */
     uint32_t *ids; /* their ids and effective weights, sorted by id (input identity) */
     uint32_t *weights;
@@ -56,12 +51,19 @@ struct lb__snap {
     uint32_t n;               /* registered targets (draining ones included) */
     uint32_t n_elig;          /* eligible targets with a weight above zero */
     struct lb__snap_ent *ent; /* registry order */
-    uint32_t *elig;           /* indexes into ent of the eligible targets, sorted by key */
-    uint32_t *map;            /* open addressing id -> index + 1 (0: empty) */
-    uint32_t map_mask;
+    uint32_t *elig; /* indexes into ent of the eligible targets, sorted by key: a selector
+                       position k is the entry ent[elig[k]] */
+    struct lb__idmap map; /* id -> index into ent */
     uint32_t fail_open;
     struct lb__sel *sel;
-    uint32_t *by_sel; /* Maglev: the table's target index -> index into ent */
+};
+
+/* What the writer hands the snapshot builder, in registry order. */
+struct lb__bal_inputs {
+    const uint32_t *weights;  /* effective weights (zones, slow start) */
+    const uint8_t *eligible;  /* may take new connections */
+    const uint8_t *draining;  /* the last release must reach the writer */
+    uint32_t fail_open;
 };
 
 /* One registered target (writer-owned, parallel to the pool's insertion order). */
@@ -102,7 +104,7 @@ struct lb_balancer {
     _Atomic uint32_t epoch;
     lb_loads *loads;
     struct lb__bal_picks *picks; /* per lb_loads slot */
-    uint32_t algorithm;
+    const struct lb__selector *sel_ops;
     uint32_t bound_percent;
     _Alignas(64) _Atomic uint64_t no_target;
     _Atomic uint64_t bad_releases; /* releases of an unknown id, or of a count already 0 */
@@ -134,15 +136,14 @@ struct lb_balancer {
 };
 
 /* lib/balancer_snap.c */
-int lb__bal_publish(lb_balancer *b);
+int lb__bal_snap_publish(lb_balancer *b, const struct lb__bal_inputs *in);
 void lb__bal_synchronize(lb_balancer *b);
 void lb__bal_snap_free(lb_balancer *b, struct lb__snap *s);
 void lb__bal_sel_release(struct lb__sel *sel);
 const struct lb__snap_ent *lb__bal_snap_find(const struct lb__snap *s, uint32_t id);
 
 /* lib/balancer.c */
-int lb__bal_effective(lb_balancer *b, uint32_t *weights, uint8_t *eligible, uint8_t *draining,
-                      uint32_t *fail_open);
+int lb__bal_publish(lb_balancer *b);
 void lb__bal_last_release(lb_balancer *b, uint32_t id, uint64_t now_ms);
 
 #endif /* LB_INTERNAL_BALANCER_H */

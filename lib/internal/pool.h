@@ -19,4 +19,8 @@ const struct lb__target *lb__pool_targets(const lb_pool *pool, size_t *count);
 /* The index of target @id in lb__pool_targets(), or -1. */
 long lb__pool_index_of(const lb_pool *pool, uint32_t id);
 
+/* The pool's targets of weight above zero, sorted by key (lb__key_cmp()): a new array of
+ * pointers into the pool (free() it; valid until the pool changes). 0, -ERANGE, -ENOMEM. */
+int lb__sorted_targets(const lb_pool *pool, const struct lb__target ***out, uint32_t *count);
+
 #endif /* LB_INTERNAL_POOL_H */

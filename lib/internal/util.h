@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define LB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -39,13 +40,53 @@ static inline void lb__store_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* splitmix64: a fast, well-mixed deterministic generator for seeded jitter and sampling. */
-static inline uint64_t lb__splitmix64(uint64_t *state)
+/* The splitmix64 finaliser: a bijective 64-bit mix. */
+static inline uint64_t lb__mix64(uint64_t z)
 {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+/* splitmix64: a fast, well-mixed deterministic generator for seeded jitter and sampling. */
+static inline uint64_t lb__splitmix64(uint64_t *state)
+{
+    return lb__mix64(*state += 0x9E3779B97F4A7C15ull);
+}
+
+/* The calling thread's stripe, 0 .. LB__STRIPES - 1: threads are numbered in the order they
+ * first ask, so the first LB__STRIPES threads get distinct stripes. Stateful selectors keep
+ * per-stripe state (tickets, counts, random draws) so that threads write different cache lines. */
+#define LB__STRIPES 16u
+extern _Thread_local uint32_t lb__tl_stripe; /* stripe + 1; 0 until assigned */
+uint32_t lb__stripe_assign(void);
+
+static inline uint32_t lb__stripe(void)
+{
+    uint32_t s = lb__tl_stripe;
+    return LB_LIKELY(s) ? s - 1 : lb__stripe_assign();
+}
+
+/* 1 if @n is prime (trial division by odd numbers; n < 2^32). */
+static inline int lb__is_prime(uint32_t n)
+{
+    if (n < 2)
+        return 0;
+    if (n % 2 == 0)
+        return n == 2;
+    for (uint32_t d = 3; d <= n / d; d += 2)
+        if (n % d == 0)
+            return 0;
+    return 1;
+}
+
+/* Target key order: bytewise unsigned comparison, a proper prefix sorts first. */
+static inline int lb__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c)
+        return c;
+    return (alen > blen) - (alen < blen);
 }
 
 #endif /* LB_INTERNAL_UTIL_H */

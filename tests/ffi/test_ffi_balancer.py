@@ -92,5 +92,37 @@ class BalancerFromPython(unittest.TestCase):
                          b"LB_E_MAGLEV_NOT_PRIME")
 
 
+    def test_algorithm_names(self):
+        count = fn("lb_algorithm_count", u32)
+        at = fn("lb_algorithm_at", ctypes.c_int, u32, ctypes.POINTER(u32))
+        name = fn("lb_algorithm_name", ctypes.c_char_p, u32)
+        from_name = fn("lb_algorithm_from_name", ctypes.c_int, ctypes.c_char_p,
+                       ctypes.POINTER(u32))
+        names = []
+        for k in range(count()):
+            v, back = u32(), u32()
+            self.assertEqual(at(k, ctypes.byref(v)), 0)
+            names.append(name(v.value))
+            self.assertEqual(from_name(names[-1], ctypes.byref(back)), 0)
+            self.assertEqual(back.value, v.value)
+            # every listed algorithm makes a balancer that picks
+            cfg = Config(struct_size=ctypes.sizeof(Config), algorithm=v.value)
+            b = vp()
+            self.assertEqual(new(ctypes.byref(b), ctypes.byref(cfg)), 0)
+            self.assertEqual(add(b, 1, b"x", 1, 1, 0, 0, 0), 0)
+            out = u32()
+            self.assertEqual(pick(b, 7, ctypes.byref(out)), 0)
+            self.assertEqual(out.value, 1)
+            free(b)
+        self.assertIn(b"rendezvous", names)
+        self.assertEqual(name(count()), b"unknown")
+        v = u32()
+        self.assertEqual(err_name(from_name(b"nope", ctypes.byref(v))), b"LB_E_BALANCER_CONFIG")
+        cfg = Config(struct_size=ctypes.sizeof(Config), algorithm=count())
+        b = vp()
+        self.assertEqual(err_name(new(ctypes.byref(b), ctypes.byref(cfg))),
+                         b"LB_E_BALANCER_CONFIG")
+
+
 if __name__ == "__main__":
     sys.exit(0 if unittest.main(exit=False).result.wasSuccessful() else 1)

@@ -235,7 +235,7 @@ def test_algorithms(backends):
     """Every --algorithm serves through the balancer with weights 1:2:3: the hashing ones and
     wrr over 1200 sequential connections; leastconn and p2c, whose picks follow the active
     counts, over 60 connections held open at once."""
-    for alg in ("maglev", "ring", "ring-bounded", "wrr", "leastconn", "p2c"):
+    for alg in ("maglev", "ring", "ring-bounded", "wrr", "leastconn", "p2c", "rendezvous"):
         args = ["--listen", "127.0.0.1:0", "--check", "none", "--algorithm", alg]
         for i, b in enumerate(backends):
             args += ["--target", "%s=%s,weight=%d" % (b.name, b.addr, i + 1)]

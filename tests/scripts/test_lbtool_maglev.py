@@ -1,29 +1,9 @@
 #!/usr/bin/env python3
 """lbtool maglev and lbtool chash: JSON fields, balance, disruption, errors, exit codes."""
 import json
-import os
-import subprocess
 import sys
 
-LBTOOL = os.path.join(os.environ["LB_BUILD_ROOT"], "examples", "lbtool", "lbtool")
-FAILS = []
-
-
-def run(*args):
-    env = dict(os.environ, LBTOOL_COMPACT="1")
-    r = subprocess.run([LBTOOL, *args], capture_output=True, text=True, timeout=60, env=env)
-    return r.returncode, r.stdout, r.stderr
-
-
-def ok(*args):
-    rc, out, err = run(*args)
-    check(rc == 0, f"{args}: exit {rc}, stderr {err!r}")
-    return json.loads(out) if rc == 0 else {}
-
-
-def check(cond, msg):
-    if not cond:
-        FAILS.append(msg)
+from lbtool_common import check, ok, report, run
 
 
 def targets(n, weight=None):
@@ -131,18 +111,6 @@ def test_chash():
     check([t["bound"] for t in w["bounded"]["targets"]] == [250, 750], "weighted bounds")
 
 
-def main():
-    for t in (test_maglev_basic, test_maglev_weights_dump, test_maglev_change,
-              test_maglev_errors, test_chash):
-        try:
-            t()
-        except Exception as e:  # a crash in one case still reports the others
-            FAILS.append(f"{t.__name__}: {type(e).__name__}: {e}")
-    for f in FAILS:
-        print("FAIL:", f)
-    print("ok" if not FAILS else f"{len(FAILS)} failures")
-    return 1 if FAILS else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report((test_maglev_basic, test_maglev_weights_dump, test_maglev_change,
+                     test_maglev_errors, test_chash)))

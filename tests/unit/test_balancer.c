@@ -220,10 +220,26 @@ static void test_names(void **state)
                              "ejection_ended", "undrained",  "unknown"};
     for (uint32_t r = 0; r < sizeof(reasons) / sizeof(reasons[0]); r++)
         assert_string_equal(lb_balancer_reason_name(r), reasons[r]);
-    const char *algs[] = {"maglev", "ring", "ring-bounded", "wrr", "leastconn", "p2c"};
-    for (uint32_t a = 0; a < 6; a++)
+    const char *algs[] = {"maglev", "ring", "ring-bounded", "wrr", "leastconn", "p2c", "rendezvous"};
+    assert_int_equal(lb_algorithm_count(), 7);
+    for (uint32_t a = 0; a < 7; a++) {
+        uint32_t v = 99;
+        assert_lb_ok(lb_algorithm_at(a, &v));
+        assert_int_equal(v, a);
         assert_string_equal(lb_balancer_algorithm_name(a), algs[a]);
-    assert_string_equal(lb_balancer_algorithm_name(6), "unknown");
+        assert_string_equal(lb_algorithm_name(a), algs[a]);
+        assert_lb_ok(lb_algorithm_from_name(algs[a], &v));
+        assert_int_equal(v, a);
+    }
+    assert_string_equal(lb_balancer_algorithm_name(lb_algorithm_count()), "unknown");
+    assert_string_equal(lb_algorithm_name(lb_algorithm_count()), "unknown");
+    uint32_t v = 0;
+    assert_lb_err(lb_algorithm_at(lb_algorithm_count(), &v), -ERANGE);
+    assert_lb_err(lb_algorithm_at(0, NULL), -EINVAL);
+    assert_lb_err(lb_algorithm_from_name("Maglev", &v), LB_E_BALANCER_CONFIG);
+    assert_lb_err(lb_algorithm_from_name("", &v), LB_E_BALANCER_CONFIG);
+    assert_lb_err(lb_algorithm_from_name(NULL, &v), -EINVAL);
+    assert_lb_err(lb_algorithm_from_name("p2c", NULL), -EINVAL);
 }
 
 /* ---- algorithms ----------------------------------------------------------------------------- */
@@ -276,7 +292,7 @@ static void test_maglev_table(void **state)
 static void test_every_algorithm(void **state)
 {
     (void)state;
-    for (uint32_t alg = LB_ALG_MAGLEV; alg <= LB_ALG_P2C; alg++) {
+    for (uint32_t alg = LB_ALG_MAGLEV; alg < lb_algorithm_count(); alg++) {
         lb_balancer_config c = config(alg);
         lb_balancer *b = make(&c);
         add_named(b, 1, 1, 0, 0, 0);
@@ -796,7 +812,7 @@ static void test_sticky_fallback(void **state)
 static void test_exclude(void **state)
 {
     (void)state;
-    for (uint32_t alg = LB_ALG_MAGLEV; alg <= LB_ALG_P2C; alg++) {
+    for (uint32_t alg = LB_ALG_MAGLEV; alg < lb_algorithm_count(); alg++) {
         lb_balancer *b = make_n(alg, 4);
         lb_pick_request r;
         memset(&r, 0, sizeof(r));
@@ -945,6 +961,40 @@ static void test_slow_start_steps(void **state)
     lb_balancer_free(b);
 }
 
+/* A window over 600 s: lb_health's step is capped at 60 s, and the balancer rebuilds at the same
+ * steps (it once used window / 10 unclamped, rebuilding only every other step). */
+static void test_slow_start_long_window(void **state)
+{
+    (void)state;
+    lb_balancer_config c = config(LB_ALG_MAGLEV);
+    c.slow_start_ms = 1200000; /* 20 min: steps of 60 s, not 120 s */
+    lb_balancer *b = make(&c);
+    for (uint32_t i = 1; i <= 4; i++)
+        add_named(b, i, 100, 0, 0, 0);
+    lb_event ev[32];
+    uint64_t t0 = 1300000;
+    drain_events(b, t0, ev, 32); /* the first four are past their ramps */
+    add_named(b, 5, 100, 0, 0, t0);
+    drain_events(b, t0, ev, 32);
+    uint32_t prev = tstats(b, 5).effective_weight, rises = 0;
+    assert_true(prev < 100);
+    uint64_t t = t0;
+    for (int k = 0; k < 40 && t < t0 + 1200000; k++) {
+        uint64_t d = lb_balancer_next_deadline(b);
+        assert_true(d > t && d <= t + 60000);
+        t = d;
+        drain_events(b, t, ev, 32);
+        uint32_t w = tstats(b, 5).effective_weight;
+        assert_true(w >= prev);
+        rises += w > prev;
+        prev = w;
+    }
+    assert_true(rises >= 18); /* one rise per 60 s step of the 20 min window */
+    drain_events(b, t0 + 1200000, ev, 32);
+    assert_int_equal(tstats(b, 5).effective_weight, 100);
+    lb_balancer_free(b);
+}
+
 /* ---- randomized invariants ---------------------------------------------------------------- */
 
 /* Random operations on every algorithm; after each pick the target is registered, eligible and
@@ -954,7 +1004,7 @@ static void test_random_invariants(void **state)
 {
     (void)state;
     enum { IDS = 24, STEPS = 3000, HOLD = 256 };
-    for (uint32_t alg = LB_ALG_MAGLEV; alg <= LB_ALG_P2C; alg++) {
+    for (uint32_t alg = LB_ALG_MAGLEV; alg < lb_algorithm_count(); alg++) {
         lb_balancer_config c = config(alg);
         c.deregistration_delay_ms = 40;
         c.fall = 2;
@@ -1156,6 +1206,7 @@ int main(void)
         cmocka_unit_test(test_zone_local),
         cmocka_unit_test(test_zone_aware_and_affinity),
         cmocka_unit_test(test_slow_start_steps),
+        cmocka_unit_test(test_slow_start_long_window),
         cmocka_unit_test(test_targets_and_weights),
         cmocka_unit_test(test_random_invariants),
         cmocka_unit_test(test_bad_releases_are_counted),

@@ -395,6 +395,72 @@ static void errors(void **state)
     lb_pool_free(empty);
 }
 
+/* Scalable mode from one thread: true counts exact, published counts (lb_loads) within
+ * B = 1 stripe x batch, every pick within the documented bound of the exact choice, drains
+ * respected, an empty or all-excluded selector refuses. */
+static void scalable_mode(void **state)
+{
+    (void)state;
+    enum { NS = 50 };
+    uint32_t w[NS];
+    uint64_t rs = 77;
+    for (int i = 0; i < NS; i++)
+        w[i] = 1 + (uint32_t)(lbt_rand(&rs) % 6);
+    lb_pool *p = make_pool(w, NS);
+    lb_loads *l;
+    assert_lb_ok(lb_loads_new(&l, NS));
+    lb_leastconn *lc = make_lc(p, l, LB_LEASTCONN_SCALABLE, 9);
+    const uint64_t b = LB_LEASTCONN_SCALABLE_BATCH;
+    uint32_t a[NS] = {0};
+    for (int op = 0; op < 20000; op++) {
+        if (op % 500 == 0 && op) /* drain one target for a while: end the last drain */
+            assert_lb_ok(lb_leastconn_set_excluded(lc, 1000 + (uint32_t)(op / 500 - 1) % NS, 0));
+        if (op % 500 == 0)
+            assert_lb_ok(lb_leastconn_set_excluded(lc, 1000 + (uint32_t)(op / 500) % NS,
+                                                   (op / 500) % 2));
+        uint32_t id;
+        assert_lb_ok(lb_leastconn_pick(lc, &id));
+        size_t i = id - 1000;
+        assert_true(i != (size_t)((op / 500) % NS) || (op / 500) % 2 == 0);
+        for (size_t j = 0; j < NS; j++) {
+            if (j == (size_t)((op / 500) % NS) && (op / 500) % 2)
+                continue; /* excluded: not a candidate */
+            if (((uint64_t)a[i] + 1) * w[j] > ((uint64_t)a[j] + 1) * w[i] + b * w[j] + b * w[i])
+                fail_msg("op %d: picked %zu (a %u, w %u), but %zu has a %u, w %u", op, i, a[i],
+                         w[i], j, a[j], w[j]);
+        }
+        a[i]++;
+        if (lbt_rand(&rs) % 3) { /* release a random open connection */
+            size_t k = lbt_rand(&rs) % NS;
+            if (a[k]) {
+                assert_lb_ok(lb_leastconn_release(lc, 1000 + (uint32_t)k));
+                a[k]--;
+            }
+        }
+    }
+    for (size_t i = 0; i < NS; i++) {
+        uint32_t act, slot;
+        assert_lb_ok(lb_leastconn_active(lc, 1000 + (uint32_t)i, &act));
+        assert_int_equal(act, a[i]);
+        assert_lb_ok(lb_loads_slot(l, 1000 + (uint32_t)i, &slot));
+        uint32_t pub = lb_loads_get(l, slot);
+        assert_true(pub + b >= a[i] && pub <= a[i] + b);
+    }
+    for (size_t i = 0; i < NS; i++)
+        assert_lb_ok(lb_leastconn_set_excluded(lc, 1000 + (uint32_t)i, 1));
+    uint32_t id;
+    assert_lb_err(lb_leastconn_pick(lc, &id), LB_E_SELECTOR_EMPTY);
+    lb_leastconn_free(lc);
+    lb_pool *empty;
+    assert_lb_ok(lb_pool_new(&empty));
+    lc = make_lc(empty, l, LB_LEASTCONN_SCALABLE, 0);
+    assert_lb_err(lb_leastconn_pick(lc, &id), LB_E_SELECTOR_EMPTY);
+    lb_leastconn_free(lc);
+    lb_pool_free(empty);
+    lb_loads_free(l);
+    lb_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +471,7 @@ int main(void)
         cmocka_unit_test(draining_keeps_counts),
         cmocka_unit_test(id_maps_and_tables),
         cmocka_unit_test(errors),
+        cmocka_unit_test(scalable_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* Many threads at once: least-connections picks and releases keep exact counts (both
- * modes), WRR tickets hand out exactly the single-threaded schedule, and a rebuild from a
+ * modes; the scalable mode within its bound), WRR tickets hand out exactly the single-threaded schedule, and a rebuild from a
  * selector that is being picked from is safe. Run it alone under ThreadSanitizer:
  * `meson test -C build-tsan stateful_concurrency`. */
 #include <pthread.h>
@@ -60,6 +60,30 @@ static void *lc_run(void *arg)
     return NULL;
 }
 
+/* Runs THREADS lc_run workers on @lc to the end; @a[i] gets the connections they still hold
+ * on target i (and the return value their total). */
+static uint64_t run_lc_workers(lb_leastconn *lc, uint64_t seed0, uint32_t *a)
+{
+    struct lc_worker w[THREADS];
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        memset(&w[t], 0, sizeof(w[t]));
+        w[t].lc = lc;
+        w[t].seed = seed0 + (uint64_t)t;
+        assert_int_equal(pthread_create(&th[t], NULL, lc_run, &w[t]), 0);
+    }
+    uint64_t total = 0;
+    for (int t = 0; t < THREADS; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(w[t].errors, 0);
+        for (uint32_t j = 0; j < w[t].nheld; j++) {
+            a[w[t].held[j]]++;
+            total++;
+        }
+    }
+    return total;
+}
+
 static void leastconn_counts_exact(void **state)
 {
     (void)state;
@@ -70,24 +94,8 @@ static void leastconn_counts_exact(void **state)
         lb_leastconn_options o = {sizeof(o), mode, 2, 0, 17};
         lb_leastconn *lc;
         assert_lb_ok(lb_leastconn_new(&lc, p, l, &o));
-        struct lc_worker w[THREADS];
-        pthread_t th[THREADS];
-        for (int t = 0; t < THREADS; t++) {
-            memset(&w[t], 0, sizeof(w[t]));
-            w[t].lc = lc;
-            w[t].seed = (uint64_t)t + 1;
-            assert_int_equal(pthread_create(&th[t], NULL, lc_run, &w[t]), 0);
-        }
         uint32_t expect[N] = {0};
-        uint64_t total = 0;
-        for (int t = 0; t < THREADS; t++) {
-            assert_int_equal(pthread_join(th[t], NULL), 0);
-            assert_int_equal(w[t].errors, 0);
-            for (uint32_t j = 0; j < w[t].nheld; j++) {
-                expect[w[t].held[j]]++;
-                total++;
-            }
-        }
+        uint64_t total = run_lc_workers(lc, 1, expect);
         for (uint32_t i = 0; i < N; i++) {
             uint32_t a, slot;
             assert_lb_ok(lb_leastconn_active(lc, i, &a));
@@ -119,6 +127,52 @@ static void leastconn_counts_exact(void **state)
         lb_loads_free(l);
         lb_pool_free(p);
     }
+}
+
+/* Scalable least connections: with THREADS pickers plus this thread, true counts stay exact,
+ * the published counts (the lb_loads table) stay within B = stripes x batch of them, and at a
+ * quiescent point every pick satisfies the documented bound against the true counts. */
+static int within_bound(const uint32_t *a, const uint32_t *w, uint32_t n, uint32_t i, uint64_t b)
+{
+    for (uint32_t j = 0; j < n; j++)
+        if (((uint64_t)a[i] + 1) * w[j] > ((uint64_t)a[j] + 1) * w[i] + b * w[j] + b * w[i])
+            return 0;
+    return 1;
+}
+
+static void scalable_concurrency_bound(void **state)
+{
+    (void)state;
+    lb_pool *p = make_pool(N, 8, 5);
+    lb_loads *l;
+    assert_lb_ok(lb_loads_new(&l, N));
+    lb_leastconn_options o = {sizeof(o), LB_LEASTCONN_SCALABLE, 0, 0, 3};
+    lb_leastconn *lc;
+    assert_lb_ok(lb_leastconn_new(&lc, p, l, &o));
+    uint32_t a[N] = {0}, wt[N];
+    (void)run_lc_workers(lc, 7, a);
+    const uint64_t b = (uint64_t)(THREADS + 1) * LB_LEASTCONN_SCALABLE_BATCH;
+    lb_target_info ti = {sizeof(ti), 0, 0, 0, NULL, 0};
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t act, slot;
+        assert_lb_ok(lb_pool_get(p, i, &ti));
+        wt[i] = ti.weight;
+        assert_lb_ok(lb_leastconn_set_excluded(lc, i, 0));
+        assert_lb_ok(lb_leastconn_active(lc, i, &act));
+        assert_int_equal(act, a[i]); /* the true count, exact */
+        assert_lb_ok(lb_loads_slot(l, i, &slot));
+        uint32_t pub = lb_loads_get(l, slot);
+        assert_true(pub + b >= a[i] && pub <= a[i] + b);
+    }
+    for (int k = 0; k < 4 * N; k++) {
+        uint32_t id;
+        assert_lb_ok(lb_leastconn_pick(lc, &id));
+        assert_true(within_bound(a, wt, N, id, b));
+        a[id]++;
+    }
+    lb_leastconn_free(lc);
+    lb_loads_free(l);
+    lb_pool_free(p);
 }
 
 struct churn_worker {
@@ -319,6 +373,7 @@ int main(void)
         cmocka_unit_test(leastconn_counts_exact),
         cmocka_unit_test(exact_tree_consistent),
         cmocka_unit_test(wrr_tickets_exact),
+        cmocka_unit_test(scalable_concurrency_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
