@@ -158,12 +158,12 @@ LB_API uint32_t lb_rendezvous_lookup(const lb_rendezvous *r, uint64_t flow_hash)
     return r->ids[best_of(r, flow_hash)];
 }
 
-LB_API uint32_t lb_rendezvous_target_count(const lb_rendezvous *r)
+LB_API size_t lb_rendezvous_target_count(const lb_rendezvous *r)
 {
     return r ? r->count : 0;
 }
 
-LB_API int lb_rendezvous_target_at(const lb_rendezvous *r, uint32_t index, uint32_t *id,
+LB_API int lb_rendezvous_target_at(const lb_rendezvous *r, size_t index, uint32_t *id,
                                    uint32_t *weight)
 {
     if (!r)
@@ -177,7 +177,7 @@ LB_API int lb_rendezvous_target_at(const lb_rendezvous *r, uint32_t index, uint3
     return 0;
 }
 
-LB_API uint64_t lb_rendezvous_draw(const lb_rendezvous *r, uint32_t index, uint64_t flow_hash)
+LB_API uint64_t lb_rendezvous_draw(const lb_rendezvous *r, size_t index, uint64_t flow_hash)
 {
     if (!r || index >= r->count)
         return UINT64_MAX;

@@ -259,6 +259,10 @@ char *lbf_render_metrics(struct lbf_app *app)
     stat_line(&b, "lbfwd_balancer_fail_open", "gauge", "1 while failing open.", NULL, bs.fail_open);
     stat_line(&b, "lbfwd_balancer_generation", "counter", "Snapshots published.", NULL,
               bs.generation);
+    stat_line(&b, "lbfwd_balancer_events_dropped_total", "counter",
+              "Balancer events lost to a full queue.", NULL, bs.events_dropped);
+    stat_line(&b, "lbfwd_balancer_bad_releases_total", "counter",
+              "Releases of an unknown target or a connection not held.", NULL, bs.bad_releases);
     snprintf(lab, sizeof(lab), "{algorithm=\"%s\",digest=\"0x%016llx\"}",
              lb_balancer_algorithm_name(app->cfg.algorithm)
                  ? lb_balancer_algorithm_name(app->cfg.algorithm)

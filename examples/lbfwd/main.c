@@ -126,6 +126,10 @@ static int make_balancer(struct lbf_app *app, char *msg, size_t cap)
     bc.fail_closed = (uint32_t)cfg->fail_closed;
     bc.zone_mode = cfg->zone_mode;
     bc.local_zone = lbf_zone_id(&app->reg, cfg->zone);
+    /* lbfwd learns removals (to free a record and reuse its id) and drain closes from events:
+     * the largest queue, so that a control loop slowed by a loaded machine loses none while
+     * service discovery churns targets (lbfwd_balancer_events_dropped_total shows if it did) */
+    bc.event_queue_max = LB_BALANCER_MAX_EVENT_QUEUE;
     int rc = lb_balancer_new(&app->bal, &bc);
     if (rc != 0) {
         snprintf(msg, cap, "cannot create the balancer: %s", lb_strerror(rc));

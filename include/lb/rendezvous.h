@@ -39,8 +39,8 @@ typedef struct lb_rendezvous lb_rendezvous;
  * @return 0 or a negative code. A pool with no target of weight above zero gives an empty
  *         selector, whose lookups return #LB_NO_TARGET.
  * @retval LB_OK built.
- * @retval -EINVAL NULL argument.
- * @retval -ENOMEM out of memory.
+ * @retval EINVAL NULL argument.
+ * @retval ENOMEM out of memory.
  * @thread exclusive
  */
 LB_API LB_NODISCARD int lb_rendezvous_build(lb_rendezvous **out, const lb_pool *pool);
@@ -77,7 +77,7 @@ LB_API uint32_t lb_rendezvous_lookup_index(const lb_rendezvous *r, uint64_t flow
  * @return the count.
  * @thread reader
  */
-LB_API uint32_t lb_rendezvous_target_count(const lb_rendezvous *r);
+LB_API size_t lb_rendezvous_target_count(const lb_rendezvous *r);
 
 /**
  * @brief The target at position @p index of the selector's list (sorted by key).
@@ -87,11 +87,11 @@ LB_API uint32_t lb_rendezvous_target_count(const lb_rendezvous *r);
  * @param[out] weight its weight (may be NULL).
  * @return 0 or a negative code.
  * @retval LB_OK stored.
- * @retval -EINVAL NULL selector.
- * @retval -ENOENT @p index out of range.
+ * @retval EINVAL NULL selector.
+ * @retval ENOENT @p index out of range.
  * @thread reader
  */
-LB_API int lb_rendezvous_target_at(const lb_rendezvous *r, uint32_t index, uint32_t *id,
+LB_API int lb_rendezvous_target_at(const lb_rendezvous *r, size_t index, uint32_t *id,
                                    uint32_t *weight);
 
 /**
@@ -104,7 +104,7 @@ LB_API int lb_rendezvous_target_at(const lb_rendezvous *r, uint32_t index, uint3
  * @return L (below 2^38), or UINT64_MAX for a NULL selector or an index out of range.
  * @thread reader
  */
-LB_API uint64_t lb_rendezvous_draw(const lb_rendezvous *r, uint32_t index, uint64_t flow_hash);
+LB_API uint64_t lb_rendezvous_draw(const lb_rendezvous *r, size_t index, uint64_t flow_hash);
 
 #ifdef __cplusplus
 }

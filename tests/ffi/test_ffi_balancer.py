@@ -93,11 +93,8 @@ class BalancerFromPython(unittest.TestCase):
 
 
     def test_algorithm_names(self):
-        count = fn("lb_algorithm_count", u32)
-        at = fn("lb_algorithm_at", ctypes.c_int, u32, ctypes.POINTER(u32))
-        name = fn("lb_algorithm_name", ctypes.c_char_p, u32)
-        from_name = fn("lb_algorithm_from_name", ctypes.c_int, ctypes.c_char_p,
-                       ctypes.POINTER(u32))
+        count, at, name, from_name = (abi.func(lib, "lb_algorithm_" + n)
+                                      for n in ("count", "at", "name", "from_name"))
         names = []
         for k in range(count()):
             v, back = u32(), u32()

@@ -132,6 +132,8 @@ static void loads_readers_with_writer(void **state)
 
 struct table_ctx {
     lb_maglev *m, *m2;
+    lb_rendezvous *rv;
+    uint32_t want_rv[256];
     lb_chash *ring;
     uint32_t want[256];
     uint32_t want_ring[256];
@@ -165,6 +167,12 @@ static void *table_reader(void *arg)
         uint32_t picked;
         if (lb_chash_pick_bounded(c->ring, h, 125, &picked) || lb_chash_release(c->ring, picked))
             c->bad++;
+        uint32_t ri = lb_rendezvous_lookup_index(c->rv, h), rid = 0;
+        if (lb_rendezvous_lookup(c->rv, h) != c->want_rv[r % 256] ||
+            lb_rendezvous_target_count(c->rv) != 16 ||
+            lb_rendezvous_target_at(c->rv, ri, &rid, &w) || rid != c->want_rv[r % 256] ||
+            lb_rendezvous_draw(c->rv, ri, h) == UINT64_MAX)
+            c->bad++;
     }
     return NULL;
 }
@@ -183,16 +191,19 @@ static void maglev_and_chash_readers(void **state)
     assert_lb_ok(lb_maglev_build(&c.m2, p, 1009));
     lb_chash_options o = {.struct_size = sizeof(o), .loads = l};
     assert_lb_ok(lb_chash_new(&c.ring, p, &o));
+    assert_lb_ok(lb_rendezvous_build(&c.rv, p));
     for (int i = 0; i < 256; i++) {
         uint64_t h = (uint64_t)i * 0x9E3779B97F4A7C15ull;
         c.want[i] = lb_maglev_lookup(c.m, h);
         c.want_ring[i] = lb_chash_lookup(c.ring, h);
+        c.want_rv[i] = lb_rendezvous_lookup(c.rv, h);
     }
     c.digest = lb_maglev_digest(c.m);
     run_threads(table_reader, &c);
     assert_int_equal(c.bad, 0);
     assert_int_equal(lb_loads_total(l), 0); /* every bounded pick was released */
     lb_chash_free(c.ring);
+    lb_rendezvous_free(c.rv);
     lb_maglev_free(c.m);
     lb_maglev_free(c.m2);
     lb_loads_free(l);

@@ -83,7 +83,7 @@ static void vectors_match(void **state)
             lb_pool *p = pool_of(a);
             lb_rendezvous *r;
             assert_lb_ok(lb_rendezvous_build(&r, p));
-            uint32_t n = lb_rendezvous_target_count(r);
+            uint32_t n = (uint32_t)lb_rendezvous_target_count(r);
             uint64_t *cnt = calloc(n, sizeof(*cnt));
             assert_non_null(cnt);
             uint64_t keys = strtoull(b, NULL, 10);
