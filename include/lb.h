@@ -35,4 +35,7 @@
 /* balancer */
 #include "lb/balancer.h"
 
+/* tls */
+#include "lb/tls.h"
+
 #endif /* LB_H */
