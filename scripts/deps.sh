@@ -4,7 +4,8 @@
 set -eu
 pkgs="meson ninja-build pkgconf gcc g++ clang llvm libclang-rt-14-dev libxxhash-dev xxhash
 libcmocka-dev libcjson-dev libinih-dev libmicrohttpd-dev doxygen python3 iproute2 netbase nftables
-haproxy nginx-light libnginx-mod-stream gcovr valgrind strace procps psmisc wrk iperf3 sockperf"
+haproxy nginx-light libnginx-mod-stream gcovr valgrind strace procps psmisc wrk iperf3 sockperf
+openssl gnutls-bin curl"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -70,5 +70,8 @@ int lbt_cmd_zones(int argc, char **argv);
 /* balancer */
 int lbt_cmd_balancer(int argc, char **argv);
 
+/* tls */
+int lbt_cmd_tls(int argc, char **argv);
+
 
 #endif /* LBTOOL_H */
