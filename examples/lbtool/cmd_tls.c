@@ -128,26 +128,12 @@ static int tls_decode(int argc, char **argv)
     }
     if (optind != argc)
         return lbt_usage("tls decode", "unexpected argument '%s'", argv[optind]);
-    uint8_t *buf = NULL;
-    long n;
     /* records of a hello at the cap: the hello and a header for each byte at worst */
-    const size_t max_in = 6 * (size_t)LB_TLS_MAX_HELLO_LIMIT;
-    if (hex) {
-        buf = malloc(strlen(hex) / 2 + 1);
-        if (!buf)
-            return lbt_fail(-ENOMEM, NULL);
-        n = lbt_parse_hex(hex, buf, strlen(hex) / 2 + 1);
-        if (n < 0) {
-            free(buf);
-            return lbt_usage("tls decode", "--hex: not hexadecimal");
-        }
-    } else {
-        n = lbt_read_stdin(&buf, max_in);
-        if (n < 0) {
-            free(buf);
-            return lbt_fail(-EINVAL, "stdin: unreadable or more than %zu bytes", max_in);
-        }
-    }
+    uint8_t *buf;
+    size_t n;
+    int ec = lbt_read_input("tls decode", hex, 6 * (size_t)LB_TLS_MAX_HELLO_LIMIT, &buf, &n);
+    if (ec != LBT_EXIT_OK)
+        return ec;
     uint8_t *scratch = malloc(o.max_hello_size);
     if (!scratch) {
         free(buf);
@@ -156,7 +142,7 @@ static int tls_decode(int argc, char **argv)
     lb_tls_hello h;
     lb_tls_hello_init(&h, sizeof(h));
     size_t need = 0;
-    int rc = lb_tls_decode(buf, (size_t)n, &o, scratch, o.max_hello_size, &h, &need);
+    int rc = lb_tls_decode(buf, n, &o, scratch, o.max_hello_size, &h, &need);
     if (rc == LB_E_NEED_MORE)
         rc = lbt_fail(rc, "the input ends before the ClientHello does (at least %zu more bytes)",
                       need);
