@@ -51,9 +51,14 @@ LB_API uint16_t lb_tls_u16_at(const uint8_t *list, size_t index)
     return lb__load_be16(list + 2 * index);
 }
 
-LB_API int lb_tls_is_grease(uint16_t value)
+static int is_grease(uint16_t value)
 {
     return (value & 0x0f0fu) == 0x0a0au && (value >> 8) == (value & 0xffu);
+}
+
+LB_API int lb_tls_is_grease(uint16_t value)
+{
+    return is_grease(value);
 }
 
 /* Where the first pass found the hello. */
@@ -322,8 +327,8 @@ static uint16_t highest_version(const lb_tls_hello *h)
 {
     uint16_t best = 0;
     for (size_t i = 0; i < h->versions_len / 2; i++) {
-        uint16_t v = lb_tls_u16_at(h->versions, i);
-        if (!lb_tls_is_grease(v) && v > best)
+        uint16_t v = lb__load_be16(h->versions + 2 * i);
+        if (!is_grease(v) && v > best)
             best = v;
     }
     return best ? best : h->legacy_version;

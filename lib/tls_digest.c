@@ -15,9 +15,7 @@ static uint32_t ror(uint32_t x, unsigned n)
     return x >> n | x << (32 - n);
 }
 
-/* MD5's per-step shifts and sines (floor(abs(sin(i + 1)) * 2^32)). */
-static const uint8_t md5_s[4][4] = {{7, 12, 17, 22}, {5, 9, 14, 20}, {4, 11, 16, 23},
-                                    {6, 10, 15, 21}};
+/* MD5's sines (floor(abs(sin(i + 1)) * 2^32)). */
 static const uint32_t md5_k[64] = {
     0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
     0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
@@ -30,6 +28,13 @@ static const uint32_t md5_k[64] = {
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
     0xeb86d391};
 
+/* One MD5 step: a = b + ((a + f + k + m) <<< s). */
+#define MD5_STEP(f, a, b, c, d, m, k, s) (a) = (b) + rol((a) + f((b), (c), (d)) + (m) + (k), (s))
+#define MD5_F(b, c, d) ((((c) ^ (d)) & (b)) ^ (d))
+#define MD5_G(b, c, d) ((((b) ^ (c)) & (d)) ^ (c))
+#define MD5_H(b, c, d) ((b) ^ (c) ^ (d))
+#define MD5_I(b, c, d) ((c) ^ ((b) | ~(d)))
+
 static void md5_block(uint32_t *h, const uint8_t *p)
 {
     uint32_t m[16];
@@ -37,28 +42,30 @@ static void md5_block(uint32_t *h, const uint8_t *p)
         m[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
                (uint32_t)p[4 * i + 3] << 24;
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
-    for (int i = 0; i < 64; i++) {
-        uint32_t f;
-        int g, round = i / 16;
-        switch (round) {
-        case 0:
-            f = (b & c) | (~b & d), g = i;
-            break;
-        case 1:
-            f = (d & b) | (~d & c), g = (5 * i + 1) % 16;
-            break;
-        case 2:
-            f = b ^ c ^ d, g = (3 * i + 5) % 16;
-            break;
-        default:
-            f = c ^ (b | ~d), g = (7 * i) % 16;
-            break;
-        }
-        uint32_t t = d;
-        d = c;
-        c = b;
-        b = b + rol(a + f + md5_k[i] + m[g], md5_s[round][i % 4]);
-        a = t;
+    /* four rounds of sixteen steps; each round takes the words in its own order */
+    for (int i = 0; i < 16; i += 4) {
+        MD5_STEP(MD5_F, a, b, c, d, m[i], md5_k[i], 7);
+        MD5_STEP(MD5_F, d, a, b, c, m[i + 1], md5_k[i + 1], 12);
+        MD5_STEP(MD5_F, c, d, a, b, m[i + 2], md5_k[i + 2], 17);
+        MD5_STEP(MD5_F, b, c, d, a, m[i + 3], md5_k[i + 3], 22);
+    }
+    for (int i = 16; i < 32; i += 4) {
+        MD5_STEP(MD5_G, a, b, c, d, m[(5 * i + 1) % 16], md5_k[i], 5);
+        MD5_STEP(MD5_G, d, a, b, c, m[(5 * i + 6) % 16], md5_k[i + 1], 9);
+        MD5_STEP(MD5_G, c, d, a, b, m[(5 * i + 11) % 16], md5_k[i + 2], 14);
+        MD5_STEP(MD5_G, b, c, d, a, m[(5 * i + 16) % 16], md5_k[i + 3], 20);
+    }
+    for (int i = 32; i < 48; i += 4) {
+        MD5_STEP(MD5_H, a, b, c, d, m[(3 * i + 5) % 16], md5_k[i], 4);
+        MD5_STEP(MD5_H, d, a, b, c, m[(3 * i + 8) % 16], md5_k[i + 1], 11);
+        MD5_STEP(MD5_H, c, d, a, b, m[(3 * i + 11) % 16], md5_k[i + 2], 16);
+        MD5_STEP(MD5_H, b, c, d, a, m[(3 * i + 14) % 16], md5_k[i + 3], 23);
+    }
+    for (int i = 48; i < 64; i += 4) {
+        MD5_STEP(MD5_I, a, b, c, d, m[(7 * i) % 16], md5_k[i], 6);
+        MD5_STEP(MD5_I, d, a, b, c, m[(7 * i + 7) % 16], md5_k[i + 1], 10);
+        MD5_STEP(MD5_I, c, d, a, b, m[(7 * i + 14) % 16], md5_k[i + 2], 15);
+        MD5_STEP(MD5_I, b, c, d, a, m[(7 * i + 21) % 16], md5_k[i + 3], 21);
     }
     h[0] += a, h[1] += b, h[2] += c, h[3] += d;
 }
@@ -77,6 +84,16 @@ static const uint32_t sha_k[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
     0xc67178f2};
 
+/* One round: t1 goes into d (which becomes e), t1 + t2 into h (which becomes a). */
+#define SHA_ROUND(a, b, c, d, e, f, g, h, i)                                                   \
+    do {                                                                                       \
+        uint32_t t1 = (h) + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + (((e) & (f)) ^ (~(e) & (g))) + \
+                      sha_k[i] + w[i];                                                         \
+        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + (((a) & (b)) ^ ((a) & (c)) ^ ((b) & (c))); \
+        (d) += t1;                                                                             \
+        (h) = t1 + t2;                                                                         \
+    } while (0)
+
 static void sha256_block(uint32_t *h, const uint8_t *p)
 {
     uint32_t w[64];
@@ -89,11 +106,16 @@ static void sha256_block(uint32_t *h, const uint8_t *p)
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) +
-                      sha_k[i] + w[i];
-        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        k = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+    /* eight rounds per iteration, the names rotating instead of the values */
+    for (int i = 0; i < 64; i += 8) {
+        SHA_ROUND(a, b, c, d, e, f, g, k, i);
+        SHA_ROUND(k, a, b, c, d, e, f, g, i + 1);
+        SHA_ROUND(g, k, a, b, c, d, e, f, i + 2);
+        SHA_ROUND(f, g, k, a, b, c, d, e, i + 3);
+        SHA_ROUND(e, f, g, k, a, b, c, d, i + 4);
+        SHA_ROUND(d, e, f, g, k, a, b, c, i + 5);
+        SHA_ROUND(c, d, e, f, g, k, a, b, i + 6);
+        SHA_ROUND(b, c, d, e, f, g, k, a, i + 7);
     }
     h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }

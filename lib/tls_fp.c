@@ -18,8 +18,30 @@ static void to_hex(const uint8_t *in, size_t n, char *out)
     }
 }
 
+/* The fingerprint's text on its way into the digest, a block at a time (the digest's update
+ * costs far more per call than per byte). */
+struct sink {
+    lb__digest d;
+    size_t n;
+    char buf[128];
+};
+
+static void sink_flush(struct sink *s)
+{
+    lb__digest_update(&s->d, s->buf, s->n);
+    s->n = 0;
+}
+
+static void sink_put(struct sink *s, const char *p, size_t n)
+{
+    if (s->n + n > sizeof(s->buf))
+        sink_flush(s);
+    memcpy(s->buf + s->n, p, n);
+    s->n += n;
+}
+
 /* Feeds `sep` (unless first) and the decimal digits of v. */
-static void put_dec(lb__digest *d, int *first, char sep, uint32_t v)
+static void put_dec(struct sink *d, int *first, char sep, uint32_t v)
 {
     char buf[12];
     size_t n = sizeof(buf);
@@ -29,11 +51,11 @@ static void put_dec(lb__digest *d, int *first, char sep, uint32_t v)
     if (!*first)
         buf[--n] = sep;
     *first = 0;
-    lb__digest_update(d, buf + n, sizeof(buf) - n);
+    sink_put(d, buf + n, sizeof(buf) - n);
 }
 
 /* Feeds the non-GREASE 16-bit entries of a list in decimal, '-'-separated. */
-static void put_list16(lb__digest *d, const uint8_t *list, size_t bytes)
+static void put_list16(struct sink *d, const uint8_t *list, size_t bytes)
 {
     int first = 1;
     for (size_t i = 0; i < bytes / 2; i++) {
@@ -49,13 +71,14 @@ LB_API int lb_tls_ja3(const lb_tls_hello *h, char *out, size_t out_size)
         return -EINVAL;
     if (out_size < LB_TLS_JA3_SIZE)
         return -ENOSPC;
-    lb__digest d;
-    lb__md5_init(&d);
+    struct sink d;
+    lb__md5_init(&d.d);
+    d.n = 0;
     int first = 1;
     put_dec(&d, &first, ',', h->legacy_version);
-    lb__digest_update(&d, ",", 1);
+    sink_put(&d, ",", 1);
     put_list16(&d, h->cipher_suites, h->cipher_suites_len);
-    lb__digest_update(&d, ",", 1);
+    sink_put(&d, ",", 1);
     size_t cur = 0;
     uint16_t type, dlen;
     const uint8_t *data;
@@ -63,14 +86,15 @@ LB_API int lb_tls_ja3(const lb_tls_hello *h, char *out, size_t out_size)
     while (lb_tls_ext_next(h, &cur, &type, &data, &dlen) == 1)
         if (!lb_tls_is_grease(type))
             put_dec(&d, &first, '-', type);
-    lb__digest_update(&d, ",", 1);
+    sink_put(&d, ",", 1);
     put_list16(&d, h->groups, h->groups_len);
-    lb__digest_update(&d, ",", 1);
+    sink_put(&d, ",", 1);
     first = 1;
     for (size_t i = 0; i < h->point_formats_len; i++)
         put_dec(&d, &first, '-', h->point_formats[i]);
     uint8_t md[LB_MD5_SIZE];
-    lb__digest_final(&d, md);
+    sink_flush(&d);
+    lb__digest_final(&d.d, md);
     to_hex(md, sizeof(md), out);
     out[32] = '\0';
     return LB_OK;
@@ -105,11 +129,11 @@ static void heap_sort(uint16_t *a, size_t n)
 }
 
 /* Feeds `v` as 4 lower-case hex digits, comma-separated. */
-static void put_hex16(lb__digest *d, int *first, uint16_t v)
+static void put_hex16(struct sink *d, int *first, uint16_t v)
 {
     char buf[5] = {',', hex_digits[v >> 12], hex_digits[(v >> 8) & 15], hex_digits[(v >> 4) & 15],
                    hex_digits[v & 15]};
-    lb__digest_update(d, *first ? buf + 1 : buf, *first ? 4 : 5);
+    sink_put(d, *first ? buf + 1 : buf, *first ? 4 : 5);
     *first = 0;
 }
 
@@ -122,8 +146,9 @@ static void hash12(uint16_t *a, size_t n, const uint8_t *tail, size_t tail_bytes
         return;
     }
     heap_sort(a, n);
-    lb__digest d;
-    lb__sha256_init(&d);
+    struct sink d;
+    lb__sha256_init(&d.d);
+    d.n = 0;
     int first = 1;
     for (size_t i = 0; i < n; i++)
         put_hex16(&d, &first, a[i]);
@@ -133,11 +158,12 @@ static void hash12(uint16_t *a, size_t n, const uint8_t *tail, size_t tail_bytes
         if (lb_tls_is_grease(v))
             continue;
         if (first)
-            lb__digest_update(&d, "_", 1);
+            sink_put(&d, "_", 1);
         put_hex16(&d, &first, v);
     }
     uint8_t md[LB_SHA256_SIZE];
-    lb__digest_final(&d, md);
+    sink_flush(&d);
+    lb__digest_final(&d.d, md);
     to_hex(md, 6, out);
 }
 

@@ -6,11 +6,6 @@
 #include "internal/tls.h"
 #include "lb/tls.h"
 
-static int is_alnum(uint8_t c)
-{
-    return (c >= '0' && c <= '9') || ((c | 0x20u) >= 'a' && (c | 0x20u) <= 'z');
-}
-
 static int is_digit(uint8_t c)
 {
     return c >= '0' && c <= '9';
@@ -32,34 +27,44 @@ static int is_ipv6_literal(const uint8_t *p, size_t n)
     return colon;
 }
 
+/* Character classes of a host name: one table lookup per byte. */
+enum { C_BAD = 0, C_LETTER = 1, C_DIGIT = 2, C_HYPHEN = 3, C_DOT = 4 };
+#define LETTERS8 C_LETTER, C_LETTER, C_LETTER, C_LETTER, C_LETTER, C_LETTER, C_LETTER, C_LETTER
+#define DIGITS10 C_DIGIT, C_DIGIT, C_DIGIT, C_DIGIT, C_DIGIT, C_DIGIT, C_DIGIT, C_DIGIT, C_DIGIT, C_DIGIT
+static const uint8_t char_class[256] = {
+    ['-'] = C_HYPHEN, ['.'] = C_DOT, ['0'] = DIGITS10,
+    ['A'] = LETTERS8, LETTERS8, LETTERS8, C_LETTER, C_LETTER,
+    ['a'] = LETTERS8, LETTERS8, LETTERS8, C_LETTER, C_LETTER,
+};
+
 int lb__tls_host_check(const uint8_t *p, size_t n)
 {
     if (n == 0 || n > LB_TLS_HOST_MAX)
         return LB_E_TLS_SNI_INVALID;
-    if (is_ipv6_literal(p, n))
-        return LB_E_TLS_SNI_IP_LITERAL;
-    size_t label = 0;  /* length of the current label */
+    size_t label = 0;   /* length of the current label */
     int all_digits = 1; /* the current label so far */
     int only_digits_and_dots = 1;
+    uint8_t prev = C_DOT;
     for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c == '.') {
-            if (label == 0 || p[i - 1] == '-')
+        uint8_t c = char_class[p[i]];
+        if (c == C_DOT) {
+            if (prev == C_DOT || prev == C_HYPHEN) /* an empty label, or one ending in '-' */
                 return LB_E_TLS_SNI_INVALID;
             label = 0;
             all_digits = 1;
-            continue;
+        } else if (c == C_BAD) {
+            return is_ipv6_literal(p, n) ? LB_E_TLS_SNI_IP_LITERAL : LB_E_TLS_SNI_INVALID;
+        } else {
+            if (c == C_HYPHEN && prev == C_DOT) /* a label starting with '-' */
+                return LB_E_TLS_SNI_INVALID;
+            if (c != C_DIGIT)
+                all_digits = only_digits_and_dots = 0;
+            if (++label > 63)
+                return LB_E_TLS_SNI_INVALID;
         }
-        if (!is_alnum(c) && c != '-')
-            return LB_E_TLS_SNI_INVALID;
-        if (c == '-' && label == 0)
-            return LB_E_TLS_SNI_INVALID;
-        if (!is_digit(c))
-            all_digits = only_digits_and_dots = 0;
-        if (++label > 63)
-            return LB_E_TLS_SNI_INVALID;
+        prev = c;
     }
-    if (label == 0 || p[n - 1] == '-') /* a final dot, or a final hyphen */
+    if (prev == C_DOT || prev == C_HYPHEN) /* a final dot, or a final hyphen */
         return LB_E_TLS_SNI_INVALID;
     if (all_digits) /* no top-level domain is all digits (RFC 3696 section 2) */
         return only_digits_and_dots ? LB_E_TLS_SNI_IP_LITERAL : LB_E_TLS_SNI_INVALID;
