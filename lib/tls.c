@@ -276,15 +276,24 @@ static int parse_ext(uint16_t type, const uint8_t *d, size_t dlen, lb_tls_hello 
     }
 }
 
-/* Duplicate extension types, found in one pass: a 256-bit map of the high bytes seen, and a
- * 256-bit map of low bytes per high byte, zeroed when its high byte is first seen. */
+/* Duplicate extension types, found in one pass: one 64-bit word for the types below 64 (most
+ * of a real hello's), else a 256-bit map of the high bytes seen and a 256-bit map of low bytes
+ * per high byte, zeroed when its high byte is first seen. */
 struct seen {
+    uint64_t small;
     uint32_t hi[8];
     uint32_t lo[256][8];
 };
 
 static int seen_add(struct seen *s, uint16_t type)
 {
+    if (type < 64) {
+        uint64_t bit = (uint64_t)1 << type;
+        if (s->small & bit)
+            return 0;
+        s->small |= bit;
+        return 1;
+    }
     uint32_t hi = type >> 8, lo = type & 0xffu;
     if (!(s->hi[hi >> 5] & (1u << (hi & 31)))) {
         s->hi[hi >> 5] |= 1u << (hi & 31);
@@ -299,6 +308,7 @@ static int seen_add(struct seen *s, uint16_t type)
 static int parse_extensions(const uint8_t *p, size_t len, lb_tls_hello *h)
 {
     struct seen seen;
+    seen.small = 0;
     memset(seen.hi, 0, sizeof(seen.hi));
     struct rd r = {p, len, 0};
     uint32_t count = 0;
