@@ -7,6 +7,7 @@
  * contiguous view. Then the body is parsed; every length is checked against what encloses it
  * before a byte under it is read. */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal/abi.h"
@@ -20,6 +21,12 @@
 /* The smallest ClientHello message: header, version, random, empty session id, one suite,
  * one compression method. A lower bound for "need more" before the real length is known. */
 #define HELLO_MIN (HS_HEADER + 2u + 32u + 1u + 2u + 2u + 1u + 1u)
+
+/* No implicit padding at the structs' ends (doc/ABI.md): their last fields end them. */
+_Static_assert(offsetof(lb_tls_hello, reserved1) + sizeof(uint32_t) == sizeof(lb_tls_hello),
+               "lb_tls_hello ends with padding");
+_Static_assert(offsetof(lb_tls_options, reserved) + 2 * sizeof(uint32_t) == sizeof(lb_tls_options),
+               "lb_tls_options ends with padding");
 
 /* The size of lb_tls_options / lb_tls_hello in the first release (the minimum accepted). */
 #define OPTIONS_MIN sizeof(lb_tls_options)
