@@ -40,5 +40,7 @@
 
 /* flowtab */
 #include "lb/flowtab.h"
+/* tls */
+#include "lb/tls.h"
 
 #endif /* LB_H */

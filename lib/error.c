@@ -85,6 +85,27 @@ static const struct err_entry err_table[] = {
     {LB_E_BALANCER_CONFIG, "LB_E_BALANCER_CONFIG", "Invalid balancer configuration"},
     {LB_E_BALANCER_TARGET_FULL, "LB_E_BALANCER_TARGET_FULL", "Target at its connection limit"},
 
+    /* ---- tls ---- */
+    {LB_E_TLS_NOT_TLS, "LB_E_TLS_NOT_TLS", "Not a TLS handshake record"},
+    {LB_E_TLS_SSLV2, "LB_E_TLS_SSLV2", "SSL 2.0 ClientHello"},
+    {LB_E_TLS_NOT_CLIENT_HELLO, "LB_E_TLS_NOT_CLIENT_HELLO", "First handshake message is not a ClientHello"},
+    {LB_E_TLS_RECORD_TYPE, "LB_E_TLS_RECORD_TYPE", "Record of another type inside the ClientHello"},
+    {LB_E_TLS_RECORD_TOO_LONG, "LB_E_TLS_RECORD_TOO_LONG", "TLS record longer than 16384 bytes"},
+    {LB_E_TLS_RECORD_EMPTY, "LB_E_TLS_RECORD_EMPTY", "Empty TLS handshake record"},
+    {LB_E_TLS_TOO_LARGE, "LB_E_TLS_TOO_LARGE", "ClientHello larger than the limit"},
+    {LB_E_TLS_BAD_VERSION, "LB_E_TLS_BAD_VERSION", "ClientHello legacy version is not 3.x"},
+    {LB_E_TLS_TRUNCATED, "LB_E_TLS_TRUNCATED", "ClientHello field cut short"},
+    {LB_E_TLS_MALFORMED, "LB_E_TLS_MALFORMED", "Malformed ClientHello"},
+    {LB_E_TLS_TRAILING, "LB_E_TLS_TRAILING", "Unexpected bytes after the ClientHello or a list"},
+    {LB_E_TLS_DUPLICATE_EXTENSION, "LB_E_TLS_DUPLICATE_EXTENSION", "Duplicate ClientHello extension"},
+    {LB_E_TLS_BAD_EXTENSION, "LB_E_TLS_BAD_EXTENSION", "Malformed ClientHello extension"},
+    {LB_E_TLS_SNI_INVALID, "LB_E_TLS_SNI_INVALID", "Server name is not a valid host name"},
+    {LB_E_TLS_SNI_IP_LITERAL, "LB_E_TLS_SNI_IP_LITERAL", "Server name is an IP address literal"},
+    {LB_E_TLS_SCRATCH, "LB_E_TLS_SCRATCH", "Fragmented ClientHello needs a larger scratch buffer"},
+    {LB_E_TLS_FP_TOO_MANY, "LB_E_TLS_FP_TOO_MANY", "Too many items to fingerprint"},
+    {LB_E_TLS_BAD_PATTERN, "LB_E_TLS_BAD_PATTERN", "Invalid host-name pattern"},
+    {LB_E_TLS_NO_MATCH, "LB_E_TLS_NO_MATCH", "No host-name pattern matches"},
+
     /* ---- flowtab ---- */
     {LB_E_FLOWTAB_NOT_FOUND, "LB_E_FLOWTAB_NOT_FOUND", "No live flow with this key"},
 };

@@ -7,7 +7,8 @@ libcmocka-dev libcjson-dev libinih-dev libmicrohttpd-dev doxygen python3 iproute
 haproxy nginx-light libnginx-mod-stream gcovr valgrind strace procps psmisc wrk iperf3 sockperf
 castxml abigail-tools gcc-multilib libc6-dev-i386
 nginx-dev make libpcre2-dev zlib1g-dev libssl-dev
-frr bird2"
+frr bird2
+openssl gnutls-bin curl"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

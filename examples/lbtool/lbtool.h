@@ -44,6 +44,11 @@ int lbt_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Reads all of stdin into a new buffer (at most @max bytes; -1 when more). */
 long lbt_read_stdin(uint8_t **out, size_t max);
 
+/* A decoder's input: the bytes of @hex when not NULL, else all of stdin (at most @max bytes),
+ * into a new buffer (*out, *len; the caller frees it). Returns LBT_EXIT_OK, or the exit code
+ * after printing the usage error (bad hex) or the error object (stdin). */
+int lbt_read_input(const char *cmd, const char *hex, size_t max, uint8_t **out, size_t *len);
+
 /* Subcommands, each in its own file; each module declares its own in its section. */
 /* foundation */
 int lbt_cmd_version(int argc, char **argv);
@@ -70,6 +75,9 @@ int lbt_cmd_zones(int argc, char **argv);
 
 /* balancer */
 int lbt_cmd_balancer(int argc, char **argv);
+
+/* tls */
+int lbt_cmd_tls(int argc, char **argv);
 
 
 #endif /* LBTOOL_H */

@@ -35,6 +35,9 @@ static const struct command commands[] = {
     /* balancer */
     {"balancer", lbt_cmd_balancer, "a balancer: picks, states, drains, zones, events"},
 
+    /* tls */
+    {"tls", lbt_cmd_tls, "decode a TLS ClientHello (SNI, ALPN, JA3, JA4); match host names"},
+
 };
 
 static void usage(FILE *f)

@@ -154,3 +154,29 @@ long lbt_read_stdin(uint8_t **out, size_t max)
     *out = buf;
     return (long)len;
 }
+
+int lbt_read_input(const char *cmd, const char *hex, size_t max, uint8_t **out, size_t *len)
+{
+    long n;
+    *out = NULL;
+    if (hex) {
+        *out = malloc(strlen(hex) / 2 + 1);
+        if (!*out)
+            return lbt_fail(-ENOMEM, NULL);
+        n = lbt_parse_hex(hex, *out, strlen(hex) / 2 + 1);
+        if (n < 0) {
+            free(*out);
+            *out = NULL;
+            return lbt_usage(cmd, "--hex: not hexadecimal");
+        }
+    } else {
+        n = lbt_read_stdin(out, max);
+        if (n < 0) {
+            free(*out);
+            *out = NULL;
+            return lbt_fail(-EINVAL, "stdin: unreadable or more than %zu bytes", max);
+        }
+    }
+    *len = (size_t)n;
+    return LBT_EXIT_OK;
+}

@@ -149,6 +149,46 @@ enum lb_error {
     /** The chosen target is at its connection limit. */
     LB_E_BALANCER_TARGET_FULL = -5601,
 
+    /* ---- tls (-5700 ..) ---- */
+    /** The bytes are not a TLS handshake record. */
+    LB_E_TLS_NOT_TLS = -5700,
+    /** An SSL 2.0 (or SSLv2-compatible) ClientHello, which liblb does not read. */
+    LB_E_TLS_SSLV2 = -5701,
+    /** The first handshake message is not a ClientHello. */
+    LB_E_TLS_NOT_CLIENT_HELLO = -5702,
+    /** A record of another content type interrupts a fragmented ClientHello. */
+    LB_E_TLS_RECORD_TYPE = -5703,
+    /** A TLS record is longer than 2^14 bytes. */
+    LB_E_TLS_RECORD_TOO_LONG = -5704,
+    /** A handshake record of length zero. */
+    LB_E_TLS_RECORD_EMPTY = -5705,
+    /** The ClientHello is larger than the decoder's cap. */
+    LB_E_TLS_TOO_LARGE = -5706,
+    /** The ClientHello's legacy version is not 3.x. */
+    LB_E_TLS_BAD_VERSION = -5707,
+    /** A ClientHello field runs past the end of what encloses it. */
+    LB_E_TLS_TRUNCATED = -5708,
+    /** A ClientHello field breaks its rules (odd or empty list, session id over 32 bytes...). */
+    LB_E_TLS_MALFORMED = -5709,
+    /** Bytes follow the ClientHello in its record, or follow its extensions block. */
+    LB_E_TLS_TRAILING = -5710,
+    /** An extension appears twice in the ClientHello. */
+    LB_E_TLS_DUPLICATE_EXTENSION = -5711,
+    /** An extension the decoder interprets (SNI, ALPN, versions...) is malformed. */
+    LB_E_TLS_BAD_EXTENSION = -5712,
+    /** A server name that is not a DNS host name (an error of that field). */
+    LB_E_TLS_SNI_INVALID = -5713,
+    /** A server name that is an IP address literal (an error of that field). */
+    LB_E_TLS_SNI_IP_LITERAL = -5714,
+    /** A fragmented ClientHello needs a scratch buffer of the returned size. */
+    LB_E_TLS_SCRATCH = -5715,
+    /** Too many cipher suites or extensions to fingerprint. */
+    LB_E_TLS_FP_TOO_MANY = -5716,
+    /** A host-name pattern is not a host name, `*.host` or `*`. */
+    LB_E_TLS_BAD_PATTERN = -5717,
+    /** No host-name pattern matches the name. */
+    LB_E_TLS_NO_MATCH = -5718,
+
     /* ---- flowtab (-5800 ..) ---- */
     /** The flow table holds no live flow with this key. */
     LB_E_FLOWTAB_NOT_FOUND = -5800,
