@@ -215,7 +215,7 @@ LB_API void lb_tls_hello_init(lb_tls_hello *hello, size_t size);
  * @retval LB_E_TLS_SCRATCH a fragmented hello and no scratch of `*need` bytes.
  * @retval LB_E_STRUCT_SIZE @p opts or @p out has a too-small @c struct_size.
  * @retval LB_E_STRUCT_TOO_NEW @p opts has non-zero fields unknown to this library.
- * @retval -EINVAL NULL @p out, NULL @p buf with @p len > 0, or a bad option value.
+ * @retval EINVAL NULL @p out, NULL @p buf with @p len > 0, or a bad option value.
  */
 LB_API LB_NODISCARD int lb_tls_decode(const uint8_t *buf, size_t len, const lb_tls_options *opts,
                                       uint8_t *scratch, size_t scratch_len, lb_tls_hello *out,
@@ -236,6 +236,7 @@ LB_API uint16_t lb_tls_u16_at(const uint8_t *list, size_t index);
  * @thread pure
  * @param value a cipher suite, extension, group, version or signature algorithm.
  * @return 1 or 0.
+ * @retval LB_OK (0) not a GREASE value; 1 when it is one.
  */
 LB_API int lb_tls_is_grease(uint16_t value);
 
@@ -248,7 +249,7 @@ LB_API int lb_tls_is_grease(uint16_t value);
  * @param[out] data the extension's data (borrowed from the hello's buffer).
  * @param[out] data_len bytes of @p data.
  * @return 1 with an extension, 0 at the end.
- * @retval -EINVAL a NULL argument or a cursor that is not from this hello.
+ * @retval EINVAL a NULL argument or a cursor that is not from this hello.
  */
 LB_API int lb_tls_ext_next(const lb_tls_hello *hello, size_t *cursor, uint16_t *type,
                            const uint8_t **data, uint16_t *data_len);
@@ -261,7 +262,7 @@ LB_API int lb_tls_ext_next(const lb_tls_hello *hello, size_t *cursor, uint16_t *
  * @param[out] name the protocol name (borrowed, not NUL-terminated).
  * @param[out] name_len bytes of @p name (1..255).
  * @return 1 with a name, 0 at the end.
- * @retval -EINVAL a NULL argument or a cursor that is not from this hello.
+ * @retval EINVAL a NULL argument or a cursor that is not from this hello.
  */
 LB_API int lb_tls_alpn_next(const lb_tls_hello *hello, size_t *cursor, const uint8_t **name,
                             uint8_t *name_len);
@@ -274,8 +275,8 @@ LB_API int lb_tls_alpn_next(const lb_tls_hello *hello, size_t *cursor, const uin
  * @param[out] out at least #LB_TLS_JA3_SIZE bytes; a NUL-terminated string on success.
  * @param out_size bytes of @p out.
  * @retval LB_OK @p out holds the fingerprint.
- * @retval -ENOSPC @p out_size is below #LB_TLS_JA3_SIZE.
- * @retval -EINVAL a NULL argument.
+ * @retval ENOSPC @p out_size is below #LB_TLS_JA3_SIZE.
+ * @retval EINVAL a NULL argument.
  */
 LB_API int lb_tls_ja3(const lb_tls_hello *hello, char *out, size_t out_size);
 
@@ -288,8 +289,8 @@ LB_API int lb_tls_ja3(const lb_tls_hello *hello, char *out, size_t out_size);
  * @param out_size bytes of @p out.
  * @retval LB_OK @p out holds the fingerprint.
  * @retval LB_E_TLS_FP_TOO_MANY more than #LB_TLS_FP_MAX_ITEMS cipher suites or extensions.
- * @retval -ENOSPC @p out_size is below #LB_TLS_JA4_SIZE.
- * @retval -EINVAL a NULL argument.
+ * @retval ENOSPC @p out_size is below #LB_TLS_JA4_SIZE.
+ * @retval EINVAL a NULL argument.
  */
 LB_API int lb_tls_ja4(const lb_tls_hello *hello, char *out, size_t out_size);
 
@@ -313,7 +314,7 @@ LB_API int lb_tls_host_check(const char *name, size_t len);
  * @param pattern the pattern (borrowed, NUL-terminated).
  * @retval LB_OK a valid pattern.
  * @retval LB_E_TLS_BAD_PATTERN anything else.
- * @retval -EINVAL NULL @p pattern.
+ * @retval EINVAL NULL @p pattern.
  */
 LB_API int lb_tls_host_pattern_check(const char *pattern);
 
@@ -335,7 +336,7 @@ LB_API int lb_tls_host_pattern_check(const char *pattern);
  * @retval LB_E_TLS_BAD_PATTERN a pattern is invalid (nothing is matched).
  * @retval LB_E_TLS_SNI_INVALID @p host is not a host name (as lb_tls_host_check()).
  * @retval LB_E_TLS_SNI_IP_LITERAL @p host is an IP address literal.
- * @retval -EINVAL a NULL argument.
+ * @retval EINVAL a NULL argument.
  */
 LB_API int lb_tls_host_match(const char *const *patterns, size_t count, const char *host,
                              size_t host_len, size_t *index);

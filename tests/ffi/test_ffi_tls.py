@@ -10,7 +10,7 @@ import unittest
 BUILD = os.environ.get("LB_BUILD_ROOT", "build")
 DATA = os.environ.get("LB_TEST_DATA", "tests/data")
 
-lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.0"))
+lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.1"))
 u8p = ctypes.POINTER(ctypes.c_uint8)
 u32, u16, u8, sz = ctypes.c_uint32, ctypes.c_uint16, ctypes.c_uint8, ctypes.c_size_t
 
