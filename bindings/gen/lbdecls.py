@@ -41,7 +41,8 @@ def preprocess(cc, build):
                               check=True, capture_output=True, text=True).stdout
         macros = subprocess.run(base + ["-dM", os.path.join(ROOT, "include", "lb.h")],
                                 check=True, capture_output=True, text=True).stdout
-    decls = "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
+    # One declaration text whichever compiler preprocessed it: whitespace collapsed.
+    decls = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
     return decls + "\n", macros
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._native import Error, NeedMore, check, code, enum_names, ffi, lib, new_struct, struct_dict
 from . import proxy
@@ -231,12 +231,21 @@ class Balancer:
         """Takes a draining target back into service."""
         check(lib.lb_balancer_undrain(self._h(), id, self._now(now_ms)), f"undrain {id}")
 
-    def pick(self, flow_hash: int) -> int:
+    def pick(self, flow_hash: int, *, prefer: Optional[int] = None,
+             exclude: Sequence[int] = ()) -> int:
         """The target id for a new connection with this flow hash (counts one active
-        connection: release() it when the connection ends). Raises Error LB_E_NO_TARGET
-        when no target is eligible."""
+        connection: release() it when the connection ends). `prefer`: a sticky target, taken
+        while it is eligible; `exclude`: ids not to pick (e.g. whose connect just failed).
+        Raises Error LB_E_NO_TARGET when no target is eligible."""
         out = ffi.new("uint32_t *")
-        check(lib.lb_balancer_pick(self._h(), flow_hash, out), "pick")
+        if prefer is None and not exclude:
+            check(lib.lb_balancer_pick(self._h(), flow_hash, out), "pick")
+            return out[0]
+        ex = ffi.new("uint32_t[]", list(exclude))
+        req = new_struct("lb_pick_request", {
+            "flow_hash": flow_hash, "flags": 0 if prefer is None else lib.LB_PICK_STICKY,
+            "preferred_id": prefer or 0, "n_exclude": len(exclude), "exclude": ex}, "pick")
+        check(lib.lb_balancer_pick_ex(self._h(), req, out), "pick")
         return out[0]
 
     def release(self, id: int, now_ms: Optional[int] = None) -> None:

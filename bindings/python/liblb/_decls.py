@@ -3,633 +3,633 @@
 # The public headers, preprocessed (cffi cdef).
 CDEF = r'''
 enum lb_error {
-    LB_E_BASE = -5000,
-    LB_E_NO_TARGET = -5001,
-    LB_E_POOL_DUPLICATE_KEY = -5002,
-    LB_E_POOL_BAD_WEIGHT = -5003,
-    LB_E_ADDR_SYNTAX = -5004,
-    LB_E_ADDR_PORT = -5005,
-    LB_E_POOL_BAD_KEY = -5006,
-    LB_E_NEED_MORE = -5007,
-    LB_E_STRUCT_SIZE = -5008,
-    LB_E_STRUCT_TOO_NEW = -5009,
-    LB_E_PROXY_NOT_PROXY = -5100,
-    LB_E_PROXY_BAD_SIGNATURE = -5101,
-    LB_E_PROXY_BAD_VERSION = -5102,
-    LB_E_PROXY_VERSION_REFUSED = -5103,
-    LB_E_PROXY_BAD_COMMAND = -5104,
-    LB_E_PROXY_BAD_FAMILY = -5105,
-    LB_E_PROXY_BAD_TRANSPORT = -5106,
-    LB_E_PROXY_UNSPEC_REFUSED = -5107,
-    LB_E_PROXY_SHORT_LENGTH = -5108,
-    LB_E_PROXY_TOO_LARGE = -5109,
-    LB_E_PROXY_V1_SYNTAX = -5110,
-    LB_E_PROXY_V1_TOO_LONG = -5111,
-    LB_E_PROXY_BAD_ADDRESS = -5112,
-    LB_E_PROXY_BAD_PORT = -5113,
-    LB_E_PROXY_TLV_TRUNCATED = -5114,
-    LB_E_PROXY_TLV_OVERRUN = -5115,
-    LB_E_PROXY_CRC_MISMATCH = -5116,
-    LB_E_PROXY_BAD_CRC_TLV = -5117,
-    LB_E_PROXY_TLV_ABSENT = -5118,
-    LB_E_PROXY_TLV_MALFORMED = -5119,
-    LB_E_PROXY_FAMILY_MISMATCH = -5120,
-    LB_E_PROXY_V1_UNSUPPORTED = -5121,
-    LB_E_MAGLEV_NOT_PRIME = -5200,
-    LB_E_MAGLEV_TOO_SMALL = -5201,
-    LB_E_SELECTOR_EMPTY = -5300,
-    LB_E_HEALTH_BAD_STATE = -5400,
-    LB_E_HEALTH_NOT_ELIGIBLE = -5401,
-    LB_E_ZONE_UNKNOWN = -5500,
-    LB_E_ZONE_MIXED = -5501,
-    LB_E_ZONE_BAD_INCOMING = -5502,
-    LB_E_BALANCER_CONFIG = -5600,
-    LB_E_BALANCER_TARGET_FULL = -5601,
-    LB_E_LAST = -5999
+LB_E_BASE = -5000,
+LB_E_NO_TARGET = -5001,
+LB_E_POOL_DUPLICATE_KEY = -5002,
+LB_E_POOL_BAD_WEIGHT = -5003,
+LB_E_ADDR_SYNTAX = -5004,
+LB_E_ADDR_PORT = -5005,
+LB_E_POOL_BAD_KEY = -5006,
+LB_E_NEED_MORE = -5007,
+LB_E_STRUCT_SIZE = -5008,
+LB_E_STRUCT_TOO_NEW = -5009,
+LB_E_PROXY_NOT_PROXY = -5100,
+LB_E_PROXY_BAD_SIGNATURE = -5101,
+LB_E_PROXY_BAD_VERSION = -5102,
+LB_E_PROXY_VERSION_REFUSED = -5103,
+LB_E_PROXY_BAD_COMMAND = -5104,
+LB_E_PROXY_BAD_FAMILY = -5105,
+LB_E_PROXY_BAD_TRANSPORT = -5106,
+LB_E_PROXY_UNSPEC_REFUSED = -5107,
+LB_E_PROXY_SHORT_LENGTH = -5108,
+LB_E_PROXY_TOO_LARGE = -5109,
+LB_E_PROXY_V1_SYNTAX = -5110,
+LB_E_PROXY_V1_TOO_LONG = -5111,
+LB_E_PROXY_BAD_ADDRESS = -5112,
+LB_E_PROXY_BAD_PORT = -5113,
+LB_E_PROXY_TLV_TRUNCATED = -5114,
+LB_E_PROXY_TLV_OVERRUN = -5115,
+LB_E_PROXY_CRC_MISMATCH = -5116,
+LB_E_PROXY_BAD_CRC_TLV = -5117,
+LB_E_PROXY_TLV_ABSENT = -5118,
+LB_E_PROXY_TLV_MALFORMED = -5119,
+LB_E_PROXY_FAMILY_MISMATCH = -5120,
+LB_E_PROXY_V1_UNSUPPORTED = -5121,
+LB_E_MAGLEV_NOT_PRIME = -5200,
+LB_E_MAGLEV_TOO_SMALL = -5201,
+LB_E_SELECTOR_EMPTY = -5300,
+LB_E_HEALTH_BAD_STATE = -5400,
+LB_E_HEALTH_NOT_ELIGIBLE = -5401,
+LB_E_ZONE_UNKNOWN = -5500,
+LB_E_ZONE_MIXED = -5501,
+LB_E_ZONE_BAD_INCOMING = -5502,
+LB_E_BALANCER_CONFIG = -5600,
+LB_E_BALANCER_TARGET_FULL = -5601,
+LB_E_LAST = -5999
 };
- const char *lb_strerror(int err);
- const char *lb_err_name(int err);
- size_t lb_err_count(void);
- int lb_err_at(size_t index);
- uint32_t lb_version_number(void);
- const char *lb_version_string(void);
+const char *lb_strerror(int err);
+const char *lb_err_name(int err);
+size_t lb_err_count(void);
+int lb_err_at(size_t index);
+uint32_t lb_version_number(void);
+const char *lb_version_string(void);
 struct sockaddr;
- uint64_t lb_hash_flow4(const uint8_t *src, const uint8_t *dst, uint16_t sport,
-                              uint16_t dport, uint8_t proto, uint64_t seed);
- uint64_t lb_hash_flow6(const uint8_t *src, const uint8_t *dst, uint16_t sport,
-                              uint16_t dport, uint8_t proto, uint64_t seed);
- uint64_t lb_hash_src4(const uint8_t *src, uint64_t seed);
- uint64_t lb_hash_src6(const uint8_t *src, uint64_t seed);
- uint64_t lb_hash_key(const void *key, size_t len, uint64_t seed);
- int lb_hash_flow_sockaddr(const struct sockaddr *src, const struct sockaddr *dst,
-                                 uint8_t proto, uint64_t seed, uint64_t *hash);
- int lb_hash_src_sockaddr(const struct sockaddr *src, uint64_t seed, uint64_t *hash);
+uint64_t lb_hash_flow4(const uint8_t *src, const uint8_t *dst, uint16_t sport,
+uint16_t dport, uint8_t proto, uint64_t seed);
+uint64_t lb_hash_flow6(const uint8_t *src, const uint8_t *dst, uint16_t sport,
+uint16_t dport, uint8_t proto, uint64_t seed);
+uint64_t lb_hash_src4(const uint8_t *src, uint64_t seed);
+uint64_t lb_hash_src6(const uint8_t *src, uint64_t seed);
+uint64_t lb_hash_key(const void *key, size_t len, uint64_t seed);
+int lb_hash_flow_sockaddr(const struct sockaddr *src, const struct sockaddr *dst,
+uint8_t proto, uint64_t seed, uint64_t *hash);
+int lb_hash_src_sockaddr(const struct sockaddr *src, uint64_t seed, uint64_t *hash);
 typedef struct lb_pool lb_pool;
 typedef struct lb_target_info {
-    uint32_t struct_size;
-    uint32_t id;
-    uint32_t weight;
-    uint32_t zone;
-    const uint8_t *key;
-    size_t key_len;
+uint32_t struct_size;
+uint32_t id;
+uint32_t weight;
+uint32_t zone;
+const uint8_t *key;
+size_t key_len;
 } lb_target_info;
- int lb_pool_new(lb_pool **out);
- void lb_pool_free(lb_pool *pool);
- int lb_pool_clone(lb_pool **out, const lb_pool *pool);
- int lb_pool_add(lb_pool *pool, uint32_t id, const void *key, size_t key_len,
-                                    uint32_t weight, uint32_t zone);
- int lb_pool_remove(lb_pool *pool, uint32_t id);
- int lb_pool_set_weight(lb_pool *pool, uint32_t id, uint32_t weight);
- int lb_pool_set_zone(lb_pool *pool, uint32_t id, uint32_t zone);
- size_t lb_pool_count(const lb_pool *pool);
- int lb_pool_at(const lb_pool *pool, size_t index, lb_target_info *out);
- int lb_pool_get(const lb_pool *pool, uint32_t id, lb_target_info *out);
- int lb_pool_find_key(const lb_pool *pool, const void *key, size_t key_len, uint32_t *id);
+int lb_pool_new(lb_pool **out);
+void lb_pool_free(lb_pool *pool);
+int lb_pool_clone(lb_pool **out, const lb_pool *pool);
+int lb_pool_add(lb_pool *pool, uint32_t id, const void *key, size_t key_len,
+uint32_t weight, uint32_t zone);
+int lb_pool_remove(lb_pool *pool, uint32_t id);
+int lb_pool_set_weight(lb_pool *pool, uint32_t id, uint32_t weight);
+int lb_pool_set_zone(lb_pool *pool, uint32_t id, uint32_t zone);
+size_t lb_pool_count(const lb_pool *pool);
+int lb_pool_at(const lb_pool *pool, size_t index, lb_target_info *out);
+int lb_pool_get(const lb_pool *pool, uint32_t id, lb_target_info *out);
+int lb_pool_find_key(const lb_pool *pool, const void *key, size_t key_len, uint32_t *id);
 struct sockaddr;
 struct sockaddr_storage;
- int lb_addr_parse(const char *text, struct sockaddr_storage *out, uint32_t *out_len);
- int lb_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
+int lb_addr_parse(const char *text, struct sockaddr_storage *out, uint32_t *out_len);
+int lb_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
 typedef struct lb_cidr {
-    uint32_t family;
-    uint32_t prefix_len;
-    uint8_t addr[16];
+uint32_t family;
+uint32_t prefix_len;
+uint8_t addr[16];
 } lb_cidr;
- int lb_cidr_parse(const char *text, lb_cidr *out);
- int lb_cidr_contains(const lb_cidr *cidr, const struct sockaddr *sa);
+int lb_cidr_parse(const char *text, lb_cidr *out);
+int lb_cidr_contains(const lb_cidr *cidr, const struct sockaddr *sa);
 typedef struct lb_loads lb_loads;
- int lb_loads_new(lb_loads **out, uint32_t capacity);
- int lb_loads_new_ex(lb_loads **out, uint32_t capacity, uint32_t flags);
- uint32_t lb_loads_flags(const lb_loads *loads);
- void lb_loads_free(lb_loads *loads);
- int lb_loads_track(lb_loads *loads, uint32_t id, uint32_t *slot);
- int lb_loads_untrack(lb_loads *loads, uint32_t id);
- int lb_loads_slot(const lb_loads *loads, uint32_t id, uint32_t *slot);
- uint32_t lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta);
- uint32_t lb_loads_get(const lb_loads *loads, uint32_t slot);
- uint64_t lb_loads_total(const lb_loads *loads);
- uint32_t lb_loads_capacity(const lb_loads *loads);
+int lb_loads_new(lb_loads **out, uint32_t capacity);
+int lb_loads_new_ex(lb_loads **out, uint32_t capacity, uint32_t flags);
+uint32_t lb_loads_flags(const lb_loads *loads);
+void lb_loads_free(lb_loads *loads);
+int lb_loads_track(lb_loads *loads, uint32_t id, uint32_t *slot);
+int lb_loads_untrack(lb_loads *loads, uint32_t id);
+int lb_loads_slot(const lb_loads *loads, uint32_t id, uint32_t *slot);
+uint32_t lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta);
+uint32_t lb_loads_get(const lb_loads *loads, uint32_t slot);
+uint64_t lb_loads_total(const lb_loads *loads);
+uint32_t lb_loads_capacity(const lb_loads *loads);
 struct sockaddr;
 enum lb_proxy_command {
-    LB_PROXY_CMD_LOCAL = 0,
-    LB_PROXY_CMD_PROXY = 1
+LB_PROXY_CMD_LOCAL = 0,
+LB_PROXY_CMD_PROXY = 1
 };
 enum lb_proxy_family {
-    LB_PROXY_FAM_UNSPEC = 0,
-    LB_PROXY_FAM_INET = 1,
-    LB_PROXY_FAM_INET6 = 2,
-    LB_PROXY_FAM_UNIX = 3
+LB_PROXY_FAM_UNSPEC = 0,
+LB_PROXY_FAM_INET = 1,
+LB_PROXY_FAM_INET6 = 2,
+LB_PROXY_FAM_UNIX = 3
 };
 enum lb_proxy_transport {
-    LB_PROXY_TRANSPORT_UNSPEC = 0,
-    LB_PROXY_TRANSPORT_STREAM = 1,
-    LB_PROXY_TRANSPORT_DGRAM = 2
+LB_PROXY_TRANSPORT_UNSPEC = 0,
+LB_PROXY_TRANSPORT_STREAM = 1,
+LB_PROXY_TRANSPORT_DGRAM = 2
 };
 enum lb_proxy_tlv_type {
-    LB_PROXY_TLV_ALPN = 0x01,
-    LB_PROXY_TLV_AUTHORITY = 0x02,
-    LB_PROXY_TLV_CRC32C = 0x03,
-    LB_PROXY_TLV_NOOP = 0x04,
-    LB_PROXY_TLV_UNIQUE_ID = 0x05,
-    LB_PROXY_TLV_SSL = 0x20,
-    LB_PROXY_SUBTLV_SSL_VERSION = 0x21,
-    LB_PROXY_SUBTLV_SSL_CN = 0x22,
-    LB_PROXY_SUBTLV_SSL_CIPHER = 0x23,
-    LB_PROXY_SUBTLV_SSL_SIG_ALG = 0x24,
-    LB_PROXY_SUBTLV_SSL_KEY_ALG = 0x25,
-    LB_PROXY_SUBTLV_SSL_GROUP = 0x26,
-    LB_PROXY_SUBTLV_SSL_SIG_SCHEME = 0x27,
-    LB_PROXY_SUBTLV_SSL_CLIENT_CERT = 0x28,
-    LB_PROXY_TLV_NETNS = 0x30,
-    LB_PROXY_TLV_GCP = 0xE0,
-    LB_PROXY_TLV_AWS = 0xEA,
-    LB_PROXY_TLV_AZURE = 0xEE
+LB_PROXY_TLV_ALPN = 0x01,
+LB_PROXY_TLV_AUTHORITY = 0x02,
+LB_PROXY_TLV_CRC32C = 0x03,
+LB_PROXY_TLV_NOOP = 0x04,
+LB_PROXY_TLV_UNIQUE_ID = 0x05,
+LB_PROXY_TLV_SSL = 0x20,
+LB_PROXY_SUBTLV_SSL_VERSION = 0x21,
+LB_PROXY_SUBTLV_SSL_CN = 0x22,
+LB_PROXY_SUBTLV_SSL_CIPHER = 0x23,
+LB_PROXY_SUBTLV_SSL_SIG_ALG = 0x24,
+LB_PROXY_SUBTLV_SSL_KEY_ALG = 0x25,
+LB_PROXY_SUBTLV_SSL_GROUP = 0x26,
+LB_PROXY_SUBTLV_SSL_SIG_SCHEME = 0x27,
+LB_PROXY_SUBTLV_SSL_CLIENT_CERT = 0x28,
+LB_PROXY_TLV_NETNS = 0x30,
+LB_PROXY_TLV_GCP = 0xE0,
+LB_PROXY_TLV_AWS = 0xEA,
+LB_PROXY_TLV_AZURE = 0xEE
 };
 typedef struct lb_proxy_options {
-    uint32_t struct_size;
-    uint32_t versions;
-    uint32_t allow_unspec;
-    uint32_t max_header_size;
+uint32_t struct_size;
+uint32_t versions;
+uint32_t allow_unspec;
+uint32_t max_header_size;
 } lb_proxy_options;
 typedef struct lb_proxy_header {
-    uint32_t struct_size;
-    uint8_t version;
-    uint8_t command;
-    uint8_t family;
-    uint8_t transport;
-    uint16_t src_port;
-    uint16_t dst_port;
-    uint32_t header_len;
-    uint8_t src_addr[16];
-    uint8_t dst_addr[16];
-    const uint8_t *src_path;
-    const uint8_t *dst_path;
-    uint16_t src_path_len;
-    uint16_t dst_path_len;
-    uint8_t crc32c_present;
-    const uint8_t *tlvs;
-    uint32_t tlvs_len;
+uint32_t struct_size;
+uint8_t version;
+uint8_t command;
+uint8_t family;
+uint8_t transport;
+uint16_t src_port;
+uint16_t dst_port;
+uint32_t header_len;
+uint8_t src_addr[16];
+uint8_t dst_addr[16];
+const uint8_t *src_path;
+const uint8_t *dst_path;
+uint16_t src_path_len;
+uint16_t dst_path_len;
+uint8_t crc32c_present;
+const uint8_t *tlvs;
+uint32_t tlvs_len;
 } lb_proxy_header;
 typedef struct lb_proxy_tlv {
-    uint8_t type;
-    uint16_t length;
-    const uint8_t *value;
+uint8_t type;
+uint16_t length;
+const uint8_t *value;
 } lb_proxy_tlv;
 typedef struct lb_proxy_ssl {
-    uint8_t client;
-    uint32_t verify;
-    const uint8_t *sub_tlvs;
-    uint16_t sub_len;
+uint8_t client;
+uint32_t verify;
+const uint8_t *sub_tlvs;
+uint16_t sub_len;
 } lb_proxy_ssl;
- int lb_proxy_decode(const uint8_t *buf, size_t len,
-                                        const lb_proxy_options *opts, lb_proxy_header *out,
-                                        size_t *need);
- int lb_proxy_tlv_next(const lb_proxy_header *h, size_t *cursor, lb_proxy_tlv *tlv);
- int lb_proxy_tlv_find(const lb_proxy_header *h, uint8_t type, lb_proxy_tlv *tlv);
- int lb_proxy_get_alpn(const lb_proxy_header *h, lb_proxy_tlv *tlv);
- int lb_proxy_get_authority(const lb_proxy_header *h, lb_proxy_tlv *tlv);
- int lb_proxy_get_unique_id(const lb_proxy_header *h, lb_proxy_tlv *tlv);
- int lb_proxy_get_netns(const lb_proxy_header *h, lb_proxy_tlv *tlv);
- int lb_proxy_get_noop(const lb_proxy_header *h, lb_proxy_tlv *tlv, size_t *total_bytes);
- int lb_proxy_get_crc32c(const lb_proxy_header *h, uint32_t *crc);
- int lb_proxy_get_ssl(const lb_proxy_header *h, lb_proxy_ssl *ssl);
- int lb_proxy_ssl_next(const lb_proxy_ssl *ssl, size_t *cursor, lb_proxy_tlv *tlv);
- int lb_proxy_ssl_find(const lb_proxy_ssl *ssl, uint8_t type, lb_proxy_tlv *tlv);
- int lb_proxy_ssl_cert_verified(const lb_proxy_ssl *ssl);
- int lb_proxy_get_aws_vpce_id(const lb_proxy_header *h, lb_proxy_tlv *id);
- int lb_proxy_get_azure_linkid(const lb_proxy_header *h, uint32_t *linkid);
- int lb_proxy_get_gcp_psc_id(const lb_proxy_header *h, uint64_t *psc_id);
+int lb_proxy_decode(const uint8_t *buf, size_t len,
+const lb_proxy_options *opts, lb_proxy_header *out,
+size_t *need);
+int lb_proxy_tlv_next(const lb_proxy_header *h, size_t *cursor, lb_proxy_tlv *tlv);
+int lb_proxy_tlv_find(const lb_proxy_header *h, uint8_t type, lb_proxy_tlv *tlv);
+int lb_proxy_get_alpn(const lb_proxy_header *h, lb_proxy_tlv *tlv);
+int lb_proxy_get_authority(const lb_proxy_header *h, lb_proxy_tlv *tlv);
+int lb_proxy_get_unique_id(const lb_proxy_header *h, lb_proxy_tlv *tlv);
+int lb_proxy_get_netns(const lb_proxy_header *h, lb_proxy_tlv *tlv);
+int lb_proxy_get_noop(const lb_proxy_header *h, lb_proxy_tlv *tlv, size_t *total_bytes);
+int lb_proxy_get_crc32c(const lb_proxy_header *h, uint32_t *crc);
+int lb_proxy_get_ssl(const lb_proxy_header *h, lb_proxy_ssl *ssl);
+int lb_proxy_ssl_next(const lb_proxy_ssl *ssl, size_t *cursor, lb_proxy_tlv *tlv);
+int lb_proxy_ssl_find(const lb_proxy_ssl *ssl, uint8_t type, lb_proxy_tlv *tlv);
+int lb_proxy_ssl_cert_verified(const lb_proxy_ssl *ssl);
+int lb_proxy_get_aws_vpce_id(const lb_proxy_header *h, lb_proxy_tlv *id);
+int lb_proxy_get_azure_linkid(const lb_proxy_header *h, uint32_t *linkid);
+int lb_proxy_get_gcp_psc_id(const lb_proxy_header *h, uint64_t *psc_id);
 typedef struct lb_proxy_tlv_builder {
-    uint32_t struct_size;
-    uint8_t *buf;
-    size_t cap;
-    size_t len;
+uint32_t struct_size;
+uint8_t *buf;
+size_t cap;
+size_t len;
 } lb_proxy_tlv_builder;
- void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, uint8_t *storage, size_t cap);
- int lb_proxy_tlvb_add(lb_proxy_tlv_builder *b, uint8_t type, const void *value, size_t len);
- int lb_proxy_tlvb_add_alpn(lb_proxy_tlv_builder *b, const void *alpn, size_t len);
- int lb_proxy_tlvb_add_authority(lb_proxy_tlv_builder *b, const char *host);
- int lb_proxy_tlvb_add_unique_id(lb_proxy_tlv_builder *b, const void *id, size_t len);
- int lb_proxy_tlvb_add_netns(lb_proxy_tlv_builder *b, const char *ns);
- int lb_proxy_tlvb_add_noop(lb_proxy_tlv_builder *b, size_t len);
- int lb_proxy_tlvb_add_ssl(lb_proxy_tlv_builder *b, uint8_t client, uint32_t verify,
-                                 const lb_proxy_tlv_builder *sub);
- int lb_proxy_tlvb_add_aws_vpce_id(lb_proxy_tlv_builder *b, const char *vpce_id);
- int lb_proxy_tlvb_add_azure_linkid(lb_proxy_tlv_builder *b, uint32_t linkid);
- int lb_proxy_tlvb_add_gcp_psc_id(lb_proxy_tlv_builder *b, uint64_t psc_id);
+void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, uint8_t *storage, size_t cap);
+int lb_proxy_tlvb_add(lb_proxy_tlv_builder *b, uint8_t type, const void *value, size_t len);
+int lb_proxy_tlvb_add_alpn(lb_proxy_tlv_builder *b, const void *alpn, size_t len);
+int lb_proxy_tlvb_add_authority(lb_proxy_tlv_builder *b, const char *host);
+int lb_proxy_tlvb_add_unique_id(lb_proxy_tlv_builder *b, const void *id, size_t len);
+int lb_proxy_tlvb_add_netns(lb_proxy_tlv_builder *b, const char *ns);
+int lb_proxy_tlvb_add_noop(lb_proxy_tlv_builder *b, size_t len);
+int lb_proxy_tlvb_add_ssl(lb_proxy_tlv_builder *b, uint8_t client, uint32_t verify,
+const lb_proxy_tlv_builder *sub);
+int lb_proxy_tlvb_add_aws_vpce_id(lb_proxy_tlv_builder *b, const char *vpce_id);
+int lb_proxy_tlvb_add_azure_linkid(lb_proxy_tlv_builder *b, uint32_t linkid);
+int lb_proxy_tlvb_add_gcp_psc_id(lb_proxy_tlv_builder *b, uint64_t psc_id);
 typedef struct lb_proxy_encode_params {
-    uint32_t struct_size;
-    uint8_t version;
-    uint8_t command;
-    uint8_t dgram;
-    uint8_t crc32c;
-    uint32_t noop_align;
-    const struct sockaddr *src;
-    const struct sockaddr *dst;
-    const uint8_t *tlvs;
-    size_t tlvs_len;
+uint32_t struct_size;
+uint8_t version;
+uint8_t command;
+uint8_t dgram;
+uint8_t crc32c;
+uint32_t noop_align;
+const struct sockaddr *src;
+const struct sockaddr *dst;
+const uint8_t *tlvs;
+size_t tlvs_len;
 } lb_proxy_encode_params;
- int lb_proxy_encode(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p,
-                                        size_t *need);
- uint32_t lb_crc32c(uint32_t crc, const void *data, size_t len);
+int lb_proxy_encode(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p,
+size_t *need);
+uint32_t lb_crc32c(uint32_t crc, const void *data, size_t len);
 typedef struct lb_maglev lb_maglev;
- int lb_maglev_build(lb_maglev **out, const lb_pool *pool, uint32_t table_size);
- void lb_maglev_free(lb_maglev *table);
- uint32_t lb_maglev_lookup(const lb_maglev *table, uint64_t flow_hash);
- uint32_t lb_maglev_lookup_index(const lb_maglev *table, uint64_t flow_hash);
- uint32_t lb_maglev_size(const lb_maglev *table);
- uint32_t lb_maglev_target_count(const lb_maglev *table);
- int lb_maglev_target_at(const lb_maglev *table, uint32_t index, uint32_t *id,
-                               uint32_t *weight, uint32_t *entries);
- int lb_maglev_index_of(const lb_maglev *table, uint32_t id, uint32_t *index);
- int lb_maglev_entries(const lb_maglev *table, uint32_t id, uint32_t *entries);
- uint32_t lb_maglev_slot_owner(const lb_maglev *table, uint32_t slot);
- int lb_maglev_diff(const lb_maglev *a, const lb_maglev *b, uint32_t *slots_changed);
- uint64_t lb_maglev_digest(const lb_maglev *table);
- uint32_t lb_maglev_default_size(void);
+int lb_maglev_build(lb_maglev **out, const lb_pool *pool, uint32_t table_size);
+void lb_maglev_free(lb_maglev *table);
+uint32_t lb_maglev_lookup(const lb_maglev *table, uint64_t flow_hash);
+uint32_t lb_maglev_lookup_index(const lb_maglev *table, uint64_t flow_hash);
+uint32_t lb_maglev_size(const lb_maglev *table);
+uint32_t lb_maglev_target_count(const lb_maglev *table);
+int lb_maglev_target_at(const lb_maglev *table, uint32_t index, uint32_t *id,
+uint32_t *weight, uint32_t *entries);
+int lb_maglev_index_of(const lb_maglev *table, uint32_t id, uint32_t *index);
+int lb_maglev_entries(const lb_maglev *table, uint32_t id, uint32_t *entries);
+uint32_t lb_maglev_slot_owner(const lb_maglev *table, uint32_t slot);
+int lb_maglev_diff(const lb_maglev *a, const lb_maglev *b, uint32_t *slots_changed);
+uint64_t lb_maglev_digest(const lb_maglev *table);
+uint32_t lb_maglev_default_size(void);
 typedef struct lb_chash lb_chash;
 typedef struct lb_chash_options {
-    uint32_t struct_size;
-    uint32_t points_per_weight;
-    lb_loads *loads;
+uint32_t struct_size;
+uint32_t points_per_weight;
+lb_loads *loads;
 } lb_chash_options;
- int lb_chash_new(lb_chash **out, const lb_pool *pool,
-                                     const lb_chash_options *opts);
- void lb_chash_free(lb_chash *ring);
- uint32_t lb_chash_lookup(const lb_chash *ring, uint64_t hash);
- int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t balance_pct,
-                                 uint32_t *target_id);
- int lb_chash_release(const lb_chash *ring, uint32_t target_id);
- int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t balance_pct,
-                          uint64_t load, uint64_t *bound);
- uint32_t lb_chash_point_count(const lb_chash *ring);
- uint32_t lb_chash_target_count(const lb_chash *ring);
- int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
-                              uint32_t *points);
+int lb_chash_new(lb_chash **out, const lb_pool *pool,
+const lb_chash_options *opts);
+void lb_chash_free(lb_chash *ring);
+uint32_t lb_chash_lookup(const lb_chash *ring, uint64_t hash);
+int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t balance_pct,
+uint32_t *target_id);
+int lb_chash_release(const lb_chash *ring, uint32_t target_id);
+int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t balance_pct,
+uint64_t load, uint64_t *bound);
+uint32_t lb_chash_point_count(const lb_chash *ring);
+uint32_t lb_chash_target_count(const lb_chash *ring);
+int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
+uint32_t *points);
 typedef struct lb_wrr lb_wrr;
 typedef struct lb_wrr_options {
-    uint32_t struct_size;
-    uint64_t seed;
-    lb_wrr *prev;
+uint32_t struct_size;
+uint64_t seed;
+lb_wrr *prev;
 } lb_wrr_options;
- int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *opts);
- void lb_wrr_free(lb_wrr *wrr);
- int lb_wrr_pick(lb_wrr *wrr, uint32_t *id);
- uint64_t lb_wrr_cycle(const lb_wrr *wrr);
- uint64_t lb_wrr_skipped(const lb_wrr *wrr);
- size_t lb_wrr_count(const lb_wrr *wrr);
+int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *opts);
+void lb_wrr_free(lb_wrr *wrr);
+int lb_wrr_pick(lb_wrr *wrr, uint32_t *id);
+uint64_t lb_wrr_cycle(const lb_wrr *wrr);
+uint64_t lb_wrr_skipped(const lb_wrr *wrr);
+size_t lb_wrr_count(const lb_wrr *wrr);
 typedef struct lb_leastconn lb_leastconn;
 typedef struct lb_leastconn_options {
-    uint32_t struct_size;
-    uint32_t mode;
-    uint32_t choices;
-    uint32_t scan_below;
-    uint64_t seed;
+uint32_t struct_size;
+uint32_t mode;
+uint32_t choices;
+uint32_t scan_below;
+uint64_t seed;
 } lb_leastconn_options;
- int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *loads,
-                                         const lb_leastconn_options *opts);
- void lb_leastconn_free(lb_leastconn *lc);
- int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id);
- int lb_leastconn_release(lb_leastconn *lc, uint32_t id);
- int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded);
- int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *active);
- size_t lb_leastconn_count(const lb_leastconn *lc);
+int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *loads,
+const lb_leastconn_options *opts);
+void lb_leastconn_free(lb_leastconn *lc);
+int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id);
+int lb_leastconn_release(lb_leastconn *lc, uint32_t id);
+int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded);
+int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *active);
+size_t lb_leastconn_count(const lb_leastconn *lc);
 typedef struct lb_health lb_health;
 typedef enum lb_health_state {
-    LB_HEALTH_INITIAL = 0,
-    LB_HEALTH_HEALTHY = 1,
-    LB_HEALTH_EJECTED = 2,
-    LB_HEALTH_UNHEALTHY = 3,
-    LB_HEALTH_DRAINING = 4,
-    LB_HEALTH_REMOVED = 5
+LB_HEALTH_INITIAL = 0,
+LB_HEALTH_HEALTHY = 1,
+LB_HEALTH_EJECTED = 2,
+LB_HEALTH_UNHEALTHY = 3,
+LB_HEALTH_DRAINING = 4,
+LB_HEALTH_REMOVED = 5
 } lb_health_state;
 typedef enum lb_health_reason {
-    LB_HEALTH_R_REGISTERED = 0,
-    LB_HEALTH_R_CHECK_PASSED = 1,
-    LB_HEALTH_R_CHECKS_FAILED = 2,
-    LB_HEALTH_R_DEREGISTERED = 3,
-    LB_HEALTH_R_DRAINED = 4,
-    LB_HEALTH_R_DEADLINE = 5,
-    LB_HEALTH_R_EJECTED = 6,
-    LB_HEALTH_R_EJECTION_END = 7,
-    LB_HEALTH_R_SLOW_START_END = 8,
-    LB_HEALTH_R_FAIL_OPEN = 9,
-    LB_HEALTH_R_FAIL_OPEN_END = 10
+LB_HEALTH_R_REGISTERED = 0,
+LB_HEALTH_R_CHECK_PASSED = 1,
+LB_HEALTH_R_CHECKS_FAILED = 2,
+LB_HEALTH_R_DEREGISTERED = 3,
+LB_HEALTH_R_DRAINED = 4,
+LB_HEALTH_R_DEADLINE = 5,
+LB_HEALTH_R_EJECTED = 6,
+LB_HEALTH_R_EJECTION_END = 7,
+LB_HEALTH_R_SLOW_START_END = 8,
+LB_HEALTH_R_FAIL_OPEN = 9,
+LB_HEALTH_R_FAIL_OPEN_END = 10
 } lb_health_reason;
 typedef enum lb_health_on_fail {
-    LB_HEALTH_ON_FAIL_DRAIN = 0,
-    LB_HEALTH_ON_FAIL_KEEP = 1,
-    LB_HEALTH_ON_FAIL_CLOSE = 2
+LB_HEALTH_ON_FAIL_DRAIN = 0,
+LB_HEALTH_ON_FAIL_KEEP = 1,
+LB_HEALTH_ON_FAIL_CLOSE = 2
 } lb_health_on_fail;
 typedef enum lb_health_signal {
-    LB_HEALTH_SIG_CONNECT_OK = 0,
-    LB_HEALTH_SIG_CONNECT_FAIL = 1,
-    LB_HEALTH_SIG_RESET = 2
+LB_HEALTH_SIG_CONNECT_OK = 0,
+LB_HEALTH_SIG_CONNECT_FAIL = 1,
+LB_HEALTH_SIG_RESET = 2
 } lb_health_signal;
 typedef struct lb_health_event {
-    uint32_t struct_size;
-    uint32_t id;
-    uint64_t at_ms;
-    uint32_t old_state;
-    uint32_t new_state;
-    uint32_t reason;
-    uint32_t eligible;
-    uint32_t connections;
-    uint32_t close_connections;
+uint32_t struct_size;
+uint32_t id;
+uint64_t at_ms;
+uint32_t old_state;
+uint32_t new_state;
+uint32_t reason;
+uint32_t eligible;
+uint32_t connections;
+uint32_t close_connections;
 } lb_health_event;
 typedef void (*lb_health_event_fn)(const lb_health_event *event, void *user);
 typedef struct lb_health_config {
-    uint32_t struct_size;
-    uint32_t initial_state;
-    uint32_t healthy_threshold;
-    uint32_t unhealthy_threshold;
-    uint32_t interval_ms;
-    uint32_t fast_interval_ms;
-    uint32_t down_interval_ms;
-    uint32_t jitter_percent;
-    uint32_t on_fail;
-    uint32_t deregistration_delay_ms;
-    uint32_t passive_failures;
-    uint32_t ejection_base_ms;
-    uint32_t ejection_max_ms;
-    uint32_t ejection_decay_ms;
-    uint32_t max_ejection_percent;
-    uint32_t slow_start_window_ms;
-    uint32_t slow_start_aggression_milli;
-    uint32_t slow_start_min_percent;
-    uint32_t slow_start_step_ms;
-    uint32_t fail_open;
-    uint32_t fail_open_percent;
-    uint32_t event_queue_max;
-    uint64_t seed;
-    lb_health_event_fn on_event;
-    void *user;
+uint32_t struct_size;
+uint32_t initial_state;
+uint32_t healthy_threshold;
+uint32_t unhealthy_threshold;
+uint32_t interval_ms;
+uint32_t fast_interval_ms;
+uint32_t down_interval_ms;
+uint32_t jitter_percent;
+uint32_t on_fail;
+uint32_t deregistration_delay_ms;
+uint32_t passive_failures;
+uint32_t ejection_base_ms;
+uint32_t ejection_max_ms;
+uint32_t ejection_decay_ms;
+uint32_t max_ejection_percent;
+uint32_t slow_start_window_ms;
+uint32_t slow_start_aggression_milli;
+uint32_t slow_start_min_percent;
+uint32_t slow_start_step_ms;
+uint32_t fail_open;
+uint32_t fail_open_percent;
+uint32_t event_queue_max;
+uint64_t seed;
+lb_health_event_fn on_event;
+void *user;
 } lb_health_config;
 typedef struct lb_health_target {
-    uint32_t struct_size;
-    uint32_t id;
-    uint32_t state;
-    uint32_t reason;
-    uint32_t eligible;
-    uint32_t slow_start;
-    uint32_t weight;
-    uint32_t effective_weight;
-    uint32_t connections;
-    uint32_t ejections;
-    uint64_t changed_gen;
-    uint64_t since_ms;
-    uint64_t next_check_ms;
-    uint64_t until_ms;
+uint32_t struct_size;
+uint32_t id;
+uint32_t state;
+uint32_t reason;
+uint32_t eligible;
+uint32_t slow_start;
+uint32_t weight;
+uint32_t effective_weight;
+uint32_t connections;
+uint32_t ejections;
+uint64_t changed_gen;
+uint64_t since_ms;
+uint64_t next_check_ms;
+uint64_t until_ms;
 } lb_health_target;
 typedef struct lb_health_status {
-    uint32_t struct_size;
-    uint32_t targets;
-    uint32_t registered;
-    uint32_t healthy;
-    uint32_t ejected;
-    uint32_t draining;
-    uint32_t eligible;
-    uint32_t fail_open;
-    uint64_t events_dropped;
-    uint64_t ejections_refused;
-    uint64_t generation;
+uint32_t struct_size;
+uint32_t targets;
+uint32_t registered;
+uint32_t healthy;
+uint32_t ejected;
+uint32_t draining;
+uint32_t eligible;
+uint32_t fail_open;
+uint64_t events_dropped;
+uint64_t ejections_refused;
+uint64_t generation;
 } lb_health_status;
- void lb_health_config_init(lb_health_config *cfg);
- int lb_health_new(lb_health **out, const lb_health_config *cfg);
- void lb_health_free(lb_health *h);
- int lb_health_register(lb_health *h, uint32_t id, uint32_t weight, uint64_t now_ms);
- int lb_health_deregister(lb_health *h, uint32_t id, uint64_t now_ms);
- int lb_health_forget(lb_health *h, uint32_t id);
- int lb_health_set_weight(lb_health *h, uint32_t id, uint32_t weight, uint64_t now_ms);
- int lb_health_check_result(lb_health *h, uint32_t id, int ok, uint64_t now_ms);
- int lb_health_checks_due(lb_health *h, uint64_t now_ms, uint32_t *ids, size_t cap);
- int lb_health_passive(lb_health *h, uint32_t id, uint32_t signal, uint64_t now_ms);
- int lb_health_conn_open(lb_health *h, uint32_t id, uint64_t now_ms);
- int lb_health_conn_add(lb_health *h, uint32_t id, uint64_t now_ms);
- int lb_health_conn_close(lb_health *h, uint32_t id, uint64_t now_ms);
- int lb_health_set_conns(lb_health *h, uint32_t id, uint32_t connections, uint64_t now_ms);
- int lb_health_tick(lb_health *h, uint64_t now_ms);
- uint64_t lb_health_next_deadline(const lb_health *h);
- int lb_health_is_eligible(const lb_health *h, uint32_t id);
- int lb_health_get(const lb_health *h, uint32_t id, lb_health_target *out);
- size_t lb_health_count(const lb_health *h);
- int lb_health_at(const lb_health *h, size_t index, lb_health_target *out);
- uint64_t lb_health_generation(const lb_health *h);
- int lb_health_status_get(const lb_health *h, lb_health_status *out);
- int lb_health_poll_events(lb_health *h, lb_health_event *events, size_t cap);
- size_t lb_health_pending_events(const lb_health *h);
- const char *lb_health_state_name(uint32_t state);
- const char *lb_health_reason_name(uint32_t reason);
+void lb_health_config_init(lb_health_config *cfg);
+int lb_health_new(lb_health **out, const lb_health_config *cfg);
+void lb_health_free(lb_health *h);
+int lb_health_register(lb_health *h, uint32_t id, uint32_t weight, uint64_t now_ms);
+int lb_health_deregister(lb_health *h, uint32_t id, uint64_t now_ms);
+int lb_health_forget(lb_health *h, uint32_t id);
+int lb_health_set_weight(lb_health *h, uint32_t id, uint32_t weight, uint64_t now_ms);
+int lb_health_check_result(lb_health *h, uint32_t id, int ok, uint64_t now_ms);
+int lb_health_checks_due(lb_health *h, uint64_t now_ms, uint32_t *ids, size_t cap);
+int lb_health_passive(lb_health *h, uint32_t id, uint32_t signal, uint64_t now_ms);
+int lb_health_conn_open(lb_health *h, uint32_t id, uint64_t now_ms);
+int lb_health_conn_add(lb_health *h, uint32_t id, uint64_t now_ms);
+int lb_health_conn_close(lb_health *h, uint32_t id, uint64_t now_ms);
+int lb_health_set_conns(lb_health *h, uint32_t id, uint32_t connections, uint64_t now_ms);
+int lb_health_tick(lb_health *h, uint64_t now_ms);
+uint64_t lb_health_next_deadline(const lb_health *h);
+int lb_health_is_eligible(const lb_health *h, uint32_t id);
+int lb_health_get(const lb_health *h, uint32_t id, lb_health_target *out);
+size_t lb_health_count(const lb_health *h);
+int lb_health_at(const lb_health *h, size_t index, lb_health_target *out);
+uint64_t lb_health_generation(const lb_health *h);
+int lb_health_status_get(const lb_health *h, lb_health_status *out);
+int lb_health_poll_events(lb_health *h, lb_health_event *events, size_t cap);
+size_t lb_health_pending_events(const lb_health *h);
+const char *lb_health_state_name(uint32_t state);
+const char *lb_health_reason_name(uint32_t reason);
 typedef enum lb_zone_mode {
-    LB_ZONE_MODE_OFF = 0,
-    LB_ZONE_MODE_ON = 1,
-    LB_ZONE_MODE_AWARE = 2,
-    LB_ZONE_MODE_AFFINITY = 3
+LB_ZONE_MODE_OFF = 0,
+LB_ZONE_MODE_ON = 1,
+LB_ZONE_MODE_AWARE = 2,
+LB_ZONE_MODE_AFFINITY = 3
 } lb_zone_mode;
 typedef enum lb_zone_action {
-    LB_ZONE_FAIL_OVER = 0,
-    LB_ZONE_FAIL_OPEN = 1
+LB_ZONE_FAIL_OVER = 0,
+LB_ZONE_FAIL_OPEN = 1
 } lb_zone_action;
 typedef enum lb_zone_state {
-    LB_ZONE_STATE_UP = 0,
-    LB_ZONE_STATE_DOWN = 1,
-    LB_ZONE_STATE_FAILED_OVER = 2,
-    LB_ZONE_STATE_FAIL_OPEN = 3,
-    LB_ZONE_STATE_EVACUATED = 4,
-    LB_ZONE_STATE_PANIC = 5
+LB_ZONE_STATE_UP = 0,
+LB_ZONE_STATE_DOWN = 1,
+LB_ZONE_STATE_FAILED_OVER = 2,
+LB_ZONE_STATE_FAIL_OPEN = 3,
+LB_ZONE_STATE_EVACUATED = 4,
+LB_ZONE_STATE_PANIC = 5
 } lb_zone_state;
 typedef struct lb_zone_options {
-    uint32_t struct_size;
-    uint32_t mode;
-    uint32_t min_cluster_size;
-    double local_fraction;
-    double overprovisioning;
-    double panic_threshold;
+uint32_t struct_size;
+uint32_t mode;
+uint32_t min_cluster_size;
+double local_fraction;
+double overprovisioning;
+double panic_threshold;
 } lb_zone_options;
 typedef struct lb_zone_report {
-    uint32_t struct_size;
-    uint32_t id;
-    const char *name;
-    uint32_t priority;
-    uint32_t state;
-    uint32_t targets;
-    uint32_t healthy;
-    uint32_t serving;
-    uint32_t is_counts;
-    double incoming;
-    double share;
-    double per_target;
+uint32_t struct_size;
+uint32_t id;
+const char *name;
+uint32_t priority;
+uint32_t state;
+uint32_t targets;
+uint32_t healthy;
+uint32_t serving;
+uint32_t is_counts;
+double incoming;
+double share;
+double per_target;
 } lb_zone_report;
 typedef struct lb_zone_summary {
-    uint32_t struct_size;
-    uint32_t has_max_over_min;
-    double cross_zone;
-    double max_over_min;
+uint32_t struct_size;
+uint32_t has_max_over_min;
+double cross_zone;
+double max_over_min;
 } lb_zone_summary;
 typedef struct lb_zone_plan lb_zone_plan;
- void lb_zone_options_init(lb_zone_options *opts);
- int lb_zone_plan_new(lb_zone_plan **out, const lb_zone_options *opts);
- void lb_zone_plan_free(lb_zone_plan *plan);
- int lb_zone_plan_set_options(lb_zone_plan *plan, const lb_zone_options *opts);
- int lb_zone_add(lb_zone_plan *plan, uint32_t zone_id, const char *name,
-                                    uint32_t priority);
- int lb_zone_set_incoming(lb_zone_plan *plan, uint32_t zone_id, double fraction);
- int lb_zone_set_threshold(lb_zone_plan *plan, uint32_t zone_id,
-                                              double min_healthy, uint32_t action);
- int lb_zone_set_evacuated(lb_zone_plan *plan, uint32_t zone_id, int evacuated);
- int lb_zone_set_counts(lb_zone_plan *plan, uint32_t zone_id, uint32_t total,
-                                           uint32_t healthy, uint32_t weight);
- int lb_zone_target_add(lb_zone_plan *plan, uint32_t target_id, uint32_t zone_id,
-                                           uint32_t weight, int healthy);
- int lb_zone_target_set(lb_zone_plan *plan, uint32_t target_id, uint32_t weight,
-                                           int healthy);
- int lb_zone_target_remove(lb_zone_plan *plan, uint32_t target_id);
- size_t lb_zone_count(const lb_zone_plan *plan);
- int lb_zone_plan_zone(lb_zone_plan *plan, size_t index, lb_zone_report *out);
- int lb_zone_plan_summary(lb_zone_plan *plan, lb_zone_summary *out);
- int lb_zone_plan_priority_load(lb_zone_plan *plan, uint32_t priority,
-                                                   double *load);
- int lb_zone_plan_shares(lb_zone_plan *plan, const uint32_t *ids, size_t n,
-                                            double *shares);
- int lb_zone_plan_route(lb_zone_plan *plan, uint32_t local_zone, double *to,
-                                           size_t cap);
- int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone,
-                                             const uint32_t *ids, size_t n, uint16_t *weights,
-                                             double *fractions);
- int lb_zone_transfer_cost(double cross_zone, double gb, double usd_per_gb,
-                                              double *cross_gb, double *usd);
- const char *lb_zone_mode_name(uint32_t mode);
- const char *lb_zone_state_name(uint32_t state);
+void lb_zone_options_init(lb_zone_options *opts);
+int lb_zone_plan_new(lb_zone_plan **out, const lb_zone_options *opts);
+void lb_zone_plan_free(lb_zone_plan *plan);
+int lb_zone_plan_set_options(lb_zone_plan *plan, const lb_zone_options *opts);
+int lb_zone_add(lb_zone_plan *plan, uint32_t zone_id, const char *name,
+uint32_t priority);
+int lb_zone_set_incoming(lb_zone_plan *plan, uint32_t zone_id, double fraction);
+int lb_zone_set_threshold(lb_zone_plan *plan, uint32_t zone_id,
+double min_healthy, uint32_t action);
+int lb_zone_set_evacuated(lb_zone_plan *plan, uint32_t zone_id, int evacuated);
+int lb_zone_set_counts(lb_zone_plan *plan, uint32_t zone_id, uint32_t total,
+uint32_t healthy, uint32_t weight);
+int lb_zone_target_add(lb_zone_plan *plan, uint32_t target_id, uint32_t zone_id,
+uint32_t weight, int healthy);
+int lb_zone_target_set(lb_zone_plan *plan, uint32_t target_id, uint32_t weight,
+int healthy);
+int lb_zone_target_remove(lb_zone_plan *plan, uint32_t target_id);
+size_t lb_zone_count(const lb_zone_plan *plan);
+int lb_zone_plan_zone(lb_zone_plan *plan, size_t index, lb_zone_report *out);
+int lb_zone_plan_summary(lb_zone_plan *plan, lb_zone_summary *out);
+int lb_zone_plan_priority_load(lb_zone_plan *plan, uint32_t priority,
+double *load);
+int lb_zone_plan_shares(lb_zone_plan *plan, const uint32_t *ids, size_t n,
+double *shares);
+int lb_zone_plan_route(lb_zone_plan *plan, uint32_t local_zone, double *to,
+size_t cap);
+int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone,
+const uint32_t *ids, size_t n, uint16_t *weights,
+double *fractions);
+int lb_zone_transfer_cost(double cross_zone, double gb, double usd_per_gb,
+double *cross_gb, double *usd);
+const char *lb_zone_mode_name(uint32_t mode);
+const char *lb_zone_state_name(uint32_t state);
 typedef struct lb_balancer lb_balancer;
 enum lb_algorithm {
-    LB_ALG_MAGLEV = 0,
-    LB_ALG_RING = 1,
-    LB_ALG_RING_BOUNDED = 2,
-    LB_ALG_WRR = 3,
-    LB_ALG_LEASTCONN = 4,
-    LB_ALG_P2C = 5
+LB_ALG_MAGLEV = 0,
+LB_ALG_RING = 1,
+LB_ALG_RING_BOUNDED = 2,
+LB_ALG_WRR = 3,
+LB_ALG_LEASTCONN = 4,
+LB_ALG_P2C = 5
 };
 enum lb_target_state {
-    LB_STATE_INITIAL = 0,
-    LB_STATE_HEALTHY = 1,
-    LB_STATE_UNHEALTHY = 2,
-    LB_STATE_DRAINING = 3,
-    LB_STATE_REMOVED = 4
+LB_STATE_INITIAL = 0,
+LB_STATE_HEALTHY = 1,
+LB_STATE_UNHEALTHY = 2,
+LB_STATE_DRAINING = 3,
+LB_STATE_REMOVED = 4
 };
 enum lb_balancer_zone_mode {
-    LB_ZONE_MODE_ALL = 0,
-    LB_ZONE_MODE_LOCAL = 1
+LB_ZONE_MODE_ALL = 0,
+LB_ZONE_MODE_LOCAL = 1
 };
 typedef struct lb_balancer_config {
-    uint32_t struct_size;
-    uint32_t algorithm;
-    uint32_t table_size;
-    uint32_t bound_percent;
-    uint64_t seed;
-    uint32_t max_targets;
-    uint32_t wait_for_checks;
-    uint32_t rise;
-    uint32_t fall;
-    uint32_t check_interval_ms;
-    uint32_t deregistration_delay_ms;
-    uint32_t slow_start_ms;
-    uint32_t keep_connections_on_unhealthy;
-    uint32_t panic_percent;
-    uint32_t fail_closed;
-    uint32_t eject_after_failures;
-    uint32_t eject_base_ms;
-    uint32_t max_eject_percent;
-    uint32_t local_zone;
-    uint32_t zone_mode;
-    uint32_t local_percent;
-    uint32_t min_cluster_size;
+uint32_t struct_size;
+uint32_t algorithm;
+uint32_t table_size;
+uint32_t bound_percent;
+uint64_t seed;
+uint32_t max_targets;
+uint32_t wait_for_checks;
+uint32_t rise;
+uint32_t fall;
+uint32_t check_interval_ms;
+uint32_t deregistration_delay_ms;
+uint32_t slow_start_ms;
+uint32_t keep_connections_on_unhealthy;
+uint32_t panic_percent;
+uint32_t fail_closed;
+uint32_t eject_after_failures;
+uint32_t eject_base_ms;
+uint32_t max_eject_percent;
+uint32_t local_zone;
+uint32_t zone_mode;
+uint32_t local_percent;
+uint32_t min_cluster_size;
 } lb_balancer_config;
 enum lb_event_type {
-    LB_EVENT_STATE = 1,
-    LB_EVENT_CLOSE = 2,
-    LB_EVENT_REMOVED = 3
+LB_EVENT_STATE = 1,
+LB_EVENT_CLOSE = 2,
+LB_EVENT_REMOVED = 3
 };
 enum lb_reason {
-    LB_REASON_REGISTERED = 1,
-    LB_REASON_CHECK_PASSED = 2,
-    LB_REASON_CHECK_FAILED = 3,
-    LB_REASON_DEREGISTERED = 4,
-    LB_REASON_DRAINED = 5,
-    LB_REASON_DEADLINE = 6,
-    LB_REASON_EJECTED = 7,
-    LB_REASON_EJECTION_ENDED = 8,
-    LB_REASON_UNDRAINED = 9
+LB_REASON_REGISTERED = 1,
+LB_REASON_CHECK_PASSED = 2,
+LB_REASON_CHECK_FAILED = 3,
+LB_REASON_DEREGISTERED = 4,
+LB_REASON_DRAINED = 5,
+LB_REASON_DEADLINE = 6,
+LB_REASON_EJECTED = 7,
+LB_REASON_EJECTION_ENDED = 8,
+LB_REASON_UNDRAINED = 9
 };
 typedef struct lb_event {
-    uint32_t struct_size;
-    uint32_t type;
-    uint32_t target_id;
-    uint32_t old_state;
-    uint32_t new_state;
-    uint32_t reason;
-    uint32_t connections;
-    uint64_t at_ms;
+uint32_t struct_size;
+uint32_t type;
+uint32_t target_id;
+uint32_t old_state;
+uint32_t new_state;
+uint32_t reason;
+uint32_t connections;
+uint64_t at_ms;
 } lb_event;
 enum lb_pick_flags {
-    LB_PICK_STICKY = 1
+LB_PICK_STICKY = 1
 };
 typedef struct lb_pick_request {
-    uint32_t struct_size;
-    uint32_t flags;
-    uint64_t flow_hash;
-    uint32_t preferred_id;
-    uint32_t n_exclude;
-    const uint32_t *exclude;
+uint32_t struct_size;
+uint32_t flags;
+uint64_t flow_hash;
+uint32_t preferred_id;
+uint32_t n_exclude;
+const uint32_t *exclude;
 } lb_pick_request;
 typedef struct lb_target_stats {
-    uint32_t struct_size;
-    uint32_t id;
-    uint32_t state;
-    uint32_t eligible;
-    uint32_t weight;
-    uint32_t effective_weight;
-    uint32_t zone;
-    uint32_t active;
-    uint64_t picks;
-    uint32_t table_entries;
-    uint32_t max_conns;
+uint32_t struct_size;
+uint32_t id;
+uint32_t state;
+uint32_t eligible;
+uint32_t weight;
+uint32_t effective_weight;
+uint32_t zone;
+uint32_t active;
+uint64_t picks;
+uint32_t table_entries;
+uint32_t max_conns;
 } lb_target_stats;
 typedef struct lb_balancer_stats {
-    uint32_t struct_size;
-    uint32_t targets;
-    uint32_t eligible;
-    uint32_t fail_open;
-    uint64_t generation;
-    uint64_t table_digest;
-    uint64_t picks;
-    uint64_t no_target;
-    uint32_t retired_snapshots;
+uint32_t struct_size;
+uint32_t targets;
+uint32_t eligible;
+uint32_t fail_open;
+uint64_t generation;
+uint64_t table_digest;
+uint64_t picks;
+uint64_t no_target;
+uint32_t retired_snapshots;
 } lb_balancer_stats;
- int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg);
- void lb_balancer_free(lb_balancer *b);
- int lb_balancer_add(lb_balancer *b, uint32_t id, const void *key, size_t key_len,
-                           uint32_t weight, uint32_t zone, uint32_t max_conns, uint64_t now_ms);
- int lb_balancer_remove(lb_balancer *b, uint32_t id, uint64_t now_ms);
- int lb_balancer_drain(lb_balancer *b, uint32_t id, uint64_t now_ms);
- int lb_balancer_undrain(lb_balancer *b, uint32_t id, uint64_t now_ms);
- int lb_balancer_set_weight(lb_balancer *b, uint32_t id, uint32_t weight,
-                                  uint64_t now_ms);
- int lb_balancer_set_zone(lb_balancer *b, uint32_t id, uint32_t zone, uint64_t now_ms);
- int lb_balancer_set_zone_share(lb_balancer *b, uint32_t zone, uint32_t share_percent,
-                                      uint64_t now_ms);
- int lb_balancer_report(lb_balancer *b, uint32_t id, int check_ok, uint64_t now_ms);
- int lb_balancer_report_passive(lb_balancer *b, uint32_t id, int ok, uint64_t now_ms);
- int lb_balancer_next_check(lb_balancer *b, uint32_t id, uint64_t *due_ms);
- int lb_balancer_pick(lb_balancer *b, uint64_t flow_hash, uint32_t *target_id);
- int lb_balancer_pick_ex(lb_balancer *b, const lb_pick_request *req, uint32_t *target_id);
- void lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_ms);
- int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events, size_t cap);
- uint64_t lb_balancer_next_deadline(lb_balancer *b);
- int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_stats *out);
- int lb_balancer_get_stats(lb_balancer *b, lb_balancer_stats *out);
- int lb_balancer_targets(lb_balancer *b, uint32_t *ids, size_t cap);
- const char *lb_balancer_state_name(uint32_t state);
- const char *lb_balancer_reason_name(uint32_t reason);
- const char *lb_balancer_algorithm_name(uint32_t algorithm);
+int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg);
+void lb_balancer_free(lb_balancer *b);
+int lb_balancer_add(lb_balancer *b, uint32_t id, const void *key, size_t key_len,
+uint32_t weight, uint32_t zone, uint32_t max_conns, uint64_t now_ms);
+int lb_balancer_remove(lb_balancer *b, uint32_t id, uint64_t now_ms);
+int lb_balancer_drain(lb_balancer *b, uint32_t id, uint64_t now_ms);
+int lb_balancer_undrain(lb_balancer *b, uint32_t id, uint64_t now_ms);
+int lb_balancer_set_weight(lb_balancer *b, uint32_t id, uint32_t weight,
+uint64_t now_ms);
+int lb_balancer_set_zone(lb_balancer *b, uint32_t id, uint32_t zone, uint64_t now_ms);
+int lb_balancer_set_zone_share(lb_balancer *b, uint32_t zone, uint32_t share_percent,
+uint64_t now_ms);
+int lb_balancer_report(lb_balancer *b, uint32_t id, int check_ok, uint64_t now_ms);
+int lb_balancer_report_passive(lb_balancer *b, uint32_t id, int ok, uint64_t now_ms);
+int lb_balancer_next_check(lb_balancer *b, uint32_t id, uint64_t *due_ms);
+int lb_balancer_pick(lb_balancer *b, uint64_t flow_hash, uint32_t *target_id);
+int lb_balancer_pick_ex(lb_balancer *b, const lb_pick_request *req, uint32_t *target_id);
+void lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_ms);
+int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events, size_t cap);
+uint64_t lb_balancer_next_deadline(lb_balancer *b);
+int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_stats *out);
+int lb_balancer_get_stats(lb_balancer *b, lb_balancer_stats *out);
+int lb_balancer_targets(lb_balancer *b, uint32_t *ids, size_t cap);
+const char *lb_balancer_state_name(uint32_t state);
+const char *lb_balancer_reason_name(uint32_t reason);
+const char *lb_balancer_algorithm_name(uint32_t algorithm);
 struct sockaddr_storage { uint64_t __ss_words[16]; };
 '''
 

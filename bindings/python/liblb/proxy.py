@@ -98,6 +98,8 @@ def decode(data: Buffer, *, versions: int = 0, allow_unspec: bool = False,
 
 
 def _sockaddr(ep: Endpoint, what: str):
+    """A parsed address: the owning `struct sockaddr_storage *` (keep it alive while the
+    pointer is used), or NULL."""
     if ep is None:
         return ffi.NULL
     if isinstance(ep, tuple):
@@ -107,7 +109,7 @@ def _sockaddr(ep: Endpoint, what: str):
         ep = "unix:" + ep
     sa = ffi.new("struct sockaddr_storage *")
     check(lib.lb_addr_parse(ep.encode(), sa, ffi.NULL), f"{what} {ep!r}")
-    return ffi.cast("struct sockaddr *", sa)
+    return sa
 
 
 def encode(version: int, src: Endpoint = None, dst: Endpoint = None,
@@ -129,7 +131,8 @@ def encode(version: int, src: Endpoint = None, dst: Endpoint = None,
     keep = (_sockaddr(src, "source"), _sockaddr(dst, "destination"))
     p = new_struct("lb_proxy_encode_params", {
         "version": version, "command": 0 if local else 1, "dgram": int(dgram),
-        "crc32c": int(bool(crc32c)), "src": keep[0], "dst": keep[1],
+        "crc32c": int(bool(crc32c)),
+        "src": ffi.cast("struct sockaddr *", keep[0]), "dst": ffi.cast("struct sockaddr *", keep[1]),
         "tlvs": storage if tlvs else ffi.NULL, "tlvs_len": b.len}, "encode")
     need = ffi.new("size_t *")
     rc = lib.lb_proxy_encode(ffi.NULL, 0, p, need)

@@ -116,6 +116,19 @@ def test_balancer_pick_drain_events():
         b.pick(1)
 
 
+def test_balancer_sticky_and_exclude():
+    with liblb.Balancer("maglev") as b:
+        for tid, name in ((1, "a"), (2, "b"), (3, "c")):
+            b.add(tid, name, now_ms=0)
+        h = liblb.hash_key(b"flow-1")
+        assert b.pick(h, prefer=3) == 3
+        normal = b.pick(h)
+        other = b.pick(h, exclude=[normal])
+        assert other != normal
+        b.drain(3, now_ms=1)
+        assert b.pick(h, prefer=3) == b.pick(h) != 3
+
+
 def test_balancer_no_target():
     with liblb.Balancer() as b:
         with pytest.raises(liblb.Error) as e:

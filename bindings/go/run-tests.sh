@@ -1,0 +1,16 @@
+#!/bin/sh
+# Tests the Go package with Debian's Go, offline (no module downloads), against the liblb of
+# a Meson build directory (found through its meson-uninstalled pkg-config file). The
+# benchmarks run a few iterations each, so they are built and exercised, not timed.
+#   bindings/go/run-tests.sh BUILD_DIR [go test args...]
+set -eu
+build=$(cd "$1" && pwd); shift
+here=$(cd "$(dirname "$0")" && pwd)
+export PATH="/usr/bin:/bin:$PATH"
+export PKG_CONFIG_PATH="$build/meson-uninstalled${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export GOCACHE="$build/bindings/go-cache" GOPATH="$build/bindings/gopath"
+export GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1 GODEBUG=cgocheck=2
+cd "$here"
+/usr/bin/go vet .
+exec /usr/bin/go test -count=1 -bench . -benchtime 100x "$@" .
