@@ -6,9 +6,7 @@
 set -eu
 build=$(cd "$1" && pwd); shift
 here=$(cd "$(dirname "$0")" && pwd)
-export PATH="/usr/bin:/bin:$PATH"
-export PKG_CONFIG_PATH="$build/meson-uninstalled${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-export LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+. "$here/../build-env.sh"
 export GOCACHE="$build/bindings/go-cache" GOPATH="$build/bindings/gopath"
 export GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1 GODEBUG=cgocheck=2
 cd "$here"

@@ -5,9 +5,7 @@
 set -eu
 build=$(cd "$1" && pwd); shift
 here=$(cd "$(dirname "$0")" && pwd)
-export PATH="/usr/bin:/bin:$PATH"
-export PKG_CONFIG_PATH="$build/meson-uninstalled${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-export LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+. "$here/../build-env.sh"
 export CARGO_HOME="$build/bindings/cargo-home" CARGO_TARGET_DIR="$build/bindings/rust-target"
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=/usr/bin/bindgen
 export CARGO_TERM_COLOR=never

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""liblb from Python ctypes: version, hash, pool and strerror, with explicit argtypes/restype,
-checked against the C test vectors; internal symbols are not exported."""
+"""liblb from Python through the generated cffi declarations: version, hash, pool and
+strerror, checked against the C test vectors; every declared function is exported, internal
+symbols are not."""
 import ctypes
 import ipaddress
 import os
@@ -9,54 +10,24 @@ import unittest
 
 BUILD = os.environ.get("LB_BUILD_ROOT", "build")
 DATA = os.environ.get("LB_TEST_DATA", "tests/data")
+SOURCE = os.environ.get("LB_SOURCE_ROOT", ".")
 
-lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.0"))
-c_u8p = ctypes.POINTER(ctypes.c_uint8)
-
-
-def fn(name, restype, *argtypes):
-    f = getattr(lib, name)
-    f.restype = restype
-    f.argtypes = list(argtypes)
-    return f
+# The declarations are the Python binding's, generated from the headers
+# (bindings/gen/lbdecls.py): no struct or signature is typed here by hand.
+os.environ["LIBLB_PATH"] = os.path.join(BUILD, "lib", "liblb.so")
+sys.path.insert(0, os.path.join(SOURCE, "bindings", "python"))
+from liblb import _decls  # noqa: E402
+from liblb._native import ffi, lib  # noqa: E402
 
 
-lb_version_number = fn("lb_version_number", ctypes.c_uint32)
-lb_version_string = fn("lb_version_string", ctypes.c_char_p)
-lb_strerror = fn("lb_strerror", ctypes.c_char_p, ctypes.c_int)
-lb_err_name = fn("lb_err_name", ctypes.c_char_p, ctypes.c_int)
-lb_err_count = fn("lb_err_count", ctypes.c_size_t)
-lb_err_at = fn("lb_err_at", ctypes.c_int, ctypes.c_size_t)
-lb_hash_flow4 = fn("lb_hash_flow4", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p,
-                   ctypes.c_uint16, ctypes.c_uint16, ctypes.c_uint8, ctypes.c_uint64)
-lb_hash_flow6 = fn("lb_hash_flow6", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p,
-                   ctypes.c_uint16, ctypes.c_uint16, ctypes.c_uint8, ctypes.c_uint64)
-lb_hash_src4 = fn("lb_hash_src4", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_uint64)
-lb_hash_src6 = fn("lb_hash_src6", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_uint64)
-lb_hash_key = fn("lb_hash_key", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t,
-                 ctypes.c_uint64)
-
-
-class TargetInfo(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_uint32), ("id", ctypes.c_uint32),
-                ("weight", ctypes.c_uint32), ("zone", ctypes.c_uint32),
-                ("key", c_u8p), ("key_len", ctypes.c_size_t)]
-
-
-lb_pool_new = fn("lb_pool_new", ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
-lb_pool_free = fn("lb_pool_free", None, ctypes.c_void_p)
-lb_pool_add = fn("lb_pool_add", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p,
-                 ctypes.c_size_t, ctypes.c_uint32, ctypes.c_uint32)
-lb_pool_remove = fn("lb_pool_remove", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32)
-lb_pool_count = fn("lb_pool_count", ctypes.c_size_t, ctypes.c_void_p)
-lb_pool_at = fn("lb_pool_at", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
-                ctypes.POINTER(TargetInfo))
+def lb_err_name(code):
+    return ffi.string(lib.lb_err_name(code))
 
 
 class FFITest(unittest.TestCase):
     def test_version(self):
-        n = lb_version_number()
-        major, minor, patch = (int(x) for x in lb_version_string().decode().split("."))
+        n = lib.lb_version_number()
+        major, minor, patch = (int(x) for x in ffi.string(lib.lb_version_string()).decode().split("."))
         self.assertEqual(n, major * 10000 + minor * 100 + patch)
 
     def test_errors(self):
@@ -64,13 +35,13 @@ class FFITest(unittest.TestCase):
         self.assertEqual(lb_err_name(-22), b"EINVAL")
         self.assertEqual(lb_err_name(-5999), b"UNKNOWN")
         names = set()
-        for i in range(lb_err_count()):
-            code = lb_err_at(i)
+        for i in range(lib.lb_err_count()):
+            code = lib.lb_err_at(i)
             name = lb_err_name(code).decode()
             self.assertNotEqual(name, "UNKNOWN")
-            self.assertTrue(lb_strerror(code))
+            self.assertTrue(ffi.string(lib.lb_strerror(code)))
             names.add(name)
-        self.assertEqual(len(names), lb_err_count())
+        self.assertEqual(len(names), lib.lb_err_count())
         # every LB_E_* in the public headers has its name (parsed from the headers)
         import glob
         import re
@@ -92,42 +63,53 @@ class FFITest(unittest.TestCase):
             if f[0] in ("flow4", "flow6"):
                 s = ipaddress.ip_address(f[2]).packed
                 d = ipaddress.ip_address(f[3]).packed
-                h = (lb_hash_flow4 if f[0] == "flow4" else lb_hash_flow6)(
+                h = (lib.lb_hash_flow4 if f[0] == "flow4" else lib.lb_hash_flow6)(
                     s, d, int(f[4]), int(f[5]), int(f[1]), seed)
             elif f[0] in ("src4", "src6"):
                 s = ipaddress.ip_address(f[1]).packed
-                h = (lb_hash_src4 if f[0] == "src4" else lb_hash_src6)(s, seed)
+                h = (lib.lb_hash_src4 if f[0] == "src4" else lib.lb_hash_src6)(s, seed)
             else:
                 key = b"" if f[1] == "-" else bytes.fromhex(f[1])
-                h = lb_hash_key(key, len(key), seed)
+                h = lib.lb_hash_key(key, len(key), seed)
             self.assertEqual(h, want, line)
             checked += 1
         self.assertGreater(checked, 100)
 
     def test_pool(self):
-        p = ctypes.c_void_p()
-        self.assertEqual(lb_pool_new(ctypes.byref(p)), 0)
+        pp = ffi.new("lb_pool **")
+        self.assertEqual(lib.lb_pool_new(pp), 0)
+        p = pp[0]
         try:
-            self.assertEqual(lb_pool_add(p, 1, b"alpha", 5, 10, 0), 0)
-            self.assertEqual(lb_pool_add(p, 2, b"beta", 4, 20, 1), 0)
-            rc = lb_pool_add(p, 3, b"alpha", 5, 1, 0)
+            self.assertEqual(lib.lb_pool_add(p, 1, b"alpha", 5, 10, 0), 0)
+            self.assertEqual(lib.lb_pool_add(p, 2, b"beta", 4, 20, 1), 0)
+            rc = lib.lb_pool_add(p, 3, b"alpha", 5, 1, 0)
             self.assertEqual(lb_err_name(rc), b"LB_E_POOL_DUPLICATE_KEY")
-            self.assertEqual(lb_err_name(lb_pool_add(p, 1, b"x", 1, 1, 0)), b"EEXIST")
-            self.assertEqual(lb_pool_count(p), 2)
-            info = TargetInfo(struct_size=ctypes.sizeof(TargetInfo))
-            self.assertEqual(lb_pool_at(p, 1, ctypes.byref(info)), 0)
+            self.assertEqual(rc, lib.LB_E_POOL_DUPLICATE_KEY)
+            self.assertEqual(lb_err_name(lib.lb_pool_add(p, 1, b"x", 1, 1, 0)), b"EEXIST")
+            self.assertEqual(lib.lb_pool_count(p), 2)
+            info = ffi.new("lb_target_info *")
+            info.struct_size = ffi.sizeof("lb_target_info")
+            self.assertEqual(lib.lb_pool_at(p, 1, info), 0)
             self.assertEqual((info.id, info.weight, info.zone), (2, 20, 1))
-            self.assertEqual(ctypes.string_at(info.key, info.key_len), b"beta")
-            self.assertEqual(lb_pool_remove(p, 1), 0)
-            self.assertEqual(lb_pool_count(p), 1)
+            self.assertEqual(bytes(ffi.buffer(info.key, info.key_len)), b"beta")
+            self.assertEqual(lib.lb_pool_remove(p, 1), 0)
+            self.assertEqual(lib.lb_pool_count(p), 1)
         finally:
-            lb_pool_free(p)
-        lb_pool_free(None)
+            lib.lb_pool_free(p)
+        lib.lb_pool_free(ffi.NULL)
+
+    def test_declarations_match_exports(self):
+        # every function the headers declare resolves in the shared library
+        for name in _decls.FUNCTIONS:
+            self.assertTrue(getattr(lib, name), name)
+        self.assertGreater(len(_decls.FUNCTIONS), 100)
+        self.assertEqual(_decls.CONSTANTS["LB_VERSION_NUMBER"], lib.lb_version_number())
 
     def test_internal_symbols_hidden(self):
+        raw = ctypes.CDLL(os.environ["LIBLB_PATH"])
         for name in ("lb__pool_targets", "lb__pool_index_of", "err_table", "find_id"):
             with self.assertRaises(AttributeError):
-                getattr(lib, name)
+                getattr(raw, name)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,13 @@
 """The same answers as the C library: every PROXY vector, every Maglev vector and every hash
 vector of tests/data (the files the C unit tests read)."""
 import os
+import sys
 
 import pytest
 
 import liblb
 import liblb.proxy
 from conftest import DATA
-
-MASK64 = (1 << 64) - 1
-
 
 def lines(name):
     with open(os.path.join(DATA, name)) as f:
@@ -32,27 +30,14 @@ def test_hash_vectors():
     assert n > 100
 
 
-def splitmix64(seed):
-    state = seed
-    while True:
-        state = (state + 0x9E3779B97F4A7C15) & MASK64
-        z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        yield z ^ (z >> 31)
-
-
 def generated(n, spec):
-    """The targets of a "generated" vector line, as tests/data/gen_maglev_vectors.py makes
-    them: backend-0.. with equal, skewed or splitmix64-random weights."""
-    keys = ["backend-%d" % i for i in range(n)]
-    if spec == "equal":
-        return {k: 1 for k in keys}
-    if spec == "skew":
-        return {k: 65535 if i == 0 else 1 for i, k in enumerate(keys)}
-    kind, seed, wmax = spec.split(":")
-    rng = splitmix64(int(seed))
-    return {k: next(rng) % int(wmax) + 1 for k in keys}
+    """The targets of a "generated" vector line, made by the vector file's own generator."""
+    sys.path.insert(0, DATA)
+    try:
+        import gen_maglev_vectors
+    finally:
+        sys.path.remove(DATA)
+    return {k.decode(): w for k, w in gen_maglev_vectors.generated_targets(n, spec)}
 
 
 def maglev_cases():
