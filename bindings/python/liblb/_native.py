@@ -7,7 +7,7 @@ import glob
 import os
 import shutil
 import subprocess
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import cffi
 
@@ -17,13 +17,13 @@ ffi = cffi.FFI()
 ffi.cdef(_decls.CDEF)
 
 
-def _candidates() -> List[str]:
-    """Where the shared library may be: $LIBLB_PATH, pkg-config's -L directories (installed
-    or a build's meson-uninstalled .pc), then the dynamic loader's own search."""
-    out = []
+def _candidates() -> Iterator[str]:
+    """Where the shared library may be, tried in order until one loads: $LIBLB_PATH,
+    pkg-config's -L directories (installed, or a build's meson-uninstalled .pc), then the
+    dynamic loader's own search."""
     env = os.environ.get("LIBLB_PATH")
     if env:
-        out.append(env)
+        yield env
     if shutil.which("pkg-config"):
         try:
             flags = subprocess.run(["pkg-config", "--libs-only-L", "liblb"], check=True,
@@ -32,14 +32,13 @@ def _candidates() -> List[str]:
             libdir = subprocess.run(["pkg-config", "--variable=libdir", "liblb"], check=True,
                                     capture_output=True, text=True, timeout=10).stdout.strip()
             for d in dirs + ([libdir] if libdir else []):
-                out += sorted(glob.glob(os.path.join(d, "liblb.so.*")))
+                yield from sorted(glob.glob(os.path.join(d, "liblb.so.*")))
         except (subprocess.SubprocessError, OSError):
             pass
+    yield "liblb.so"
     found = ctypes.util.find_library("lb")
     if found:
-        out.append(found)
-    out.append("liblb.so")
-    return out
+        yield found
 
 
 def _load() -> Any:
