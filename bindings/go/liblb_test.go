@@ -217,20 +217,24 @@ func benchBalancer(b *testing.B) *Balancer {
 	return bal
 }
 
-// BenchmarkPick: one lb_balancer_pick through cgo per iteration (Maglev, 100 targets).
+// BenchmarkPick: Pick + Release through cgo per iteration (Maglev, 100 targets), as
+// bench/bench_balancer's balancer_maglev_n100_t1 does in C.
 func BenchmarkPick(b *testing.B) {
 	bal := benchBalancer(b)
 	defer bal.Close()
 	b.ResetTimer()
 	var acc uint32
 	for i := 0; i < b.N; i++ {
-		id, _ := bal.Pick(uint64(i) * 0x9E3779B97F4A7C15)
-		acc += id
+		id, err := bal.Pick(uint64(i) * 0x9E3779B97F4A7C15)
+		if err == nil {
+			acc += id
+			_ = bal.Release(id, 0)
+		}
 	}
 	_ = acc
 }
 
-// BenchmarkPickC: the baseline, the same picks in a C loop (one cgo call for all of them).
+// BenchmarkPickC: the baseline, the same calls in a C loop (one cgo call for all of them).
 func BenchmarkPickC(b *testing.B) {
 	bal := benchBalancer(b)
 	defer bal.Close()

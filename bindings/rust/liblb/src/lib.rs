@@ -12,7 +12,9 @@
 //! ```
 #![deny(missing_docs)]
 
-use liblb_sys as sys;
+/// The raw declarations (the `liblb-sys` crate), for fields of the C structs this API returns
+/// and for calls it does not wrap.
+pub use liblb_sys as sys;
 use std::ffi::CStr;
 use std::fmt;
 use std::net::IpAddr;
