@@ -208,7 +208,10 @@ func TestProxyRoundTrip(t *testing.T) {
 }
 
 func benchBalancer(b *testing.B) *Balancer {
-	bal := newBalancer(b, "maglev")
+	bal, err := NewBalancer("maglev", nil) // liblb's defaults, as bench/bench_balancer.c
+	if err != nil {
+		b.Fatal(err)
+	}
 	for i := uint32(1); i <= 100; i++ {
 		if err := bal.Add(i, []byte(fmt.Sprintf("10.0.%d.%d:80", i/256, i%256)), 1, 0, 0, 0); err != nil {
 			b.Fatal(err)

@@ -48,8 +48,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let n: u64 = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(2_000_000);
-    let mut cfg = liblb::balancer_config();
-    cfg.table_size = 65537;
+    let cfg = liblb::balancer_config(); // liblb's defaults, as bench/bench_balancer.c
     let b = liblb::Balancer::new(&cfg).unwrap();
     for i in 1..=100u32 {
         b.add(i, format!("10.0.{}.{}:80", i / 256, i % 256).as_bytes(), 1, 0, 0, 0).unwrap();
