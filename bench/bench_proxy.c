@@ -61,7 +61,7 @@ static struct set *make(enum kind k)
             for (int j = 0; j < 32; j++)
                 uid[j] = (uint8_t)(y >> (j % 56));
             lb_proxy_tlv_builder b;
-            lb_proxy_tlvb_init(&b, s->tlvs[i], sizeof(s->tlvs[i]));
+            lb_proxy_tlvb_init(&b, sizeof(b), s->tlvs[i], sizeof(s->tlvs[i]));
             if (lb_proxy_tlvb_add_authority(&b, host) || lb_proxy_tlvb_add_unique_id(&b, uid, 32) ||
                 lb_proxy_tlvb_add_aws_vpce_id(&b, vpce))
                 abort();

@@ -153,7 +153,7 @@ struct wrr_ctx {
     {                                                                                              \
         struct wrr_ctx *c = calloc(1, sizeof(*c));                                                 \
         c->p = make_pool(N);                                                                       \
-        lb_wrr_options o = {sizeof(o), 42, NULL};                                                  \
+        lb_wrr_options o = {.struct_size = sizeof(o), .seed = 42, .prev = NULL};                   \
         if (lb_wrr_new(&c->r, c->p, &o))                                                           \
             abort();                                                                               \
         return c;                                                                                  \

@@ -35,4 +35,7 @@
 /* balancer */
 #include "lb/balancer.h"
 
+/* flowtab */
+#include "lb/flowtab.h"
+
 #endif /* LB_H */

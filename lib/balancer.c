@@ -8,6 +8,7 @@
 
 #include <xxhash.h>
 
+#include "internal/abi.h"
 #include "internal/balancer.h"
 #include "internal/pool.h"
 #include "internal/util.h"
@@ -16,7 +17,12 @@
 #define DEFAULT_MAX_TARGETS 4096u
 #define MAX_TARGETS_LIMIT   (1u << 24)
 #define TIME_MAX_MS         3600000u
-#define KEY_SEED            0x4c4242414c4b4559ull /* the key hash of the rendezvous fallback */
+/* First-release sizes (doc/ABI.md): a caller's struct may be this size or larger. */
+#define CONFIG_SIZE_1_0       LB__SIZE_UPTO(lb_balancer_config, event_queue_max)
+#define EVENT_SIZE_1_0        LB__SIZE_UPTO(lb_event, at_ms)
+#define TARGET_STATS_SIZE_1_0 LB__SIZE_UPTO(lb_target_stats, max_conns)
+#define STATS_SIZE_1_0        LB__SIZE_UPTO(lb_balancer_stats, bad_releases)
+#define KEY_SEED              0x4c4242414c4b4559ull /* the key hash of the rendezvous fallback */
 
 /* ---- configuration ----------------------------------------------------------------------- */
 
@@ -38,15 +44,15 @@ static uint32_t or_default(uint32_t v, uint32_t def)
 /* Apply defaults and check ranges. */
 static int config_resolve(const lb_balancer_config *in, lb_balancer_config *c)
 {
-    if (in && in->struct_size != sizeof(*in))
-        return -EINVAL;
-    if (in)
-        *c = *in;
-    else
-        *c = (lb_balancer_config){.struct_size = sizeof(*c)};
+    *c = (lb_balancer_config){.struct_size = sizeof(*c)};
+    if (in) {
+        int rc = lb__struct_in(c, sizeof(*c), in, in->struct_size, CONFIG_SIZE_1_0);
+        if (rc)
+            return rc;
+    }
     if (c->algorithm > LB_ALG_P2C || c->wait_for_checks > 1 ||
         c->keep_connections_on_unhealthy > 1 || c->fail_closed > 1 ||
-        c->zone_mode > LB_ZONE_MODE_AFFINITY)
+        c->zone_mode > LB_BALANCER_ZONE_AFFINITY)
         return LB_E_BALANCER_CONFIG;
     c->table_size = or_default(c->table_size, DEFAULT_TABLE_SIZE);
     if (c->algorithm == LB_ALG_MAGLEV) {
@@ -70,6 +76,9 @@ static int config_resolve(const lb_balancer_config *in, lb_balancer_config *c)
     c->max_eject_percent = or_default(c->max_eject_percent, 10);
     c->local_percent = or_default(c->local_percent, 100);
     c->min_cluster_size = or_default(c->min_cluster_size, LB_ZONE_DEFAULT_MIN_CLUSTER_SIZE);
+    c->event_queue_max = or_default(c->event_queue_max, LB_BALANCER_DEFAULT_EVENT_QUEUE);
+    if (c->event_queue_max > LB_BALANCER_MAX_EVENT_QUEUE)
+        return LB_E_BALANCER_CONFIG;
     if (c->max_targets > MAX_TARGETS_LIMIT || c->bound_percent < 100 || c->bound_percent > 100000 ||
         c->rise > 100 || c->fall > 100 || c->check_interval_ms < 100 ||
         c->check_interval_ms > TIME_MAX_MS ||
@@ -93,8 +102,14 @@ static uint32_t ramp_step_ms(const lb_balancer *b)
 static void push_event(lb_balancer *b, uint32_t type, uint32_t id, uint32_t old_state,
                        uint32_t new_state, uint32_t reason, uint32_t conns, uint64_t at)
 {
+    if (b->ev_len >= b->cfg.event_queue_max) {
+        b->ev_dropped++; /* bounded: the newest event is lost, and counted */
+        return;
+    }
     if (b->ev_len == b->ev_cap) {
         size_t cap = b->ev_cap ? b->ev_cap * 2 : 64;
+        if (cap > b->cfg.event_queue_max)
+            cap = b->cfg.event_queue_max;
         lb_event *ev = malloc(cap * sizeof(*ev));
         if (!ev) {
             b->ev_dropped++;
@@ -134,14 +149,14 @@ static uint32_t active_of(const lb_balancer *b, const struct lb__bal_target *t)
 
 static uint32_t public_state(const struct lb__bal_target *t, uint32_t health_state)
 {
-    if (t->gone || health_state == LB_HEALTH_REMOVED)
+    if (t->gone || health_state == LB_HEALTH_STATE_REMOVED)
         return LB_STATE_REMOVED;
-    if (t->admin_drain || t->removing || health_state == LB_HEALTH_DRAINING)
+    if (t->admin_drain || t->removing || health_state == LB_HEALTH_STATE_DRAINING)
         return LB_STATE_DRAINING;
     switch (health_state) {
-    case LB_HEALTH_INITIAL:
+    case LB_HEALTH_STATE_INITIAL:
         return LB_STATE_INITIAL;
-    case LB_HEALTH_HEALTHY:
+    case LB_HEALTH_STATE_HEALTHY:
         return LB_STATE_HEALTHY;
     default: /* EJECTED, UNHEALTHY */
         return LB_STATE_UNHEALTHY;
@@ -152,7 +167,7 @@ static uint32_t health_state_of(const lb_balancer *b, uint32_t id)
 {
     lb_health_target ht = {.struct_size = sizeof(ht)};
     if (lb_health_get(b->health, id, &ht))
-        return LB_HEALTH_REMOVED;
+        return LB_HEALTH_STATE_REMOVED;
     return ht.state;
 }
 
@@ -192,7 +207,7 @@ static void on_health_event(const lb_health_event *ev, void *user)
     if (!t)
         return;
     uint32_t reason = map_reason(ev->reason);
-    if (ev->new_state == LB_HEALTH_REMOVED)
+    if (ev->new_state == LB_HEALTH_STATE_REMOVED)
         t->gone = 1;
     if (ev->close_connections)
         push_event(b, LB_EVENT_CLOSE, t->id, t->pub_state, t->pub_state, reason,
@@ -293,7 +308,7 @@ static int settle(lb_balancer *b, uint64_t now)
 static int zone_weights(lb_balancer *b, uint32_t *w, const uint8_t *el)
 {
     lb_zone_options o;
-    lb_zone_options_init(&o);
+    lb_zone_options_init(&o, sizeof(o));
     static const uint32_t modes[] = {LB_ZONE_MODE_ON, LB_ZONE_MODE_OFF, LB_ZONE_MODE_AWARE,
                                      LB_ZONE_MODE_AFFINITY};
     o.mode = modes[b->cfg.zone_mode];
@@ -301,7 +316,7 @@ static int zone_weights(lb_balancer *b, uint32_t *w, const uint8_t *el)
     o.local_fraction = b->cfg.local_percent / 100.0;
     lb_zone_plan *plan = NULL;
     uint32_t *ids = malloc((b->n + 1) * sizeof(*ids));
-    uint16_t *zw = malloc((b->n + 1) * sizeof(*zw));
+    uint32_t *zw = malloc((b->n + 1) * sizeof(*zw));
     int rc = ids && zw ? lb_zone_plan_new(&plan, &o) : -ENOMEM;
     char name[32];
     if (!rc) {
@@ -345,9 +360,9 @@ int lb__bal_effective(lb_balancer *b, uint32_t *w, uint8_t *el, uint8_t *dr, uin
     for (size_t i = 0; i < b->n; i++) {
         const struct lb__bal_target *t = &b->tg[i];
         if (lb_health_get(b->health, t->id, &ht))
-            ht.state = LB_HEALTH_REMOVED;
-        dr[i] = t->admin_drain || t->removing || t->leaving || ht.state == LB_HEALTH_DRAINING ||
-                ht.state == LB_HEALTH_REMOVED;
+            ht.state = LB_HEALTH_STATE_REMOVED;
+        dr[i] = t->admin_drain || t->removing || t->leaving ||
+                ht.state == LB_HEALTH_STATE_DRAINING || ht.state == LB_HEALTH_STATE_REMOVED;
         el[i] = !dr[i] && ht.eligible;
         w[i] = el[i] ? ht.effective_weight : t->weight;
         registered += !dr[i];
@@ -359,7 +374,7 @@ int lb__bal_effective(lb_balancer *b, uint32_t *w, uint8_t *el, uint8_t *dr, uin
     if (*fail_open)
         for (size_t i = 0; i < b->n; i++)
             el[i] = !dr[i];
-    if (b->cfg.zone_mode != LB_ZONE_MODE_ALL && !*fail_open)
+    if (b->cfg.zone_mode != LB_BALANCER_ZONE_ALL && !*fail_open)
         return zone_weights(b, w, el);
     return 0;
 }
@@ -387,6 +402,7 @@ LB_API int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg)
     atomic_init(&b->current, NULL);
     atomic_init(&b->epoch, 0);
     atomic_init(&b->no_target, 0);
+    atomic_init(&b->bad_releases, 0);
     for (unsigned i = 0; i < LB__BAL_STRIPES; i++) {
         atomic_init(&b->stripes[i].readers[0], 0);
         atomic_init(&b->stripes[i].readers[1], 0);
@@ -396,8 +412,8 @@ LB_API int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg)
         return -ENOMEM;
     }
     lb_health_config hc;
-    lb_health_config_init(&hc);
-    hc.initial_state = c.wait_for_checks ? LB_HEALTH_INITIAL : LB_HEALTH_HEALTHY;
+    lb_health_config_init(&hc, sizeof(hc));
+    hc.initial_state = c.wait_for_checks ? LB_HEALTH_STATE_INITIAL : LB_HEALTH_STATE_HEALTHY;
     hc.healthy_threshold = c.rise;
     hc.unhealthy_threshold = c.fall;
     hc.interval_ms = hc.fast_interval_ms = hc.down_interval_ms = c.check_interval_ms;
@@ -742,10 +758,15 @@ static int any_ramping(const lb_balancer *b)
     return 0;
 }
 
-LB_API int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events, size_t cap)
+LB_API int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events, size_t event_size,
+                            size_t cap)
 {
     if (!b || (cap && !events))
         return -EINVAL;
+    if (cap && lb__elem_check(event_size, EVENT_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
+    if (cap > INT32_MAX)
+        cap = INT32_MAX;
     pthread_mutex_lock(&b->lock);
     health_advance(b, now_ms, LB_NO_TARGET);
     admin_drains(b, now_ms);
@@ -760,7 +781,9 @@ LB_API int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events, s
     }
     size_t n = 0;
     while (n < cap && b->ev_len) {
-        events[n++] = b->ev[b->ev_head];
+        lb_event ev = b->ev[b->ev_head];
+        ev.struct_size = (uint32_t)(event_size < sizeof(ev) ? event_size : sizeof(ev));
+        lb__struct_out(lb__elem(events, event_size, n++), event_size, &ev, sizeof(ev));
         b->ev_head = (b->ev_head + 1) % b->ev_cap;
         b->ev_len--;
     }
@@ -785,7 +808,7 @@ LB_API uint64_t lb_balancer_next_deadline(lb_balancer *b)
                 d = t->drain_deadline;
             if (lb_health_get(b->health, t->id, &ht))
                 continue;
-            if ((ht.state == LB_HEALTH_DRAINING || ht.state == LB_HEALTH_EJECTED) &&
+            if ((ht.state == LB_HEALTH_STATE_DRAINING || ht.state == LB_HEALTH_STATE_EJECTED) &&
                 ht.until_ms < d)
                 d = ht.until_ms;
             ramping |= ht.slow_start != 0;
@@ -804,15 +827,17 @@ LB_API uint64_t lb_balancer_next_deadline(lb_balancer *b)
 
 LB_API int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_stats *out)
 {
-    if (!b || !out || out->struct_size != sizeof(*out) || id == LB_NO_TARGET)
+    if (!b || !out || id == LB_NO_TARGET)
         return -EINVAL;
+    if (lb__out_check(out, TARGET_STATS_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
     pthread_mutex_lock(&b->lock);
     struct lb__bal_target *t = find(b, id);
     int rc = t ? 0 : -ENOENT;
     if (t) {
         const struct lb__snap *s = atomic_load_explicit(&b->current, memory_order_relaxed);
         const struct lb__snap_ent *e = lb__bal_snap_find(s, id);
-        *out = (lb_target_stats){
+        lb_target_stats st = {
             .struct_size = sizeof(*out),
             .id = id,
             .state = t->pub_state,
@@ -825,6 +850,7 @@ LB_API int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_s
             .table_entries = e ? e->entries : 0,
             .max_conns = t->max_conns,
         };
+        lb__struct_put(out, &st, sizeof(st));
     }
     pthread_mutex_unlock(&b->lock);
     return rc;
@@ -832,14 +858,16 @@ LB_API int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_s
 
 LB_API int lb_balancer_get_stats(lb_balancer *b, lb_balancer_stats *out)
 {
-    if (!b || !out || out->struct_size != sizeof(*out))
+    if (!b || !out)
         return -EINVAL;
+    if (lb__out_check(out, STATS_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
     pthread_mutex_lock(&b->lock);
     const struct lb__snap *s = atomic_load_explicit(&b->current, memory_order_relaxed);
     uint64_t picks = b->picks_gone;
     for (size_t i = 0; i < b->n; i++)
         picks += atomic_load_explicit(&b->picks[b->tg[i].slot].n, memory_order_relaxed);
-    *out = (lb_balancer_stats){
+    lb_balancer_stats st = {
         .struct_size = sizeof(*out),
         .targets = (uint32_t)b->n,
         .eligible = s->n_elig,
@@ -849,7 +877,11 @@ LB_API int lb_balancer_get_stats(lb_balancer *b, lb_balancer_stats *out)
         .picks = picks,
         .no_target = atomic_load_explicit(&b->no_target, memory_order_relaxed),
         .retired_snapshots = b->n_retired,
+        .events_queued = (uint32_t)b->ev_len,
+        .events_dropped = b->ev_dropped,
+        .bad_releases = atomic_load_explicit(&b->bad_releases, memory_order_relaxed),
     };
+    lb__struct_put(out, &st, sizeof(st));
     pthread_mutex_unlock(&b->lock);
     return 0;
 }
@@ -886,5 +918,5 @@ LB_API const char *lb_balancer_algorithm_name(uint32_t algorithm)
 {
     static const char *const names[] = {"maglev", "ring",      "ring-bounded",
                                         "wrr",    "leastconn", "p2c"};
-    return algorithm < LB_ARRAY_LEN(names) ? names[algorithm] : NULL;
+    return algorithm < LB_ARRAY_LEN(names) ? names[algorithm] : "unknown";
 }

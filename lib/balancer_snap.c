@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/abi.h"
 #include "internal/balancer.h"
+#include "internal/loads.h"
 #include "internal/pool.h"
 #include "internal/util.h"
 
@@ -422,9 +424,9 @@ static inline int is_excluded(const lb_pick_request *r, uint32_t id)
 /* Count a new connection on @e unless it is at its limit. */
 static inline int count_pick(lb_balancer *b, const struct lb__snap_ent *e)
 {
-    uint32_t n = lb_loads_add(b->loads, e->slot, 1);
+    uint32_t n = lb__loads_inc(b->loads, e->slot, 1);
     if (e->max_conns && n > e->max_conns) {
-        lb_loads_add(b->loads, e->slot, -1);
+        lb__loads_release(b->loads, e->slot);
         return LB_E_BALANCER_TARGET_FULL;
     }
     atomic_fetch_add_explicit(&b->picks[e->slot].n, 1, memory_order_relaxed);
@@ -437,7 +439,7 @@ static inline int keep_counted(lb_balancer *b, const struct lb__snap *s,
 {
     if (e->max_conns && lb_loads_get(b->loads, e->slot) > e->max_conns) {
         if (!s->sel->lc || lb_leastconn_release(s->sel->lc, e->id))
-            lb_loads_add(b->loads, e->slot, -1);
+            lb__loads_release(b->loads, e->slot);
         return LB_E_BALANCER_TARGET_FULL;
     }
     atomic_fetch_add_explicit(&b->picks[e->slot].n, 1, memory_order_relaxed);
@@ -562,7 +564,7 @@ static int snap_pick(lb_balancer *b, const struct lb__snap *s, uint64_t h, const
             if (!e)
                 continue;
             if (is_excluded(r, id)) {
-                lb_loads_add(b->loads, e->slot, -1);
+                lb__loads_release(b->loads, e->slot);
                 e = NULL;
                 continue;
             }
@@ -634,27 +636,35 @@ LB_API int lb_balancer_pick(lb_balancer *b, uint64_t flow_hash, uint32_t *target
 
 LB_API int lb_balancer_pick_ex(lb_balancer *b, const lb_pick_request *req, uint32_t *target_id)
 {
-    if (!b || !req || !target_id || req->struct_size != sizeof(*req) ||
-        (req->flags & ~(uint32_t)LB_PICK_STICKY) || (req->n_exclude && !req->exclude))
+    if (!b || !req || !target_id)
         return -EINVAL;
-    return pick(b, req->flow_hash, req, target_id);
+    lb_pick_request r; /* the struct-extension rule; no allocation */
+    int rc = lb__struct_in(&r, sizeof(r), req, req->struct_size,
+                           LB__SIZE_UPTO(lb_pick_request, exclude));
+    if (rc)
+        return rc;
+    if ((r.flags & ~(uint32_t)LB_PICK_STICKY) || (r.n_exclude && !r.exclude))
+        return -EINVAL;
+    return pick(b, r.flow_hash, &r, target_id);
 }
 
-LB_API void lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_ms)
+LB_API int lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_ms)
 {
     if (!b)
-        return;
+        return -EINVAL;
     _Atomic uint64_t *c = read_enter(b);
     struct lb__snap *s = read_current(b);
     const struct lb__snap_ent *e = lb__bal_snap_find(s, target_id);
-    int last = 0;
+    int last = 0, rc = -ENOENT;
     if (e) {
         uint32_t left;
-        if (s->sel->lc && e->eligible && lb_leastconn_release(s->sel->lc, target_id) == 0)
+        if (s->sel->lc && e->eligible && lb_leastconn_release(s->sel->lc, target_id) == 0) {
             left = lb_loads_get(b->loads, e->slot);
-        else
-            left = lb_loads_add(b->loads, e->slot, -1);
-        if (left == 0) {
+            rc = 0;
+        } else {
+            rc = lb__loads_dec(b->loads, e->slot, 1, &left) ? 0 : -ERANGE;
+        }
+        if (rc == 0 && left == 0) {
             /* Reload: a drain published after our decrement must see it, or we see it. */
             const struct lb__snap *s2 = read_current(b);
             const struct lb__snap_ent *now = s2 == s ? e : lb__bal_snap_find(s2, target_id);
@@ -662,6 +672,9 @@ LB_API void lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now
         }
     }
     read_exit(c);
+    if (rc)
+        atomic_fetch_add_explicit(&b->bad_releases, 1, memory_order_relaxed);
     if (last)
         lb__bal_last_release(b, target_id, now_ms);
+    return rc;
 }

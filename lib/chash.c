@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/abi.h"
+#include "internal/loads.h"
 #include "internal/maglev.h"
 #include "internal/util.h"
 #include "lb/chash.h"
@@ -141,9 +143,13 @@ LB_API int lb_chash_new(lb_chash **out, const lb_pool *pool, const lb_chash_opti
         return -EINVAL;
     uint32_t ppw = LB_CHASH_DEFAULT_POINTS;
     lb_loads *loads = NULL;
+    lb_chash_options o;
     if (opts) {
-        if (opts->struct_size < sizeof(*opts))
-            return -EINVAL;
+        int rc = lb__struct_in(&o, sizeof(o), opts, opts->struct_size,
+                               LB__SIZE_UPTO(lb_chash_options, loads));
+        if (rc)
+            return rc;
+        opts = &o;
         if (opts->points_per_weight > LB_CHASH_MAX_POINTS)
             return -ERANGE;
         if (opts->points_per_weight)
@@ -266,16 +272,16 @@ LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t b
         if (!within_bound(ring, i, balance_pct, lb_loads_total(loads) + 1,
                           (uint64_t)lb_loads_get(loads, slot) + 1))
             continue;
-        uint32_t now = lb_loads_add(loads, slot, 1);
+        uint32_t now = lb__loads_inc(loads, slot, 1);
         if (within_bound(ring, i, balance_pct, lb_loads_total(loads), now)) {
             *target_id = ring->ids[i];
             return 0;
         }
-        lb_loads_add(loads, slot, -1);
+        lb__loads_release(loads, slot);
     }
     /* Every target full: only when picks race or counts changed from outside. */
     uint32_t i = ring->pt[start].index;
-    lb_loads_add(loads, ring->slots[i], 1);
+    lb__loads_inc(loads, ring->slots[i], 1);
     *target_id = ring->ids[i];
     return 0;
 }
@@ -287,8 +293,7 @@ LB_API int lb_chash_release(const lb_chash *ring, uint32_t target_id)
     long i = index_of(ring, target_id);
     if (i < 0)
         return -ENOENT;
-    lb_loads_add(ring->loads, ring->slots[i], -1);
-    return 0;
+    return lb__loads_release(ring->loads, ring->slots[i]) ? 0 : -ERANGE;
 }
 
 LB_API int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t balance_pct,
@@ -303,17 +308,17 @@ LB_API int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t bal
     return 0;
 }
 
-LB_API uint32_t lb_chash_point_count(const lb_chash *ring)
+LB_API size_t lb_chash_point_count(const lb_chash *ring)
 {
     return ring ? ring->points : 0;
 }
 
-LB_API uint32_t lb_chash_target_count(const lb_chash *ring)
+LB_API size_t lb_chash_target_count(const lb_chash *ring)
 {
     return ring ? ring->count : 0;
 }
 
-LB_API int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
+LB_API int lb_chash_target_at(const lb_chash *ring, size_t index, uint32_t *id, uint32_t *weight,
                               uint32_t *points)
 {
     if (!ring)

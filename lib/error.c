@@ -22,11 +22,11 @@ static const struct err_entry err_table[] = {
     ERRNO_ENTRY(EEXIST, "Entry already exists"),
     ERRNO_ENTRY(ENOSPC, "Not enough room in the caller's buffer"),
     ERRNO_ENTRY(ERANGE, "Value out of range"),
-    ERRNO_ENTRY(EAGAIN, "Need more input"),
     ERRNO_ENTRY(EOVERFLOW, "Value too large"),
     ERRNO_ENTRY(EBUSY, "Resource busy"),
     ERRNO_ENTRY(ENOTSUP, "Operation not supported"),
     ERRNO_ENTRY(EAFNOSUPPORT, "Address family not supported"),
+    ERRNO_ENTRY(ENAMETOOLONG, "Name too long"),
 
     /* ---- general ---- */
     {LB_E_NO_TARGET, "LB_E_NO_TARGET", "No eligible target"},
@@ -84,6 +84,9 @@ static const struct err_entry err_table[] = {
     /* ---- balancer ---- */
     {LB_E_BALANCER_CONFIG, "LB_E_BALANCER_CONFIG", "Invalid balancer configuration"},
     {LB_E_BALANCER_TARGET_FULL, "LB_E_BALANCER_TARGET_FULL", "Target at its connection limit"},
+
+    /* ---- flowtab ---- */
+    {LB_E_FLOWTAB_NOT_FOUND, "LB_E_FLOWTAB_NOT_FOUND", "No live flow with this key"},
 };
 
 #define ERR_TABLE_LEN (sizeof(err_table) / sizeof(err_table[0]))
@@ -106,7 +109,7 @@ LB_API const char *lb_strerror(int err)
 LB_API const char *lb_err_name(int err)
 {
     const struct err_entry *e = err_find(err);
-    return e ? e->name : "UNKNOWN";
+    return e ? e->name : "unknown";
 }
 
 LB_API size_t lb_err_count(void)

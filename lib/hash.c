@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "lb/hash.h"
+#include "internal/hash.h"
 #include "internal/util.h"
 
 static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -32,27 +33,44 @@ static uint64_t header_word(uint8_t tag, uint8_t proto, uint16_t sport, uint16_t
     return w;
 }
 
-LB_API uint64_t lb_hash_flow4(const uint8_t *src, const uint8_t *dst, uint16_t sport,
-                              uint16_t dport, uint8_t proto, uint64_t seed)
+size_t lb__flow_enc4(uint64_t w[6], const uint8_t *src, const uint8_t *dst, uint16_t sport,
+                     uint16_t dport, uint8_t proto)
 {
-    uint64_t w[2];
     w[0] = header_word(LB_HASH_TAG_FLOW4, proto, sport, dport);
     memcpy((uint8_t *)w + 8, src, 4);
     memcpy((uint8_t *)w + 12, dst, 4);
-    return XXH3_64bits_withSeed(w, sizeof(w), seed);
+    return 16;
+}
+
+size_t lb__flow_enc6(uint64_t w[6], const uint8_t *src, const uint8_t *dst, uint16_t sport,
+                     uint16_t dport, uint8_t proto)
+{
+    if (is_v4_mapped(src) && is_v4_mapped(dst))
+        return lb__flow_enc4(w, src + 12, dst + 12, sport, dport, proto);
+    w[0] = header_word(LB_HASH_TAG_FLOW6, proto, sport, dport);
+    memcpy(&w[1], src, 16);
+    memcpy(&w[3], dst, 16);
+    w[5] = 0;
+    return 48;
+}
+
+uint64_t lb__hash_enc(const void *enc, size_t len, uint64_t seed)
+{
+    return XXH3_64bits_withSeed(enc, len, seed);
+}
+
+LB_API uint64_t lb_hash_flow4(const uint8_t *src, const uint8_t *dst, uint16_t sport,
+                              uint16_t dport, uint8_t proto, uint64_t seed)
+{
+    uint64_t w[6];
+    return XXH3_64bits_withSeed(w, lb__flow_enc4(w, src, dst, sport, dport, proto), seed);
 }
 
 LB_API uint64_t lb_hash_flow6(const uint8_t *src, const uint8_t *dst, uint16_t sport,
                               uint16_t dport, uint8_t proto, uint64_t seed)
 {
-    if (is_v4_mapped(src) && is_v4_mapped(dst))
-        return lb_hash_flow4(src + 12, dst + 12, sport, dport, proto, seed);
     uint64_t w[6];
-    w[0] = header_word(LB_HASH_TAG_FLOW6, proto, sport, dport);
-    memcpy(&w[1], src, 16);
-    memcpy(&w[3], dst, 16);
-    w[5] = 0;
-    return XXH3_64bits_withSeed(w, sizeof(w), seed);
+    return XXH3_64bits_withSeed(w, lb__flow_enc6(w, src, dst, sport, dport, proto), seed);
 }
 
 LB_API uint64_t lb_hash_src4(const uint8_t *src, uint64_t seed)
@@ -109,11 +127,9 @@ static int sockaddr_bytes(const struct sockaddr *sa, const uint8_t **addr, uint1
     return 0;
 }
 
-LB_API int lb_hash_flow_sockaddr(const struct sockaddr *src, const struct sockaddr *dst,
-                                 uint8_t proto, uint64_t seed, uint64_t *hash)
+int lb__flow_enc_sockaddr(uint64_t w[6], const struct sockaddr *src, const struct sockaddr *dst,
+                          uint8_t proto)
 {
-    if (!src || !dst || !hash)
-        return -EINVAL;
     const uint8_t *sa, *da;
     uint16_t sp, dp;
     int sl = sockaddr_bytes(src, &sa, &sp);
@@ -131,8 +147,20 @@ LB_API int lb_hash_flow_sockaddr(const struct sockaddr *src, const struct sockad
     }
     if (sl != dl)
         return -EAFNOSUPPORT;
-    *hash = sl == 4 ? lb_hash_flow4(sa, da, sp, dp, proto, seed)
-                    : lb_hash_flow6(sa, da, sp, dp, proto, seed);
+    return (int)(sl == 4 ? lb__flow_enc4(w, sa, da, sp, dp, proto)
+                         : lb__flow_enc6(w, sa, da, sp, dp, proto));
+}
+
+LB_API int lb_hash_flow_sockaddr(const struct sockaddr *src, const struct sockaddr *dst,
+                                 uint8_t proto, uint64_t seed, uint64_t *hash)
+{
+    if (!src || !dst || !hash)
+        return -EINVAL;
+    uint64_t w[6];
+    int len = lb__flow_enc_sockaddr(w, src, dst, proto);
+    if (len < 0)
+        return len;
+    *hash = XXH3_64bits_withSeed(w, (size_t)len, seed);
     return 0;
 }
 

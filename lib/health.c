@@ -11,7 +11,14 @@
 #include <string.h>
 
 #include "lb/health.h"
+#include "internal/abi.h"
 #include "internal/util.h"
+
+/* First-release sizes (doc/ABI.md). */
+#define CONFIG_SIZE_1_0 LB__SIZE_UPTO(lb_health_config, user)
+#define EVENT_SIZE_1_0  LB__SIZE_UPTO(lb_health_event, close_connections)
+#define TARGET_SIZE_1_0 LB__SIZE_UPTO(lb_health_target, until_ms)
+#define STATUS_SIZE_1_0 LB__SIZE_UPTO(lb_health_status, generation)
 
 struct target {
     uint32_t id;
@@ -53,13 +60,11 @@ struct lb_health {
     uint64_t refused;
 };
 
-LB_API void lb_health_config_init(lb_health_config *cfg)
+static void config_default(lb_health_config *cfg)
 {
-    if (!cfg)
-        return;
     memset(cfg, 0, sizeof(*cfg));
     cfg->struct_size = sizeof(*cfg);
-    cfg->initial_state = LB_HEALTH_INITIAL;
+    cfg->initial_state = LB_HEALTH_STATE_INITIAL;
     cfg->healthy_threshold = 2;
     cfg->unhealthy_threshold = 3;
     cfg->interval_ms = 10000;
@@ -82,6 +87,13 @@ LB_API void lb_health_config_init(lb_health_config *cfg)
     cfg->event_queue_max = 4096;
 }
 
+LB_API void lb_health_config_init(lb_health_config *cfg, size_t size)
+{
+    lb_health_config def;
+    config_default(&def);
+    lb__struct_init(cfg, size, &def, sizeof(def));
+}
+
 static int in_range(uint32_t v, uint32_t lo, uint32_t hi)
 {
     return v >= lo && v <= hi;
@@ -89,9 +101,7 @@ static int in_range(uint32_t v, uint32_t lo, uint32_t hi)
 
 static int config_check(const lb_health_config *c)
 {
-    if (c->struct_size != sizeof(*c))
-        return -EINVAL;
-    if (c->initial_state != LB_HEALTH_INITIAL && c->initial_state != LB_HEALTH_HEALTHY)
+    if (c->initial_state != LB_HEALTH_STATE_INITIAL && c->initial_state != LB_HEALTH_STATE_HEALTHY)
         return -ERANGE;
     if (!in_range(c->healthy_threshold, 1, 100) || !in_range(c->unhealthy_threshold, 1, 100))
         return -ERANGE;
@@ -120,12 +130,14 @@ LB_API int lb_health_new(lb_health **out, const lb_health_config *cfg)
 {
     if (!out)
         return -EINVAL;
-    lb_health_config def;
-    if (!cfg) {
-        lb_health_config_init(&def);
-        cfg = &def;
-    }
-    int rc = config_check(cfg);
+    lb_health_config c;
+    config_default(&c);
+    int rc = cfg ? lb__struct_in(&c, sizeof(c), cfg, cfg->struct_size, CONFIG_SIZE_1_0) : 0;
+    if (rc)
+        return rc;
+    c.struct_size = sizeof(c);
+    cfg = &c;
+    rc = config_check(cfg);
     if (rc)
         return rc;
     lb_health *h = calloc(1, sizeof(*h));
@@ -215,9 +227,9 @@ static void emit(lb_health *h, uint32_t id, uint64_t at, uint32_t old_state, uin
 
 static int eligible(const lb_health *h, const struct target *t)
 {
-    if (t->state == LB_HEALTH_HEALTHY)
+    if (t->state == LB_HEALTH_STATE_HEALTHY)
         return 1;
-    return h->fail_open && !t->deregistered && t->state != LB_HEALTH_REMOVED;
+    return h->fail_open && !t->deregistered && t->state != LB_HEALTH_STATE_REMOVED;
 }
 
 static uint32_t ramp_weight(const lb_health *h, const struct target *t)
@@ -247,9 +259,9 @@ static void counts(const lb_health *h, uint32_t *registered, uint32_t *healthy, 
     uint32_t r = 0, hl = 0, e = 0;
     for (size_t i = 0; i < h->n; i++) {
         const struct target *t = &h->t[i];
-        r += !t->deregistered && t->state != LB_HEALTH_REMOVED;
-        hl += t->state == LB_HEALTH_HEALTHY;
-        e += t->state == LB_HEALTH_EJECTED;
+        r += !t->deregistered && t->state != LB_HEALTH_STATE_REMOVED;
+        hl += t->state == LB_HEALTH_STATE_HEALTHY;
+        e += t->state == LB_HEALTH_STATE_EJECTED;
     }
     *registered = r;
     *healthy = hl;
@@ -278,7 +290,8 @@ static void refresh(lb_health *h)
     uint64_t wake = LB_HEALTH_NEVER;
     for (size_t i = 0; i < h->n; i++) {
         struct target *t = &h->t[i];
-        if ((t->state == LB_HEALTH_DRAINING || t->state == LB_HEALTH_EJECTED) && t->until < wake)
+        if ((t->state == LB_HEALTH_STATE_DRAINING || t->state == LB_HEALTH_STATE_EJECTED) &&
+            t->until < wake)
             wake = t->until;
         if (t->ramping) {
             uint64_t step = h->now + h->cfg.slow_start_step_ms;
@@ -312,9 +325,9 @@ static void set_state(lb_health *h, struct target *t, uint32_t state, uint32_t r
     t->reason = (uint8_t)reason;
     t->since = at;
     t->ok_run = t->fail_run = 0;
-    if (state != LB_HEALTH_HEALTHY)
+    if (state != LB_HEALTH_STATE_HEALTHY)
         t->ramping = 0;
-    if (state != LB_HEALTH_DRAINING && state != LB_HEALTH_EJECTED)
+    if (state != LB_HEALTH_STATE_DRAINING && state != LB_HEALTH_STATE_EJECTED)
         t->until = LB_HEALTH_NEVER;
     emit(h, t->id, at, old, state, reason, (uint32_t)eligible(h, t), t->conns, close);
 }
@@ -322,13 +335,13 @@ static void set_state(lb_health *h, struct target *t, uint32_t state, uint32_t r
 static uint64_t check_interval(const lb_health *h, const struct target *t)
 {
     const lb_health_config *c = &h->cfg;
-    if (t->deregistered || t->state == LB_HEALTH_REMOVED)
+    if (t->deregistered || t->state == LB_HEALTH_STATE_REMOVED)
         return 0;
     switch (t->state) {
-    case LB_HEALTH_INITIAL:
+    case LB_HEALTH_STATE_INITIAL:
         return c->fast_interval_ms;
-    case LB_HEALTH_HEALTHY:
-    case LB_HEALTH_EJECTED:
+    case LB_HEALTH_STATE_HEALTHY:
+    case LB_HEALTH_STATE_EJECTED:
         return t->fail_run ? c->fast_interval_ms : c->interval_ms;
     default: /* UNHEALTHY, DRAINING after failed checks */
         return t->ok_run ? c->fast_interval_ms : c->down_interval_ms;
@@ -355,7 +368,7 @@ static void maybe_slow_start(lb_health *h, struct target *t, uint64_t at)
         return;
     for (size_t i = 0; i < h->n; i++) {
         const struct target *u = &h->t[i];
-        if (u != t && u->state == LB_HEALTH_HEALTHY && !u->ramping) {
+        if (u != t && u->state == LB_HEALTH_STATE_HEALTHY && !u->ramping) {
             t->ramping = 1;
             t->ramp_start = at;
             return;
@@ -366,15 +379,16 @@ static void maybe_slow_start(lb_health *h, struct target *t, uint64_t at)
 static void finish_drain(lb_health *h, struct target *t, uint32_t reason, uint64_t at)
 {
     uint32_t close = reason == LB_HEALTH_R_DEADLINE ? t->conns : 0;
-    set_state(h, t, t->deregistered ? LB_HEALTH_REMOVED : LB_HEALTH_UNHEALTHY, reason, at, close);
-    if (t->state == LB_HEALTH_REMOVED)
+    set_state(h, t, t->deregistered ? LB_HEALTH_STATE_REMOVED : LB_HEALTH_STATE_UNHEALTHY, reason,
+              at, close);
+    if (t->state == LB_HEALTH_STATE_REMOVED)
         t->next_check = LB_HEALTH_NEVER;
 }
 
 /* The end of a drain that may already be due (no connections, or a zero delay). */
 static void drain_check(lb_health *h, struct target *t, uint64_t now)
 {
-    if (t->state != LB_HEALTH_DRAINING)
+    if (t->state != LB_HEALTH_STATE_DRAINING)
         return;
     if (t->conns == 0)
         finish_drain(h, t, LB_HEALTH_R_DRAINED, now);
@@ -384,7 +398,7 @@ static void drain_check(lb_health *h, struct target *t, uint64_t now)
 
 static void go_up(lb_health *h, struct target *t, uint32_t reason, uint64_t at)
 {
-    set_state(h, t, LB_HEALTH_HEALTHY, reason, at, 0);
+    set_state(h, t, LB_HEALTH_STATE_HEALTHY, reason, at, 0);
     t->passive_run = 0;
     maybe_slow_start(h, t, at);
 }
@@ -394,11 +408,11 @@ static void go_down(lb_health *h, struct target *t, uint64_t now)
     uint32_t mode = h->cfg.on_fail;
     if (mode == LB_HEALTH_ON_FAIL_DRAIN && t->conns > 0) {
         t->until = now + h->cfg.deregistration_delay_ms;
-        set_state(h, t, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED, now, 0);
+        set_state(h, t, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_CHECKS_FAILED, now, 0);
         drain_check(h, t, now);
         return;
     }
-    set_state(h, t, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED, now,
+    set_state(h, t, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED, now,
               mode == LB_HEALTH_ON_FAIL_CLOSE ? t->conns : 0);
 }
 
@@ -415,9 +429,9 @@ static void advance(lb_health *h, uint64_t now, int force)
     uint64_t window = h->cfg.slow_start_window_ms;
     for (size_t i = 0; i < h->n; i++) {
         struct target *t = &h->t[i];
-        if (t->state == LB_HEALTH_DRAINING && t->until <= now)
+        if (t->state == LB_HEALTH_STATE_DRAINING && t->until <= now)
             finish_drain(h, t, LB_HEALTH_R_DEADLINE, t->until);
-        if (t->state == LB_HEALTH_EJECTED && t->until <= now) {
+        if (t->state == LB_HEALTH_STATE_EJECTED && t->until <= now) {
             uint64_t end = t->until;
             t->last_eject_end = end;
             go_up(h, t, LB_HEALTH_R_EJECTION_END, end);
@@ -459,7 +473,7 @@ LB_API int lb_health_register(lb_health *h, uint32_t id, uint32_t weight, uint64
     uint32_t conns = 0;
     if (i < h->n && h->t[i].id == id) {
         t = &h->t[i];
-        if (t->state != LB_HEALTH_REMOVED) {
+        if (t->state != LB_HEALTH_STATE_REMOVED) {
             refresh(h);
             return -EEXIST;
         }
@@ -483,11 +497,11 @@ LB_API int lb_health_register(lb_health *h, uint32_t id, uint32_t weight, uint64
     t->id = id;
     t->weight = weight;
     t->conns = conns;
-    t->state = LB_HEALTH_REMOVED;
-    t->view_state = LB_HEALTH_REMOVED;
+    t->state = LB_HEALTH_STATE_REMOVED;
+    t->view_state = LB_HEALTH_STATE_REMOVED;
     t->until = LB_HEALTH_NEVER;
     set_state(h, t, h->cfg.initial_state, LB_HEALTH_R_REGISTERED, now_ms, 0);
-    if (t->state == LB_HEALTH_HEALTHY)
+    if (t->state == LB_HEALTH_STATE_HEALTHY)
         maybe_slow_start(h, t, now_ms);
     t->next_check = now_ms;
     refresh(h);
@@ -507,9 +521,9 @@ LB_API int lb_health_deregister(lb_health *h, uint32_t id, uint64_t now_ms)
     }
     t->deregistered = 1;
     t->next_check = LB_HEALTH_NEVER;
-    if (t->state != LB_HEALTH_DRAINING)
+    if (t->state != LB_HEALTH_STATE_DRAINING)
         t->until = now_ms + h->cfg.deregistration_delay_ms;
-    set_state(h, t, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED, now_ms, 0);
+    set_state(h, t, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED, now_ms, 0);
     drain_check(h, t, now_ms);
     refresh(h);
     return 0;
@@ -522,7 +536,7 @@ LB_API int lb_health_forget(lb_health *h, uint32_t id)
     size_t i = lower_bound(h, id);
     if (i >= h->n || h->t[i].id != id)
         return -ENOENT;
-    if (h->t[i].state != LB_HEALTH_REMOVED)
+    if (h->t[i].state != LB_HEALTH_STATE_REMOVED)
         return LB_E_HEALTH_BAD_STATE;
     memmove(&h->t[i], &h->t[i + 1], (h->n - i - 1) * sizeof(*h->t));
     h->n--;
@@ -551,7 +565,7 @@ LB_API int lb_health_check_result(lb_health *h, uint32_t id, int ok, uint64_t no
     if (rc)
         return rc;
     now_ms = h->now;
-    if (t->deregistered || t->state == LB_HEALTH_REMOVED) {
+    if (t->deregistered || t->state == LB_HEALTH_STATE_REMOVED) {
         refresh(h);
         return LB_E_HEALTH_BAD_STATE;
     }
@@ -559,13 +573,15 @@ LB_API int lb_health_check_result(lb_health *h, uint32_t id, int ok, uint64_t no
     if (ok) {
         t->fail_run = 0;
         t->ok_run++;
-        if ((st == LB_HEALTH_INITIAL || st == LB_HEALTH_UNHEALTHY || st == LB_HEALTH_DRAINING) &&
+        if ((st == LB_HEALTH_STATE_INITIAL || st == LB_HEALTH_STATE_UNHEALTHY ||
+             st == LB_HEALTH_STATE_DRAINING) &&
             t->ok_run >= h->cfg.healthy_threshold)
             go_up(h, t, LB_HEALTH_R_CHECK_PASSED, now_ms);
     } else {
         t->ok_run = 0;
         t->fail_run++;
-        if ((st == LB_HEALTH_INITIAL || st == LB_HEALTH_HEALTHY || st == LB_HEALTH_EJECTED) &&
+        if ((st == LB_HEALTH_STATE_INITIAL || st == LB_HEALTH_STATE_HEALTHY ||
+             st == LB_HEALTH_STATE_EJECTED) &&
             t->fail_run >= h->cfg.unhealthy_threshold)
             go_down(h, t, now_ms);
     }
@@ -612,7 +628,7 @@ static void try_eject(lb_health *h, struct target *t, uint64_t now)
         dur = c->ejection_max_ms;
     t->until = now + dur;
     t->passive_run = 0;
-    set_state(h, t, LB_HEALTH_EJECTED, LB_HEALTH_R_EJECTED, now, 0);
+    set_state(h, t, LB_HEALTH_STATE_EJECTED, LB_HEALTH_R_EJECTED, now, 0);
 }
 
 LB_API int lb_health_passive(lb_health *h, uint32_t id, uint32_t signal, uint64_t now_ms)
@@ -625,7 +641,7 @@ LB_API int lb_health_passive(lb_health *h, uint32_t id, uint32_t signal, uint64_
         return rc;
     if (signal == LB_HEALTH_SIG_CONNECT_OK) {
         t->passive_run = 0;
-    } else if (t->state == LB_HEALTH_HEALTHY && h->cfg.passive_failures) {
+    } else if (t->state == LB_HEALTH_STATE_HEALTHY && h->cfg.passive_failures) {
         if (t->passive_run < UINT32_MAX)
             t->passive_run++;
         if (t->passive_run >= h->cfg.passive_failures)
@@ -732,20 +748,30 @@ static void fill_view(const struct target *t, lb_health_target *out)
     out->changed_gen = t->changed_gen;
     out->since_ms = t->since;
     out->next_check_ms = t->next_check;
-    out->until_ms = (t->state == LB_HEALTH_DRAINING || t->state == LB_HEALTH_EJECTED)
+    out->until_ms = (t->state == LB_HEALTH_STATE_DRAINING || t->state == LB_HEALTH_STATE_EJECTED)
                         ? t->until
                         : LB_HEALTH_NEVER;
 }
 
+/* Fills a caller's view (any size from the first release's up). */
+static int put_view(const struct target *t, lb_health_target *out)
+{
+    lb_health_target v = {.struct_size = sizeof(v)};
+    fill_view(t, &v);
+    lb__struct_put(out, &v, sizeof(v));
+    return 0;
+}
+
 LB_API int lb_health_get(const lb_health *h, uint32_t id, lb_health_target *out)
 {
-    if (!h || !out || out->struct_size != sizeof(*out))
+    if (!h || !out)
         return -EINVAL;
+    if (lb__out_check(out, TARGET_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
     const struct target *t = find(h, id);
     if (!t)
         return -ENOENT;
-    fill_view(t, out);
-    return 0;
+    return put_view(t, out);
 }
 
 LB_API size_t lb_health_count(const lb_health *h)
@@ -755,12 +781,13 @@ LB_API size_t lb_health_count(const lb_health *h)
 
 LB_API int lb_health_at(const lb_health *h, size_t index, lb_health_target *out)
 {
-    if (!h || !out || out->struct_size != sizeof(*out))
+    if (!h || !out)
         return -EINVAL;
+    if (lb__out_check(out, TARGET_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
     if (index >= h->n)
         return -ENOENT;
-    fill_view(&h->t[index], out);
-    return 0;
+    return put_view(&h->t[index], out);
 }
 
 LB_API uint64_t lb_health_generation(const lb_health *h)
@@ -770,36 +797,47 @@ LB_API uint64_t lb_health_generation(const lb_health *h)
 
 LB_API int lb_health_status_get(const lb_health *h, lb_health_status *out)
 {
-    if (!h || !out || out->struct_size != sizeof(*out))
+    if (!h || !out)
         return -EINVAL;
+    if (lb__out_check(out, STATUS_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
     uint32_t reg, healthy, ej, draining = 0, el = 0;
     counts(h, &reg, &healthy, &ej);
     for (size_t i = 0; i < h->n; i++) {
-        draining += h->t[i].state == LB_HEALTH_DRAINING;
+        draining += h->t[i].state == LB_HEALTH_STATE_DRAINING;
         el += h->t[i].view_eligible;
     }
-    out->targets = (uint32_t)h->n;
-    out->registered = reg;
-    out->healthy = healthy;
-    out->ejected = ej;
-    out->draining = draining;
-    out->eligible = el;
-    out->fail_open = (uint32_t)h->fail_open;
-    out->events_dropped = h->dropped;
-    out->ejections_refused = h->refused;
-    out->generation = h->gen;
+    lb_health_status st = {
+        .targets = (uint32_t)h->n,
+        .registered = reg,
+        .healthy = healthy,
+        .ejected = ej,
+        .draining = draining,
+        .eligible = el,
+        .fail_open = (uint32_t)h->fail_open,
+        .events_dropped = h->dropped,
+        .ejections_refused = h->refused,
+        .generation = h->gen,
+    };
+    lb__struct_put(out, &st, sizeof(st));
     return 0;
 }
 
-LB_API int lb_health_poll_events(lb_health *h, lb_health_event *events, size_t cap)
+LB_API int lb_health_poll_events(lb_health *h, lb_health_event *events, size_t event_size,
+                                 size_t cap)
 {
     if (!h || (cap && !events))
         return -EINVAL;
+    if (cap && lb__elem_check(event_size, EVENT_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
     size_t k = h->q_len < cap ? h->q_len : cap;
     if (k > (size_t)INT32_MAX)
         k = INT32_MAX;
-    if (k)
-        memcpy(events, h->q + h->q_head, k * sizeof(*events));
+    for (size_t i = 0; i < k; i++) {
+        lb_health_event ev = h->q[h->q_head + i];
+        ev.struct_size = (uint32_t)(event_size < sizeof(ev) ? event_size : sizeof(ev));
+        lb__struct_out(lb__elem(events, event_size, i), event_size, &ev, sizeof(ev));
+    }
     h->q_head += k;
     h->q_len -= k;
     if (!h->q_len)
@@ -816,7 +854,7 @@ LB_API const char *lb_health_state_name(uint32_t state)
 {
     static const char *const names[] = {"INITIAL",   "HEALTHY",  "EJECTED",
                                         "UNHEALTHY", "DRAINING", "REMOVED"};
-    return state < LB_ARRAY_LEN(names) ? names[state] : "UNKNOWN";
+    return state < LB_ARRAY_LEN(names) ? names[state] : "unknown";
 }
 
 LB_API const char *lb_health_reason_name(uint32_t reason)
@@ -824,5 +862,5 @@ LB_API const char *lb_health_reason_name(uint32_t reason)
     static const char *const names[] = {
         "REGISTERED", "CHECK_PASSED", "CHECKS_FAILED",  "DEREGISTERED", "DRAINED",      "DEADLINE",
         "EJECTED",    "EJECTION_END", "SLOW_START_END", "FAIL_OPEN",    "FAIL_OPEN_END"};
-    return reason < LB_ARRAY_LEN(names) ? names[reason] : "UNKNOWN";
+    return reason < LB_ARRAY_LEN(names) ? names[reason] : "unknown";
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/abi.h"
 #include "internal/loads.h"
 #include "internal/pool.h"
 #include "lb/leastconn.h"
@@ -463,9 +464,14 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
     if (!out || !pool || !loads)
         return -EINVAL;
     lb_leastconn_options o = {sizeof(o), LB_LEASTCONN_EXACT, 2, 4, 0};
+    lb_leastconn_options in;
     if (opts) {
-        if (opts->struct_size < sizeof(o) || opts->mode > LB_LEASTCONN_CHOICES ||
-            opts->choices > 16)
+        int rc = lb__struct_in(&in, sizeof(in), opts, opts->struct_size,
+                               LB__SIZE_UPTO(lb_leastconn_options, seed));
+        if (rc)
+            return rc;
+        opts = &in;
+        if (opts->mode > LB_LEASTCONN_CHOICES || opts->choices > 16)
             return -EINVAL;
         o.mode = opts->mode;
         o.choices = opts->choices ? opts->choices : 2;

@@ -137,15 +137,25 @@ LB_API int lb_loads_slot(const lb_loads *loads, uint32_t id, uint32_t *slot)
     return 0;
 }
 
-LB_API uint32_t lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta)
+LB_API int lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta, uint32_t *count)
 {
     if (!loads || slot >= loads->capacity)
-        return 0;
-    if (delta >= 0)
-        return lb__loads_inc(loads, slot, (uint32_t)delta);
-    uint32_t dec = (uint32_t)(-(int64_t)delta), now;
-    lb__loads_dec(loads, slot, dec, &now);
-    return now;
+        return -EINVAL;
+    uint32_t now;
+    int rc = 0;
+    if (delta >= 0) {
+        now = lb__loads_get(loads, slot);
+        if ((uint32_t)delta > UINT32_MAX - now)
+            return -EOVERFLOW; /* best effort under races; nothing added */
+        now = lb__loads_inc(loads, slot, (uint32_t)delta);
+    } else {
+        uint32_t dec = (uint32_t)(-(int64_t)delta);
+        if (lb__loads_dec(loads, slot, dec, &now) != dec)
+            rc = -ERANGE; /* the count was smaller: it stops at zero */
+    }
+    if (count)
+        *count = now;
+    return rc;
 }
 
 LB_API uint32_t lb_loads_get(const lb_loads *loads, uint32_t slot)

@@ -522,13 +522,13 @@ LB_API uint32_t lb_maglev_size(const lb_maglev *table)
     return table ? table->size : 0;
 }
 
-LB_API uint32_t lb_maglev_target_count(const lb_maglev *table)
+LB_API size_t lb_maglev_target_count(const lb_maglev *table)
 {
     return table ? table->count : 0;
 }
 
-LB_API int lb_maglev_target_at(const lb_maglev *table, uint32_t index, uint32_t *id,
-                               uint32_t *weight, uint32_t *entries)
+LB_API int lb_maglev_target_at(const lb_maglev *table, size_t index, uint32_t *id, uint32_t *weight,
+                               uint32_t *entries)
 {
     if (!table)
         return -EINVAL;

@@ -7,6 +7,7 @@
 
 #include <xxhash.h>
 
+#include "internal/abi.h"
 #include "internal/pool.h"
 
 struct lb_pool {
@@ -228,13 +229,16 @@ LB_API size_t lb_pool_count(const lb_pool *pool)
 
 static int fill_info(const struct lb__target *t, lb_target_info *out)
 {
-    if (out->struct_size < sizeof(lb_target_info))
-        return -EINVAL;
-    out->id = t->id;
-    out->weight = t->weight;
-    out->zone = t->zone;
-    out->key = t->key;
-    out->key_len = t->key_len;
+    if (lb__out_check(out, LB__SIZE_UPTO(lb_target_info, key_len)))
+        return LB_E_STRUCT_SIZE;
+    lb_target_info i = {
+        .id = t->id,
+        .weight = t->weight,
+        .zone = t->zone,
+        .key = t->key,
+        .key_len = t->key_len,
+    };
+    lb__struct_put(out, &i, sizeof(i));
     return 0;
 }
 

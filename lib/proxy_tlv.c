@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "internal/abi.h"
 #include "internal/proxy.h"
 #include "internal/util.h"
 
@@ -37,9 +38,7 @@ static int tlv_step(const uint8_t *p, size_t len, size_t *cursor, lb_proxy_tlv *
     size_t vl = lb__load_be16(p + i + 1);
     if (vl > len - i - 3)
         return LB_E_PROXY_TLV_OVERRUN;
-    tlv->type = p[i];
-    tlv->length = (uint16_t)vl;
-    tlv->value = p + i + 3;
+    *tlv = (lb_proxy_tlv){.type = p[i], .length = (uint16_t)vl, .value = p + i + 3};
     *cursor = i + 3 + vl;
     return 1;
 }
@@ -173,10 +172,10 @@ LB_API int lb_proxy_get_ssl(const lb_proxy_header *h, lb_proxy_ssl *ssl)
         return rc;
     if (t.length < 5 || lb__proxy_tlv_check(t.value + 5, t.length - 5u, NULL))
         return LB_E_PROXY_TLV_MALFORMED;
-    ssl->client = t.value[0];
-    ssl->verify = lb__load_be32(t.value + 1);
-    ssl->sub_tlvs = t.value + 5;
-    ssl->sub_len = (uint16_t)(t.length - 5);
+    *ssl = (lb_proxy_ssl){.client = t.value[0],
+                          .verify = lb__load_be32(t.value + 1),
+                          .sub_tlvs = t.value + 5,
+                          .sub_len = (uint16_t)(t.length - 5)};
     return 0;
 }
 
@@ -228,9 +227,7 @@ LB_API int lb_proxy_get_aws_vpce_id(const lb_proxy_header *h, lb_proxy_tlv *id)
         return rc;
     if (t.length < 2 || t.value[0] != 0x01 || !printable_ascii(t.value + 1, t.length - 1u))
         return LB_E_PROXY_TLV_MALFORMED;
-    id->type = t.type;
-    id->length = (uint16_t)(t.length - 1);
-    id->value = t.value + 1;
+    *id = (lb_proxy_tlv){.type = t.type, .length = (uint16_t)(t.length - 1), .value = t.value + 1};
     return 0;
 }
 
@@ -265,21 +262,30 @@ LB_API int lb_proxy_get_gcp_psc_id(const lb_proxy_header *h, uint64_t *psc_id)
 
 /* ---- builder ------------------------------------------------------------------------- */
 
-LB_API void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, uint8_t *storage, size_t cap)
+#define TLVB_SIZE_1_0 LB__SIZE_UPTO(lb_proxy_tlv_builder, len)
+
+LB_API void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, size_t size, uint8_t *storage, size_t cap)
+{
+    lb_proxy_tlv_builder v = {.buf = storage, .cap = storage ? cap : 0};
+    lb__struct_init(b, size, &v, sizeof(v));
+}
+
+/* A builder the caller initialised with a size this library accepts. */
+static int tlvb_check(const lb_proxy_tlv_builder *b)
 {
     if (!b)
-        return;
-    b->struct_size = sizeof(*b);
-    b->buf = storage;
-    b->cap = storage ? cap : 0;
-    b->len = 0;
+        return -EINVAL;
+    return lb__struct_size_of(b) < TLVB_SIZE_1_0 ? LB_E_STRUCT_SIZE : 0;
 }
 
 /* Appends a TLV made of a prefix and a value (either may be empty). */
 static int tlvb_put(lb_proxy_tlv_builder *b, uint8_t type, const void *pre, size_t pre_len,
                     const void *value, size_t len)
 {
-    if (!b || (!value && len) || b->len > b->cap)
+    int rc = tlvb_check(b);
+    if (rc)
+        return rc;
+    if ((!value && len) || b->len > b->cap)
         return -EINVAL;
     if (type == LB_PROXY_TLV_CRC32C)
         return LB_E_PROXY_BAD_CRC_TLV;
@@ -354,6 +360,8 @@ LB_API int lb_proxy_tlvb_add_ssl(lb_proxy_tlv_builder *b, uint8_t client, uint32
 {
     uint8_t pre[5] = {client};
     lb__store_be32(pre + 1, verify);
+    if (sub && tlvb_check(sub))
+        return tlvb_check(sub);
     if (sub && (sub->len > sub->cap || (!sub->buf && sub->len)))
         return -EINVAL;
     return tlvb_put(b, LB_PROXY_TLV_SSL, pre, 5, sub ? sub->buf : NULL, sub ? sub->len : 0);

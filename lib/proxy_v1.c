@@ -1,7 +1,7 @@
 /* PROXY protocol v1 (text): a strict sequential decoder and the encoder.
  *
  * The decoder reads the line one byte at a time and decides every fault from the bytes seen
- * so far, so a prefix of a header gives either -EAGAIN or the whole header's result. */
+ * so far, so a prefix of a header gives either LB_E_NEED_MORE or the whole header's result. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -391,7 +391,7 @@ ran_out:
             n = lim - len;
         *need = n;
     }
-    return -EAGAIN;
+    return LB_E_NEED_MORE;
 }
 
 /* ---- encoder ------------------------------------------------------------------------ */

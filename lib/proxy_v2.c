@@ -5,7 +5,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "internal/abi.h"
 #include "internal/proxy.h"
+
+/* First-release sizes (doc/ABI.md). */
+#define HEADER_SIZE_1_0  LB__SIZE_UPTO(lb_proxy_header, reserved1)
+#define OPTIONS_SIZE_1_0 LB__SIZE_UPTO(lb_proxy_options, max_header_size)
+#define PARAMS_SIZE_1_0  LB__SIZE_UPTO(lb_proxy_encode_params, tlvs_len)
 #include "internal/util.h"
 
 const uint8_t lb__proxy_v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
@@ -67,7 +73,7 @@ static int v2_partial(const uint8_t *buf, size_t len, int accept, size_t *need)
     }
     if (need)
         *need = 16 - len;
-    return -EAGAIN;
+    return LB_E_NEED_MORE;
 }
 
 /* The addresses and ports of an INET (block 12) or INET6 (block 36) address block. */
@@ -140,7 +146,7 @@ int lb__proxy_decode_v2(const uint8_t *buf, size_t len, uint32_t max, uint32_t f
     if (LB_UNLIKELY(len < total)) {
         if (need)
             *need = total - len;
-        return -EAGAIN;
+        return LB_E_NEED_MORE;
     }
     const uint8_t *tlv = buf + 16 + block;
     size_t tlv_len = total - 16 - (size_t)block;
@@ -219,22 +225,21 @@ static inline int v2_fast(const uint8_t *buf, size_t len, uint32_t max, lb_proxy
     return (int)(16 + l);
 }
 
-LB_API int lb_proxy_decode(const uint8_t *buf, size_t len, const lb_proxy_options *opts,
-                           lb_proxy_header *out, size_t *need)
+static inline int decode(const uint8_t *buf, size_t len, const lb_proxy_options *opts,
+                         lb_proxy_header *out, size_t *need)
 {
-    if (LB_UNLIKELY(!out || (!buf && len) || out->struct_size < sizeof(*out)))
-        return -EINVAL;
     uint32_t versions = LB_PROXY_V1 | LB_PROXY_V2, allow_unspec = 0;
     uint32_t max = LB_PROXY_DEFAULT_MAX_HEADER;
     if (opts) {
-        if (opts->struct_size < sizeof(uint32_t))
-            return -EINVAL;
-        if (opts->struct_size >= offsetof(lb_proxy_options, allow_unspec) && opts->versions)
-            versions = opts->versions;
-        if (opts->struct_size >= offsetof(lb_proxy_options, max_header_size))
-            allow_unspec = opts->allow_unspec != 0;
-        if (opts->struct_size >= sizeof(lb_proxy_options) && opts->max_header_size)
-            max = opts->max_header_size;
+        lb_proxy_options o;
+        int rc = lb__struct_in(&o, sizeof(o), opts, opts->struct_size, OPTIONS_SIZE_1_0);
+        if (rc)
+            return rc;
+        if (o.versions)
+            versions = o.versions;
+        allow_unspec = o.allow_unspec != 0;
+        if (o.max_header_size)
+            max = o.max_header_size;
         if ((versions & ~(LB_PROXY_V1 | LB_PROXY_V2)) || max < LB_PROXY_V2_FIXED ||
             max > LB_PROXY_MAX_HEADER)
             return -EINVAL;
@@ -242,7 +247,7 @@ LB_API int lb_proxy_decode(const uint8_t *buf, size_t len, const lb_proxy_option
     if (LB_UNLIKELY(len == 0)) {
         if (need)
             *need = (versions & LB_PROXY_V1) ? 15 : 16;
-        return -EAGAIN;
+        return LB_E_NEED_MORE;
     }
     if (buf[0] == '\r') {
         if (versions & LB_PROXY_V2) {
@@ -258,6 +263,26 @@ LB_API int lb_proxy_decode(const uint8_t *buf, size_t len, const lb_proxy_option
     if (buf[0] == 'P')
         return lb__proxy_decode_v1(buf, len, (versions & LB_PROXY_V1) ? max : 0, out, need);
     return LB_E_PROXY_NOT_PROXY;
+}
+
+LB_API int lb_proxy_decode(const uint8_t *buf, size_t len, const lb_proxy_options *opts,
+                           lb_proxy_header *out, size_t *need)
+{
+    if (LB_UNLIKELY(!out || (!buf && len)))
+        return -EINVAL;
+    size_t out_size = out->struct_size;
+    if (LB_UNLIKELY(out_size < HEADER_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
+    int rc = decode(buf, len, opts, out, need);
+    /* Reserved and unknown fields are zeroed last: a store through `out` may alias `buf`
+     * (bytes), so zeroing them first would make the decoder reload what it already read. */
+    memset(out->reserved0, 0, sizeof(out->reserved0));
+    out->reserved1 = 0;
+    if (out_size > sizeof(*out)) { /* a newer caller: what this library does not know is 0 */
+        memset((uint8_t *)out + sizeof(*out), 0, out_size - sizeof(*out));
+        out->struct_size = sizeof(*out); /* the bytes this library writes */
+    }
+    return rc;
 }
 
 /* ---- encoder ------------------------------------------------------------------------ */
@@ -406,8 +431,16 @@ int lb__proxy_encode_v2(uint8_t *buf, size_t cap, const lb_proxy_encode_params *
 
 LB_API int lb_proxy_encode(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p, size_t *need)
 {
-    if (!p || p->struct_size < sizeof(*p) || (!buf && cap) || p->command > 1 ||
-        p->noop_align > 4096)
+    if (!p)
+        return -EINVAL;
+    lb_proxy_encode_params pl;
+    if (p->struct_size != sizeof(pl)) { /* another release's caller: read it by the rule */
+        int rc = lb__struct_in(&pl, sizeof(pl), p, p->struct_size, PARAMS_SIZE_1_0);
+        if (rc)
+            return rc;
+        p = &pl;
+    }
+    if ((!buf && cap) || p->command > 1 || p->noop_align > 4096 || p->reserved0)
         return -EINVAL;
     if (p->version == 2)
         return lb__proxy_encode_v2(buf, cap, p, need);

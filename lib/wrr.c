@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/abi.h"
 #include "internal/pool.h"
 #include "lb/wrr.h"
 
@@ -325,8 +326,16 @@ LB_API int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *o
 {
     if (!out || !pool)
         return -EINVAL;
-    if (opts && opts->struct_size < sizeof(lb_wrr_options))
-        return -EINVAL;
+    lb_wrr_options o;
+    if (opts) {
+        int rc = lb__struct_in(&o, sizeof(o), opts, opts->struct_size,
+                               LB__SIZE_UPTO(lb_wrr_options, prev));
+        if (rc)
+            return rc;
+        if (o.reserved0)
+            return -EINVAL;
+        opts = &o;
+    }
     size_t pn;
     const struct lb__target *t = lb__pool_targets(pool, &pn);
     lb_wrr *r = aligned_alloc(64, sizeof(*r));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/abi.h"
 #include "lb/zone.h"
 
 struct zone {
@@ -61,19 +62,30 @@ struct lb_zone_plan {
     double to[LB_ZONE_MAX]; /* route scratch */
 };
 
+/* First-release sizes (doc/ABI.md). */
+#define OPTIONS_SIZE_1_0 LB__SIZE_UPTO(lb_zone_options, panic_threshold)
+#define REPORT_SIZE_1_0  LB__SIZE_UPTO(lb_zone_report, per_target)
+#define SUMMARY_SIZE_1_0 LB__SIZE_UPTO(lb_zone_summary, max_over_min)
+
 /* ---- options, lifecycle ------------------------------------------------ */
 
-void lb_zone_options_init(lb_zone_options *opts)
+static void options_default(lb_zone_options *o)
 {
-    if (!opts)
-        return;
-    memset(opts, 0, sizeof(*opts));
-    opts->struct_size = sizeof(*opts);
-    opts->mode = LB_ZONE_MODE_ON;
-    opts->min_cluster_size = LB_ZONE_DEFAULT_MIN_CLUSTER_SIZE;
-    opts->local_fraction = 1.0;
-    opts->overprovisioning = LB_ZONE_DEFAULT_OVERPROVISIONING;
-    opts->panic_threshold = LB_ZONE_DEFAULT_PANIC_THRESHOLD;
+    *o = (lb_zone_options){
+        .struct_size = sizeof(*o),
+        .mode = LB_ZONE_MODE_ON,
+        .min_cluster_size = LB_ZONE_DEFAULT_MIN_CLUSTER_SIZE,
+        .local_fraction = 1.0,
+        .overprovisioning = LB_ZONE_DEFAULT_OVERPROVISIONING,
+        .panic_threshold = LB_ZONE_DEFAULT_PANIC_THRESHOLD,
+    };
+}
+
+void lb_zone_options_init(lb_zone_options *opts, size_t size)
+{
+    lb_zone_options o;
+    options_default(&o);
+    lb__struct_init(opts, size, &o, sizeof(o));
 }
 
 static int is_fraction(double v)
@@ -81,11 +93,19 @@ static int is_fraction(double v)
     return isfinite(v) && v >= 0.0 && v <= 1.0;
 }
 
-static int options_valid(const lb_zone_options *o)
+/* Reads a caller's options into *o (the struct-extension rule) and checks them. */
+static int options_read(const lb_zone_options *in, lb_zone_options *o)
 {
-    return o->struct_size >= sizeof(*o) && o->mode <= LB_ZONE_MODE_AFFINITY &&
-           is_fraction(o->local_fraction) && isfinite(o->overprovisioning) &&
-           o->overprovisioning >= 1.0 && is_fraction(o->panic_threshold);
+    options_default(o);
+    int rc = lb__struct_in(o, sizeof(*o), in, in->struct_size, OPTIONS_SIZE_1_0);
+    if (rc)
+        return rc;
+    o->struct_size = sizeof(*o);
+    if (o->reserved0 || o->mode > LB_ZONE_MODE_AFFINITY || !is_fraction(o->local_fraction) ||
+        !isfinite(o->overprovisioning) || o->overprovisioning < 1.0 ||
+        !is_fraction(o->panic_threshold))
+        return -EINVAL;
+    return 0;
 }
 
 int lb_zone_plan_new(lb_zone_plan **out, const lb_zone_options *opts)
@@ -94,12 +114,11 @@ int lb_zone_plan_new(lb_zone_plan **out, const lb_zone_options *opts)
         return -EINVAL;
     *out = NULL;
     lb_zone_options o;
-    lb_zone_options_init(&o);
+    options_default(&o);
     if (opts) {
-        if (!options_valid(opts))
-            return -EINVAL;
-        o = *opts;
-        o.struct_size = sizeof(o);
+        int rc = options_read(opts, &o);
+        if (rc)
+            return rc;
     }
     lb_zone_plan *p = calloc(1, sizeof(*p));
     if (!p)
@@ -120,10 +139,13 @@ void lb_zone_plan_free(lb_zone_plan *plan)
 
 int lb_zone_plan_set_options(lb_zone_plan *plan, const lb_zone_options *opts)
 {
-    if (!plan || !opts || !options_valid(opts))
+    if (!plan || !opts)
         return -EINVAL;
-    plan->opts = *opts;
-    plan->opts.struct_size = sizeof(plan->opts);
+    lb_zone_options o;
+    int rc = options_read(opts, &o);
+    if (rc)
+        return rc;
+    plan->opts = o;
     plan->dirty = 1;
     return 0;
 }
@@ -655,8 +677,10 @@ static int solve(lb_zone_plan *plan)
 
 int lb_zone_plan_zone(lb_zone_plan *plan, size_t index, lb_zone_report *out)
 {
-    if (!plan || !out || out->struct_size < sizeof(*out))
+    if (!plan || !out)
         return -EINVAL;
+    if (lb__out_check(out, REPORT_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
     if (index >= plan->nzones)
         return -ENOENT;
     int rc = solve(plan);
@@ -664,30 +688,38 @@ int lb_zone_plan_zone(lb_zone_plan *plan, size_t index, lb_zone_report *out)
         return rc;
     const struct zone *z = &plan->zones[index];
     const struct zsolved *s = &plan->sol[index];
-    out->id = z->id;
-    out->name = z->name;
-    out->priority = z->priority;
-    out->state = s->state;
-    out->targets = s->total_n;
-    out->healthy = s->healthy_n;
-    out->serving = s->cap > 0.0 ? (s->all_serve ? s->total_pos : s->healthy_pos) : 0;
-    out->is_counts = (uint32_t)z->is_counts;
-    out->incoming = s->in;
-    out->share = s->share;
-    out->per_target = out->serving ? s->share / out->serving : 0.0;
+    lb_zone_report r = {
+        .id = z->id,
+        .name = z->name,
+        .priority = z->priority,
+        .state = s->state,
+        .targets = s->total_n,
+        .healthy = s->healthy_n,
+        .serving = s->cap > 0.0 ? (s->all_serve ? s->total_pos : s->healthy_pos) : 0,
+        .is_counts = (uint32_t)z->is_counts,
+        .incoming = s->in,
+        .share = s->share,
+    };
+    r.per_target = r.serving ? s->share / r.serving : 0.0;
+    lb__struct_put(out, &r, sizeof(r));
     return 0;
 }
 
 int lb_zone_plan_summary(lb_zone_plan *plan, lb_zone_summary *out)
 {
-    if (!plan || !out || out->struct_size < sizeof(*out))
+    if (!plan || !out)
         return -EINVAL;
+    if (lb__out_check(out, SUMMARY_SIZE_1_0))
+        return LB_E_STRUCT_SIZE;
     int rc = solve(plan);
     if (rc)
         return rc;
-    out->cross_zone = plan->cross;
-    out->has_max_over_min = plan->max_over_min > 0.0;
-    out->max_over_min = plan->max_over_min;
+    lb_zone_summary r = {
+        .has_max_over_min = plan->max_over_min > 0.0,
+        .cross_zone = plan->cross,
+        .max_over_min = plan->max_over_min,
+    };
+    lb__struct_put(out, &r, sizeof(r));
     return 0;
 }
 
@@ -748,7 +780,7 @@ int lb_zone_plan_route(lb_zone_plan *plan, uint32_t local_zone, double *to, size
 }
 
 int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone, const uint32_t *ids, size_t n,
-                         uint16_t *weights, double *fractions)
+                         uint32_t *weights, double *fractions)
 {
     if (!plan || (n && !ids))
         return -EINVAL;
@@ -779,7 +811,7 @@ int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone, const uint32_t
             double w = f > 0.0 ? floor(f / max * (double)LB_WEIGHT_MAX + 0.5) : 0.0;
             if (f > 0.0 && w < 1.0)
                 w = 1.0;
-            weights[i] = (uint16_t)(w > (double)LB_WEIGHT_MAX ? LB_WEIGHT_MAX : w);
+            weights[i] = (uint32_t)(w > (double)LB_WEIGHT_MAX ? LB_WEIGHT_MAX : w);
         }
     }
     return 0;
@@ -802,12 +834,12 @@ int lb_zone_transfer_cost(double cross_zone, double gb, double usd_per_gb, doubl
 const char *lb_zone_mode_name(uint32_t mode)
 {
     static const char *const names[] = {"off", "on", "zone-aware", "affinity"};
-    return mode < sizeof(names) / sizeof(names[0]) ? names[mode] : NULL;
+    return mode < sizeof(names) / sizeof(names[0]) ? names[mode] : "unknown";
 }
 
 const char *lb_zone_state_name(uint32_t state)
 {
     static const char *const names[] = {"up",        "down",      "failed-over",
                                         "fail-open", "evacuated", "panic"};
-    return state < sizeof(names) / sizeof(names[0]) ? names[state] : NULL;
+    return state < sizeof(names) / sizeof(names[0]) ? names[state] : "unknown";
 }

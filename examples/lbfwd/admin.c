@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lbfwd.h"
@@ -61,29 +63,6 @@ static void stat_line(struct sbuf *b, const char *name, const char *type, const 
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/* The registry's visible targets; call with reg.mu held (a reload may change a target's zone
- * and weight in place under it). */
-static int visible_targets(struct lbf_app *app, struct lbf_target **out, int cap)
-{
-    int n = 0;
-    uint64_t now = lbf_now_ms();
-    for (uint32_t i = 0; i < app->reg.next_id && n < cap; i++) {
-        struct lbf_target *t = atomic_load(&app->reg.by_id[i]);
-        if (!t)
-            continue;
-        if (atomic_load(&t->gone)) {
-            /* show a removed target for a minute, unless its name is back */
-            if (lbf_target_by_name(app, t->name, 1))
-                continue;
-            uint64_t gone_at = atomic_load(&t->gone_at);
-            if (now > gone_at + 60000)
-                continue;
-        }
-        out[n++] = t;
-    }
-    return n;
-}
-
 static const char *target_state(struct lbf_app *app, struct lbf_target *t, lb_target_stats *ts)
 {
     memset(ts, 0, sizeof(*ts));
@@ -93,6 +72,114 @@ static const char *target_state(struct lbf_app *app, struct lbf_target *t, lb_ta
         return "removed";
     }
     return lb_balancer_state_name(ts->state);
+}
+
+/* ---- per-target metrics: one row each ------------------------------------------------------ */
+struct target_sample {
+    const struct lbf_target *t;
+    const lb_target_stats *st; /* zeros for a removed target */
+    const char *state;
+};
+
+typedef uint64_t (*target_metric_fn)(const struct target_sample *s);
+
+static uint64_t tm_active(const struct target_sample *s)
+{
+    return s->st->active;
+}
+static uint64_t tm_conns(const struct target_sample *s)
+{
+    return LD(s->t->conns);
+}
+static uint64_t tm_picks(const struct target_sample *s)
+{
+    return s->st->picks;
+}
+static uint64_t tm_bytes_in(const struct target_sample *s)
+{
+    return LD(s->t->bytes_in);
+}
+static uint64_t tm_bytes_out(const struct target_sample *s)
+{
+    return LD(s->t->bytes_out);
+}
+static uint64_t tm_failures(const struct target_sample *s)
+{
+    return LD(s->t->connect_failures);
+}
+static uint64_t tm_checks_ok(const struct target_sample *s)
+{
+    return LD(s->t->checks_ok);
+}
+static uint64_t tm_checks_failed(const struct target_sample *s)
+{
+    return LD(s->t->checks_failed);
+}
+static uint64_t tm_weight(const struct target_sample *s)
+{
+    return s->st->weight;
+}
+static uint64_t tm_eligible(const struct target_sample *s)
+{
+    return s->st->eligible;
+}
+static uint64_t tm_entries(const struct target_sample *s)
+{
+    return s->st->table_entries;
+}
+static uint64_t tm_draining(const struct target_sample *s)
+{
+    return strcmp(s->state, "draining") == 0;
+}
+static uint64_t tm_healthy(const struct target_sample *s)
+{
+    return strcmp(s->state, "healthy") == 0;
+}
+
+static const struct {
+    const char *name, *type, *help;
+    target_metric_fn value;
+} target_metrics[] = {
+    {"lbfwd_target_active", "gauge", "Active connections (balancer count).", tm_active},
+    {"lbfwd_target_connections_total", "counter", "Connections sent to the target.", tm_conns},
+    {"lbfwd_target_picks_total", "counter", "Balancer picks.", tm_picks},
+    {"lbfwd_target_bytes_in_total", "counter", "Bytes client to target.", tm_bytes_in},
+    {"lbfwd_target_bytes_out_total", "counter", "Bytes target to client.", tm_bytes_out},
+    {"lbfwd_target_connect_failures_total", "counter", "Failed connects.", tm_failures},
+    {"lbfwd_target_checks_ok_total", "counter", "Passed health checks.", tm_checks_ok},
+    {"lbfwd_target_checks_failed_total", "counter", "Failed health checks.", tm_checks_failed},
+    {"lbfwd_target_weight", "gauge", "Configured weight.", tm_weight},
+    {"lbfwd_target_eligible", "gauge", "1 when eligible for new connections.", tm_eligible},
+    {"lbfwd_target_table_entries", "gauge", "Maglev table entries owned.", tm_entries},
+    {"lbfwd_target_draining", "gauge", "1 while draining.", tm_draining},
+    {"lbfwd_target_healthy", "gauge", "1 while healthy.", tm_healthy},
+};
+
+/* Each metric's lines for every listed target (Prometheus groups a metric's samples). */
+static void render_target_metrics(struct lbf_app *app, struct sbuf *b, struct lbf_target **ts,
+                                  int n)
+{
+    lb_target_stats *st = n ? malloc(sizeof(*st) * (size_t)n) : NULL;
+    const char **states = n ? malloc(sizeof(*states) * (size_t)n) : NULL;
+    if (n && (!st || !states)) {
+        b->oom = 1;
+        n = 0;
+    }
+    for (int i = 0; i < n; i++)
+        states[i] = target_state(app, ts[i], &st[i]);
+    char lab[200];
+    for (size_t m = 0; m < sizeof(target_metrics) / sizeof(target_metrics[0]); m++) {
+        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", target_metrics[m].name, target_metrics[m].help,
+                  target_metrics[m].name, target_metrics[m].type);
+        for (int i = 0; i < n; i++) {
+            struct target_sample smp = {ts[i], &st[i], states[i]};
+            snprintf(lab, sizeof(lab), "{target=\"%s\",state=\"%s\"}", ts[i]->name, states[i]);
+            stat_line(b, target_metrics[m].name, target_metrics[m].type, NULL, lab,
+                      target_metrics[m].value(&smp));
+        }
+    }
+    free(st);
+    free(states);
 }
 
 char *lbf_render_metrics(struct lbf_app *app)
@@ -182,85 +269,16 @@ char *lbf_render_metrics(struct lbf_app *app)
               "digests).",
               lab, 1);
 
-    struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
+    struct lbf_target **ts = malloc(sizeof(*ts) * LBF_TARGETS_LISTED);
     pthread_mutex_lock(&app->reg.mu);
-    int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
-    static const char *const names[] = {
-        "lbfwd_target_active",          "lbfwd_target_connections_total",
-        "lbfwd_target_picks_total",     "lbfwd_target_bytes_in_total",
-        "lbfwd_target_bytes_out_total", "lbfwd_target_connect_failures_total",
-        "lbfwd_target_checks_ok_total", "lbfwd_target_checks_failed_total",
-        "lbfwd_target_weight",          "lbfwd_target_eligible",
-        "lbfwd_target_table_entries",   "lbfwd_target_draining",
-        "lbfwd_target_healthy"};
-    static const char *const helps[] = {"Active connections (balancer count).",
-                                        "Connections sent to the target.",
-                                        "Balancer picks.",
-                                        "Bytes client to target.",
-                                        "Bytes target to client.",
-                                        "Failed connects.",
-                                        "Passed health checks.",
-                                        "Failed health checks.",
-                                        "Configured weight.",
-                                        "1 when eligible for new connections.",
-                                        "Maglev table entries owned.",
-                                        "1 while draining.",
-                                        "1 while healthy."};
-    static const char *const types[] = {"gauge",   "counter", "counter", "counter", "counter",
-                                        "counter", "counter", "counter", "gauge",   "gauge",
-                                        "gauge",   "gauge",   "gauge"};
-    for (int m = 0; m < 13; m++) {
-        sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", names[m], helps[m], names[m], types[m]);
-        for (int i = 0; i < n; i++) {
-            struct lbf_target *t = ts[i];
-            lb_target_stats st;
-            const char *state = target_state(app, t, &st);
-            uint64_t v = 0;
-            switch (m) {
-            case 0:
-                v = st.active;
-                break;
-            case 1:
-                v = LD(t->conns);
-                break;
-            case 2:
-                v = st.picks;
-                break;
-            case 3:
-                v = LD(t->bytes_in);
-                break;
-            case 4:
-                v = LD(t->bytes_out);
-                break;
-            case 5:
-                v = LD(t->connect_failures);
-                break;
-            case 6:
-                v = LD(t->checks_ok);
-                break;
-            case 7:
-                v = LD(t->checks_failed);
-                break;
-            case 8:
-                v = st.weight;
-                break;
-            case 9:
-                v = st.eligible;
-                break;
-            case 10:
-                v = st.table_entries;
-                break;
-            case 11:
-                v = strcmp(state, "draining") == 0;
-                break;
-            default:
-                v = strcmp(state, "healthy") == 0;
-                break;
-            }
-            snprintf(lab, sizeof(lab), "{target=\"%s\",state=\"%s\"}", t->name, state);
-            stat_line(&b, names[m], types[m], NULL, lab, v);
-        }
-    }
+    stat_line(&b, "lbfwd_target_records", "gauge",
+              "Target records held (registered, draining, gone but not yet freed).", NULL,
+              app->reg.n_records);
+    stat_line(&b, "lbfwd_target_ids", "gauge",
+              "Target ids handed out so far (ids of removed targets are reused).", NULL,
+              app->reg.next_id);
+    int n = ts ? lbf_targets_visible(app, ts, LBF_TARGETS_LISTED, lbf_now_ms()) : 0;
+    render_target_metrics(app, &b, ts, n);
     pthread_mutex_unlock(&app->reg.mu);
     free(ts);
     if (b.oom) {
@@ -273,9 +291,9 @@ char *lbf_render_metrics(struct lbf_app *app)
 char *lbf_render_targets(struct lbf_app *app)
 {
     cJSON *arr = cJSON_CreateArray();
-    struct lbf_target **ts = malloc(sizeof(*ts) * (LBF_MAX_TARGETS * 2));
+    struct lbf_target **ts = malloc(sizeof(*ts) * LBF_TARGETS_LISTED);
     pthread_mutex_lock(&app->reg.mu);
-    int n = ts ? visible_targets(app, ts, LBF_MAX_TARGETS * 2) : 0;
+    int n = ts ? lbf_targets_visible(app, ts, LBF_TARGETS_LISTED, lbf_now_ms()) : 0;
     for (int i = 0; i < n && arr; i++) {
         struct lbf_target *t = ts[i];
         lb_target_stats st;
@@ -318,13 +336,18 @@ struct arg_list {
     struct lbf_kv kv[16];
     size_t n;
     int overflow;
+    int nul; /* a key or value held a NUL byte (%00) */
 };
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                   size_t key_size, const char *value, size_t value_size)
 {
     (void)kind;
     struct arg_list *a = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        a->nul = 1;
+        return MHD_NO;
+    }
     if (a->n >= 16) {
         a->overflow = 1;
         return MHD_NO;
@@ -333,6 +356,197 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     a->kv[a->n].value = value;
     a->n++;
     return MHD_YES;
+}
+
+/* ---- who may ask ----------------------------------------------------------------------------
+ * Every request: a Host that names the admin address (or an admin_host name), and no foreign
+ * Origin (a browser page elsewhere, or a DNS-rebound name). Mutating calls: the bearer token
+ * when admin_token_file is set. Per connection: its request headers within
+ * LBF_ADMIN_HEADER_MS of its start (or of its previous answer), and at most
+ * LBF_ADMIN_PER_CLIENT connections per client address. */
+#define LBF_ADMIN_HEADER_MS  2000
+#define LBF_ADMIN_IDLE_S     5
+#define LBF_ADMIN_PER_CLIENT 8
+#define LBF_ADMIN_CONNS      64
+#define LBF_ADMIN_HOSTS      (LBF_MAX_ADMIN_HOSTS * 2 + 4)
+
+static char allowed_hosts[LBF_ADMIN_HOSTS][LBF_HOST_MAX + 8];
+static int n_allowed_hosts;
+
+/* Adds "NAME" (port 0) or "NAME:PORT" to the Hosts answered. */
+static void allow_host(const char *name, unsigned port)
+{
+    if (n_allowed_hosts >= LBF_ADMIN_HOSTS)
+        return;
+    char *h = allowed_hosts[n_allowed_hosts++];
+    if (port)
+        snprintf(h, sizeof(allowed_hosts[0]), "%s:%u", name, port);
+    else
+        snprintf(h, sizeof(allowed_hosts[0]), "%s", name);
+}
+
+/* Whether an admin_host entry names its port: "name:9090", "[v6]:9090" (not a bare "v6::1"). */
+static int has_port(const char *h)
+{
+    const char *colon = strrchr(h, ':');
+    if (!colon || colon[1] == '\0')
+        return 0;
+    return h[0] == '[' ? colon > strchr(h, ']') : strchr(h, ':') == colon;
+}
+
+/* The admin address as bound ("127.0.0.1:PORT", "[::1]:PORT"), localhost:PORT for a loopback or
+ * wildcard address (a loopback one also without the port), the loopback addresses for a
+ * wildcard one, and the admin_host names. */
+static void make_allowed_hosts(struct lbf_app *app)
+{
+    const struct lbf_addr *a = &app->admin_bound;
+    unsigned port = a->ss.ss_family == AF_INET
+                        ? ntohs(((const struct sockaddr_in *)&a->ss)->sin_port)
+                        : ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+    n_allowed_hosts = 0;
+    allow_host(a->text, 0);
+    int wild = lbf_addr_is_wildcard(a);
+    if (lbf_addr_is_loopback(a) || wild)
+        allow_host("localhost", port);
+    if (lbf_addr_is_loopback(a)) { /* a loopback literal without its port is no rebound name */
+        char ip[LB_ADDR_TEXT_MAX];
+        lbf_strlcpy(ip, a->text, sizeof(ip));
+        char *colon = strrchr(ip, ':');
+        if (colon)
+            *colon = '\0';
+        allow_host(ip, 0);
+        allow_host("localhost", 0);
+    }
+    if (wild) {
+        allow_host("127.0.0.1", port);
+        if (a->ss.ss_family == AF_INET6)
+            allow_host("[::1]", port);
+    }
+    for (int i = 0; i < app->cfg.n_admin_hosts; i++) {
+        const char *h = app->cfg.admin_hosts[i];
+        allow_host(h, has_port(h) ? 0 : port);
+        if (!has_port(h) && port == 80)
+            allow_host(h, 0);
+    }
+}
+
+static int host_allowed(const char *host)
+{
+    for (int i = 0; host && i < n_allowed_hosts; i++)
+        if (strcasecmp(host, allowed_hosts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int origin_allowed(const char *origin)
+{
+    if (!origin)
+        return 1; /* not a browser's cross-site request */
+    return strncasecmp(origin, "http://", 7) == 0 && host_allowed(origin + 7);
+}
+
+/* Compares the whole length whatever the first difference (no timing clue to the token). */
+static int token_equal(const char *got, const char *want)
+{
+    size_t gn = strlen(got), wn = strlen(want);
+    unsigned diff = (unsigned)(gn != wn);
+    for (size_t i = 0; i < wn; i++)
+        diff |= (unsigned)(unsigned char)want[i] ^ (unsigned)(unsigned char)(i < gn ? got[i] : 0);
+    return diff == 0;
+}
+
+static int authorized(struct lbf_app *app, struct MHD_Connection *con)
+{
+    if (!app->cfg.admin_token[0])
+        return 1;
+    const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
+    return h && strncasecmp(h, "Bearer ", 7) == 0 && token_equal(h + 7, app->cfg.admin_token);
+}
+
+/* Connections and their header deadlines (0: none, a request is being answered). libmicrohttpd
+ * calls the notifications in its thread; the control thread sweeps (lbf_admin_sweep()). */
+struct admin_conn {
+    int fd;
+    int used;
+    uint64_t deadline;
+};
+static struct admin_conn admin_conns[LBF_ADMIN_CONNS];
+static pthread_mutex_t admin_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_deadline(struct admin_conn *ac, uint64_t deadline)
+{
+    if (!ac)
+        return;
+    pthread_mutex_lock(&admin_mu);
+    ac->deadline = deadline;
+    pthread_mutex_unlock(&admin_mu);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    pthread_mutex_lock(&admin_mu);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = NULL;
+        for (int i = 0; ci && i < LBF_ADMIN_CONNS; i++) {
+            if (!admin_conns[i].used) {
+                admin_conns[i].used = 1;
+                admin_conns[i].fd = ci->connect_fd;
+                admin_conns[i].deadline = lbf_now_ms() + LBF_ADMIN_HEADER_MS;
+                *socket_context = &admin_conns[i];
+                break;
+            }
+        }
+    } else if (*socket_context) {
+        struct admin_conn *ac = *socket_context;
+        ac->used = 0;
+        ac->deadline = 0;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&admin_mu);
+}
+
+static struct admin_conn *conn_of(struct MHD_Connection *con)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void request_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)con_cls;
+    (void)toe;
+    /* a kept-alive connection's next request: its headers within the same deadline */
+    set_deadline(conn_of(con), lbf_now_ms() + LBF_ADMIN_HEADER_MS);
+}
+
+uint64_t lbf_admin_sweep(struct lbf_app *app, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    if (!app->mhd)
+        return next;
+    pthread_mutex_lock(&admin_mu);
+    for (int i = 0; i < LBF_ADMIN_CONNS; i++) {
+        struct admin_conn *ac = &admin_conns[i];
+        if (!ac->used || !ac->deadline)
+            continue;
+        if (ac->deadline <= now) {
+            /* libmicrohttpd sees the end and closes it (the descriptor stays its own until
+             * its close notification, which takes admin_mu) */
+            shutdown(ac->fd, SHUT_RDWR);
+            ac->deadline = 0;
+        } else if (ac->deadline < next) {
+            next = ac->deadline;
+        }
+    }
+    pthread_mutex_unlock(&admin_mu);
+    return next;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const char *ctype,
@@ -345,6 +559,8 @@ static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const 
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", ctype);
+    if (status == 401)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"lbfwd\"");
     enum MHD_Result ret = MHD_queue_response(con, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -394,8 +610,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    set_deadline(conn_of(con), 0); /* the headers are in */
+    if (!host_allowed(MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Host")))
+        return reply_json(con, 403, "error", "Host is not this admin address (see admin_host)");
+    if (!origin_allowed(MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Origin")))
+        return reply_json(con, 403, "error", "cross-origin request refused");
     struct arg_list args = {.n = 0};
-    MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    MHD_get_connection_values_n(con, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    if (args.nul)
+        return reply_json(con, 400, "error", "NUL byte in an argument");
     if (args.overflow)
         return reply_json(con, 400, "error", "too many arguments");
     struct lbf_admin_req req;
@@ -403,6 +626,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
     int st = lbf_admin_parse(method, url, args.kv, args.n, &req, msg, sizeof(msg));
     if (st != 0)
         return reply_json(con, (unsigned)st, "error", msg);
+    if (lbf_admin_mutates(req.action) && !authorized(app, con))
+        return reply_json(con, 401, "error", "bearer token required (Authorization: Bearer)");
     uint64_t now = lbf_now_ms();
     int rc = 0;
     switch (req.action) {
@@ -470,10 +695,14 @@ int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap)
 {
     if (!app->cfg.admin_set)
         return 0;
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
-                         app, MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    make_allowed_hosts(app);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, app,
+        MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)LBF_ADMIN_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)LBF_ADMIN_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LBF_ADMIN_IDLE_S,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        request_completed, NULL, MHD_OPTION_END);
     if (!d) {
         snprintf(msg, cap, "cannot start the admin server on %s", app->admin_bound.text);
         return -1;

@@ -81,16 +81,12 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
     if (n <= 0)
         return bad(msg, cap, 404, "no such resource");
 
-    if (n == 1 && strcmp(seg[0], "metrics") == 0) {
+    if (n == 1 && (strcmp(seg[0], "metrics") == 0 || strcmp(seg[0], "ready") == 0)) {
         if (!is_get)
             return bad(msg, cap, 405, "method not allowed (GET)");
-        out->action = LBF_ADMIN_METRICS;
-        return 0;
-    }
-    if (n == 1 && strcmp(seg[0], "ready") == 0) {
-        if (!is_get)
-            return bad(msg, cap, 405, "method not allowed (GET)");
-        out->action = LBF_ADMIN_READY;
+        if (n_args)
+            return bad(msg, cap, 400, "takes no arguments");
+        out->action = seg[0][0] == 'm' ? LBF_ADMIN_METRICS : LBF_ADMIN_READY;
         return 0;
     }
     if (strcmp(seg[0], "targets") != 0)
@@ -98,6 +94,8 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
 
     if (n == 1) {
         if (is_get) {
+            if (n_args)
+                return bad(msg, cap, 400, "takes no arguments");
             out->action = LBF_ADMIN_TARGETS;
             return 0;
         }
@@ -107,8 +105,8 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
         if (!only_keys(args, n_args, allowed, 4))
             return bad(msg, cap, 400, "unknown argument (name, addr, weight, zone)");
         const char *name = arg(args, n_args, "name", &dup);
-        if (!name || dup || !lbf_valid_name(name))
-            return bad(msg, cap, 400, "missing or bad name ([A-Za-z0-9._-], 1..64)");
+        if (!name || dup || !lbf_valid_target_name(name))
+            return bad(msg, cap, 400, "missing or bad name (" LBF_TARGET_NAME_RULE ")");
         const char *addr = arg(args, n_args, "addr", &dup);
         if (!addr || dup)
             return bad(msg, cap, 400, "missing addr (ADDR:PORT)");
@@ -137,7 +135,7 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
         }
         return 0;
     }
-    if (!lbf_valid_name(seg[1]))
+    if (!lbf_valid_target_name(seg[1]))
         return bad(msg, cap, 404, "no such target");
     lbf_strlcpy(out->name, seg[1], sizeof(out->name));
     if (n == 2) {
@@ -167,4 +165,9 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
         return 0;
     }
     return bad(msg, cap, 404, "no such resource");
+}
+
+int lbf_admin_mutates(int action)
+{
+    return action != LBF_ADMIN_METRICS && action != LBF_ADMIN_TARGETS && action != LBF_ADMIN_READY;
 }

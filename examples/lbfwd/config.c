@@ -35,7 +35,7 @@ void lbf_config_init(struct lbf_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->algorithm = LB_ALG_MAGLEV;
     cfg->table_size = 65537;
-    cfg->zone_mode = LB_ZONE_MODE_ALL;
+    cfg->zone_mode = LB_BALANCER_ZONE_ALL;
     cfg->connect_timeout_ms = 2000;
     cfg->idle_timeout_ms = 300000;
     cfg->half_closed_timeout_ms = 30000;
@@ -177,6 +177,16 @@ int lbf_valid_name(const char *s)
     return 1;
 }
 
+int lbf_valid_target_name(const char *s)
+{
+    struct sockaddr_storage ss;
+    uint32_t len = 0;
+    if (lbf_valid_name(s))
+        return 1;
+    return strlen(s) <= LBF_NAME_MAX && lb_addr_parse(s, &ss, &len) == 0 &&
+           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
 static int parse_ip_addr(const char *text, struct lbf_addr *out, char *msg, size_t cap)
 {
     uint32_t len = 0;
@@ -196,6 +206,38 @@ static int parse_ip_addr(const char *text, struct lbf_addr *out, char *msg, size
     return 0;
 }
 
+uint16_t lbf_addr_port(const struct lbf_addr *a)
+{
+    return ntohs(a->ss.ss_family == AF_INET ? ((const struct sockaddr_in *)&a->ss)->sin_port
+                                            : ((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+/* A target's address: a port, and an address a connection can go to (not the unspecified
+ * address, a broadcast or a multicast address). */
+static int parse_target_addr(const char *text, struct lbf_addr *out, char *msg, size_t cap)
+{
+    if (parse_ip_addr(text, out, msg, cap) != 0)
+        return -1;
+    if (lbf_addr_port(out) == 0) {
+        snprintf(msg, cap, "bad target address '%s' (port 0)", text);
+        return -1;
+    }
+    int bad = 0;
+    if (out->ss.ss_family == AF_INET) {
+        uint32_t ip = ntohl(((const struct sockaddr_in *)&out->ss)->sin_addr.s_addr);
+        bad = ip == 0 || ip == 0xffffffffu || (ip >> 28) == 0xe; /* any, broadcast, multicast */
+    } else {
+        const struct in6_addr *ip6 = &((const struct sockaddr_in6 *)&out->ss)->sin6_addr;
+        bad = IN6_IS_ADDR_UNSPECIFIED(ip6) || IN6_IS_ADDR_MULTICAST(ip6);
+    }
+    if (bad) {
+        snprintf(msg, cap,
+                 "bad target address '%s' (unspecified, broadcast or multicast: not a host)", text);
+        return -1;
+    }
+    return 0;
+}
+
 /* Copies a token into a bounded buffer; -1 when it does not fit. */
 static int copy_token(char *dst, size_t cap, const char *src, size_t n)
 {
@@ -210,7 +252,7 @@ static int target_option(struct lbf_target_conf *t, const char *key, const char 
                          size_t cap)
 {
     if (strcmp(key, "addr") == 0)
-        return parse_ip_addr(value, &t->addr, msg, cap);
+        return parse_target_addr(value, &t->addr, msg, cap);
     if (strcmp(key, "weight") == 0) {
         if (lbf_parse_u32(value, LB_WEIGHT_MAX, &t->weight) != 0)
             return snprintf(msg, cap, "bad weight '%s' (0..%u)", value, LB_WEIGHT_MAX), -1;
@@ -253,8 +295,8 @@ int lbf_parse_target_spec(const char *spec, struct lbf_target_conf *out, char *m
     if (!eq)
         return snprintf(msg, cap, "bad target '%s' (NAME=ADDR:PORT[,key=value...])", spec), -1;
     *eq = '\0';
-    if (!lbf_valid_name(buf))
-        return snprintf(msg, cap, "bad target name '%s' ([A-Za-z0-9._-], 1..64)", buf), -1;
+    if (!lbf_valid_target_name(buf))
+        return snprintf(msg, cap, "bad target name '%s' (" LBF_TARGET_NAME_RULE ")", buf), -1;
     lbf_strlcpy(out->name, buf, sizeof(out->name));
     char *rest = eq + 1;
     char *save = NULL;
@@ -262,7 +304,7 @@ int lbf_parse_target_spec(const char *spec, struct lbf_target_conf *out, char *m
     for (char *tok = strtok_r(rest, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (first) {
             first = 0;
-            if (parse_ip_addr(tok, &out->addr, msg, cap) != 0)
+            if (parse_target_addr(tok, &out->addr, msg, cap) != 0)
                 return -1;
             continue;
         }
@@ -371,209 +413,357 @@ static int canon_key(const char *key, char *out, size_t cap)
     return 0;
 }
 
-static int set_duration(uint32_t *dst, const char *key, const char *value,
-                        struct lbf_cfg_error *err)
+/* ---- settings: one table row each ------------------------------------------------------------
+ * A row names the setting (its file key; the flag is the same with dashes), the setter, and for
+ * the generic setters the field and its bounds. Adding a setting is adding a row (and its field
+ * in struct lbf_config, and its line in the usage text and doc/lbfwd.md). */
+struct setting;
+typedef int (*setting_fn)(struct lbf_config *cfg, const struct setting *s, const char *value,
+                          int line, struct lbf_cfg_error *err);
+
+struct setting {
+    const char *name;
+    setting_fn set;
+    size_t off;        /* the field, for set_u32, set_duration, set_bool and set_path */
+    uint32_t min, max; /* bounds of set_u32 and set_duration (max 0: LBF_DURATION_MAX_MS) */
+    const char *what;  /* the value's grammar, in errors */
+};
+
+#define FIELD(cfg, s, type) ((type *)(void *)((char *)(cfg) + (s)->off))
+
+static int set_u32(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                   struct lbf_cfg_error *err)
 {
-    if (lbf_parse_duration(value, dst) != 0)
+    (void)line;
+    uint32_t v;
+    if (lbf_parse_u32(value, s->max, &v) != 0 || v < s->min)
+        return fail(err, "bad %s '%s' (%s)", s->name, value, s->what);
+    *FIELD(cfg, s, uint32_t) = v;
+    return 0;
+}
+
+static int set_duration(struct lbf_config *cfg, const struct setting *s, const char *value,
+                        int line, struct lbf_cfg_error *err)
+{
+    (void)line;
+    uint32_t v;
+    if (lbf_parse_duration(value, &v) != 0)
         return fail(err,
                     "bad duration for %s: '%s' (e.g. 250ms, 2s, 5m; bare numbers are "
                     "seconds; at most 24h)",
-                    key, value);
+                    s->name, value);
+    if (s->max && v > s->max)
+        return fail(err, "%s '%s' above %s", s->name, value, s->what);
+    *FIELD(cfg, s, uint32_t) = v;
     return 0;
+}
+
+static int set_bool(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                    struct lbf_cfg_error *err)
+{
+    (void)line;
+    if (parse_bool(value, FIELD(cfg, s, int)) != 0)
+        return fail(err, "bad boolean for %s: '%s' (yes/no, on/off, true/false, 1/0)", s->name,
+                    value);
+    return 0;
+}
+
+static int set_path(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                    struct lbf_cfg_error *err)
+{
+    (void)line;
+    if (strlen(value) >= LBF_PATH_MAX || !*value)
+        return fail(err, "bad %s path", s->name);
+    lbf_strlcpy(FIELD(cfg, s, char), value, LBF_PATH_MAX);
+    return 0;
+}
+
+static int set_listen(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                      struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    char msg[256];
+    if (cfg->n_listen >= LBF_MAX_LISTEN)
+        return fail(err, "too many listen addresses (at most %d)", LBF_MAX_LISTEN);
+    if (parse_ip_addr(value, &cfg->listen[cfg->n_listen], msg, sizeof(msg)) != 0)
+        return fail(err, "%s", msg);
+    cfg->n_listen++;
+    return 0;
+}
+
+static int set_target(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                      struct lbf_cfg_error *err)
+{
+    (void)s;
+    char msg[256];
+    struct lbf_target_conf t;
+    if (lbf_parse_target_spec(value, &t, msg, sizeof(msg)) != 0)
+        return fail(err, "%s", msg);
+    t.line = line;
+    return lbf_config_add_target(cfg, &t, err);
+}
+
+static int set_workers(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                       struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    uint32_t u;
+    if (lbf_parse_u32(value, 256, &u) != 0)
+        return fail(err, "bad workers '%s' (0..256; 0 is one per core)", value);
+    cfg->workers = (int)u;
+    return 0;
+}
+
+static int set_algorithm(struct lbf_config *cfg, const struct setting *s, const char *value,
+                         int line, struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    if (parse_algorithm(value, &cfg->algorithm) != 0)
+        return fail(err, "unknown algorithm '%s' (maglev, ring, ring-bounded, wrr, leastconn, p2c)",
+                    value);
+    return 0;
+}
+
+static int set_affinity(struct lbf_config *cfg, const struct setting *s, const char *value,
+                        int line, struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    if (strcmp(value, "source") == 0)
+        cfg->affinity_source = 1;
+    else if (strcmp(value, "none") == 0 || strcmp(value, "flow") == 0)
+        cfg->affinity_source = 0;
+    else
+        return fail(err, "bad affinity '%s' (source or none)", value);
+    return 0;
+}
+
+static int set_table_size(struct lbf_config *cfg, const struct setting *s, const char *value,
+                          int line, struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    char msg[256];
+    uint32_t u;
+    snprintf(msg, sizeof(msg), "out of range");
+    if (lbf_parse_u32(value, LB_MAGLEV_MAX_SIZE, &u) != 0 ||
+        check_table_size(u, msg, sizeof(msg)) != 0)
+        return fail(err, "bad table_size '%s': %s (a prime from 2 to %u)", value, msg,
+                    LB_MAGLEV_MAX_SIZE);
+    cfg->table_size = u;
+    return 0;
+}
+
+static int set_seed(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                    struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    if (parse_u64(value, &cfg->seed) != 0)
+        return fail(err, "bad seed '%s' (decimal or 0x hex, 64 bits)", value);
+    return 0;
+}
+
+static int set_zone(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                    struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    if (!lbf_valid_name(value))
+        return fail(err, "bad zone name '%s' ([A-Za-z0-9._-], 1..64)", value);
+    lbf_strlcpy(cfg->zone, value, sizeof(cfg->zone));
+    return 0;
+}
+
+static int set_zone_mode(struct lbf_config *cfg, const struct setting *s, const char *value,
+                         int line, struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    if (parse_zone_mode(value, &cfg->zone_mode) != 0)
+        return fail(err, "bad zone_mode '%s' (all, local, aware, affinity)", value);
+    return 0;
+}
+
+static int set_send_proxy(struct lbf_config *cfg, const struct setting *s, const char *value,
+                          int line, struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    if (strcmp(value, "v1") == 0 || strcmp(value, "1") == 0)
+        cfg->send_proxy = 1;
+    else if (strcmp(value, "v2") == 0 || strcmp(value, "2") == 0)
+        cfg->send_proxy = 2;
+    else if (strcmp(value, "none") == 0 || strcmp(value, "off") == 0)
+        cfg->send_proxy = 0;
+    else
+        return fail(err, "bad send_proxy '%s' (v1, v2 or none)", value);
+    return 0;
+}
+
+static int set_accept_proxy(struct lbf_config *cfg, const struct setting *s, const char *value,
+                            int line, struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    return parse_cidr_list(cfg, value, err);
+}
+
+static int set_check(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                     struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    if (strcmp(value, "tcp") == 0) {
+        cfg->check_kind = LBF_CHECK_TCP;
+    } else if (strcmp(value, "none") == 0) {
+        cfg->check_kind = LBF_CHECK_NONE;
+    } else if (strncmp(value, "http:", 5) == 0 && value[5] == '/') {
+        const char *p = value + 5;
+        if (strlen(p) >= sizeof(cfg->check_path))
+            return fail(err, "check path too long");
+        for (const char *q = p; *q; q++)
+            if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
+                return fail(err, "bad character in check path '%s'", p);
+        cfg->check_kind = LBF_CHECK_HTTP;
+        lbf_strlcpy(cfg->check_path, p, sizeof(cfg->check_path));
+    } else {
+        return fail(err, "bad check '%s' (tcp, http:/PATH or none)", value);
+    }
+    return 0;
+}
+
+static int set_admin(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                     struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    char msg[256];
+    if (parse_ip_addr(value, &cfg->admin, msg, sizeof(msg)) != 0)
+        return fail(err, "%s", msg);
+    cfg->admin_set = 1;
+    return 0;
+}
+
+/* A name a client may send as the admin API's Host: a DNS name or an address, with an optional
+ * port ("lb1.example.com", "lb1:9090", "10.0.0.5:9090", "[2001:db8::5]:9090"). */
+static int valid_host(const char *h)
+{
+    size_t n = strlen(h);
+    if (n == 0 || n > LBF_HOST_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (!isalnum(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']')
+            return 0;
+    }
+    return 1;
+}
+
+static int set_admin_host(struct lbf_config *cfg, const struct setting *s, const char *value,
+                          int line, struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    char buf[1024];
+    if (strlen(value) >= sizeof(buf))
+        return fail(err, "admin_host list too long");
+    snprintf(buf, sizeof(buf), "%s", value);
+    char *save = NULL;
+    int any = 0;
+    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (cfg->n_admin_hosts >= LBF_MAX_ADMIN_HOSTS)
+            return fail(err, "too many admin_host names (at most %d)", LBF_MAX_ADMIN_HOSTS);
+        if (!valid_host(tok))
+            return fail(err, "bad admin_host '%s' (a host name or address, optionally :PORT)", tok);
+        lbf_strlcpy(cfg->admin_hosts[cfg->n_admin_hosts++], tok, LBF_HOST_MAX + 1);
+        any = 1;
+    }
+    if (!any)
+        return fail(err, "bad admin_host '' (a host name or address, optionally :PORT)");
+    return 0;
+}
+
+static int set_user(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                    struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    if (!*value || strlen(value) > LBF_NAME_MAX)
+        return fail(err, "bad user '%s'", value);
+    lbf_strlcpy(cfg->user, value, sizeof(cfg->user));
+    return 0;
+}
+
+#define CFG_OFF(field) offsetof(struct lbf_config, field)
+static const struct setting settings[] = {
+    /* listening and workers */
+    {"listen", set_listen, 0, 0, 0, NULL},
+    {"workers", set_workers, 0, 0, 0, NULL},
+    {"max_conns", set_u32, CFG_OFF(max_conns), 0, 10000000, "0..10000000; 0 is no limit"},
+    {"splice", set_bool, CFG_OFF(splice), 0, 0, NULL},
+    {"smart_connect", set_bool, CFG_OFF(smart_connect), 0, 0, NULL},
+    {"smart_accept", set_bool, CFG_OFF(smart_accept), 0, 0, NULL},
+    /* targets and selection */
+    {"target", set_target, 0, 0, 0, NULL},
+    {"algorithm", set_algorithm, 0, 0, 0, NULL},
+    {"affinity", set_affinity, 0, 0, 0, NULL},
+    {"table_size", set_table_size, 0, 0, 0, NULL},
+    {"seed", set_seed, 0, 0, 0, NULL},
+    {"zone", set_zone, 0, 0, 0, NULL},
+    {"zone_mode", set_zone_mode, 0, 0, 0, NULL},
+    {"retries", set_u32, CFG_OFF(retries), 0, LBF_MAX_RETRIES, "0..8"},
+    {"slow_start", set_duration, CFG_OFF(slow_start_ms), 0, 3600000, "60m"},
+    {"eject_after", set_u32, CFG_OFF(eject_after), 0, 1000, "0..1000; 0 is off"},
+    {"max_eject_percent", set_u32, CFG_OFF(max_eject_percent), 1, 100, "1..100"},
+    {"fail_closed", set_bool, CFG_OFF(fail_closed), 0, 0, NULL},
+    /* timeouts */
+    {"connect_timeout", set_duration, CFG_OFF(connect_timeout_ms), 0, 0, NULL},
+    {"idle_timeout", set_duration, CFG_OFF(idle_timeout_ms), 0, 0, NULL},
+    {"half_closed_timeout", set_duration, CFG_OFF(half_closed_timeout_ms), 0, 0, NULL},
+    {"proxy_timeout", set_duration, CFG_OFF(proxy_timeout_ms), 0, 0, NULL},
+    {"drain_timeout", set_duration, CFG_OFF(drain_timeout_ms), 0, 3600000, "60m"},
+    {"announce_delay", set_duration, CFG_OFF(announce_delay_ms), 0, 600000, "10m"},
+    /* PROXY protocol */
+    {"send_proxy", set_send_proxy, 0, 0, 0, NULL},
+    {"send_proxy_crc32c", set_bool, CFG_OFF(send_proxy_crc32c), 0, 0, NULL},
+    {"accept_proxy", set_accept_proxy, 0, 0, 0, NULL},
+    /* health checks */
+    {"check", set_check, 0, 0, 0, NULL},
+    {"check_interval", set_duration, CFG_OFF(check_interval_ms), 0, 0, NULL},
+    {"check_timeout", set_duration, CFG_OFF(check_timeout_ms), 0, 0, NULL},
+    {"rise", set_u32, CFG_OFF(rise), 1, 100, "1..100"},
+    {"fall", set_u32, CFG_OFF(fall), 1, 100, "1..100"},
+    /* operation */
+    {"admin", set_admin, 0, 0, 0, NULL},
+    {"admin_allow_remote", set_bool, CFG_OFF(admin_allow_remote), 0, 0, NULL},
+    {"admin_token_file", set_path, CFG_OFF(admin_token_file), 0, 0, NULL},
+    {"admin_host", set_admin_host, 0, 0, 0, NULL},
+    {"log", set_path, CFG_OFF(log_path), 0, 0, NULL},
+    {"access_log", set_bool, CFG_OFF(access_log), 0, 0, NULL},
+    {"ready_file", set_path, CFG_OFF(ready_file), 0, 0, NULL},
+    {"user", set_user, 0, 0, 0, NULL},
+};
+
+static const struct setting *find_setting(const char *key)
+{
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+        if (strcmp(settings[i].name, key) == 0)
+            return &settings[i];
+    return NULL;
 }
 
 int lbf_config_set(struct lbf_config *cfg, const char *rawkey, const char *value, int line,
                    struct lbf_cfg_error *err)
 {
     char key[64];
-    char msg[256];
-    uint32_t u;
-    if (!value)
-        value = "";
-    if (canon_key(rawkey, key, sizeof(key)) != 0)
+    const struct setting *s = canon_key(rawkey, key, sizeof(key)) == 0 ? find_setting(key) : NULL;
+    if (!s)
         return fail(err, "unknown setting '%s'", rawkey);
-
-    if (strcmp(key, "listen") == 0) {
-        if (cfg->n_listen >= LBF_MAX_LISTEN)
-            return fail(err, "too many listen addresses (at most %d)", LBF_MAX_LISTEN);
-        if (parse_ip_addr(value, &cfg->listen[cfg->n_listen], msg, sizeof(msg)) != 0)
-            return fail(err, "%s", msg);
-        cfg->n_listen++;
-        return 0;
-    }
-    if (strcmp(key, "target") == 0) {
-        struct lbf_target_conf t;
-        if (lbf_parse_target_spec(value, &t, msg, sizeof(msg)) != 0)
-            return fail(err, "%s", msg);
-        t.line = line;
-        return lbf_config_add_target(cfg, &t, err);
-    }
-    if (strcmp(key, "workers") == 0) {
-        if (lbf_parse_u32(value, 256, &u) != 0)
-            return fail(err, "bad workers '%s' (0..256; 0 is one per core)", value);
-        cfg->workers = (int)u;
-        return 0;
-    }
-    if (strcmp(key, "algorithm") == 0) {
-        if (parse_algorithm(value, &cfg->algorithm) != 0)
-            return fail(err,
-                        "unknown algorithm '%s' (maglev, ring, ring-bounded, wrr, leastconn, "
-                        "p2c)",
-                        value);
-        return 0;
-    }
-    if (strcmp(key, "affinity") == 0) {
-        if (strcmp(value, "source") == 0)
-            cfg->affinity_source = 1;
-        else if (strcmp(value, "none") == 0 || strcmp(value, "flow") == 0)
-            cfg->affinity_source = 0;
-        else
-            return fail(err, "bad affinity '%s' (source or none)", value);
-        return 0;
-    }
-    if (strcmp(key, "table_size") == 0) {
-        snprintf(msg, sizeof(msg), "out of range");
-        if (lbf_parse_u32(value, LB_MAGLEV_MAX_SIZE, &u) != 0 ||
-            check_table_size(u, msg, sizeof(msg)) != 0)
-            return fail(err, "bad table_size '%s': %s (a prime from 2 to %u)", value, msg,
-                        LB_MAGLEV_MAX_SIZE);
-        cfg->table_size = u;
-        return 0;
-    }
-    if (strcmp(key, "seed") == 0) {
-        if (parse_u64(value, &cfg->seed) != 0)
-            return fail(err, "bad seed '%s' (decimal or 0x hex, 64 bits)", value);
-        return 0;
-    }
-    if (strcmp(key, "zone") == 0) {
-        if (!lbf_valid_name(value))
-            return fail(err, "bad zone name '%s' ([A-Za-z0-9._-], 1..64)", value);
-        lbf_strlcpy(cfg->zone, value, sizeof(cfg->zone));
-        return 0;
-    }
-    if (strcmp(key, "zone_mode") == 0) {
-        if (parse_zone_mode(value, &cfg->zone_mode) != 0)
-            return fail(err, "bad zone_mode '%s' (all, local, aware, affinity)", value);
-        return 0;
-    }
-    if (strcmp(key, "max_conns") == 0) {
-        if (lbf_parse_u32(value, 10000000, &cfg->max_conns) != 0)
-            return fail(err, "bad max_conns '%s' (0..10000000; 0 is no limit)", value);
-        return 0;
-    }
-    if (strcmp(key, "connect_timeout") == 0)
-        return set_duration(&cfg->connect_timeout_ms, key, value, err);
-    if (strcmp(key, "idle_timeout") == 0)
-        return set_duration(&cfg->idle_timeout_ms, key, value, err);
-    if (strcmp(key, "half_closed_timeout") == 0)
-        return set_duration(&cfg->half_closed_timeout_ms, key, value, err);
-    if (strcmp(key, "proxy_timeout") == 0)
-        return set_duration(&cfg->proxy_timeout_ms, key, value, err);
-    if (strcmp(key, "drain_timeout") == 0) {
-        if (set_duration(&cfg->drain_timeout_ms, key, value, err) != 0)
-            return -1;
-        if (cfg->drain_timeout_ms > 3600000)
-            return fail(err, "drain_timeout '%s' above 60m", value);
-        return 0;
-    }
-    if (strcmp(key, "slow_start") == 0) {
-        if (set_duration(&cfg->slow_start_ms, key, value, err) != 0)
-            return -1;
-        if (cfg->slow_start_ms > 3600000)
-            return fail(err, "slow_start '%s' above 60m", value);
-        return 0;
-    }
-    if (strcmp(key, "max_eject_percent") == 0) {
-        if (lbf_parse_u32(value, 100, &cfg->max_eject_percent) != 0 || cfg->max_eject_percent == 0)
-            return fail(err, "bad max_eject_percent '%s' (1..100)", value);
-        return 0;
-    }
-    if (strcmp(key, "eject_after") == 0) {
-        if (lbf_parse_u32(value, 1000, &cfg->eject_after) != 0)
-            return fail(err, "bad eject_after '%s' (0..1000; 0 is off)", value);
-        return 0;
-    }
-    if (strcmp(key, "check_interval") == 0)
-        return set_duration(&cfg->check_interval_ms, key, value, err);
-    if (strcmp(key, "check_timeout") == 0)
-        return set_duration(&cfg->check_timeout_ms, key, value, err);
-    if (strcmp(key, "retries") == 0) {
-        if (lbf_parse_u32(value, LBF_MAX_RETRIES, &cfg->retries) != 0)
-            return fail(err, "bad retries '%s' (0..%d)", value, LBF_MAX_RETRIES);
-        return 0;
-    }
-    if (strcmp(key, "rise") == 0 || strcmp(key, "fall") == 0) {
-        if (lbf_parse_u32(value, 100, &u) != 0 || u == 0)
-            return fail(err, "bad %s '%s' (1..100)", key, value);
-        *(key[0] == 'r' ? &cfg->rise : &cfg->fall) = u;
-        return 0;
-    }
-    if (strcmp(key, "send_proxy") == 0) {
-        if (strcmp(value, "v1") == 0 || strcmp(value, "1") == 0)
-            cfg->send_proxy = 1;
-        else if (strcmp(value, "v2") == 0 || strcmp(value, "2") == 0)
-            cfg->send_proxy = 2;
-        else if (strcmp(value, "none") == 0 || strcmp(value, "off") == 0)
-            cfg->send_proxy = 0;
-        else
-            return fail(err, "bad send_proxy '%s' (v1, v2 or none)", value);
-        return 0;
-    }
-    if (strcmp(key, "accept_proxy") == 0)
-        return parse_cidr_list(cfg, value, err);
-    if (strcmp(key, "check") == 0) {
-        if (strcmp(value, "tcp") == 0) {
-            cfg->check_kind = LBF_CHECK_TCP;
-        } else if (strcmp(value, "none") == 0) {
-            cfg->check_kind = LBF_CHECK_NONE;
-        } else if (strncmp(value, "http:", 5) == 0 && value[5] == '/') {
-            const char *p = value + 5;
-            if (strlen(p) >= sizeof(cfg->check_path))
-                return fail(err, "check path too long");
-            for (const char *q = p; *q; q++)
-                if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
-                    return fail(err, "bad character in check path '%s'", p);
-            cfg->check_kind = LBF_CHECK_HTTP;
-            lbf_strlcpy(cfg->check_path, p, sizeof(cfg->check_path));
-        } else {
-            return fail(err, "bad check '%s' (tcp, http:/PATH or none)", value);
-        }
-        return 0;
-    }
-    if (strcmp(key, "admin") == 0) {
-        if (parse_ip_addr(value, &cfg->admin, msg, sizeof(msg)) != 0)
-            return fail(err, "%s", msg);
-        cfg->admin_set = 1;
-        return 0;
-    }
-    if (strcmp(key, "log") == 0 || strcmp(key, "ready_file") == 0) {
-        char *dst = key[0] == 'l' ? cfg->log_path : cfg->ready_file;
-        if (strlen(value) >= LBF_PATH_MAX || !*value)
-            return fail(err, "bad %s path", key);
-        lbf_strlcpy(dst, value, LBF_PATH_MAX);
-        return 0;
-    }
-    if (strcmp(key, "user") == 0) {
-        if (!*value || strlen(value) > LBF_NAME_MAX)
-            return fail(err, "bad user '%s'", value);
-        lbf_strlcpy(cfg->user, value, sizeof(cfg->user));
-        return 0;
-    }
-    int *flag = strcmp(key, "send_proxy_crc32c") == 0    ? &cfg->send_proxy_crc32c
-                : strcmp(key, "fail_closed") == 0        ? &cfg->fail_closed
-                : strcmp(key, "admin_allow_remote") == 0 ? &cfg->admin_allow_remote
-                : strcmp(key, "access_log") == 0         ? &cfg->access_log
-                : strcmp(key, "splice") == 0             ? &cfg->splice
-                : strcmp(key, "smart_connect") == 0      ? &cfg->smart_connect
-                : strcmp(key, "smart_accept") == 0       ? &cfg->smart_accept
-                                                         : NULL;
-    if (flag) {
-        if (parse_bool(value, flag) != 0)
-            return fail(err, "bad boolean for %s: '%s' (yes/no, on/off, true/false, 1/0)", key,
-                        value);
-        return 0;
-    }
-    return fail(err, "unknown setting '%s'", rawkey);
+    return s->set(cfg, s, value ? value : "", line, err);
 }
 
 int lbf_config_set_target_key(struct lbf_config *cfg, const char *name, const char *key,
@@ -584,8 +774,8 @@ int lbf_config_set_target_key(struct lbf_config *cfg, const char *name, const ch
     struct lbf_target_conf *t = lbf_config_find_target(cfg, name);
     if (!t) {
         struct lbf_target_conf nt;
-        if (!lbf_valid_name(name))
-            return fail(err, "bad target name '%s' ([A-Za-z0-9._-], 1..64)", name);
+        if (!lbf_valid_target_name(name))
+            return fail(err, "bad target name '%s' (" LBF_TARGET_NAME_RULE ")", name);
         target_defaults(&nt);
         lbf_strlcpy(nt.name, name, sizeof(nt.name));
         nt.line = line;
@@ -607,9 +797,93 @@ struct ini_ctx {
     int err_line;
     int section_line;
     int too_long;
-    char section_target[LBF_NAME_MAX + 2];
-    char last_section[128];
+    char section[CFG_LINE_MAX + 1]; /* the whole name: libinih keeps only 49 characters */
 };
+
+/* The target name of a "[target NAME]" header: NAME with each %XX decoded (so that a name
+ * holding ']' can be written, e.g. [target [::1%5D:9001]); -1 for a bad escape or a name too
+ * long. */
+static int target_section_name(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        unsigned v = (unsigned char)*s;
+        if (*s == '%') {
+            if (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2]) ||
+                sscanf(s + 1, "%2x", &v) != 1 || v == 0)
+                return -1;
+            s += 2;
+        }
+        if (n + 1 >= cap)
+            return -1;
+        out[n++] = (char)v;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* A section header "[...]" at @p (room for @cap bytes): libinih ends a section's name at its
+ * first ']', so in "[target [::1]:9001]" every ']' but the header's last one is rewritten as
+ * %5D, which target_section_name() decodes. The header's whole text is kept in c->section
+ * (libinih keeps only 49 characters), and a [target NAME] section for a name already defined is
+ * an error (two sections of one name would merge). Returns -1 when the line is too long. */
+static int section_header(struct ini_ctx *c, char *p, int cap)
+{
+    /* the header ends where libinih's inline comment starts: a ';' after a blank */
+    char *end = p + strcspn(p, "\r\n");
+    for (char *q = p + 1; q < end; q++) {
+        if (*q == ';' && (q[-1] == ' ' || q[-1] == '\t')) {
+            end = q;
+            break;
+        }
+    }
+    while (end > p && end[-1] != ']')
+        end--;
+    if (end <= p + 1) /* no ']': libinih reports the syntax error */
+        return 0;
+    end--; /* the header's last ']' */
+    size_t inner = 0;
+    for (char *q = p + 1; q < end; q++)
+        inner += *q == ']';
+    if (inner) {
+        size_t rest = strlen(end);
+        if ((size_t)(end - p) + 2 * inner + rest >= (size_t)cap)
+            return -1;
+        memmove(end + 2 * inner, end, rest + 1);
+        for (char *q = end - 1; q > p; q--) {
+            if (*q != ']') {
+                q[2 * inner] = *q;
+                continue;
+            }
+            inner--;
+            memcpy(q + 2 * inner, "%5D", 3);
+        }
+        end = strchr(p + 1, ']');
+    }
+    size_t n = (size_t)(end - p - 1);
+    if (n >= sizeof(c->section))
+        return -1;
+    memcpy(c->section, p + 1, n);
+    c->section[n] = '\0';
+    c->section_line = c->line;
+    if (strncmp(c->section, "target ", 7) != 0)
+        return 0;
+    const char *tn = c->section + 7;
+    char decoded[LBF_NAME_MAX + 2];
+    while (*tn == ' ')
+        tn++;
+    if (target_section_name(tn, decoded, sizeof(decoded)) != 0)
+        return 0; /* the handler names the bad name */
+    const struct lbf_target_conf *t = lbf_config_find_target(c->cfg, decoded);
+    if (t) {
+        c->err_line = c->line;
+        if (t->line)
+            fail(c->err, "duplicate target '%s' (also defined at line %d)", decoded, t->line);
+        else
+            fail(c->err, "duplicate target '%s'", decoded);
+    }
+    return 0;
+}
 
 /* fgets-like reader that counts lines, so errors carry the right line number. */
 static char *ini_reader_fn(char *str, int num, void *stream)
@@ -629,17 +903,24 @@ static char *ini_reader_fn(char *str, int num, void *stream)
     memcpy(str, c->pos, n);
     str[n] = '\0';
     c->pos += n;
-    const char *p = str;
+    char *p = str;
     while (*p == ' ' || *p == '\t')
         p++;
-    if (*p == '[')
-        c->section_line = c->line;
-    return str;
+    if (*p == '[') {
+        if (section_header(c, p, num - (int)(p - str)) != 0) {
+            c->err_line = c->line;
+            fail(c->err, "line too long (at most %d characters)", CFG_LINE_MAX - 1);
+            return NULL;
+        }
+    }
+    return c->err_line ? NULL : str;
 }
 
-static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
+static int ini_handler_fn(void *user, const char *truncated, const char *name, const char *value)
 {
     struct ini_ctx *c = user;
+    (void)truncated; /* libinih's copy of the section name: c->section is whole */
+    const char *section = c->section;
     if (c->err_line)
         return 0;
     int rc;
@@ -647,9 +928,15 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
         rc = lbf_config_set(c->cfg, name, value, c->line, c->err);
     } else if (strncmp(section, "target ", 7) == 0) {
         const char *tn = section + 7;
+        char decoded[LBF_NAME_MAX + 2];
         while (*tn == ' ')
             tn++;
-        rc = lbf_config_set_target_key(c->cfg, tn, name, value, c->section_line, c->err);
+        if (target_section_name(tn, decoded, sizeof(decoded)) != 0)
+            rc = fail(c->err, "bad target name '%s' (%%XX escapes, " LBF_TARGET_NAME_RULE ")",
+                      tn);
+        else
+            rc = lbf_config_set_target_key(c->cfg, decoded, name, value, c->section_line,
+                                           c->err);
     } else {
         rc = fail(c->err, "unknown section [%s] (expected [lbfwd] or [target NAME])", section);
     }
@@ -749,7 +1036,7 @@ int lbf_config_parse_file(struct lbf_config *cfg, const char *path, struct lbf_c
     return rc;
 }
 
-static int is_loopback(const struct lbf_addr *a)
+int lbf_addr_is_loopback(const struct lbf_addr *a)
 {
     if (a->ss.ss_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
@@ -757,6 +1044,34 @@ static int is_loopback(const struct lbf_addr *a)
     }
     const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
     return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+}
+
+int lbf_addr_is_wildcard(const struct lbf_addr *a)
+{
+    if (a->ss.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
+int lbf_addr_same_ip(const struct lbf_addr *a, const struct lbf_addr *b)
+{
+    if (a->ss.ss_family != b->ss.ss_family)
+        return 0;
+    if (a->ss.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)&b->ss)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
+                  &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, 16) == 0;
+}
+
+int lbf_addr_reaches(const struct lbf_addr *target, const struct lbf_addr *own)
+{
+    if (lbf_addr_port(own) == 0 || lbf_addr_port(own) != lbf_addr_port(target))
+        return 0;
+    if (lbf_addr_same_ip(target, own))
+        return 1;
+    return lbf_addr_is_wildcard(own) && lbf_addr_is_loopback(target) &&
+           (own->ss.ss_family == target->ss.ss_family || own->ss.ss_family == AF_INET6);
 }
 
 int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
@@ -768,8 +1083,11 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
             if (cfg->listen[i].len == cfg->listen[j].len &&
                 memcmp(&cfg->listen[i].ss, &cfg->listen[j].ss, cfg->listen[i].len) == 0)
                 return fail(err, "listen address %s given twice", cfg->listen[i].text);
-    if (cfg->admin_set && !cfg->admin_allow_remote && !is_loopback(&cfg->admin))
-        return fail(err, "admin address %s is not loopback (needs admin_allow_remote)",
+    if (cfg->admin_set && !lbf_addr_is_loopback(&cfg->admin) &&
+        (!cfg->admin_allow_remote || !cfg->admin_token_file[0]))
+        return fail(err,
+                    "admin address %s is not loopback (needs admin_allow_remote and "
+                    "admin_token_file)",
                     cfg->admin.text);
     if (cfg->send_proxy_crc32c && cfg->send_proxy != 2)
         return fail(err, "send_proxy_crc32c needs send_proxy v2");
@@ -777,30 +1095,59 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
         return fail(err, "check_interval and check_timeout must be above zero");
     if (cfg->connect_timeout_ms == 0 || cfg->proxy_timeout_ms == 0)
         return fail(err, "connect_timeout and proxy_timeout must be above zero");
-    for (int i = 0; i < cfg->n_targets; i++)
-        if (cfg->targets[i].addr.len == 0)
-            return fail(err, "target '%s' has no address", cfg->targets[i].name);
+    for (int i = 0; i < cfg->n_targets; i++) {
+        const struct lbf_target_conf *t = &cfg->targets[i];
+        if (t->addr.len == 0)
+            return fail(err, "target '%s' has no address", t->name);
+        for (int l = 0; l < cfg->n_listen; l++)
+            if (lbf_addr_reaches(&t->addr, &cfg->listen[l]))
+                return fail(err, "target '%s' at %s is lbfwd's own listener %s", t->name,
+                            t->addr.text, cfg->listen[l].text);
+        if (cfg->admin_set && lbf_addr_reaches(&t->addr, &cfg->admin))
+            return fail(err, "target '%s' at %s is lbfwd's own admin address %s", t->name,
+                        t->addr.text, cfg->admin.text);
+    }
+    return 0;
+}
+
+/* Reads the admin bearer token: one line of 16 to LBF_TOKEN_MAX printable characters (a final
+ * newline is not part of it). */
+static int read_token(struct lbf_config *cfg, struct lbf_cfg_error *err)
+{
+    FILE *f = fopen(cfg->admin_token_file, "re");
+    if (!f)
+        return fail(err, "admin_token_file %s: %s", cfg->admin_token_file, strerror(errno));
+    char buf[LBF_TOKEN_MAX + 3];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    if (n < 16 || n > LBF_TOKEN_MAX)
+        return fail(err, "admin_token_file %s: the token must be 16 to %d characters",
+                    cfg->admin_token_file, LBF_TOKEN_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] <= ' ' || (unsigned char)buf[i] >= 0x7f)
+            return fail(err, "admin_token_file %s: the token must be printable ASCII",
+                        cfg->admin_token_file);
+    memcpy(cfg->admin_token, buf, n + 1);
     return 0;
 }
 
 /* ---- command line -------------------------------------------------------------------------- */
-static const char *const bool_flags[] = {"send-proxy-crc32c", "admin-allow-remote", "access-log",
-                                         "splice", "fail-closed", "smart-connect",
-                                         "smart-accept"};
-
+/* A flag spelled NAME (dashes) that is a boolean setting: it may stand alone or as --no-NAME. */
 static int is_bool_flag(const char *name)
 {
-    for (size_t i = 0; i < sizeof(bool_flags) / sizeof(bool_flags[0]); i++)
-        if (strcmp(name, bool_flags[i]) == 0)
-            return 1;
-    return 0;
+    char key[64];
+    const struct setting *s = canon_key(name, key, sizeof(key)) == 0 ? find_setting(key) : NULL;
+    return s && s->set == set_bool;
 }
 
 /* Walks the flags: pass 0 reads the control flags, pass 1 applies settings. */
 static int walk_flags(struct lbf_config *cfg, int argc, char **argv, struct lbf_cli *cli, int pass,
                       const char **config_path, struct lbf_cfg_error *err)
 {
-    int cleared_listen = 0, cleared_cidrs = 0;
+    int cleared_listen = 0, cleared_cidrs = 0, cleared_hosts = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         char name[64];
@@ -863,6 +1210,10 @@ static int walk_flags(struct lbf_config *cfg, int argc, char **argv, struct lbf_
             cfg->n_accept_proxy = 0;
             cleared_cidrs = 1;
         }
+        if (strcmp(name, "admin-host") == 0 && !cleared_hosts) {
+            cfg->n_admin_hosts = 0;
+            cleared_hosts = 1;
+        }
         if (strchr(name, '_')) /* flags are spelled with dashes */
             return fail(err, "unknown option");
         if (lbf_config_set(cfg, name, value, 0, err) != 0)
@@ -895,7 +1246,8 @@ int lbf_config_load(struct lbf_config *cfg, int argc, char **argv, struct lbf_cl
         return -1;
     if (cli->demo)
         return 0;
-    if (lbf_config_validate(cfg, err) != 0) {
+    if (lbf_config_validate(cfg, err) != 0 ||
+        (cfg->admin_token_file[0] && read_token(cfg, err) != 0)) {
         snprintf(err->where, sizeof(err->where), "%s", path ? path : "configuration");
         return -1;
     }
@@ -936,6 +1288,8 @@ const char *lbf_usage_text(void)
            "Timeouts (250ms, 2s, 5m; bare numbers are seconds):\n"
            "  --connect-timeout D (2s)  --idle-timeout D (5m)  --half-closed-timeout D (30s)\n"
            "  --proxy-timeout D (3s)    --drain-timeout D (300s)\n"
+           "  --announce-delay D (0)    at SIGTERM, /ready answers 503 for D before the "
+           "listeners close\n"
            "PROXY protocol:\n"
            "  --send-proxy v1|v2|none     header toward targets; --send-proxy-crc32c (v2)\n"
            "  --accept-proxy CIDR[,CIDR]  sources that must send a header (others must not)\n"
@@ -945,6 +1299,9 @@ const char *lbf_usage_text(void)
            "Operation:\n"
            "  --admin ADDR:PORT           admin/metrics HTTP (loopback unless "
            "--admin-allow-remote)\n"
+           "  --admin-token-file FILE     bearer token every mutating admin call needs\n"
+           "                              (required with --admin-allow-remote)\n"
+           "  --admin-host NAME[:PORT]    a further Host the admin API answers to\n"
            "  --log FILE                  access and event log (default stderr; SIGUSR1 "
            "reopens)\n"
            "  --no-access-log             no line per connection\n"

@@ -86,7 +86,7 @@ static void serve_one(struct backend *be, int c)
     uint8_t buf[1024];
     size_t len = 0;
     lb_proxy_header h;
-    int hl = -EAGAIN;
+    int hl = LB_E_NEED_MORE;
     /* the header first (one piece from lbfwd), then the client's line */
     while (len < sizeof(buf)) {
         ssize_t n = read_some(c, buf + len, sizeof(buf) - len, 3000);
@@ -96,7 +96,7 @@ static void serve_one(struct backend *be, int c)
         memset(&h, 0, sizeof(h));
         h.struct_size = sizeof(h);
         hl = lb_proxy_decode(buf, len, NULL, &h, NULL);
-        if (hl != -EAGAIN)
+        if (hl != LB_E_NEED_MORE)
             break;
     }
     if (hl <= 0) {
@@ -385,7 +385,8 @@ static int admin(uint16_t port, const char *method, const char *path, char *body
     if (fd < 0)
         return -1;
     char req[512];
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n", method, path,
+                     (unsigned)port);
     if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
         close(fd);
         return -1;

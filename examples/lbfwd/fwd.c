@@ -332,19 +332,34 @@ static void ready_push(struct lbf_worker *w, struct conn *c)
     w->ready_tail = c;
 }
 
+/* The connection no longer holds its target's id: the last access to the record. */
+static void unhold(struct lbf_target *t)
+{
+    atomic_fetch_sub_explicit(&t->holders, 1, memory_order_release);
+}
+
 static void release_target(struct lbf_worker *w, struct conn *c)
 {
     if (c->target_id == LB_NO_TARGET)
         return;
     struct lbf_target *t = lbf_target_get(w->app, c->target_id);
+    lb_balancer_release(w->app->bal, c->target_id, w->now);
     if (t) {
         atomic_fetch_add_explicit(&t->bytes_in, c->bytes[0], memory_order_relaxed);
         atomic_fetch_add_explicit(&t->bytes_out, c->bytes[1], memory_order_relaxed);
+        unhold(t);
     }
-    lb_balancer_release(w->app->bal, c->target_id, w->now);
 }
 
-/* Ends a connection. rst: bit 0 resets the client side, bit 1 the target side. */
+/* How conn_close() ends each side: a reset (SO_LINGER 0) or a FIN. Bit s resets side s. */
+enum conn_reset {
+    RST_NONE = 0,
+    RST_CLIENT = 1 << 0,
+    RST_TARGET = 1 << 1,
+    RST_BOTH = RST_CLIENT | RST_TARGET
+};
+
+/* Ends a connection; `rst` (enum conn_reset) names the sides that get a reset. */
 static void conn_close(struct lbf_worker *w, struct conn *c, int rst, const char *how)
 {
     struct lbf_app *app = w->app;
@@ -428,6 +443,8 @@ static void connect_failed(struct lbf_worker *w, struct conn *c, int timed_out)
     }
     (void)lb_balancer_report_passive(app->bal, c->target_id, 0, w->now);
     lb_balancer_release(app->bal, c->target_id, w->now);
+    if (t)
+        unhold(t);
     if (c->n_excl < LBF_MAX_RETRIES + 1)
         c->excl[c->n_excl++] = c->target_id;
     c->target_id = LB_NO_TARGET;
@@ -441,7 +458,7 @@ static void connect_failed(struct lbf_worker *w, struct conn *c, int timed_out)
         return;
     }
     count(&app->st.give_up);
-    conn_close(w, c, 1, timed_out ? "connect_timeout" : "connect_failed");
+    conn_close(w, c, RST_CLIENT, timed_out ? "connect_timeout" : "connect_failed");
 }
 
 static void start_connect(struct lbf_worker *w, struct conn *c)
@@ -459,26 +476,28 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
     if (rc != 0) {
         if (rc == LB_E_BALANCER_TARGET_FULL) {
             count(&app->st.refused_full);
-            conn_close(w, c, 1, "refused_target_full");
+            conn_close(w, c, RST_CLIENT, "refused_target_full");
         } else {
             count(&app->st.refused_no_target);
-            conn_close(w, c, 1, rc == LB_E_NO_TARGET ? "refused_no_target" : lb_err_name(rc));
+            conn_close(w, c, RST_CLIENT,
+                       rc == LB_E_NO_TARGET ? "refused_no_target" : lb_err_name(rc));
         }
         return;
     }
     struct lbf_target *t = lbf_target_get(app, id);
     if (!t) { /* cannot happen: records are published before the balancer knows their id */
         lb_balancer_release(app->bal, id, w->now);
-        conn_close(w, c, 1, "error");
+        conn_close(w, c, RST_CLIENT, "error");
         return;
     }
+    atomic_fetch_add_explicit(&t->holders, 1, memory_order_acq_rel);
     c->target_id = id;
     c->close_gen = atomic_load_explicit(&t->close_gen, memory_order_acquire);
     count(&t->conns);
     int fd = socket(t->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         count(&app->st.refused_emfile);
-        conn_close(w, c, 1, "no_socket");
+        conn_close(w, c, RST_CLIENT, "no_socket");
         return;
     }
     int one = 1;
@@ -500,7 +519,7 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = (uint64_t)(uintptr_t)c | 1u};
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        conn_close(w, c, 3, "error");
+        conn_close(w, c, RST_BOTH, "error");
         return;
     }
     c->flags &= ~(F_R(1) | F_W(1) | F_HUP(1)); /* nothing from an earlier attempt */
@@ -522,7 +541,7 @@ static void connect_done(struct lbf_worker *w, struct conn *c)
         int n = lbf_proxy_encode(lv->send_proxy, lv->send_proxy_crc32c, 0, &c->client, &c->server,
                                  hdr, sizeof(hdr));
         if (n <= 0 || send(c->fd[1], hdr, (size_t)n, MSG_NOSIGNAL) != n) {
-            conn_close(w, c, 3, "proxy_send_failed");
+            conn_close(w, c, RST_BOTH, "proxy_send_failed");
             return;
         }
     }
@@ -565,31 +584,30 @@ static void proxy_read(struct lbf_worker *w, struct conn *c)
         return;
     if (n <= 0) {
         count(&app->st.proxy_missing);
-        conn_close(w, c, 1, n == 0 ? "proxy_missing" : "client_reset");
+        conn_close(w, c, RST_CLIENT, n == 0 ? "proxy_missing" : "client_reset");
         return;
     }
     struct lbf_ep src = c->client, dst = c->server;
-    const char *reason = NULL;
-    int r = lbf_proxy_decode(w->scratch, (size_t)n, &src, &dst, &reason);
-    if (r == 0) {
+    int r = lbf_proxy_decode(w->scratch, (size_t)n, &src, &dst);
+    if (r == LB_E_NEED_MORE) {
         if (n >= MAX_HDR) {
             count(&app->st.proxy_invalid);
-            conn_close(w, c, 1, "proxy_too_long");
+            conn_close(w, c, RST_CLIENT, "proxy_too_long");
         }
         return; /* wait for more; the PROXY timer bounds it */
     }
-    if (r == -1) {
+    if (r == LB_E_PROXY_NOT_PROXY) {
         count(&app->st.proxy_missing);
-        conn_close(w, c, 1, "proxy_missing");
+        conn_close(w, c, RST_CLIENT, "proxy_missing");
         return;
     }
     if (r < 0) {
         count(&app->st.proxy_invalid);
-        conn_close(w, c, 1, "proxy_invalid");
+        conn_close(w, c, RST_CLIENT, "proxy_invalid");
         return;
     }
     if (recv(c->fd[0], w->scratch, (size_t)r, 0) != r) {
-        conn_close(w, c, 1, "error");
+        conn_close(w, c, RST_CLIENT, "error");
         return;
     }
     if (src.family) {
@@ -616,18 +634,21 @@ static int check_first(struct lbf_worker *w, struct conn *c)
         return 1;
     }
     struct lbf_ep src, dst;
-    const char *reason = NULL;
-    int r = lbf_proxy_decode(w->scratch, (size_t)n, &src, &dst, &reason);
-    if (r == -1) {
+    int r = lbf_proxy_decode(w->scratch, (size_t)n, &src, &dst);
+    if (r == LB_E_PROXY_NOT_PROXY) {
         c->flags &= ~F_UNCHECKED;
         return 1;
     }
-    if (r == 0 && n < 12) { /* could still become a signature: wait for more bytes */
-        c->flags &= ~F_R(0);
+    if (r == LB_E_NEED_MORE && n < 12) {
+        if (c->flags & F_HUP(0)) { /* the client ended there: a prefix, not a header */
+            c->flags &= ~F_UNCHECKED;
+            return 1;
+        }
+        c->flags &= ~F_R(0); /* could still become a signature: wait for more bytes */
         return 0;
     }
     count(&app->st.proxy_untrusted);
-    conn_close(w, c, 3, "proxy_untrusted");
+    conn_close(w, c, RST_BOTH, "proxy_untrusted");
     return -1;
 }
 
@@ -739,7 +760,7 @@ static void run(struct lbf_worker *w, struct conn *c)
             /* side d is the source; a reset on one side becomes a reset on the other */
             int rside = r == P_RST_SRC ? d : 1 - d;
             count(&w->app->st.resets);
-            conn_close(w, c, 3,
+            conn_close(w, c, RST_BOTH,
                        r == P_ERR   ? "error"
                        : rside == 0 ? "client_reset"
                                     : "target_reset");
@@ -751,7 +772,7 @@ static void run(struct lbf_worker *w, struct conn *c)
         !c->x[0] && !c->x[1]) {
         /* the target closed first and was sent nothing after: a reset instead of a FIN
          * saves the target's ACK and its TIME_WAIT; the client sees the same either way */
-        conn_close(w, c, (c->flags & F_TFIRST) ? 2 : 0, "done");
+        conn_close(w, c, (c->flags & F_TFIRST) ? RST_TARGET : RST_NONE, "done");
         return;
     }
     if (more)
@@ -787,7 +808,7 @@ static void conn_event(struct lbf_worker *w, struct conn *c, int side, uint32_t 
         if (c->state == ST_CONNECTING) {
             if (ev & EPOLLERR) {
                 count(&w->app->st.resets);
-                conn_close(w, c, 3, "client_reset");
+                conn_close(w, c, RST_BOTH, "client_reset");
                 return;
             }
             if ((c->flags & F_UNCHECKED) && (c->flags & F_R(0)))
@@ -843,99 +864,132 @@ static void resume_accept(struct lbf_worker *w)
     }
 }
 
-static void accept_ready(struct lbf_worker *w, int li)
+/* accept4() failed. Out of descriptors: accept and drop one connection with the reserve
+ * descriptor so the queue drains and the loop does not spin. 1: try accepting again. */
+static int accept_failed(struct lbf_worker *w, int lfd)
 {
     struct lbf_app *app = w->app;
-    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    if (errno == EINTR || errno == ECONNABORTED)
+        return 1;
+    if (errno != EMFILE && errno != ENFILE)
+        return 0;
+    count(&app->st.refused_emfile);
+    int had_reserve = w->reserve_fd >= 0;
+    if (had_reserve) {
+        close(w->reserve_fd);
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            set_rst(fd);
+            close(fd);
+        }
+    }
+    w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (w->reserve_fd < 0) {
+        pause_accept(w);
+        return 0;
+    }
+    return had_reserve;
+}
+
+/* Counts a new connection against max_conns; 0 (and the connection reset) over the limit. */
+static int admit(struct lbf_worker *w, const struct lbf_live *lv, int fd)
+{
+    struct lbf_app *app = w->app;
+    count(&app->st.accepted);
+    uint64_t active = atomic_fetch_add_explicit(&app->st.active, 1, memory_order_relaxed);
+    if (lv->max_conns && active >= lv->max_conns) {
+        atomic_fetch_sub_explicit(&app->st.active, 1, memory_order_relaxed);
+        count(&app->st.refused_max_conns);
+        set_rst(fd);
+        close(fd);
+        return 0;
+    }
+    return 1;
+}
+
+/* A connection record for an accepted client on listener li; NULL (and the client reset)
+ * without memory. The server endpoint is the listener's address, or for a wildcard listener
+ * the address the client reached. */
+static struct conn *conn_new(struct lbf_worker *w, int li, int fd,
+                             const struct sockaddr_storage *ss)
+{
+    struct lbf_app *app = w->app;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        atomic_fetch_sub_explicit(&app->st.active, 1, memory_order_relaxed);
+        set_rst(fd);
+        close(fd);
+        return NULL;
+    }
+    w->conns++;
+    c->fd[0] = fd;
+    c->fd[1] = -1;
+    c->target_id = LB_NO_TARGET;
+    c->timer = TM_NONE;
+    c->lidx = (uint8_t)li;
+    c->start_ms = w->now;
+    if (app->cfg.smart_accept)
+        c->flags |= F_HELD(0); /* delayed-ACK mode, inherited from the listener */
+    lbf_ep_from_sockaddr(&c->client, (const struct sockaddr *)ss);
+    const struct lbf_addr *la = &app->bound[li];
+    lbf_ep_from_sockaddr(&c->server, (const struct sockaddr *)&la->ss);
+    int wildcard = 1;
+    for (int b = 0; b < 16; b++)
+        if (c->server.addr[b])
+            wildcard = 0;
+    if (wildcard) {
+        struct sockaddr_storage ls;
+        socklen_t ll = sizeof(ls);
+        if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+            lbf_ep_from_sockaddr(&c->server, (struct sockaddr *)&ls);
+    }
+    return c;
+}
+
+/* A trusted source first sends its PROXY header (bounded by the PROXY timer); others connect at
+ * once, their first bytes checked for a header they must not send when accept_proxy is on. */
+static void conn_begin(struct lbf_worker *w, const struct lbf_live *lv, struct conn *c,
+                       const struct sockaddr_storage *ss)
+{
+    int trusted = 0;
+    for (int k = 0; k < lv->n_accept_proxy && !trusted; k++)
+        trusted = lb_cidr_contains(&lv->accept_proxy[k], (const struct sockaddr *)ss) == 1;
+    if (trusted) {
+        c->state = ST_PROXY_WAIT;
+        tl_touch(w, c, TM_PROXY);
+        return;
+    }
+    if (lv->n_accept_proxy)
+        c->flags |= F_UNCHECKED;
+    start_connect(w, c);
+}
+
+static void accept_ready(struct lbf_worker *w, int li)
+{
+    struct lbf_live *lv = atomic_load_explicit(&w->app->live, memory_order_acquire);
     int lfd = w->lfd[li];
     for (int i = 0; i < 64 && w->listening; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+            if (accept_failed(w, lfd))
                 continue;
-            if ((errno == EMFILE || errno == ENFILE) && w->reserve_fd >= 0) {
-                /* out of descriptors: accept and drop with the reserve so the queue drains and
-                 * the loop does not spin */
-                close(w->reserve_fd);
-                fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd >= 0) {
-                    set_rst(fd);
-                    close(fd);
-                }
-                count(&app->st.refused_emfile);
-                w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (w->reserve_fd < 0) {
-                    pause_accept(w);
-                    return;
-                }
-                continue;
-            }
-            if (errno == EMFILE || errno == ENFILE) {
-                count(&app->st.refused_emfile);
-                w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (w->reserve_fd < 0)
-                    pause_accept(w);
-            }
             return;
         }
-        count(&app->st.accepted);
-        uint64_t active = atomic_fetch_add_explicit(&app->st.active, 1, memory_order_relaxed);
-        if (lv->max_conns && active >= lv->max_conns) {
-            atomic_fetch_sub_explicit(&app->st.active, 1, memory_order_relaxed);
-            count(&app->st.refused_max_conns);
-            set_rst(fd);
-            close(fd);
+        if (!admit(w, lv, fd))
             continue;
-        }
-        struct conn *c = calloc(1, sizeof(*c));
-        if (!c) {
-            atomic_fetch_sub_explicit(&app->st.active, 1, memory_order_relaxed);
-            set_rst(fd);
-            close(fd);
+        struct conn *c = conn_new(w, li, fd, &ss);
+        if (!c)
             continue;
-        }
-        w->conns++;
-        c->fd[0] = fd;
-        c->fd[1] = -1;
-        c->target_id = LB_NO_TARGET;
-        c->timer = TM_NONE;
-        c->lidx = (uint8_t)li;
-        c->start_ms = w->now;
-        if (app->cfg.smart_accept)
-            c->flags |= F_HELD(0); /* delayed-ACK mode, inherited from the listener */
-        lbf_ep_from_sockaddr(&c->client, (struct sockaddr *)&ss);
-        const struct lbf_addr *la = &app->bound[li];
-        lbf_ep_from_sockaddr(&c->server, (const struct sockaddr *)&la->ss);
-        int wildcard = 1;
-        for (int b = 0; b < 16; b++)
-            if (c->server.addr[b])
-                wildcard = 0;
-        if (wildcard) {
-            struct sockaddr_storage ls;
-            socklen_t ll = sizeof(ls);
-            if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
-                lbf_ep_from_sockaddr(&c->server, (struct sockaddr *)&ls);
-        }
         /* TCP_NODELAY is inherited from the listener */
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                                  .data.u64 = (uint64_t)(uintptr_t)c};
         if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            conn_close(w, c, 1, "error");
+            conn_close(w, c, RST_CLIENT, "error");
             continue;
         }
-        int trusted = 0;
-        for (int k = 0; k < lv->n_accept_proxy && !trusted; k++)
-            trusted = lb_cidr_contains(&lv->accept_proxy[k], (struct sockaddr *)&ss) == 1;
-        if (trusted) {
-            c->state = ST_PROXY_WAIT;
-            tl_touch(w, c, TM_PROXY);
-            continue;
-        }
-        if (lv->n_accept_proxy)
-            c->flags |= F_UNCHECKED;
-        start_connect(w, c);
+        conn_begin(w, lv, c, &ss);
     }
 }
 
@@ -949,21 +1003,21 @@ static void expire(struct lbf_worker *w)
             switch (k) {
             case TM_PROXY:
                 count(&w->app->st.proxy_timeout);
-                conn_close(w, c, 1, "proxy_timeout");
+                conn_close(w, c, RST_CLIENT, "proxy_timeout");
                 break;
             case TM_CONNECT:
                 connect_failed(w, c, 1);
                 break;
             case TM_IDLE:
                 count(&w->app->st.idle_timeout);
-                conn_close(w, c, 0, "idle_timeout");
+                conn_close(w, c, RST_NONE, "idle_timeout");
                 break;
             case TM_DELACK:
                 delack_expired(w, c);
                 break;
             default:
                 count(&w->app->st.half_closed_timeout);
-                conn_close(w, c, 0, "half_closed_timeout");
+                conn_close(w, c, RST_NONE, "half_closed_timeout");
                 break;
             }
         }
@@ -1001,7 +1055,7 @@ static void scan_close(struct lbf_worker *w, int all)
             if (all ||
                 (t && atomic_load_explicit(&t->close_gen, memory_order_acquire) != c->close_gen)) {
                 count(&app->st.drain_closed);
-                conn_close(w, c, 3, all ? "shutdown" : "drain_deadline");
+                conn_close(w, c, RST_BOTH, all ? "shutdown" : "drain_deadline");
             }
             c = next;
         }

@@ -3,8 +3,10 @@
  * Threads: the main thread is the control loop (signals, health checks, balancer ticks,
  * reloads); each worker runs its own epoll loop with its own SO_REUSEPORT listeners; the admin
  * HTTP server runs in libmicrohttpd's thread. Workers read target records through an array of
- * atomic pointers; records are never freed while the process runs (ids are never reused), so a
- * worker holding an id can always read its record. */
+ * atomic pointers. A connection holds its target's id (and counts itself in the record's
+ * `holders`); a removed target's record is freed, and its id reused, only once the balancer has
+ * reported it gone, no connection holds it and every worker has begun a new turn since (see
+ * lbf_targets_reclaim()), so a worker holding an id can always read its record. */
 #ifndef LBFWD_H
 #define LBFWD_H
 
@@ -23,12 +25,19 @@
 #define LBF_MAX_LISTEN      16
 #define LBF_MAX_CIDRS       64
 #define LBF_MAX_TARGETS     4096  /* registered at once (the balancer's max_targets) */
-#define LBF_MAX_IDS         65536 /* ids ever handed out in one process (never reused) */
+#define LBF_MAX_IDS         65536 /* records at once (live, draining, gone but not yet freed) */
+#define LBF_REMOVED_KEEP    1000  /* removed targets still listed as `removed` ... */
+#define LBF_REMOVED_KEEP_MS 60000 /* ... for at most this long */
+#define LBF_TARGETS_LISTED  (2 * LBF_MAX_TARGETS + LBF_REMOVED_KEEP) /* /targets at most */
+#define LBF_NAME_BUCKETS    8192 /* name index buckets (a power of two) */
 #define LBF_MAX_ZONES       64
 #define LBF_PATH_MAX        512
 #define LBF_CHECK_PATH_MAX  256
 #define LBF_MAX_RETRIES     8
 #define LBF_DURATION_MAX_MS (24u * 3600u * 1000u)
+#define LBF_MAX_ADMIN_HOSTS 8   /* admin_host names */
+#define LBF_HOST_MAX        255 /* one admin_host name */
+#define LBF_TOKEN_MAX       256 /* the admin bearer token's bytes */
 
 /* ---- configuration (config.c) ------------------------------------------------------------ */
 enum lbf_check_kind { LBF_CHECK_NONE = 0, LBF_CHECK_TCP = 1, LBF_CHECK_HTTP = 2 };
@@ -65,6 +74,7 @@ struct lbf_config {
     uint32_t half_closed_timeout_ms;
     uint32_t proxy_timeout_ms;
     uint32_t drain_timeout_ms;
+    uint32_t announce_delay_ms; /* SIGTERM: /ready 503 this long before the listeners close */
     uint32_t slow_start_ms;
     uint32_t eject_after;
     uint32_t max_eject_percent;
@@ -83,6 +93,10 @@ struct lbf_config {
     int admin_set;
     struct lbf_addr admin;
     int admin_allow_remote;
+    char admin_token_file[LBF_PATH_MAX]; /* the bearer token mutating admin calls need */
+    char admin_token[LBF_TOKEN_MAX + 1]; /* its contents (read by lbf_config_load()) */
+    char admin_hosts[LBF_MAX_ADMIN_HOSTS][LBF_HOST_MAX + 1]; /* more names for Host */
+    int n_admin_hosts;
     char log_path[LBF_PATH_MAX];
     int access_log;
     char user[LBF_NAME_MAX + 1];
@@ -124,6 +138,20 @@ int lbf_parse_target_spec(const char *spec, struct lbf_target_conf *out, char *m
 int lbf_parse_duration(const char *s, uint32_t *ms);
 int lbf_parse_u32(const char *s, uint32_t max, uint32_t *out);
 int lbf_valid_name(const char *s);
+/* Addresses: 127.0.0.0/8 or ::1; 0.0.0.0 or ::; the same IP; whether a connection to `target`
+ * reaches the socket bound at `own` (same port, and the same IP or `own` a wildcard and
+ * `target` loopback; a wildcard `own` also takes the host's other addresses, which only the
+ * running lbfwd knows). */
+uint16_t lbf_addr_port(const struct lbf_addr *a); /* host order */
+int lbf_addr_is_loopback(const struct lbf_addr *a);
+int lbf_addr_is_wildcard(const struct lbf_addr *a);
+int lbf_addr_same_ip(const struct lbf_addr *a, const struct lbf_addr *b);
+int lbf_addr_reaches(const struct lbf_addr *target, const struct lbf_addr *own);
+/* A target name: a name as above, or an IP address text with its port ("127.0.0.1:9001",
+ * "[::1]:9001"), the way nginx names a peer, so that both use the same Maglev keys. */
+int lbf_valid_target_name(const char *s);
+/* The message part for a bad target name. */
+#define LBF_TARGET_NAME_RULE "[A-Za-z0-9._-], 1..64, or ADDR:PORT"
 /* Copies a NUL-terminated string that fits (checked by the caller's validation); truncates
  * otherwise. */
 void lbf_strlcpy(char *dst, const char *src, size_t cap);
@@ -173,6 +201,8 @@ struct lbf_admin_req {
  * `msg` set. Target existence is checked later by the caller. */
 int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *args, size_t n_args,
                     struct lbf_admin_req *out, char *msg, size_t cap);
+/* Whether an action changes state (and so needs the bearer token when one is set). */
+int lbf_admin_mutates(int action);
 
 /* ---- targets (targets.c) -------------------------------------------------------------------- */
 struct lbf_target {
@@ -195,6 +225,11 @@ struct lbf_target {
     _Atomic uint64_t connect_failures;
     _Atomic uint64_t checks_ok;
     _Atomic uint64_t checks_failed;
+    _Atomic uint32_t holders; /* connections holding this id (workers) */
+    /* registry bookkeeping, under reg.mu */
+    struct lbf_target *name_next;  /* name index chain (while not gone) */
+    struct lbf_target *grave_next; /* gone, waiting to be freed */
+    uint64_t free_epoch;           /* live_epoch bumped for the free (0: not yet) */
     /* health check state: control thread only */
     int chk_fd;
     int chk_phase;
@@ -208,7 +243,14 @@ struct lbf_target {
 struct lbf_registry {
     pthread_mutex_t mu;
     _Atomic(struct lbf_target *) *by_id; /* LBF_MAX_IDS slots */
-    uint32_t next_id;
+    uint32_t next_id;   /* ids below this have been handed out (the high-water mark) */
+    uint32_t *free_ids; /* ids to reuse (a stack of LBF_MAX_IDS) */
+    uint32_t n_free;
+    uint32_t n_records;               /* records allocated now */
+    struct lbf_target **by_name;      /* LBF_NAME_BUCKETS chains of records not gone */
+    struct lbf_target *graveyard;     /* gone records waiting to be freed */
+    struct lbf_target *removed;       /* LBF_REMOVED_KEEP copies of the last freed records */
+    uint32_t removed_head, n_removed; /* ring: the next slot, how many are filled */
     char zones[LBF_MAX_ZONES][LBF_NAME_MAX + 1];
     int n_zones;
 };
@@ -237,7 +279,7 @@ struct lbf_stats {
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t active;
     _Atomic uint64_t pipes_created;
-    _Atomic uint64_t delack_flushed; /* smart connect: held ACKs sent with nothing to carry them */
+    _Atomic uint64_t delack_flushed;  /* smart connect: held ACKs sent with nothing to carry them */
     _Atomic uint64_t cdelack_flushed; /* smart accept: the same toward clients */
     _Atomic uint64_t checks_ok;
     _Atomic uint64_t checks_failed;
@@ -286,6 +328,7 @@ struct lbf_app {
     char **argv;
 };
 
+/* main.c */
 uint64_t lbf_now_ms(void);
 void lbf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -304,8 +347,21 @@ struct lbf_target *lbf_target_by_name(struct lbf_app *app, const char *name, int
 int lbf_target_add(struct lbf_app *app, const struct lbf_target_conf *tc, char *msg, size_t cap);
 /* Deletes (drains then removes) a target by name (takes reg.mu). 0, -ENOENT, or an error. */
 int lbf_target_delete(struct lbf_app *app, const char *name);
-/* Applies a reloaded configuration's targets. */
+/* Applies a reloaded configuration's targets (make-before-break for changed addresses). */
 void lbf_targets_apply(struct lbf_app *app, const struct lbf_config *ncfg);
+/* The balancer reported the target gone (LB_EVENT_REMOVED): out of the name index, its checks
+ * stopped, queued to be freed. Control thread. */
+void lbf_target_gone(struct lbf_app *app, struct lbf_target *t, uint64_t now);
+/* Frees gone records no connection holds once every worker has begun a turn after the
+ * record's epoch (`min_epoch`: lbf_workers_min_epoch()), and reuses their ids. Control
+ * thread. */
+void lbf_targets_reclaim(struct lbf_app *app, uint64_t min_epoch);
+/* Whether gone records wait to be freed. */
+int lbf_targets_reclaim_pending(struct lbf_app *app);
+/* The targets /targets and /metrics list: registered ones, gone ones whose name is not back,
+ * and copies of the last removals (at most LBF_REMOVED_KEEP, LBF_REMOVED_KEEP_MS old); call
+ * with reg.mu held. */
+int lbf_targets_visible(struct lbf_app *app, struct lbf_target **out, int cap, uint64_t now);
 uint32_t lbf_zone_id(struct lbf_registry *r, const char *name);
 struct lbf_live *lbf_live_from_config(const struct lbf_config *cfg);
 
@@ -318,9 +374,12 @@ int lbf_workers_run(struct lbf_app *app);
 /* The oldest live_epoch a worker has seen at the start of its current turn. */
 uint64_t lbf_workers_min_epoch(struct lbf_app *app);
 void lbf_workers_signal_close(struct lbf_app *app);
-int lbf_targets_retry_pending(struct lbf_app *app);
 void lbf_workers_close_all(struct lbf_app *app);
 int lbf_listen_socket(const struct lbf_addr *a, int reuseport, char *msg, size_t cap);
+struct lbf_ep;
+/* A connection's endpoints in compact form (struct lbf_ep, with the PROXY glue below). */
+void lbf_ep_from_sockaddr(struct lbf_ep *ep, const struct sockaddr *sa);
+socklen_t lbf_ep_to_sockaddr(const struct lbf_ep *ep, struct sockaddr_storage *ss);
 
 /* health.c: control-thread health checks */
 /* Runs due checks, advances in-flight ones; returns the next time it needs to run. */
@@ -332,6 +391,9 @@ void lbf_health_stop(struct lbf_app *app, struct lbf_target *t);
 
 /* admin.c */
 int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap);
+/* Closes admin connections whose request headers are late; returns when to sweep next
+ * (UINT64_MAX: nothing pending). Control thread. */
+uint64_t lbf_admin_sweep(struct lbf_app *app, uint64_t now);
 void lbf_admin_stop(struct lbf_app *app);
 /* Renders /metrics or /targets into a malloc'd string. */
 char *lbf_render_metrics(struct lbf_app *app);
@@ -345,14 +407,12 @@ struct lbf_ep {
     uint8_t addr[16];
     uint16_t port; /* host order */
 };
-void lbf_ep_from_sockaddr(struct lbf_ep *ep, const struct sockaddr *sa);
-socklen_t lbf_ep_to_sockaddr(const struct lbf_ep *ep, struct sockaddr_storage *ss);
-/* Returns > 0 header length (src/dst filled for PROXY; left alone for LOCAL or UNKNOWN),
- * 0 need more bytes, -1 "not a PROXY header", -2 invalid header (reason set). */
-int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct lbf_ep *dst,
-                     const char **reason);
+/* Returns liblb's result: > 0 the header length (src/dst filled for PROXY; src->family 0 for
+ * LOCAL, UNKNOWN or UNIX), -EAGAIN for more bytes, LB_E_PROXY_NOT_PROXY, or another
+ * LB_E_PROXY_* for an invalid header. */
+int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct lbf_ep *dst);
 /* Encodes a PROXY header (version 1 or 2; local: LOCAL command) into buf; returns its
- * length or -1. */
+ * length or liblb's error code. */
 int lbf_proxy_encode(int version, int crc32c, int local, const struct lbf_ep *src,
                      const struct lbf_ep *dst, uint8_t *buf, size_t cap);
 

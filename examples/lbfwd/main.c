@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -158,6 +159,43 @@ static void write_ready_file(struct lbf_app *app)
         lbf_log("lbfwd: cannot rename %s: %s", tmp, strerror(errno));
 }
 
+/* What a configuration needs of this host, checked before anything starts (and by
+ * --check-config): the user exists; the log and the ready file can be created where named. */
+static int check_host(const struct lbf_config *cfg, struct lbf_cfg_error *err)
+{
+    const char *where = cfg->config_file[0] ? cfg->config_file : "configuration";
+    if (cfg->user[0] && !getpwnam(cfg->user)) {
+        snprintf(err->where, sizeof(err->where), "%s", where);
+        snprintf(err->msg, sizeof(err->msg), "user: no such user '%s'", cfg->user);
+        return -1;
+    }
+    const struct {
+        const char *name, *path;
+    } files[] = {{"log", cfg->log_path}, {"ready_file", cfg->ready_file}};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (!files[i].path[0])
+            continue;
+        char dir[LBF_PATH_MAX];
+        lbf_strlcpy(dir, files[i].path, sizeof(dir));
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            snprintf(dir, sizeof(dir), ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err->where, sizeof(err->where), "%s", where);
+            const char *why = stat(dir, &st) != 0 ? strerror(errno) : "is not a directory";
+            snprintf(err->msg, sizeof(err->msg), "%s: directory %.120s: %s", files[i].name, dir,
+                     why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int drop_privileges(const char *user)
 {
     struct passwd *pw = getpwnam(user);
@@ -184,7 +222,7 @@ static void handle_events(struct lbf_app *app, uint64_t now)
 {
     lb_event ev[64];
     for (;;) {
-        int n = lb_balancer_tick(app->bal, now, ev, 64);
+        int n = lb_balancer_tick(app->bal, now, ev, sizeof(*ev), 64);
         if (n <= 0)
             break;
         int close_needed = 0;
@@ -207,13 +245,8 @@ static void handle_events(struct lbf_app *app, uint64_t now)
                 break;
             case LB_EVENT_REMOVED:
                 lbf_log("lbfwd: event target=%s removed", name);
-                if (t) {
-                    pthread_mutex_lock(&app->reg.mu);
-                    lbf_health_stop(app, t);
-                    atomic_store(&t->gone_at, now);
-                    atomic_store(&t->gone, 1);
-                    pthread_mutex_unlock(&app->reg.mu);
-                }
+                if (t)
+                    lbf_target_gone(app, t, now);
                 break;
             default:
                 break;
@@ -271,6 +304,7 @@ static void do_reload(struct lbf_app *app)
     /* settings read by the control thread */
     cur->check_interval_ms = ncfg.check_interval_ms;
     cur->check_timeout_ms = ncfg.check_timeout_ms;
+    cur->announce_delay_ms = ncfg.announce_delay_ms;
     memcpy(cur->check_path, ncfg.check_path, sizeof(cur->check_path));
     if (strcmp(ncfg.log_path, cur->log_path) != 0)
         lbf_log("lbfwd: reload: a new log path needs a restart; kept");
@@ -293,7 +327,62 @@ static void reopen_log(struct lbf_app *app)
     lbf_log("lbfwd: log reopened");
 }
 
-static int run(struct lbf_app *app)
+/* The control loop's state: its epoll and signal descriptors, and the SIGTERM drain. */
+struct control {
+    int epfd;
+    int sfd;
+    int stopping;
+    uint64_t stop_deadline;
+    int announcing; /* SIGTERM seen, /ready 503, listeners open until announce_deadline */
+    uint64_t announce_deadline;
+};
+
+/* Signals to a signalfd, the wake eventfd, and the control epoll watching both. */
+static int control_open(struct lbf_app *app, struct control *ctl)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
+    memset(ctl, 0, sizeof(*ctl));
+    ctl->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    app->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ctl->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (ctl->sfd < 0 || app->wake_fd < 0 || ctl->epfd < 0) {
+        fprintf(stderr, "lbfwd: setup: %s\n", strerror(errno));
+        return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_SIGNAL};
+    epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->sfd, &ev);
+    ev.data.u64 = TAG_WAKE;
+    epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, app->wake_fd, &ev);
+    return 0;
+}
+
+static int admin_bind(struct lbf_app *app, char *msg, size_t cap)
+{
+    struct lbf_config *cfg = &app->cfg;
+    app->admin_fd = -1;
+    if (!cfg->admin_set)
+        return 0;
+    app->admin_fd = lbf_listen_socket(&cfg->admin, 0, msg, cap);
+    if (app->admin_fd < 0)
+        return -1;
+    app->admin_bound = cfg->admin;
+    app->admin_bound.len = sizeof(app->admin_bound.ss);
+    getsockname(app->admin_fd, (struct sockaddr *)&app->admin_bound.ss, &app->admin_bound.len);
+    lb_addr_format((struct sockaddr *)&app->admin_bound.ss, app->admin_bound.text,
+                   sizeof(app->admin_bound.text));
+    return 0;
+}
+
+/* Everything up to serving: the log, the balancer, the control descriptors, the listeners and
+ * the admin socket, the targets (once lbfwd's own addresses are known: none may be one of
+ * them), fewer privileges, the admin server and the workers. 0, or the exit status. */
+static int start(struct lbf_app *app, struct control *ctl)
 {
     char msg[300];
     struct lbf_config *cfg = &app->cfg;
@@ -306,52 +395,23 @@ static int run(struct lbf_app *app)
         fprintf(stderr, "lbfwd: %s\n", msg);
         return 1;
     }
-    for (int i = 0; i < cfg->n_targets; i++) {
-        if (lbf_target_add(app, &cfg->targets[i], msg, sizeof(msg)) != 0) {
-            fprintf(stderr, "lbfwd: %s\n", msg);
-            return 2;
-        }
-    }
     struct lbf_live *lv = lbf_live_from_config(cfg);
     if (!lv)
         return 1;
     atomic_store(&app->live, lv);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     app->n_workers = cfg->workers ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
-
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
-    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    app->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (sfd < 0 || app->wake_fd < 0 || epfd < 0) {
-        fprintf(stderr, "lbfwd: setup: %s\n", strerror(errno));
+    if (control_open(app, ctl) != 0 || lbf_workers_start(app) != 0)
+        return 1;
+    if (admin_bind(app, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "lbfwd: admin: %s\n", msg);
         return 1;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_SIGNAL};
-    epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
-    ev.data.u64 = TAG_WAKE;
-    epoll_ctl(epfd, EPOLL_CTL_ADD, app->wake_fd, &ev);
-
-    if (lbf_workers_start(app) != 0)
-        return 1;
-    app->admin_fd = -1;
-    if (cfg->admin_set) {
-        app->admin_fd = lbf_listen_socket(&cfg->admin, 0, msg, sizeof(msg));
-        if (app->admin_fd < 0) {
-            fprintf(stderr, "lbfwd: admin: %s\n", msg);
-            return 1;
+    for (int i = 0; i < cfg->n_targets; i++) {
+        if (lbf_target_add(app, &cfg->targets[i], msg, sizeof(msg)) != 0) {
+            fprintf(stderr, "lbfwd: %s\n", msg);
+            return 2;
         }
-        app->admin_bound = cfg->admin;
-        app->admin_bound.len = sizeof(app->admin_bound.ss);
-        getsockname(app->admin_fd, (struct sockaddr *)&app->admin_bound.ss, &app->admin_bound.len);
-        lb_addr_format((struct sockaddr *)&app->admin_bound.ss, app->admin_bound.text,
-                       sizeof(app->admin_bound.text));
     }
     if (cfg->user[0] && drop_privileges(cfg->user) != 0)
         return 1;
@@ -368,72 +428,123 @@ static int run(struct lbf_app *app)
             lb_balancer_algorithm_name(cfg->algorithm), cfg->n_targets,
             cfg->admin_set ? app->admin_bound.text : "off");
     write_ready_file(app);
+    return 0;
+}
 
-    uint64_t stop_deadline = 0;
-    int stopping = 0;
-    for (;;) {
-        uint64_t now = lbf_now_ms();
-        handle_events(app, now);
-        if (retired_lives)
-            retire_collect(app, 0);
-        uint64_t next = now + 1000;
-        uint64_t hnext = lbf_health_run(app, epfd, now);
-        if (hnext < next)
-            next = hnext;
-        uint64_t bnext = lb_balancer_next_deadline(app->bal);
-        if (bnext < next)
-            next = bnext;
-        if (lbf_targets_retry_pending(app) > 0 && now + 100 < next)
-            next = now + 100;
-        if (stopping) {
-            if (atomic_load(&app->st.active) == 0)
-                break;
-            if (now >= stop_deadline) {
-                lbf_log("lbfwd: drain timeout: closing %llu connections",
-                        (unsigned long long)atomic_load(&app->st.active));
-                lbf_workers_close_all(app);
-                break;
-            }
-            if (now + 50 < next)
-                next = now + 50;
-        }
-        int timeout = next <= now ? 0 : (int)(next - now);
-        struct epoll_event evs[64];
-        int n = epoll_wait(epfd, evs, 64, timeout);
-        now = lbf_now_ms();
-        for (int i = 0; i < n; i++) {
-            uint64_t tag = evs[i].data.u64;
-            if (tag == TAG_WAKE) {
-                uint64_t v;
-                ssize_t r = read(app->wake_fd, &v, sizeof(v));
-                (void)r;
-            } else if (tag == TAG_SIGNAL) {
-                struct signalfd_siginfo si;
-                while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                    if (si.ssi_signo == SIGHUP) {
-                        do_reload(app);
-                    } else if (si.ssi_signo == SIGUSR1) {
-                        reopen_log(app);
-                    } else if (!stopping) {
-                        stopping = 1;
-                        stop_deadline = now + cfg->drain_timeout_ms;
-                        lbf_log("lbfwd: %s: stop accepting, draining %llu connections (at most "
-                                "%u ms)",
-                                si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
-                                (unsigned long long)atomic_load(&app->st.active),
-                                cfg->drain_timeout_ms);
-                        lbf_workers_stop_accepting(app);
-                    }
-                }
-            } else if (tag >= LBF_TAG_CHECK) {
-                pthread_mutex_lock(&app->reg.mu);
-                struct lbf_target *t = lbf_target_get(app, (uint32_t)(tag - LBF_TAG_CHECK));
-                if (t)
-                    lbf_health_event(app, t, epfd, evs[i].events, now);
-                pthread_mutex_unlock(&app->reg.mu);
-            }
+/* One turn's housekeeping: balancer events, retired settings, health checks, late admin
+ * headers, freed target records. Returns when the loop must run next. */
+static uint64_t housekeeping(struct lbf_app *app, struct control *ctl, uint64_t now)
+{
+    handle_events(app, now);
+    if (retired_lives)
+        retire_collect(app, 0);
+    uint64_t next = now + 1000;
+    uint64_t deadlines[] = {lbf_health_run(app, ctl->epfd, now),
+                            lb_balancer_next_deadline(app->bal), lbf_admin_sweep(app, now)};
+    for (size_t i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++)
+        if (deadlines[i] < next)
+            next = deadlines[i];
+    lbf_targets_reclaim(app, lbf_workers_min_epoch(app));
+    if (lbf_targets_reclaim_pending(app) && now + 100 < next)
+        next = now + 100;
+    return next;
+}
+
+/* SIGTERM (after the announce delay, if any): the listeners close, the connections drain. */
+static void begin_drain(struct lbf_app *app, struct control *ctl, uint64_t now)
+{
+    ctl->announcing = 0;
+    ctl->stopping = 1;
+    ctl->stop_deadline = now + app->cfg.drain_timeout_ms;
+    lbf_log("lbfwd: stop accepting, draining %llu connections (at most %u ms)",
+            (unsigned long long)atomic_load(&app->st.active), app->cfg.drain_timeout_ms);
+    lbf_workers_stop_accepting(app);
+}
+
+static void on_signals(struct lbf_app *app, struct control *ctl, uint64_t now)
+{
+    struct signalfd_siginfo si;
+    while (read(ctl->sfd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            do_reload(app);
+        } else if (si.ssi_signo == SIGUSR1) {
+            reopen_log(app);
+        } else if (ctl->stopping) {
+            continue;
+        } else if (!ctl->announcing && app->cfg.announce_delay_ms > 0) {
+            /* not ready from now on (the node's route is withdrawn); the listeners still
+             * accept what the network sends meanwhile */
+            ctl->announcing = 1;
+            ctl->announce_deadline = now + app->cfg.announce_delay_ms;
+            atomic_store(&app->listening, 0);
+            lbf_log("lbfwd: %s: not ready; still accepting for %u ms (announce delay)",
+                    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", app->cfg.announce_delay_ms);
+        } else {
+            /* no announce delay, or a second signal during it */
+            lbf_log("lbfwd: %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            begin_drain(app, ctl, now);
         }
     }
+}
+
+static void on_event(struct lbf_app *app, struct control *ctl, const struct epoll_event *ev,
+                     uint64_t now)
+{
+    uint64_t tag = ev->data.u64;
+    if (tag == TAG_WAKE) {
+        uint64_t v;
+        ssize_t r = read(app->wake_fd, &v, sizeof(v));
+        (void)r;
+    } else if (tag == TAG_SIGNAL) {
+        on_signals(app, ctl, now);
+    } else if (tag >= LBF_TAG_CHECK) {
+        pthread_mutex_lock(&app->reg.mu);
+        struct lbf_target *t = lbf_target_get(app, (uint32_t)(tag - LBF_TAG_CHECK));
+        if (t)
+            lbf_health_event(app, t, ctl->epfd, ev->events, now);
+        pthread_mutex_unlock(&app->reg.mu);
+    }
+}
+
+/* After SIGTERM: 1 once the last connection ended or the drain deadline passed (then the rest
+ * are closed); otherwise lowers `next` to poll the count. */
+static int drained(struct lbf_app *app, struct control *ctl, uint64_t now, uint64_t *next)
+{
+    if (atomic_load(&app->st.active) == 0)
+        return 1;
+    if (now >= ctl->stop_deadline) {
+        lbf_log("lbfwd: drain timeout: closing %llu connections",
+                (unsigned long long)atomic_load(&app->st.active));
+        lbf_workers_close_all(app);
+        return 1;
+    }
+    if (now + 50 < *next)
+        *next = now + 50;
+    return 0;
+}
+
+static void control_loop(struct lbf_app *app, struct control *ctl)
+{
+    for (;;) {
+        uint64_t now = lbf_now_ms();
+        uint64_t next = housekeeping(app, ctl, now);
+        if (ctl->announcing && now >= ctl->announce_deadline)
+            begin_drain(app, ctl, now);
+        if (ctl->announcing && ctl->announce_deadline < next)
+            next = ctl->announce_deadline;
+        if (ctl->stopping && drained(app, ctl, now, &next))
+            return;
+        int timeout = next <= now ? 0 : (int)(next - now);
+        struct epoll_event evs[64];
+        int n = epoll_wait(ctl->epfd, evs, 64, timeout);
+        now = lbf_now_ms();
+        for (int i = 0; i < n; i++)
+            on_event(app, ctl, &evs[i], now);
+    }
+}
+
+static void shut_down(struct lbf_app *app, struct control *ctl)
+{
     lbf_workers_join(app);
     lbf_admin_stop(app);
     pthread_mutex_lock(&app->reg.mu);
@@ -443,15 +554,25 @@ static int run(struct lbf_app *app)
             lbf_health_stop(app, t);
     }
     pthread_mutex_unlock(&app->reg.mu);
-    if (cfg->ready_file[0])
-        unlink(cfg->ready_file);
+    if (app->cfg.ready_file[0])
+        unlink(app->cfg.ready_file);
     lbf_log("lbfwd: stopped (%llu connections served)",
             (unsigned long long)atomic_load(&app->st.completed));
-    close(epfd);
-    close(sfd);
+    close(ctl->epfd);
+    close(ctl->sfd);
     close(app->wake_fd);
     if (app->admin_fd >= 0)
         close(app->admin_fd);
+}
+
+static int run(struct lbf_app *app)
+{
+    struct control ctl;
+    int rc = start(app, &ctl);
+    if (rc != 0)
+        return rc;
+    control_loop(app, &ctl);
+    shut_down(app, &ctl);
     return 0;
 }
 
@@ -478,6 +599,11 @@ int main(int argc, char **argv)
     if (cli.demo) {
         lbf_config_free(&app.cfg);
         return lbf_demo(argv[0]);
+    }
+    if (check_host(&app.cfg, &err) != 0) {
+        fprintf(stderr, "lbfwd: %s: %s\n", err.where, err.msg);
+        lbf_config_free(&app.cfg);
+        return 2;
     }
     if (cli.check_config) {
         printf("lbfwd: configuration OK (%d listen addresses, %d targets)\n", app.cfg.n_listen,

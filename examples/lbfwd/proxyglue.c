@@ -7,8 +7,7 @@
 #include "lb/proxy.h"
 #include "lbfwd.h"
 
-int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct lbf_ep *dst,
-                     const char **reason)
+int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct lbf_ep *dst)
 {
     lb_proxy_options opts;
     lb_proxy_header h;
@@ -19,15 +18,8 @@ int lbf_proxy_decode(const uint8_t *buf, size_t len, struct lbf_ep *src, struct 
     memset(&h, 0, sizeof(h));
     h.struct_size = sizeof(h);
     int rc = lb_proxy_decode(buf, len, &opts, &h, &need);
-    if (rc == -EAGAIN)
-        return 0;
-    if (rc == LB_E_PROXY_NOT_PROXY)
-        return -1;
-    if (rc <= 0) {
-        if (reason)
-            *reason = lb_err_name(rc);
-        return -2;
-    }
+    if (rc <= 0)
+        return rc;
     if (h.command == LB_PROXY_CMD_PROXY &&
         (h.family == LB_PROXY_FAM_INET || h.family == LB_PROXY_FAM_INET6)) {
         size_t n = h.family == LB_PROXY_FAM_INET ? 4 : 16;
@@ -63,6 +55,5 @@ int lbf_proxy_encode(int version, int crc32c, int local, const struct lbf_ep *sr
         p.src = (const struct sockaddr *)&s;
         p.dst = (const struct sockaddr *)&d;
     }
-    int rc = lb_proxy_encode(buf, cap, &p, &need);
-    return rc > 0 ? rc : -1;
+    return lb_proxy_encode(buf, cap, &p, &need);
 }

@@ -29,10 +29,11 @@ static const char balancer_help[] =
     "  --drain KEY           drain a target (an operator's drain)\n"
     "  --remove KEY          deregister a target (drains, then removes it)\n"
     "  --fail KEY            the target fails its health checks\n"
-    "  --flows N             flows to pick (default 10000)\n"
+    "  --flows N             flows to pick, 0..100000000 (default 10000)\n"
     "  --hold                keep every picked connection open (least connections needs load)\n";
 
 #define MAX_TARGETS 4096
+#define MAX_FLOWS   100000000u /* the cap of the other commands' counts (chash --keys) */
 
 struct target_arg {
     char *key;
@@ -130,7 +131,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'l':
         case 'p':
         case 'n':
-            if (lbt_parse_u64(optarg, c == 's' || c == 'n' ? UINT64_MAX : UINT32_MAX, &v))
+            if (c == 'n' && lbt_parse_u64(optarg, MAX_FLOWS, &v))
+                return lbt_usage("balancer", "bad --flows '%s': want 0..%u", optarg, MAX_FLOWS);
+            if (lbt_parse_u64(optarg, c == 's' ? UINT64_MAX : UINT32_MAX, &v))
                 return lbt_usage("balancer", "bad number '%s'", optarg);
             if (c == 'm')
                 a->cfg.table_size = (uint32_t)v;
@@ -299,7 +302,7 @@ int lbt_cmd_balancer(int argc, char **argv)
                 lb_balancer_release(b, id, 1);
         }
         lb_event *ev = calloc(4 * a->n + 16, sizeof(*ev));
-        int n_ev = ev ? lb_balancer_tick(b, 1, ev, 4 * a->n + 16) : 0;
+        int n_ev = ev ? lb_balancer_tick(b, 1, ev, sizeof(*ev), 4 * a->n + 16) : 0;
         cJSON *o = ev ? report(b, a, no_target, ev, n_ev < 0 ? 0 : n_ev) : NULL;
         exit_code = o ? lbt_print(o) : lbt_fail(-ENOMEM, NULL);
         free(ev);

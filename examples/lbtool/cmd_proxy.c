@@ -148,7 +148,7 @@ static void tlv_value(const lb_proxy_header *h, const lb_proxy_tlv *t, int first
             cJSON_AddStringToObject(s, "name", ssl_sub_name(v.type));
             cJSON_AddNumberToObject(s, "length", v.length);
             cJSON_AddItemToObject(s, "value",
-                                  v.type == LB_PROXY_SUBTLV_SSL_CLIENT_CERT
+                                  v.type == LB_PROXY_TLV_SSL_CLIENT_CERT
                                       ? lbt_hex_bytes(v.value, v.length)
                                       : text_or_hex(v.value, v.length));
             cJSON_AddItemToArray(subs, s);
@@ -249,10 +249,10 @@ static int proxy_decode(int argc, char **argv)
             o.max_header_size = (uint32_t)v;
             break;
         case '1':
-            o.versions = LB_PROXY_V1;
-            break;
         case '2':
-            o.versions = LB_PROXY_V2;
+            if (o.versions)
+                return lbt_usage("proxy decode", "--v1-only and --v2-only exclude each other");
+            o.versions = c == '1' ? LB_PROXY_V1 : LB_PROXY_V2;
             break;
         case 'h':
             fputs(proxy_help, stdout);
@@ -287,7 +287,7 @@ static int proxy_decode(int argc, char **argv)
     h.struct_size = sizeof(h);
     size_t need = 0;
     int rc = lb_proxy_decode(buf, (size_t)n, &o, &h, &need);
-    if (rc == -EAGAIN) {
+    if (rc == LB_E_NEED_MORE) {
         free(buf);
         return lbt_fail(rc, "the input ends before the header does (at least %zu more bytes)",
                         need);
@@ -349,7 +349,7 @@ static int proxy_encode(int argc, char **argv)
     static uint8_t tlvs[LB_PROXY_MAX_HEADER], val[LB_PROXY_MAX_HEADER];
     static uint8_t out[LB_PROXY_MAX_HEADER];
     lb_proxy_tlv_builder tb;
-    lb_proxy_tlvb_init(&tb, tlvs, sizeof(tlvs));
+    lb_proxy_tlvb_init(&tb, sizeof(tb), tlvs, sizeof(tlvs));
     lb_proxy_encode_params p;
     memset(&p, 0, sizeof(p));
     p.struct_size = sizeof(p);

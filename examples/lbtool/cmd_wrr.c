@@ -88,7 +88,7 @@ int lbt_cmd_wrr(int argc, char **argv)
             return lbt_usage("wrr", "unexpected argument '%s'", argv[optind]);
         return lbt_usage("wrr", "need at least one --target and --picks");
     }
-    lb_wrr_options o = {sizeof(o), seed, NULL};
+    lb_wrr_options o = {.struct_size = sizeof(o), .seed = seed, .prev = NULL};
     lb_wrr *r;
     rc = lb_wrr_new(&r, pool, &o);
     if (rc) {

@@ -143,7 +143,7 @@ static int parse_args(int argc, char **argv, struct zones_args *a)
                                          {"table", no_argument, 0, 't'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    lb_zone_options_init(&a->opts);
+    lb_zone_options_init(&a->opts, sizeof(a->opts));
     int c;
     double v;
     opterr = 0;
@@ -164,9 +164,9 @@ static int parse_args(int argc, char **argv, struct zones_args *a)
             break;
         case 'm': {
             uint32_t m = 0;
-            while (lb_zone_mode_name(m) && strcmp(lb_zone_mode_name(m), optarg))
+            while (m <= LB_ZONE_MODE_AFFINITY && strcmp(lb_zone_mode_name(m), optarg))
                 m++;
-            if (!lb_zone_mode_name(m))
+            if (m > LB_ZONE_MODE_AFFINITY)
                 return lbt_usage("zones", "unknown mode '%s'", optarg);
             a->opts.mode = m;
             break;

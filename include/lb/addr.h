@@ -29,6 +29,12 @@ struct sockaddr_storage;
  * @param[out] out_len the address's length (may be NULL).
  * @return 0, -EINVAL (NULL argument), #LB_E_ADDR_SYNTAX, #LB_E_ADDR_PORT, -ENAMETOOLONG
  *         (UNIX path too long).
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_ADDR_SYNTAX Malformed address
+ * @retval LB_E_ADDR_PORT Missing or invalid port
+ * @retval ENAMETOOLONG
  */
 LB_API int lb_addr_parse(const char *text, struct sockaddr_storage *out, uint32_t *out_len);
 
@@ -38,10 +44,15 @@ LB_API int lb_addr_parse(const char *text, struct sockaddr_storage *out, uint32_
  * @param buf destination, NUL-terminated on success.
  * @param cap size of @p buf (#LB_ADDR_TEXT_MAX is always enough for IP addresses).
  * @return the text length (without NUL), -EINVAL, -EAFNOSUPPORT, -ENOSPC.
+ * @thread pure
+ * @retval EINVAL Invalid argument
+ * @retval EAFNOSUPPORT Address family not supported
+ * @retval ENOSPC Not enough room in the caller's buffer
  */
 LB_API int lb_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
 
-/** An address range (plain struct; fill it with lb_cidr_parse()). */
+/** An address range (plain struct; fill it with lb_cidr_parse()). A frozen struct: it has no
+ *  struct_size and never changes. */
 typedef struct lb_cidr {
     /** `AF_INET` or `AF_INET6`. */
     uint32_t family;
@@ -56,6 +67,10 @@ typedef struct lb_cidr {
  * @param text NUL-terminated text (borrowed).
  * @param[out] out the range.
  * @return 0, -EINVAL, #LB_E_ADDR_SYNTAX.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_ADDR_SYNTAX Malformed address
  */
 LB_API int lb_cidr_parse(const char *text, lb_cidr *out);
 
@@ -64,6 +79,8 @@ LB_API int lb_cidr_parse(const char *text, lb_cidr *out);
  * @param cidr the range.
  * @param sa a socket address (borrowed).
  * @return 1 yes, 0 no (also for NULL arguments or another family).
+ * @thread pure
+ * @retval LB_OK Success
  */
 LB_API int lb_cidr_contains(const lb_cidr *cidr, const struct sockaddr *sa);
 

@@ -17,11 +17,15 @@
  * sooner) to drive drain deadlines, ejection ends and slow-start ramps; events come out
  * through a caller buffer.
  *
- * Threading: lb_balancer_pick(), lb_balancer_pick_ex(), lb_balancer_release() and the
- * stats calls may be called from any number of threads at once, concurrently with
- * everything else; picks are lock-free and allocation-free. Every other call (changes,
- * health reports, tick) may also be called from any thread: changes are serialised by an
- * internal writer lock that readers never take. Memory reclamation of retired snapshots is
+ * Threading (each function's `@thread` and `@mayblock` lines, doc/ABI.md): every call but
+ * lb_balancer_new() and lb_balancer_free() is `reader`: safe from any number of threads at
+ * once on the same balancer. lb_balancer_pick() and lb_balancer_pick_ex() are lock-free and
+ * allocation-free and never block. Every other call may block: changes, health reports,
+ * ticks, deadlines and the statistics take the balancer's internal writer mutex (which picks
+ * never take); lb_balancer_remove() and lb_balancer_drain() also wait until every pick that
+ * could still choose the target has finished; lb_balancer_release() takes the mutex when it
+ * releases a draining target's last connection. An event loop should therefore run those
+ * calls where a short wait is acceptable. Memory reclamation of retired snapshots is
  * described in doc/balancer.md.
  */
 #ifndef LB_BALANCER_H
@@ -53,7 +57,9 @@ enum lb_algorithm {
     LB_ALG_P2C = 5
 };
 
-/** What a target's health state is (also the states of `lb/health.h`). */
+/** A balancer target's public state. Its own set, separate from lb/health.h's
+ *  #lb_health_state (other names and values): EJECTED and health's draining after failed
+ *  checks both show as #LB_STATE_UNHEALTHY here. */
 enum lb_target_state {
     /** Registered, waiting for its first health checks. */
     LB_STATE_INITIAL = 0,
@@ -67,15 +73,18 @@ enum lb_target_state {
     LB_STATE_REMOVED = 4
 };
 
-/** Zone modes of #lb_balancer_config.zone_mode (see doc/zones.md). The other two modes are
- *  lb/zone.h's #LB_ZONE_MODE_AWARE (2: zone-aware spill-over, Envoy's: local while the local
- *  zone has the capacity) and #LB_ZONE_MODE_AFFINITY (3: a fixed share stays local,
- *  #lb_balancer_config.local_percent, the rest goes anywhere), with the same values here. */
+/** Zone modes of #lb_balancer_config.zone_mode (see doc/zones.md). Not the values of
+ *  lb/zone.h's #lb_zone_mode: the balancer's default (0) is cross-zone on. */
 enum lb_balancer_zone_mode {
     /** Every target in every zone (cross-zone on; default). */
-    LB_ZONE_MODE_ALL = 0,
+    LB_BALANCER_ZONE_ALL = 0,
     /** Only targets in the local zone (cross-zone off). */
-    LB_ZONE_MODE_LOCAL = 1
+    LB_BALANCER_ZONE_LOCAL = 1,
+    /** Zone-aware spill-over (Envoy's): local while the local zone has the capacity. */
+    LB_BALANCER_ZONE_AWARE = 2,
+    /** A fixed share stays local (#lb_balancer_config.local_percent), the rest goes
+     *  anywhere. */
+    LB_BALANCER_ZONE_AFFINITY = 3
 };
 
 /** Configuration of a new balancer. Zero-initialise it, set `struct_size`, then the fields you
@@ -89,7 +98,10 @@ typedef struct lb_balancer_config {
     uint32_t table_size;
     /** Bounded-load factor in percent for #LB_ALG_RING_BOUNDED (0: 125, i.e. c = 1.25). */
     uint32_t bound_percent;
-    /** Seed for hash placement and for round-robin / sampling starts (0 is a valid seed). */
+    /** Seed of the round-robin start (#LB_ALG_WRR) and of the sampling of #LB_ALG_P2C and
+     *  #LB_ALG_LEASTCONN (0 is a valid seed). Maglev and the rings do not use it: their
+     *  placement depends only on the targets' keys and weights, so that every balancer of a
+     *  fleet builds the same table (doc/maglev.md). */
     uint64_t seed;
     /** Most targets at once, including draining ones (0: 4096). */
     uint32_t max_targets;
@@ -122,13 +134,22 @@ typedef struct lb_balancer_config {
     uint32_t max_eject_percent;
     /** The zone of this balancer's node. */
     uint32_t local_zone;
-    /** #LB_ZONE_MODE_ALL, #LB_ZONE_MODE_LOCAL, #LB_ZONE_MODE_AWARE or #LB_ZONE_MODE_AFFINITY. */
+    /** An #lb_balancer_zone_mode value. */
     uint32_t zone_mode;
-    /** The share kept local in #LB_ZONE_MODE_AFFINITY, in percent (0: 100). */
+    /** The share kept local in #LB_BALANCER_ZONE_AFFINITY, in percent (0: 100). */
     uint32_t local_percent;
     /** Zone-aware routing needs at least this many healthy targets (0: 6). */
     uint32_t min_cluster_size;
+    /** Most events queued for lb_balancer_tick(), 1..#LB_BALANCER_MAX_EVENT_QUEUE (0:
+     *  #LB_BALANCER_DEFAULT_EVENT_QUEUE). When the queue is full a new event is lost and
+     *  counted in lb_balancer_stats::events_dropped. */
+    uint32_t event_queue_max;
 } lb_balancer_config;
+
+/** The default of lb_balancer_config::event_queue_max. */
+#define LB_BALANCER_DEFAULT_EVENT_QUEUE 4096u
+/** The largest lb_balancer_config::event_queue_max. */
+#define LB_BALANCER_MAX_EVENT_QUEUE 1048576u
 
 /** Pass as #lb_balancer_config.deregistration_delay_ms for a drain with no delay. */
 #define LB_BALANCER_DRAIN_IMMEDIATE UINT32_MAX
@@ -183,6 +204,8 @@ typedef struct lb_event {
     uint32_t reason;
     /** Connections left on the target (#LB_EVENT_CLOSE, and draining state changes). */
     uint32_t connections;
+    /** Reserved (written as 0). */
+    uint32_t reserved0;
     /** When it happened (the `now_ms` of the call that caused it). */
     uint64_t at_ms;
 } lb_event;
@@ -256,6 +279,14 @@ typedef struct lb_balancer_stats {
     uint64_t no_target;
     /** Snapshots retired but not yet freed. */
     uint32_t retired_snapshots;
+    /** Events waiting for lb_balancer_tick(). */
+    uint32_t events_queued;
+    /** Events lost: the queue was full (lb_balancer_config::event_queue_max) or out of
+     *  memory. */
+    uint64_t events_dropped;
+    /** lb_balancer_release() calls that returned an error (an unknown id, or a target with no
+     *  connection left to release). */
+    uint64_t bad_releases;
 } lb_balancer_stats;
 
 /**
@@ -264,10 +295,21 @@ typedef struct lb_balancer_stats {
  * @param cfg the configuration (copied; NULL means every default).
  * @return 0, -EINVAL, #LB_E_BALANCER_CONFIG (a field out of range), #LB_E_MAGLEV_NOT_PRIME,
  *         -ENOMEM.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_BALANCER_CONFIG Invalid balancer configuration
+ * @retval LB_E_MAGLEV_NOT_PRIME Maglev table size is not prime
+ * @retval ENOMEM Out of memory
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API LB_NODISCARD int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg);
 
-/** @brief Free a balancer and every snapshot. No other call may be running. NULL is a no-op. */
+/**
+ *  @brief Free a balancer and every snapshot. No other call may be running. NULL is a no-op.
+ * @thread exclusive
+ */
 LB_API void lb_balancer_free(lb_balancer *b);
 
 /**
@@ -283,6 +325,16 @@ LB_API void lb_balancer_free(lb_balancer *b);
  * @param now_ms the current time.
  * @return 0, -EINVAL, -EEXIST, #LB_E_POOL_DUPLICATE_KEY, #LB_E_POOL_BAD_KEY,
  *         #LB_E_POOL_BAD_WEIGHT, -ENOSPC (max_targets reached), -ENOMEM.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval EEXIST Entry already exists
+ * @retval LB_E_POOL_DUPLICATE_KEY A target with this key already exists
+ * @retval LB_E_POOL_BAD_KEY Target key empty or too long
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
+ * @retval ENOSPC Not enough room in the caller's buffer
+ * @retval ENOMEM Out of memory
  */
 LB_API int lb_balancer_add(lb_balancer *b, uint32_t id, const void *key, size_t key_len,
                            uint32_t weight, uint32_t zone, uint32_t max_conns, uint64_t now_ms);
@@ -292,6 +344,11 @@ LB_API int lb_balancer_add(lb_balancer *b, uint32_t id, const void *key, size_t 
  *        connection is released or at the deregistration delay (#LB_EVENT_CLOSE reports
  *        what is left), followed by #LB_EVENT_REMOVED.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_balancer_remove(lb_balancer *b, uint32_t id, uint64_t now_ms);
 
@@ -300,18 +357,35 @@ LB_API int lb_balancer_remove(lb_balancer *b, uint32_t id, uint64_t now_ms);
  *        existing ones continue; at the deregistration delay #LB_EVENT_CLOSE reports what
  *        is left. It stays DRAINING until lb_balancer_undrain().
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_balancer_drain(lb_balancer *b, uint32_t id, uint64_t now_ms);
 
 /**
  * @brief Return a drained (not removed) target to service.
  * @return 0, -EINVAL, -ENOENT, #LB_E_HEALTH_BAD_STATE (not draining, or being removed).
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_HEALTH_BAD_STATE Not allowed in the target's health state
  */
 LB_API int lb_balancer_undrain(lb_balancer *b, uint32_t id, uint64_t now_ms);
 
 /**
  * @brief Change a target's weight (0: no new connections).
  * @return 0, -EINVAL, -ENOENT, #LB_E_POOL_BAD_WEIGHT.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
  */
 LB_API int lb_balancer_set_weight(lb_balancer *b, uint32_t id, uint32_t weight,
                                   uint64_t now_ms);
@@ -319,6 +393,11 @@ LB_API int lb_balancer_set_weight(lb_balancer *b, uint32_t id, uint32_t weight,
 /**
  * @brief Move a target to another zone.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_balancer_set_zone(lb_balancer *b, uint32_t id, uint32_t zone, uint64_t now_ms);
 
@@ -330,6 +409,11 @@ LB_API int lb_balancer_set_zone(lb_balancer *b, uint32_t id, uint32_t zone, uint
  * @param share_percent 0..100.
  * @param now_ms the current time.
  * @return 0, -EINVAL, -ERANGE.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ERANGE Value out of range
  */
 LB_API int lb_balancer_set_zone_share(lb_balancer *b, uint32_t zone, uint32_t share_percent,
                                       uint64_t now_ms);
@@ -341,6 +425,11 @@ LB_API int lb_balancer_set_zone_share(lb_balancer *b, uint32_t zone, uint32_t sh
  * @param check_ok 1 passed, 0 failed.
  * @param now_ms the current time.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_balancer_report(lb_balancer *b, uint32_t id, int check_ok, uint64_t now_ms);
 
@@ -348,6 +437,11 @@ LB_API int lb_balancer_report(lb_balancer *b, uint32_t id, int check_ok, uint64_
  * @brief Report a passive signal from real traffic: 1 a connection worked, 0 a connect was
  *        refused, timed out or reset. Consecutive failures may eject the target.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_balancer_report_passive(lb_balancer *b, uint32_t id, int ok, uint64_t now_ms);
 
@@ -357,6 +451,11 @@ LB_API int lb_balancer_report_passive(lb_balancer *b, uint32_t id, int ok, uint6
  * @param id the target.
  * @param[out] due_ms the time (same clock as `now_ms`).
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_balancer_next_check(lb_balancer *b, uint32_t id, uint64_t *due_ms);
 
@@ -368,6 +467,10 @@ LB_API int lb_balancer_next_check(lb_balancer *b, uint32_t id, uint64_t *due_ms)
  * @param[out] target_id the chosen target.
  * @return 0; #LB_E_NO_TARGET when no target is eligible; #LB_E_BALANCER_TARGET_FULL when the
  *         chosen target is at its connection limit (nothing is counted).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval LB_E_NO_TARGET No eligible target
+ * @retval LB_E_BALANCER_TARGET_FULL Target at its connection limit
  */
 LB_API int lb_balancer_pick(lb_balancer *b, uint64_t flow_hash, uint32_t *target_id);
 
@@ -377,31 +480,56 @@ LB_API int lb_balancer_pick(lb_balancer *b, uint64_t flow_hash, uint32_t *target
  * @param req the request (borrowed).
  * @param[out] target_id the chosen target.
  * @return as lb_balancer_pick(), and -EINVAL for a bad request.
+ * @thread reader
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API int lb_balancer_pick_ex(lb_balancer *b, const lb_pick_request *req, uint32_t *target_id);
 
 /**
- * @brief Report that a connection counted by a pick has ended. From any thread.
+ * @brief Report that a connection counted by a pick has ended. From any thread. When this
+ *        was a draining target's last connection, the drain ends here: the call then takes
+ *        the writer lock.
  * @param b the balancer.
  * @param target_id the id the pick returned.
  * @param now_ms the current time (ends a drain when this was the last connection).
+ * @return 0; -EINVAL (NULL @p b); -ENOENT (the id is not a target: never picked, or already
+ *         removed); -ERANGE (the target has no connection left to release: a second
+ *         release). Every error is counted in lb_balancer_stats::bad_releases.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
  */
-LB_API void lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_ms);
+LB_API int lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_ms);
 
 /**
  * @brief Drive deadlines (drain deadlines, ejection ends, slow-start steps, check results
  *        pending publication) and collect events.
  * @param b the balancer.
  * @param now_ms the current time.
- * @param[out] events room for @p cap events.
- * @param cap capacity of @p events; events that do not fit stay queued for the next call.
- * @return the number of events written (>= 0), or -EINVAL.
+ * @param[out] events room for @p cap events; each element's struct_size is set to the
+ *        bytes written into it.
+ * @param event_size the caller's `sizeof(lb_event)`: elements are this far apart.
+ * @param cap capacity of @p events, in elements; events that do not fit stay queued for the
+ *        next call.
+ * @return the number of events written (>= 0), -EINVAL, #LB_E_STRUCT_SIZE (@p event_size
+ *         below the first release's size).
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE Struct size smaller than the first release's
  */
-LB_API int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events, size_t cap);
+LB_API int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events,
+                            size_t event_size, size_t cap);
 
 /**
  * @brief When lb_balancer_tick() should next be called (UINT64_MAX: nothing pending).
  *        Events queued by other calls make it `0` (tick now).
+ * @thread reader
+ * @mayblock
  */
 LB_API uint64_t lb_balancer_next_deadline(lb_balancer *b);
 
@@ -411,6 +539,12 @@ LB_API uint64_t lb_balancer_next_deadline(lb_balancer *b);
  * @param id the target.
  * @param[out] out filled on success; set its `struct_size` first.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_stats *out);
 
@@ -419,6 +553,11 @@ LB_API int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_s
  * @param b the balancer.
  * @param[out] out filled on success; set its `struct_size` first.
  * @return 0, -EINVAL.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API int lb_balancer_get_stats(lb_balancer *b, lb_balancer_stats *out);
 
@@ -429,19 +568,31 @@ LB_API int lb_balancer_get_stats(lb_balancer *b, lb_balancer_stats *out);
  * @param cap capacity of @p ids.
  * @return the number of registered targets (which may exceed @p cap: call again with more
  *         room), or -EINVAL.
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
  */
 LB_API int lb_balancer_targets(lb_balancer *b, uint32_t *ids, size_t cap);
 
-/** @brief The lowercase name of an #lb_target_state ("initial", "healthy", "unhealthy",
- *         "draining", "removed"; "unknown" otherwise). */
+/**
+ *  @brief The lowercase name of an #lb_target_state ("initial", "healthy", "unhealthy",
+ *         "draining", "removed"; "unknown" otherwise).
+ * @thread pure
+ */
 LB_API const char *lb_balancer_state_name(uint32_t state);
 
-/** @brief The lowercase name of an #lb_reason ("registered", "check_passed", ...;
- *         "unknown" otherwise). */
+/**
+ *  @brief The lowercase name of an #lb_reason ("registered", "check_passed", ...;
+ *         "unknown" otherwise).
+ * @thread pure
+ */
 LB_API const char *lb_balancer_reason_name(uint32_t reason);
 
-/** @brief The lowercase name of an #lb_algorithm ("maglev", "ring", "ring-bounded", "wrr",
- *         "leastconn", "p2c"; NULL otherwise). */
+/**
+ *  @brief The lowercase name of an #lb_algorithm ("maglev", "ring", "ring-bounded", "wrr",
+ *         "leastconn", "p2c"; "unknown" otherwise).
+ * @thread pure
+ */
 LB_API const char *lb_balancer_algorithm_name(uint32_t algorithm);
 
 #ifdef __cplusplus

@@ -88,11 +88,22 @@ typedef struct lb_chash_options {
  * @return 0; -EINVAL (NULL argument, bad struct_size); -ERANGE (more than
  *         #LB_CHASH_MAX_POINTS points); -ENOENT (a target not tracked in opts->loads);
  *         -ENOMEM. A pool with no target of weight above zero gives an empty ring.
+ * @thread writer
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ERANGE Value out of range
+ * @retval ENOENT No such entry
+ * @retval ENOMEM Out of memory
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API LB_NODISCARD int lb_chash_new(lb_chash **out, const lb_pool *pool,
                                      const lb_chash_options *opts);
 
-/** @brief Free a ring. NULL is a no-op. */
+/**
+ *  @brief Free a ring. NULL is a no-op.
+ * @thread exclusive
+ */
 LB_API void lb_chash_free(lb_chash *ring);
 
 /**
@@ -100,6 +111,7 @@ LB_API void lb_chash_free(lb_chash *ring);
  * @param ring the ring (NULL gives #LB_NO_TARGET).
  * @param hash a 64-bit hash (lb/hash.h).
  * @return the target id, or #LB_NO_TARGET for an empty ring.
+ * @thread reader
  */
 LB_API uint32_t lb_chash_lookup(const lb_chash *ring, uint64_t hash);
 
@@ -112,6 +124,10 @@ LB_API uint32_t lb_chash_lookup(const lb_chash *ring, uint64_t hash);
  *        lb_chash_release() when the connection ends.
  * @return 0; -EINVAL (NULL argument, a ring without loads table, balance_pct out of range);
  *         #LB_E_NO_TARGET (empty ring).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_NO_TARGET No eligible target
  */
 LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t balance_pct,
                                  uint32_t *target_id);
@@ -120,7 +136,13 @@ LB_API int lb_chash_pick_bounded(const lb_chash *ring, uint64_t hash, uint32_t b
  * @brief Release a connection counted by lb_chash_pick_bounded() (decrements its counter).
  * @param ring a ring built with the same loads table and holding the target.
  * @param target_id the target.
- * @return 0, -EINVAL (NULL ring or no loads table), -ENOENT (target not in this ring).
+ * @return 0, -EINVAL (NULL ring or no loads table), -ENOENT (target not in this ring),
+ *         -ERANGE (its count was already 0: nothing to release).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval ERANGE Value out of range
  */
 LB_API int lb_chash_release(const lb_chash *ring, uint32_t target_id);
 
@@ -132,15 +154,25 @@ LB_API int lb_chash_release(const lb_chash *ring, uint32_t target_id);
  * @param load the total load L, counting the connection being placed.
  * @param[out] bound the most connections the target may hold.
  * @return 0, -EINVAL, -ENOENT (target not in this ring).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t balance_pct,
                           uint64_t load, uint64_t *bound);
 
-/** @brief The number of points on the ring (0 for NULL). */
-LB_API uint32_t lb_chash_point_count(const lb_chash *ring);
+/**
+ *  @brief The number of points on the ring (0 for NULL).
+ * @thread reader
+ */
+LB_API size_t lb_chash_point_count(const lb_chash *ring);
 
-/** @brief The number of targets on the ring (those of weight above zero; 0 for NULL). */
-LB_API uint32_t lb_chash_target_count(const lb_chash *ring);
+/**
+ *  @brief The number of targets on the ring (those of weight above zero; 0 for NULL).
+ * @thread reader
+ */
+LB_API size_t lb_chash_target_count(const lb_chash *ring);
 
 /**
  * @brief The target at position @p index of the ring's list (sorted by key).
@@ -150,8 +182,12 @@ LB_API uint32_t lb_chash_target_count(const lb_chash *ring);
  * @param[out] weight its weight (may be NULL).
  * @param[out] points its number of points (may be NULL).
  * @return 0, -EINVAL, -ENOENT (index out of range).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
-LB_API int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
+LB_API int lb_chash_target_at(const lb_chash *ring, size_t index, uint32_t *id, uint32_t *weight,
                               uint32_t *points);
 
 #ifdef __cplusplus

@@ -3,7 +3,7 @@
  *
  * Every fallible liblb call returns an `int`: #LB_OK (0) on success, or a negative error.
  * Errors are either negative errno values (`-EINVAL`, `-ENOMEM`, `-ENOENT`, `-EEXIST`,
- * `-ENOSPC`, `-ERANGE`, `-EAGAIN`, ...) or liblb's own codes, all at or below #LB_E_BASE
+ * `-ENOSPC`, `-ERANGE`, ...) or liblb's own codes, all at or below #LB_E_BASE
  * (-5000), clear of every errno. lb_strerror() and lb_err_name() turn any of them into static
  * text; the names are stable and appear in lbtool's JSON output.
  *
@@ -149,6 +149,10 @@ enum lb_error {
     /** The chosen target is at its connection limit. */
     LB_E_BALANCER_TARGET_FULL = -5601,
 
+    /* ---- flowtab (-5800 ..) ---- */
+    /** The flow table holds no live flow with this key. */
+    LB_E_FLOWTAB_NOT_FOUND = -5800,
+
     /** One past the last code liblb may ever use (not an error). */
     LB_E_LAST = -5999
 };
@@ -157,33 +161,44 @@ enum lb_error {
  * @brief A human-readable message for an error code.
  * @param err 0, a negative errno or a liblb code.
  * @return a static string, never NULL ("Unknown error" for an unknown code).
+ * @thread pure
  */
 LB_API const char *lb_strerror(int err);
 
 /**
  * @brief The stable symbolic name of an error code: "LB_E_PROXY_CRC_MISMATCH", "EINVAL",
- *        "LB_OK"; "UNKNOWN" for a code liblb does not know.
+ *        "LB_OK"; "unknown" for a code liblb does not know.
  * @param err 0, a negative errno or a liblb code.
  * @return a static string, never NULL.
+ * @thread pure
  */
 LB_API const char *lb_err_name(int err);
 
 /**
  * @brief How many error codes liblb knows (errno values it returns and its own codes).
  * Together with lb_err_at() this lets a binding list every code without parsing headers.
+ * @thread pure
  */
 LB_API size_t lb_err_count(void);
 
 /**
  * @brief The error code at position @p index (0 <= index < lb_err_count()), or 0 when
  *        @p index is out of range.
+ * @thread pure
+ * @retval LB_OK Success
  */
 LB_API int lb_err_at(size_t index);
 
-/** @brief The library's version as major * 10000 + minor * 100 + patch. */
+/**
+ *  @brief The library's version as major * 10000 + minor * 100 + patch.
+ * @thread pure
+ */
 LB_API uint32_t lb_version_number(void);
 
-/** @brief The library's version as "major.minor.patch" (static string). */
+/**
+ *  @brief The library's version as "major.minor.patch" (static string).
+ * @thread pure
+ */
 LB_API const char *lb_version_string(void);
 
 #ifdef __cplusplus

@@ -46,6 +46,7 @@ struct sockaddr;
  * @param dport destination port (host order).
  * @param proto IP protocol number (6 TCP, 17 UDP).
  * @param seed hash seed.
+ * @thread pure
  */
 LB_API uint64_t lb_hash_flow4(const uint8_t *src, const uint8_t *dst, uint16_t sport,
                               uint16_t dport, uint8_t proto, uint64_t seed);
@@ -59,6 +60,7 @@ LB_API uint64_t lb_hash_flow4(const uint8_t *src, const uint8_t *dst, uint16_t s
  * @param dport destination port (host order).
  * @param proto IP protocol number.
  * @param seed hash seed.
+ * @thread pure
  */
 LB_API uint64_t lb_hash_flow6(const uint8_t *src, const uint8_t *dst, uint16_t sport,
                               uint16_t dport, uint8_t proto, uint64_t seed);
@@ -67,6 +69,7 @@ LB_API uint64_t lb_hash_flow6(const uint8_t *src, const uint8_t *dst, uint16_t s
  * @brief Hash an IPv4 source address alone (source-IP affinity).
  * @param src 4 bytes in network order (borrowed).
  * @param seed hash seed.
+ * @thread pure
  */
 LB_API uint64_t lb_hash_src4(const uint8_t *src, uint64_t seed);
 
@@ -75,6 +78,7 @@ LB_API uint64_t lb_hash_src4(const uint8_t *src, uint64_t seed);
  *        lb_hash_src4() of the embedded IPv4 address.
  * @param src 16 bytes in network order (borrowed).
  * @param seed hash seed.
+ * @thread pure
  */
 LB_API uint64_t lb_hash_src6(const uint8_t *src, uint64_t seed);
 
@@ -83,6 +87,7 @@ LB_API uint64_t lb_hash_src6(const uint8_t *src, uint64_t seed);
  * @param key the bytes (borrowed; may be NULL when @p len is 0).
  * @param len number of bytes.
  * @param seed hash seed.
+ * @thread pure
  */
 LB_API uint64_t lb_hash_key(const void *key, size_t len, uint64_t seed);
 
@@ -96,6 +101,10 @@ LB_API uint64_t lb_hash_key(const void *key, size_t len, uint64_t seed);
  * @param[out] hash the hash.
  * @return 0, -EINVAL for a NULL argument, -EAFNOSUPPORT for another family or a mix of
  *         IPv4 and a non-mapped IPv6 address.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval EAFNOSUPPORT Address family not supported
  */
 LB_API int lb_hash_flow_sockaddr(const struct sockaddr *src, const struct sockaddr *dst,
                                  uint8_t proto, uint64_t seed, uint64_t *hash);
@@ -106,6 +115,10 @@ LB_API int lb_hash_flow_sockaddr(const struct sockaddr *src, const struct sockad
  * @param seed hash seed.
  * @param[out] hash the hash.
  * @return 0, -EINVAL for a NULL argument, -EAFNOSUPPORT for another family.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval EAFNOSUPPORT Address family not supported
  */
 LB_API int lb_hash_src_sockaddr(const struct sockaddr *src, uint64_t seed, uint64_t *hash);
 

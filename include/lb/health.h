@@ -66,21 +66,21 @@ typedef struct lb_health lb_health;
 /** A target's health state. */
 typedef enum lb_health_state {
     /** Registered, waiting for its first health checks; takes no new connections. */
-    LB_HEALTH_INITIAL = 0,
+    LB_HEALTH_STATE_INITIAL = 0,
     /** Passing its checks: eligible (possibly ramping up in slow start). */
-    LB_HEALTH_HEALTHY = 1,
+    LB_HEALTH_STATE_HEALTHY = 1,
     /** Passing its checks but ejected for a while by passive failures; not eligible. */
-    LB_HEALTH_EJECTED = 2,
+    LB_HEALTH_STATE_EJECTED = 2,
     /** Failing its checks; not eligible (except under fail-open). */
-    LB_HEALTH_UNHEALTHY = 3,
+    LB_HEALTH_STATE_UNHEALTHY = 3,
     /** Deregistered, or failed its checks with #LB_HEALTH_ON_FAIL_DRAIN (AWS's
      *  "unhealthy.draining"): existing connections continue until the last closes or the
      *  deadline. A deregistered target is never eligible; one draining after failed checks is
      *  unhealthy, and so is eligible only under fail-open. */
-    LB_HEALTH_DRAINING = 4,
+    LB_HEALTH_STATE_DRAINING = 4,
     /** Deregistered and drained; kept (queryable) until lb_health_forget() or a new
      *  lb_health_register(). Also the `old_state` of a registration event. */
-    LB_HEALTH_REMOVED = 5
+    LB_HEALTH_STATE_REMOVED = 5
 } lb_health_state;
 
 /** Why a transition happened (the `reason` of an event and of a target's current state). */
@@ -139,7 +139,7 @@ typedef struct lb_health_event {
     uint32_t id;
     /** When it happened (the `now_ms` of the call, or the deadline that expired). */
     uint64_t at_ms;
-    /** The state before (an #lb_health_state; #LB_HEALTH_REMOVED for a registration). */
+    /** The state before (an #lb_health_state; #LB_HEALTH_STATE_REMOVED for a registration). */
     uint32_t old_state;
     /** The state after (an #lb_health_state). */
     uint32_t new_state;
@@ -170,8 +170,8 @@ typedef void (*lb_health_event_fn)(const lb_health_event *event, void *user);
 typedef struct lb_health_config {
     /** Set to `sizeof(lb_health_config)` (lb_health_config_init() does). */
     uint32_t struct_size;
-    /** State of a newly registered target: #LB_HEALTH_INITIAL (wait for checks, default) or
-     *  #LB_HEALTH_HEALTHY (in service at once). */
+    /** State of a newly registered target: #LB_HEALTH_STATE_INITIAL (wait for checks, default) or
+     *  #LB_HEALTH_STATE_HEALTHY (in service at once). */
     uint32_t initial_state;
     /** Consecutive passed checks to become HEALTHY (rise), 1..100; default 2. */
     uint32_t healthy_threshold;
@@ -295,22 +295,33 @@ typedef struct lb_health_status {
 } lb_health_status;
 
 /**
- * @brief Fill @p cfg with the defaults (see each field).
- * @param[out] cfg the configuration to fill.
+ * @brief Fill @p cfg with the defaults (see each field) and set its struct_size to @p size.
+ * @param[out] cfg the configuration to fill: @p size bytes are written (the fields this
+ *        library does not know are zeroed); NULL, or a size below 4, writes nothing.
+ * @param size `sizeof(lb_health_config)` as the caller knows it.
+ * @thread pure
  */
-LB_API void lb_health_config_init(lb_health_config *cfg);
+LB_API void lb_health_config_init(lb_health_config *cfg, size_t size);
 
 /**
  * @brief Create a state machine with no targets.
  * @param[out] out the machine, owned by the caller (free with lb_health_free()).
- * @param cfg the configuration (copied), or NULL for the defaults. Its `struct_size` must be
- *        `sizeof(lb_health_config)`.
+ * @param cfg the configuration (copied), or NULL for the defaults. Its `struct_size` is the
+ *        caller's `sizeof(lb_health_config)` (doc/ABI.md's struct-extension rule).
  * @return 0, -EINVAL (NULL @p out, wrong struct_size), -ERANGE (a field out of its range),
  *         -ENOMEM.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API LB_NODISCARD int lb_health_new(lb_health **out, const lb_health_config *cfg);
 
-/** @brief Free a state machine. NULL is a no-op. @param h the machine. */
+/**
+ *  @brief Free a state machine. NULL is a no-op. @param h the machine.
+ * @thread exclusive
+ */
 LB_API void lb_health_free(lb_health *h);
 
 /**
@@ -323,6 +334,12 @@ LB_API void lb_health_free(lb_health *h);
  * @param now_ms the time.
  * @return 0, -EINVAL, -EEXIST (already registered or draining), #LB_E_POOL_BAD_WEIGHT,
  *         -ENOMEM.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval EEXIST Entry already exists
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
+ * @retval ENOMEM Out of memory
  */
 LB_API int lb_health_register(lb_health *h, uint32_t id, uint32_t weight, uint64_t now_ms);
 
@@ -335,6 +352,11 @@ LB_API int lb_health_register(lb_health *h, uint32_t id, uint32_t weight, uint64
  * @param id the target.
  * @param now_ms the time.
  * @return 0, -EINVAL, -ENOENT, #LB_E_HEALTH_BAD_STATE (already deregistered or removed).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_HEALTH_BAD_STATE Not allowed in the target's health state
  */
 LB_API int lb_health_deregister(lb_health *h, uint32_t id, uint64_t now_ms);
 
@@ -343,6 +365,11 @@ LB_API int lb_health_deregister(lb_health *h, uint32_t id, uint64_t now_ms);
  * @param h the machine.
  * @param id the target.
  * @return 0, -EINVAL, -ENOENT, #LB_E_HEALTH_BAD_STATE (not REMOVED).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_HEALTH_BAD_STATE Not allowed in the target's health state
  */
 LB_API int lb_health_forget(lb_health *h, uint32_t id);
 
@@ -353,6 +380,11 @@ LB_API int lb_health_forget(lb_health *h, uint32_t id);
  * @param weight 0..#LB_WEIGHT_MAX.
  * @param now_ms the time.
  * @return 0, -EINVAL, -ENOENT, #LB_E_POOL_BAD_WEIGHT.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
  */
 LB_API int lb_health_set_weight(lb_health *h, uint32_t id, uint32_t weight, uint64_t now_ms);
 
@@ -366,6 +398,11 @@ LB_API int lb_health_set_weight(lb_health *h, uint32_t id, uint32_t weight, uint
  * @param now_ms the time the result arrived.
  * @return 0, -EINVAL, -ENOENT, #LB_E_HEALTH_BAD_STATE (deregistered or removed: checks no
  *         longer apply).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_HEALTH_BAD_STATE Not allowed in the target's health state
  */
 LB_API int lb_health_check_result(lb_health *h, uint32_t id, int ok, uint64_t now_ms);
 
@@ -378,6 +415,9 @@ LB_API int lb_health_check_result(lb_health *h, uint32_t id, int ok, uint64_t no
  * @param[out] ids receives up to @p cap target ids (may be NULL when @p cap is 0).
  * @param cap room in @p ids.
  * @return the number of ids written (>= 0), or -EINVAL.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_health_checks_due(lb_health *h, uint64_t now_ms, uint32_t *ids, size_t cap);
 
@@ -392,6 +432,10 @@ LB_API int lb_health_checks_due(lb_health *h, uint64_t now_ms, uint32_t *ids, si
  * @param signal an #lb_health_signal.
  * @param now_ms the time.
  * @return 0, -EINVAL (bad signal), -ENOENT.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_health_passive(lb_health *h, uint32_t id, uint32_t signal, uint64_t now_ms);
 
@@ -402,6 +446,12 @@ LB_API int lb_health_passive(lb_health *h, uint32_t id, uint32_t signal, uint64_
  * @param now_ms the time.
  * @return 0 (counted), -EINVAL, -ENOENT, -EOVERFLOW (count at UINT32_MAX),
  *         #LB_E_HEALTH_NOT_ELIGIBLE (not counted: the target may not take new connections).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval EOVERFLOW Value too large
+ * @retval LB_E_HEALTH_NOT_ELIGIBLE Target may not take new connections
  */
 LB_API int lb_health_conn_open(lb_health *h, uint32_t id, uint64_t now_ms);
 
@@ -416,6 +466,11 @@ LB_API int lb_health_conn_open(lb_health *h, uint32_t id, uint64_t now_ms);
  * @param now_ms the time.
  * @return 1 (counted; the target is eligible), 0 (counted; it is not), -EINVAL, -ENOENT,
  *         -EOVERFLOW (count at UINT32_MAX; not counted).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval EOVERFLOW Value too large
  */
 LB_API int lb_health_conn_add(lb_health *h, uint32_t id, uint64_t now_ms);
 
@@ -426,6 +481,11 @@ LB_API int lb_health_conn_add(lb_health *h, uint32_t id, uint64_t now_ms);
  * @param id the target.
  * @param now_ms the time.
  * @return 0, -EINVAL, -ENOENT, -ERANGE (its count is already 0; it stays 0).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval ERANGE Value out of range
  */
 LB_API int lb_health_conn_close(lb_health *h, uint32_t id, uint64_t now_ms);
 
@@ -438,6 +498,10 @@ LB_API int lb_health_conn_close(lb_health *h, uint32_t id, uint64_t now_ms);
  * @param connections the current count.
  * @param now_ms the time.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_health_set_conns(lb_health *h, uint32_t id, uint32_t connections, uint64_t now_ms);
 
@@ -446,6 +510,9 @@ LB_API int lb_health_set_conns(lb_health *h, uint32_t id, uint32_t connections, 
  * @param h the machine.
  * @param now_ms the time.
  * @return 0 or -EINVAL.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_health_tick(lb_health *h, uint64_t now_ms);
 
@@ -455,6 +522,7 @@ LB_API int lb_health_tick(lb_health *h, uint64_t now_ms);
  *        then.
  * @param h the machine.
  * @return the time in ms, or #LB_HEALTH_NEVER (also for NULL @p h).
+ * @thread reader
  */
 LB_API uint64_t lb_health_next_deadline(const lb_health *h);
 
@@ -463,6 +531,10 @@ LB_API uint64_t lb_health_next_deadline(const lb_health *h);
  * @param h the machine.
  * @param id the target.
  * @return 1, 0, -EINVAL or -ENOENT.
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_health_is_eligible(const lb_health *h, uint32_t id);
 
@@ -472,10 +544,18 @@ LB_API int lb_health_is_eligible(const lb_health *h, uint32_t id);
  * @param id the target.
  * @param[out] out filled on success; its `struct_size` must be set by the caller.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API int lb_health_get(const lb_health *h, uint32_t id, lb_health_target *out);
 
-/** @brief How many targets @p h knows (every state). @param h the machine (NULL: 0). */
+/**
+ *  @brief How many targets @p h knows (every state). @param h the machine (NULL: 0).
+ * @thread reader
+ */
 LB_API size_t lb_health_count(const lb_health *h);
 
 /**
@@ -485,6 +565,11 @@ LB_API size_t lb_health_count(const lb_health *h);
  * @param index the position.
  * @param[out] out filled on success; its `struct_size` must be set by the caller.
  * @return 0, -EINVAL, -ENOENT (index out of range).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API int lb_health_at(const lb_health *h, size_t index, lb_health_target *out);
 
@@ -493,6 +578,7 @@ LB_API int lb_health_at(const lb_health *h, size_t index, lb_health_target *out)
  *        effective weight, or the fail-open status, changes, and when a target is forgotten.
  *        Unchanged means nothing to copy.
  * @param h the machine (NULL: 0).
+ * @thread reader
  */
 LB_API uint64_t lb_health_generation(const lb_health *h);
 
@@ -501,6 +587,10 @@ LB_API uint64_t lb_health_generation(const lb_health *h);
  * @param h the machine.
  * @param[out] out filled on success; its `struct_size` must be set by the caller.
  * @return 0 or -EINVAL.
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API int lb_health_status_get(const lb_health *h, lb_health_status *out);
 
@@ -508,20 +598,37 @@ LB_API int lb_health_status_get(const lb_health *h, lb_health_status *out);
  * @brief Move up to @p cap queued events (oldest first) into @p events (only used when the
  *        configuration has no callback).
  * @param h the machine.
- * @param[out] events receives the events (may be NULL when @p cap is 0).
- * @param cap room in @p events.
- * @return the number written (>= 0), or -EINVAL.
+ * @param[out] events receives the events (may be NULL when @p cap is 0); each element's
+ *        struct_size is set to the bytes written into it.
+ * @param event_size the caller's `sizeof(lb_health_event)`: elements are this far apart.
+ * @param cap room in @p events, in elements.
+ * @return the number written (>= 0), -EINVAL, #LB_E_STRUCT_SIZE (@p event_size below the
+ *         first release's size).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE Struct size smaller than the first release's
  */
-LB_API int lb_health_poll_events(lb_health *h, lb_health_event *events, size_t cap);
+LB_API int lb_health_poll_events(lb_health *h, lb_health_event *events, size_t event_size,
+                                 size_t cap);
 
-/** @brief Events waiting in the queue. @param h the machine (NULL: 0). */
+/**
+ *  @brief Events waiting in the queue. @param h the machine (NULL: 0).
+ * @thread reader
+ */
 LB_API size_t lb_health_pending_events(const lb_health *h);
 
-/** @brief "INITIAL", "HEALTHY", ... ("UNKNOWN" otherwise). @param state an #lb_health_state. */
+/**
+ *  @brief "INITIAL", "HEALTHY", ... ("unknown" otherwise). @param state an #lb_health_state.
+ * @thread pure
+ */
 LB_API const char *lb_health_state_name(uint32_t state);
 
-/** @brief "REGISTERED", "CHECK_PASSED", ... ("UNKNOWN" otherwise).
- *  @param reason an #lb_health_reason. */
+/**
+ *  @brief "REGISTERED", "CHECK_PASSED", ... ("unknown" otherwise).
+ *  @param reason an #lb_health_reason.
+ * @thread pure
+ */
 LB_API const char *lb_health_reason_name(uint32_t reason);
 
 #ifdef __cplusplus

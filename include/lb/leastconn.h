@@ -80,11 +80,21 @@ typedef struct lb_leastconn_options {
  * @param opts options (borrowed), or NULL for defaults.
  * @return 0; -EINVAL (NULL argument, bad struct_size, mode or choices); -ENOSPC (the table is
  *         full); -ENOMEM.
+ * @thread writer
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOSPC Not enough room in the caller's buffer
+ * @retval ENOMEM Out of memory
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API LB_NODISCARD int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *loads,
                                          const lb_leastconn_options *opts);
 
-/** @brief Free a selector (not the #lb_loads table). NULL is a no-op. */
+/**
+ *  @brief Free a selector (not the #lb_loads table). NULL is a no-op.
+ * @thread exclusive
+ */
 LB_API void lb_leastconn_free(lb_leastconn *lc);
 
 /**
@@ -94,6 +104,11 @@ LB_API void lb_leastconn_free(lb_leastconn *lc);
  * @return 0; -EINVAL; #LB_E_SELECTOR_EMPTY (no target with weight above 0 that is not
  *         excluded); -ENOSPC (exact mode: the best target already holds
  *         #LB_LEASTCONN_ACTIVE_MAX connections).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_SELECTOR_EMPTY No target with a weight above zero
+ * @retval ENOSPC Not enough room in the caller's buffer
  */
 LB_API LB_NODISCARD int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id);
 
@@ -103,6 +118,11 @@ LB_API LB_NODISCARD int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id);
  * @param lc the selector.
  * @param id the target's id.
  * @return 0; -EINVAL; -ENOENT (unknown id); -ERANGE (the target has no connection counted).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval ERANGE Value out of range
  */
 LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id);
 
@@ -113,6 +133,10 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id);
  * @param id the target's id.
  * @param excluded nonzero to exclude, 0 to include.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded);
 
@@ -122,10 +146,17 @@ LB_API int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded
  * @param id the target's id.
  * @param[out] active the count.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *active);
 
-/** @brief The number of targets in the selector, weight 0 included (0 for NULL). */
+/**
+ *  @brief The number of targets in the selector, weight 0 included (0 for NULL).
+ * @thread reader
+ */
 LB_API size_t lb_leastconn_count(const lb_leastconn *lc);
 
 #ifdef __cplusplus

@@ -40,6 +40,11 @@ typedef struct lb_loads lb_loads;
  * @param[out] out the table, owned by the caller (free with lb_loads_free()).
  * @param capacity 1..16,777,216 slots.
  * @return 0, -EINVAL, -ERANGE, -ENOMEM.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ERANGE Value out of range
+ * @retval ENOMEM Out of memory
  */
 LB_API LB_NODISCARD int lb_loads_new(lb_loads **out, uint32_t capacity);
 
@@ -53,13 +58,22 @@ LB_API LB_NODISCARD int lb_loads_new(lb_loads **out, uint32_t capacity);
  * @param capacity 1..16,777,216 slots.
  * @param flags 0 or #LB_LOADS_NO_TOTAL.
  * @return 0, -EINVAL (NULL @p out or an unknown flag), -ERANGE, -ENOMEM.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
  */
 LB_API LB_NODISCARD int lb_loads_new_ex(lb_loads **out, uint32_t capacity, uint32_t flags);
 
-/** @brief The flags @p loads was made with (#LB_LOADS_NO_TOTAL or 0; 0 for NULL). */
+/**
+ *  @brief The flags @p loads was made with (#LB_LOADS_NO_TOTAL or 0; 0 for NULL).
+ * @thread reader
+ */
 LB_API uint32_t lb_loads_flags(const lb_loads *loads);
 
-/** @brief Free a table. NULL is a no-op. */
+/**
+ *  @brief Free a table. NULL is a no-op.
+ * @thread exclusive
+ */
 LB_API void lb_loads_free(lb_loads *loads);
 
 /**
@@ -68,6 +82,10 @@ LB_API void lb_loads_free(lb_loads *loads);
  * @param id the target id.
  * @param[out] slot the id's slot (may be NULL).
  * @return 0, -EINVAL, -ENOSPC (every slot taken).
+ * @thread writer
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOSPC Not enough room in the caller's buffer
  */
 LB_API int lb_loads_track(lb_loads *loads, uint32_t id, uint32_t *slot);
 
@@ -76,6 +94,10 @@ LB_API int lb_loads_track(lb_loads *loads, uint32_t id, uint32_t *slot);
  * @param loads the table.
  * @param id the target id.
  * @return 0, -EINVAL, -ENOENT (id not tracked).
+ * @thread writer
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_loads_untrack(lb_loads *loads, uint32_t id);
 
@@ -85,31 +107,48 @@ LB_API int lb_loads_untrack(lb_loads *loads, uint32_t id);
  * @param id the target id.
  * @param[out] slot the slot.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread writer
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_loads_slot(const lb_loads *loads, uint32_t id, uint32_t *slot);
 
 /**
  * @brief Add @p delta (+1 for a new connection, -1 for a closed one) to a slot's count.
- *        A count never goes below zero: a decrement of a zero count is ignored.
+ *        A count never goes below zero: a decrement larger than the count takes it to zero
+ *        and returns -ERANGE (a release without a matching pick).
  * @param loads the table.
  * @param slot a slot returned by lb_loads_track() or lb_loads_slot().
  * @param delta the change.
- * @return the new count.
+ * @param[out] count the new count (may be NULL); set on 0 and on -ERANGE.
+ * @return 0, -EINVAL (NULL @p loads or @p slot out of range), -ERANGE (the count was smaller
+ *         than the decrement), -EOVERFLOW (the count would pass UINT32_MAX; nothing added).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
  */
-LB_API uint32_t lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta);
+LB_API int lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta, uint32_t *count);
 
 /**
  * @brief A slot's current count (0 for a slot out of range).
  * @param loads the table.
  * @param slot the slot.
+ * @thread reader
  */
 LB_API uint32_t lb_loads_get(const lb_loads *loads, uint32_t slot);
 
-/** @brief The sum of every tracked count in @p loads: the running total, or with
- *         #LB_LOADS_NO_TOTAL the counters added up one by one (O(capacity)). */
+/**
+ *  @brief The sum of every tracked count in @p loads: the running total, or with
+ *         #LB_LOADS_NO_TOTAL the counters added up one by one (O(capacity)).
+ * @thread reader
+ */
 LB_API uint64_t lb_loads_total(const lb_loads *loads);
 
-/** @brief The number of slots of @p loads (its capacity). */
+/**
+ *  @brief The number of slots of @p loads (its capacity).
+ * @thread reader
+ */
 LB_API uint32_t lb_loads_capacity(const lb_loads *loads);
 
 #ifdef __cplusplus

@@ -63,10 +63,20 @@ typedef struct lb_maglev lb_maglev;
  *         #LB_E_MAGLEV_NOT_PRIME; #LB_E_MAGLEV_TOO_SMALL (fewer slots than weighted targets);
  *         -ENOMEM. A pool with no target of weight above zero gives an empty table, whose
  *         lookups return #LB_NO_TARGET.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ERANGE Value out of range
+ * @retval LB_E_MAGLEV_NOT_PRIME Maglev table size is not prime
+ * @retval LB_E_MAGLEV_TOO_SMALL Maglev table size is smaller than the number of weighted targets
+ * @retval ENOMEM Out of memory
  */
 LB_API LB_NODISCARD int lb_maglev_build(lb_maglev **out, const lb_pool *pool, uint32_t table_size);
 
-/** @brief Free a table. NULL is a no-op. */
+/**
+ *  @brief Free a table. NULL is a no-op.
+ * @thread exclusive
+ */
 LB_API void lb_maglev_free(lb_maglev *table);
 
 /**
@@ -75,6 +85,7 @@ LB_API void lb_maglev_free(lb_maglev *table);
  * @param flow_hash a 64-bit flow hash (lb/hash.h); its slot is
  *        `floor(flow_hash * M / 2^64)`.
  * @return the target id, or #LB_NO_TARGET for an empty table.
+ * @thread reader
  */
 LB_API uint32_t lb_maglev_lookup(const lb_maglev *table, uint64_t flow_hash);
 
@@ -84,14 +95,21 @@ LB_API uint32_t lb_maglev_lookup(const lb_maglev *table, uint64_t flow_hash);
  * @param table the table (NULL gives #LB_NO_TARGET).
  * @param flow_hash a 64-bit flow hash.
  * @return the index, or #LB_NO_TARGET for an empty table.
+ * @thread reader
  */
 LB_API uint32_t lb_maglev_lookup_index(const lb_maglev *table, uint64_t flow_hash);
 
-/** @brief The table size M (0 for NULL). */
+/**
+ *  @brief The table size M (0 for NULL).
+ * @thread reader
+ */
 LB_API uint32_t lb_maglev_size(const lb_maglev *table);
 
-/** @brief The number of targets in the table (those of weight above zero; 0 for NULL). */
-LB_API uint32_t lb_maglev_target_count(const lb_maglev *table);
+/**
+ *  @brief The number of targets in the table (those of weight above zero; 0 for NULL).
+ * @thread reader
+ */
+LB_API size_t lb_maglev_target_count(const lb_maglev *table);
 
 /**
  * @brief The target at position @p index of the table's list (sorted by key).
@@ -101,9 +119,13 @@ LB_API uint32_t lb_maglev_target_count(const lb_maglev *table);
  * @param[out] weight its weight (may be NULL).
  * @param[out] entries the number of slots it owns (may be NULL).
  * @return 0, -EINVAL (NULL table), -ENOENT (index out of range).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
-LB_API int lb_maglev_target_at(const lb_maglev *table, uint32_t index, uint32_t *id,
-                               uint32_t *weight, uint32_t *entries);
+LB_API int lb_maglev_target_at(const lb_maglev *table, size_t index, uint32_t *id, uint32_t *weight,
+                               uint32_t *entries);
 
 /**
  * @brief The position of target @p id in the table's list. O(log N).
@@ -111,6 +133,10 @@ LB_API int lb_maglev_target_at(const lb_maglev *table, uint32_t index, uint32_t 
  * @param id a target id.
  * @param[out] index its index.
  * @return 0, -EINVAL, -ENOENT (not in the table, e.g. of weight 0).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_maglev_index_of(const lb_maglev *table, uint32_t id, uint32_t *index);
 
@@ -120,6 +146,10 @@ LB_API int lb_maglev_index_of(const lb_maglev *table, uint32_t id, uint32_t *ind
  * @param id a target id.
  * @param[out] entries the slot count.
  * @return 0, -EINVAL, -ENOENT (not in the table, e.g. of weight 0).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_maglev_entries(const lb_maglev *table, uint32_t id, uint32_t *entries);
 
@@ -128,6 +158,7 @@ LB_API int lb_maglev_entries(const lb_maglev *table, uint32_t id, uint32_t *entr
  * @param table the table.
  * @param slot 0 .. M - 1.
  * @return the id, or #LB_NO_TARGET for a NULL or empty table or a slot out of range.
+ * @thread reader
  */
 LB_API uint32_t lb_maglev_slot_owner(const lb_maglev *table, uint32_t slot);
 
@@ -138,6 +169,9 @@ LB_API uint32_t lb_maglev_slot_owner(const lb_maglev *table, uint32_t slot);
  * @param b another table.
  * @param[out] slots_changed the count.
  * @return 0, -EINVAL (NULL argument or different sizes).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_maglev_diff(const lb_maglev *a, const lb_maglev *b, uint32_t *slots_changed);
 
@@ -145,10 +179,14 @@ LB_API int lb_maglev_diff(const lb_maglev *a, const lb_maglev *b, uint32_t *slot
  * @brief The table's 64-bit digest (doc/maglev.md): equal on every machine that holds the
  *        same table (same keys, weights, size). Computed at build time; O(1).
  * @param table the table (NULL gives 0).
+ * @thread reader
  */
 LB_API uint64_t lb_maglev_digest(const lb_maglev *table);
 
-/** @brief #LB_MAGLEV_DEFAULT_SIZE, as a function for bindings. */
+/**
+ *  @brief #LB_MAGLEV_DEFAULT_SIZE, as a function for bindings.
+ * @thread pure
+ */
 LB_API uint32_t lb_maglev_default_size(void);
 
 #ifdef __cplusplus

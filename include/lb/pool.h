@@ -47,10 +47,17 @@ typedef struct lb_target_info {
  * @brief Create an empty pool.
  * @param[out] out the new pool, owned by the caller (free with lb_pool_free()).
  * @return 0, -EINVAL, -ENOMEM.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOMEM Out of memory
  */
 LB_API LB_NODISCARD int lb_pool_new(lb_pool **out);
 
-/** @brief Free a pool and its keys. NULL is a no-op. */
+/**
+ *  @brief Free a pool and its keys. NULL is a no-op.
+ * @thread exclusive
+ */
 LB_API void lb_pool_free(lb_pool *pool);
 
 /**
@@ -58,6 +65,10 @@ LB_API void lb_pool_free(lb_pool *pool);
  * @param[out] out the copy, owned by the caller.
  * @param pool the pool to copy (borrowed).
  * @return 0, -EINVAL, -ENOMEM.
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOMEM Out of memory
  */
 LB_API LB_NODISCARD int lb_pool_clone(lb_pool **out, const lb_pool *pool);
 
@@ -72,6 +83,14 @@ LB_API LB_NODISCARD int lb_pool_clone(lb_pool **out, const lb_pool *pool);
  * @return 0; -EINVAL (NULL pool or key, or id #LB_NO_TARGET); -EEXIST (duplicate id);
  *         #LB_E_POOL_DUPLICATE_KEY; #LB_E_POOL_BAD_KEY; #LB_E_POOL_BAD_WEIGHT; -ENOMEM.
  *         On failure the pool is unchanged.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval EEXIST Entry already exists
+ * @retval LB_E_POOL_DUPLICATE_KEY A target with this key already exists
+ * @retval LB_E_POOL_BAD_KEY Target key empty or too long
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
+ * @retval ENOMEM Out of memory
  */
 LB_API LB_NODISCARD int lb_pool_add(lb_pool *pool, uint32_t id, const void *key, size_t key_len,
                                     uint32_t weight, uint32_t zone);
@@ -81,6 +100,10 @@ LB_API LB_NODISCARD int lb_pool_add(lb_pool *pool, uint32_t id, const void *key,
  * @param pool the pool.
  * @param id the target's id.
  * @return 0, -EINVAL, -ENOENT (unknown id).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_pool_remove(lb_pool *pool, uint32_t id);
 
@@ -90,6 +113,11 @@ LB_API int lb_pool_remove(lb_pool *pool, uint32_t id);
  * @param id the target's id.
  * @param weight 0..#LB_WEIGHT_MAX.
  * @return 0, -EINVAL, -ENOENT, #LB_E_POOL_BAD_WEIGHT.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
  */
 LB_API int lb_pool_set_weight(lb_pool *pool, uint32_t id, uint32_t weight);
 
@@ -99,10 +127,17 @@ LB_API int lb_pool_set_weight(lb_pool *pool, uint32_t id, uint32_t weight);
  * @param id the target's id.
  * @param zone the new zone id.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_pool_set_zone(lb_pool *pool, uint32_t id, uint32_t zone);
 
-/** @brief The number of targets in @p pool (0 for NULL). */
+/**
+ *  @brief The number of targets in @p pool (0 for NULL).
+ * @thread reader
+ */
 LB_API size_t lb_pool_count(const lb_pool *pool);
 
 /**
@@ -111,6 +146,11 @@ LB_API size_t lb_pool_count(const lb_pool *pool);
  * @param index position.
  * @param[out] out filled on success; its `struct_size` must be set by the caller.
  * @return 0, -EINVAL, -ENOENT (index out of range).
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API int lb_pool_at(const lb_pool *pool, size_t index, lb_target_info *out);
 
@@ -120,6 +160,11 @@ LB_API int lb_pool_at(const lb_pool *pool, size_t index, lb_target_info *out);
  * @param id the target's id.
  * @param[out] out filled on success; its `struct_size` must be set by the caller.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API int lb_pool_get(const lb_pool *pool, uint32_t id, lb_target_info *out);
 
@@ -130,6 +175,10 @@ LB_API int lb_pool_get(const lb_pool *pool, uint32_t id, lb_target_info *out);
  * @param key_len length of @p key.
  * @param[out] id the id.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread reader
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API int lb_pool_find_key(const lb_pool *pool, const void *key, size_t key_len, uint32_t *id);
 

@@ -2,7 +2,7 @@
  * @brief PROXY protocol v1 and v2: a strict, incremental, zero-copy decoder and an encoder.
  *
  * The decoder (lb_proxy_decode()) takes the bytes read so far from a connection and returns
- * the header's length, "need more" (`-EAGAIN` and the minimum number of bytes still
+ * the header's length, "need more" (#LB_E_NEED_MORE and the minimum number of bytes still
  * required), #LB_E_PROXY_NOT_PROXY, or a precise `LB_E_PROXY_*` error. Feeding a header one
  * byte at a time gives exactly the result of feeding it whole. It never reads past the given
  * length, never allocates and never copies variable-length data: the TLVs and UNIX paths of the
@@ -77,24 +77,24 @@ enum lb_proxy_transport {
 
 /** TLV types defined by the specification and the vendors liblb knows. */
 enum lb_proxy_tlv_type {
-    LB_PROXY_TLV_ALPN = 0x01,               /**< Application-Layer Protocol Negotiation. */
-    LB_PROXY_TLV_AUTHORITY = 0x02,          /**< Host name (SNI), UTF-8. */
-    LB_PROXY_TLV_CRC32C = 0x03,             /**< CRC-32C of the header, 4 bytes big-endian. */
-    LB_PROXY_TLV_NOOP = 0x04,               /**< Ignored; padding. */
-    LB_PROXY_TLV_UNIQUE_ID = 0x05,          /**< Opaque connection id, at most 128 bytes. */
-    LB_PROXY_TLV_SSL = 0x20,                /**< TLS information with sub-TLVs. */
-    LB_PROXY_SUBTLV_SSL_VERSION = 0x21,     /**< SSL sub-TLV: protocol version (text). */
-    LB_PROXY_SUBTLV_SSL_CN = 0x22,          /**< SSL sub-TLV: client certificate CN. */
-    LB_PROXY_SUBTLV_SSL_CIPHER = 0x23,      /**< SSL sub-TLV: cipher name. */
-    LB_PROXY_SUBTLV_SSL_SIG_ALG = 0x24,     /**< SSL sub-TLV: certificate signature algorithm. */
-    LB_PROXY_SUBTLV_SSL_KEY_ALG = 0x25,     /**< SSL sub-TLV: certificate key algorithm. */
-    LB_PROXY_SUBTLV_SSL_GROUP = 0x26,       /**< SSL sub-TLV: key exchange group. */
-    LB_PROXY_SUBTLV_SSL_SIG_SCHEME = 0x27,  /**< SSL sub-TLV: signature scheme. */
-    LB_PROXY_SUBTLV_SSL_CLIENT_CERT = 0x28, /**< SSL sub-TLV: client certificate (DER). */
-    LB_PROXY_TLV_NETNS = 0x30,              /**< Network namespace name. */
-    LB_PROXY_TLV_GCP = 0xE0,                /**< GCP Private Service Connect id (8 bytes BE). */
-    LB_PROXY_TLV_AWS = 0xEA,                /**< AWS: subtype 0x01 then the VPC endpoint id. */
-    LB_PROXY_TLV_AZURE = 0xEE               /**< Azure: subtype 0x01 then LINKID (4 bytes LE). */
+    LB_PROXY_TLV_ALPN = 0x01,            /**< Application-Layer Protocol Negotiation. */
+    LB_PROXY_TLV_AUTHORITY = 0x02,       /**< Host name (SNI), UTF-8. */
+    LB_PROXY_TLV_CRC32C = 0x03,          /**< CRC-32C of the header, 4 bytes big-endian. */
+    LB_PROXY_TLV_NOOP = 0x04,            /**< Ignored; padding. */
+    LB_PROXY_TLV_UNIQUE_ID = 0x05,       /**< Opaque connection id, at most 128 bytes. */
+    LB_PROXY_TLV_SSL = 0x20,             /**< TLS information with sub-TLVs. */
+    LB_PROXY_TLV_SSL_VERSION = 0x21,     /**< SSL sub-TLV: protocol version (text). */
+    LB_PROXY_TLV_SSL_CN = 0x22,          /**< SSL sub-TLV: client certificate CN. */
+    LB_PROXY_TLV_SSL_CIPHER = 0x23,      /**< SSL sub-TLV: cipher name. */
+    LB_PROXY_TLV_SSL_SIG_ALG = 0x24,     /**< SSL sub-TLV: certificate signature algorithm. */
+    LB_PROXY_TLV_SSL_KEY_ALG = 0x25,     /**< SSL sub-TLV: certificate key algorithm. */
+    LB_PROXY_TLV_SSL_GROUP = 0x26,       /**< SSL sub-TLV: key exchange group. */
+    LB_PROXY_TLV_SSL_SIG_SCHEME = 0x27,  /**< SSL sub-TLV: signature scheme. */
+    LB_PROXY_TLV_SSL_CLIENT_CERT = 0x28, /**< SSL sub-TLV: client certificate (DER). */
+    LB_PROXY_TLV_NETNS = 0x30,           /**< Network namespace name. */
+    LB_PROXY_TLV_GCP = 0xE0,             /**< GCP Private Service Connect id (8 bytes BE). */
+    LB_PROXY_TLV_AWS = 0xEA,             /**< AWS: subtype 0x01 then the VPC endpoint id. */
+    LB_PROXY_TLV_AZURE = 0xEE            /**< Azure: subtype 0x01 then LINKID (4 bytes LE). */
 };
 
 /** SSL TLV client bit: the client connected over SSL/TLS. */
@@ -158,26 +158,38 @@ typedef struct lb_proxy_header {
     uint16_t dst_path_len;
     /** 1 when a CRC32C TLV was present (it was verified), 0 when absent. */
     uint8_t crc32c_present;
+    /** Reserved (written as 0 by the decoder). */
+    uint8_t reserved0[3];
     /** The TLV region in the buffer (v2 only; NULL when empty). */
     const uint8_t *tlvs;
     /** Bytes in the TLV region. */
     uint32_t tlvs_len;
+    /** Reserved (written as 0 by the decoder). */
+    uint32_t reserved1;
 } lb_proxy_header;
 
-/** One TLV: a view into the decoded buffer (or a builder's storage). */
+/** One TLV: a view into the decoded buffer (or a builder's storage). A frozen struct: it has
+ *  no struct_size and never changes (a TLV with more fields would get a new struct). */
 typedef struct lb_proxy_tlv {
     /** TLV type. */
     uint8_t type;
+    /** Reserved (written as 0). */
+    uint8_t reserved0;
     /** Value length in bytes. */
     uint16_t length;
+    /** Reserved (written as 0). */
+    uint32_t reserved1;
     /** The value (borrowed; never NUL-terminated). */
     const uint8_t *value;
 } lb_proxy_tlv;
 
-/** The SSL TLV (type 0x20), as returned by lb_proxy_get_ssl(). */
+/** The SSL TLV (type 0x20), as returned by lb_proxy_get_ssl(). A frozen struct: it has no
+ *  struct_size and never changes. */
 typedef struct lb_proxy_ssl {
     /** #LB_PROXY_SSL_CLIENT_SSL, #LB_PROXY_SSL_CLIENT_CERT_CONN, #LB_PROXY_SSL_CLIENT_CERT_SESS. */
     uint8_t client;
+    /** Reserved (written as 0). */
+    uint8_t reserved0[3];
     /** 0 when the client certificate verified (also 0 when none was presented: check
      *  @c client, or use lb_proxy_ssl_cert_verified()). */
     uint32_t verify;
@@ -185,20 +197,46 @@ typedef struct lb_proxy_ssl {
     const uint8_t *sub_tlvs;
     /** Bytes of sub-TLVs. */
     uint16_t sub_len;
+    /** Reserved (written as 0). */
+    uint16_t reserved1[3];
 } lb_proxy_ssl;
 
 /**
  * @brief Decode a PROXY protocol header at the start of @p buf.
  *
- * Call it again with more bytes after `-EAGAIN`; each call decodes from the start.
+ * Call it again with more bytes after #LB_E_NEED_MORE; each call decodes from the start.
  * @param buf the bytes read so far (borrowed; may be NULL when @p len is 0).
  * @param len number of bytes in @p buf; nothing past it is read.
  * @param opts options (borrowed), or NULL for the defaults.
  * @param[out] out the header, valid when the return is positive; its @c struct_size must be
  *             set. Its pointers borrow from @p buf.
- * @param[out] need on `-EAGAIN`, the minimum number of further bytes required (may be NULL).
- * @return the header length (> 0); `-EAGAIN`; #LB_E_PROXY_NOT_PROXY; another `LB_E_PROXY_*`
- *         fault; `-EINVAL` for bad arguments or options.
+ * @param[out] need on #LB_E_NEED_MORE, the minimum number of further bytes required (may be NULL).
+ * @return the header length (> 0); #LB_E_NEED_MORE (a prefix of a header: call again with
+ *         more bytes); #LB_E_PROXY_NOT_PROXY; another `LB_E_PROXY_*` fault; `-EINVAL` for bad
+ *         arguments or options; #LB_E_STRUCT_SIZE, #LB_E_STRUCT_TOO_NEW (doc/ABI.md).
+ * @thread pure
+ * @retval LB_E_NEED_MORE Need more input (also when @p len is 0)
+ * @retval LB_E_PROXY_NOT_PROXY Not a PROXY protocol header
+ * @retval LB_E_PROXY_BAD_SIGNATURE Bad PROXY protocol signature
+ * @retval LB_E_PROXY_BAD_VERSION Bad PROXY protocol v2 version
+ * @retval LB_E_PROXY_VERSION_REFUSED PROXY protocol version not accepted
+ * @retval LB_E_PROXY_BAD_COMMAND Bad PROXY protocol v2 command
+ * @retval LB_E_PROXY_BAD_FAMILY Bad PROXY protocol v2 address family
+ * @retval LB_E_PROXY_BAD_TRANSPORT Bad PROXY protocol v2 transport
+ * @retval LB_E_PROXY_UNSPEC_REFUSED PROXY protocol v2 PROXY with UNSPEC family refused
+ * @retval LB_E_PROXY_SHORT_LENGTH PROXY protocol v2 length shorter than the address block
+ * @retval LB_E_PROXY_TOO_LARGE PROXY protocol header too large
+ * @retval LB_E_PROXY_V1_SYNTAX PROXY protocol v1 syntax error
+ * @retval LB_E_PROXY_V1_TOO_LONG PROXY protocol v1 line longer than 107 bytes
+ * @retval LB_E_PROXY_BAD_ADDRESS Bad address in PROXY protocol v1 header
+ * @retval LB_E_PROXY_BAD_PORT Bad port in PROXY protocol v1 header
+ * @retval LB_E_PROXY_TLV_TRUNCATED PROXY protocol v2 TLV header cut short
+ * @retval LB_E_PROXY_TLV_OVERRUN PROXY protocol v2 TLV value past the end of the header
+ * @retval LB_E_PROXY_CRC_MISMATCH PROXY protocol v2 CRC32C mismatch
+ * @retval LB_E_PROXY_BAD_CRC_TLV Bad PROXY protocol v2 CRC32C TLV
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct size below the first release's
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's options with unknown fields set
  */
 LB_API LB_NODISCARD int lb_proxy_decode(const uint8_t *buf, size_t len,
                                         const lb_proxy_options *opts, lb_proxy_header *out,
@@ -211,6 +249,11 @@ LB_API LB_NODISCARD int lb_proxy_decode(const uint8_t *buf, size_t len,
  * @param[out] tlv the next TLV.
  * @return 1 with a TLV, 0 at the end, #LB_E_PROXY_TLV_TRUNCATED or #LB_E_PROXY_TLV_OVERRUN
  *         if the region does not tile (never for a header lb_proxy_decode() accepted), -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_TRUNCATED PROXY protocol v2 TLV header cut short
+ * @retval LB_E_PROXY_TLV_OVERRUN PROXY protocol v2 TLV value past the end of the header
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_tlv_next(const lb_proxy_header *h, size_t *cursor, lb_proxy_tlv *tlv);
 
@@ -220,6 +263,10 @@ LB_API int lb_proxy_tlv_next(const lb_proxy_header *h, size_t *cursor, lb_proxy_
  * @param type the TLV type.
  * @param[out] tlv the TLV.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_tlv_find(const lb_proxy_header *h, uint8_t type, lb_proxy_tlv *tlv);
 
@@ -227,6 +274,10 @@ LB_API int lb_proxy_tlv_find(const lb_proxy_header *h, uint8_t type, lb_proxy_tl
  * @brief The ALPN TLV (any bytes).
  * @param h the decoded header. @param[out] tlv the TLV.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_alpn(const lb_proxy_header *h, lb_proxy_tlv *tlv);
 
@@ -234,6 +285,11 @@ LB_API int lb_proxy_get_alpn(const lb_proxy_header *h, lb_proxy_tlv *tlv);
  * @brief The AUTHORITY TLV (host name), checked to be non-empty valid UTF-8.
  * @param h the decoded header. @param[out] tlv the TLV.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, #LB_E_PROXY_TLV_MALFORMED, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_authority(const lb_proxy_header *h, lb_proxy_tlv *tlv);
 
@@ -241,6 +297,11 @@ LB_API int lb_proxy_get_authority(const lb_proxy_header *h, lb_proxy_tlv *tlv);
  * @brief The UNIQUE_ID TLV, checked to be at most #LB_PROXY_UNIQUE_ID_MAX bytes.
  * @param h the decoded header. @param[out] tlv the TLV.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, #LB_E_PROXY_TLV_MALFORMED, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_unique_id(const lb_proxy_header *h, lb_proxy_tlv *tlv);
 
@@ -248,6 +309,10 @@ LB_API int lb_proxy_get_unique_id(const lb_proxy_header *h, lb_proxy_tlv *tlv);
  * @brief The NETNS TLV (namespace name).
  * @param h the decoded header. @param[out] tlv the TLV.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_netns(const lb_proxy_header *h, lb_proxy_tlv *tlv);
 
@@ -256,6 +321,10 @@ LB_API int lb_proxy_get_netns(const lb_proxy_header *h, lb_proxy_tlv *tlv);
  * @param h the decoded header. @param[out] tlv the first NOOP TLV.
  * @param[out] total_bytes padding bytes in all NOOP TLVs, 3-byte headers included (may be NULL).
  * @return 0, #LB_E_PROXY_TLV_ABSENT, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_noop(const lb_proxy_header *h, lb_proxy_tlv *tlv, size_t *total_bytes);
 
@@ -263,6 +332,10 @@ LB_API int lb_proxy_get_noop(const lb_proxy_header *h, lb_proxy_tlv *tlv, size_t
  * @brief The CRC32C TLV's value (already verified by lb_proxy_decode()).
  * @param h the decoded header. @param[out] crc the checksum (host order).
  * @return 0, #LB_E_PROXY_TLV_ABSENT, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_crc32c(const lb_proxy_header *h, uint32_t *crc);
 
@@ -271,6 +344,11 @@ LB_API int lb_proxy_get_crc32c(const lb_proxy_header *h, uint32_t *crc);
  * @param h the decoded header. @param[out] ssl the SSL information.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, #LB_E_PROXY_TLV_MALFORMED (shorter than 5 bytes or
  *         sub-TLVs that do not tile), -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_ssl(const lb_proxy_header *h, lb_proxy_ssl *ssl);
 
@@ -279,6 +357,10 @@ LB_API int lb_proxy_get_ssl(const lb_proxy_header *h, lb_proxy_ssl *ssl);
  * @param ssl from lb_proxy_get_ssl(). @param[in,out] cursor 0 to start.
  * @param[out] tlv the next sub-TLV.
  * @return 1 with a sub-TLV, 0 at the end, #LB_E_PROXY_TLV_MALFORMED, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_ssl_next(const lb_proxy_ssl *ssl, size_t *cursor, lb_proxy_tlv *tlv);
 
@@ -286,6 +368,11 @@ LB_API int lb_proxy_ssl_next(const lb_proxy_ssl *ssl, size_t *cursor, lb_proxy_t
  * @brief The first SSL sub-TLV of type @p type.
  * @param ssl from lb_proxy_get_ssl(). @param type the sub-TLV type. @param[out] tlv it.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, #LB_E_PROXY_TLV_MALFORMED, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_ssl_find(const lb_proxy_ssl *ssl, uint8_t type, lb_proxy_tlv *tlv);
 
@@ -293,6 +380,8 @@ LB_API int lb_proxy_ssl_find(const lb_proxy_ssl *ssl, uint8_t type, lb_proxy_tlv
  * @brief Did the client present a certificate that verified? (a CERT bit set and verify 0).
  * @param ssl from lb_proxy_get_ssl().
  * @return 1 or 0.
+ * @thread pure
+ * @retval LB_OK Success
  */
 LB_API int lb_proxy_ssl_cert_verified(const lb_proxy_ssl *ssl);
 
@@ -300,6 +389,11 @@ LB_API int lb_proxy_ssl_cert_verified(const lb_proxy_ssl *ssl);
  * @brief The AWS TLV (0xEA): the VPC endpoint id (subtype 0x01, printable ASCII).
  * @param h the decoded header. @param[out] id the endpoint id (value after the subtype).
  * @return 0, #LB_E_PROXY_TLV_ABSENT, #LB_E_PROXY_TLV_MALFORMED, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_aws_vpce_id(const lb_proxy_header *h, lb_proxy_tlv *id);
 
@@ -308,6 +402,11 @@ LB_API int lb_proxy_get_aws_vpce_id(const lb_proxy_header *h, lb_proxy_tlv *id);
  *        little-endian uint32).
  * @param h the decoded header. @param[out] linkid the LINKID.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, #LB_E_PROXY_TLV_MALFORMED, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_azure_linkid(const lb_proxy_header *h, uint32_t *linkid);
 
@@ -316,6 +415,11 @@ LB_API int lb_proxy_get_azure_linkid(const lb_proxy_header *h, uint32_t *linkid)
  *        big-endian).
  * @param h the decoded header. @param[out] psc_id the id.
  * @return 0, #LB_E_PROXY_TLV_ABSENT, #LB_E_PROXY_TLV_MALFORMED, -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval LB_E_PROXY_TLV_ABSENT PROXY protocol TLV absent
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ * @retval EINVAL Invalid argument
  */
 LB_API int lb_proxy_get_gcp_psc_id(const lb_proxy_header *h, uint64_t *psc_id);
 
@@ -324,8 +428,10 @@ LB_API int lb_proxy_get_gcp_psc_id(const lb_proxy_header *h, uint64_t *psc_id);
  * lb_proxy_tlvb_init()). The bytes `buf[0 .. len)` are valid TLVs at every moment.
  */
 typedef struct lb_proxy_tlv_builder {
-    /** `sizeof(lb_proxy_tlv_builder)`; set by lb_proxy_tlvb_init(). */
+    /** The caller's `sizeof(lb_proxy_tlv_builder)`; set by lb_proxy_tlvb_init(). */
     uint32_t struct_size;
+    /** Reserved (0). */
+    uint32_t reserved0;
     /** The storage (borrowed; must outlive the builder's use). */
     uint8_t *buf;
     /** Size of @c buf. */
@@ -336,9 +442,12 @@ typedef struct lb_proxy_tlv_builder {
 
 /**
  * @brief Start an empty TLV list in @p storage.
- * @param b the builder. @param storage caller memory (borrowed). @param cap its size.
+ * @param b the builder: @p size bytes are written (NULL, or a size below 4, writes nothing).
+ * @param size `sizeof(lb_proxy_tlv_builder)` as the caller knows it.
+ * @param storage caller memory (borrowed). @param cap its size.
+ * @thread pure
  */
-LB_API void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, uint8_t *storage, size_t cap);
+LB_API void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, size_t size, uint8_t *storage, size_t cap);
 
 /**
  * @brief Append a TLV of any type (its value is copied). Type CRC32C is refused: use
@@ -347,27 +456,54 @@ LB_API void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, uint8_t *storage, size_t
  *        when @p len is 0). @param len value length.
  * @return 0; -ENOSPC (storage full; nothing appended); #LB_E_PROXY_TOO_LARGE (more than
  *         65535 bytes); #LB_E_PROXY_BAD_CRC_TLV; -EINVAL.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval ENOSPC Not enough room in the caller's buffer
+ * @retval LB_E_PROXY_TOO_LARGE PROXY protocol header too large
+ * @retval LB_E_PROXY_BAD_CRC_TLV Bad PROXY protocol v2 CRC32C TLV
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API int lb_proxy_tlvb_add(lb_proxy_tlv_builder *b, uint8_t type, const void *value, size_t len);
 
-/** @brief Append ALPN. @param b builder. @param alpn bytes (copied). @param len length.
- *  @return as lb_proxy_tlvb_add(). */
+/**
+ *  @brief Append ALPN. @param b builder. @param alpn bytes (copied). @param len length.
+ *  @return as lb_proxy_tlvb_add().
+ * @thread pure
+ * @retval LB_OK Success
+ */
 LB_API int lb_proxy_tlvb_add_alpn(lb_proxy_tlv_builder *b, const void *alpn, size_t len);
 
-/** @brief Append AUTHORITY. @param b builder. @param host NUL-terminated UTF-8 (copied).
- *  @return as lb_proxy_tlvb_add(), or #LB_E_PROXY_TLV_MALFORMED (empty or not UTF-8). */
+/**
+ *  @brief Append AUTHORITY. @param b builder. @param host NUL-terminated UTF-8 (copied).
+ *  @return as lb_proxy_tlvb_add(), or #LB_E_PROXY_TLV_MALFORMED (empty or not UTF-8).
+ * @thread pure
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ */
 LB_API int lb_proxy_tlvb_add_authority(lb_proxy_tlv_builder *b, const char *host);
 
-/** @brief Append UNIQUE_ID. @param b builder. @param id bytes (copied). @param len 1..128.
- *  @return as lb_proxy_tlvb_add(), or #LB_E_PROXY_TLV_MALFORMED (longer than 128). */
+/**
+ *  @brief Append UNIQUE_ID. @param b builder. @param id bytes (copied). @param len 1..128.
+ *  @return as lb_proxy_tlvb_add(), or #LB_E_PROXY_TLV_MALFORMED (longer than 128).
+ * @thread pure
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ */
 LB_API int lb_proxy_tlvb_add_unique_id(lb_proxy_tlv_builder *b, const void *id, size_t len);
 
-/** @brief Append NETNS. @param b builder. @param ns NUL-terminated name (copied).
- *  @return as lb_proxy_tlvb_add(). */
+/**
+ *  @brief Append NETNS. @param b builder. @param ns NUL-terminated name (copied).
+ *  @return as lb_proxy_tlvb_add().
+ * @thread pure
+ * @retval LB_OK Success
+ */
 LB_API int lb_proxy_tlvb_add_netns(lb_proxy_tlv_builder *b, const char *ns);
 
-/** @brief Append a NOOP TLV with @p len zero bytes of value. @param b builder.
- *  @param len value length. @return as lb_proxy_tlvb_add(). */
+/**
+ *  @brief Append a NOOP TLV with @p len zero bytes of value. @param b builder.
+ *  @param len value length. @return as lb_proxy_tlvb_add().
+ * @thread pure
+ * @retval LB_OK Success
+ */
 LB_API int lb_proxy_tlvb_add_noop(lb_proxy_tlv_builder *b, size_t len);
 
 /**
@@ -375,21 +511,35 @@ LB_API int lb_proxy_tlvb_add_noop(lb_proxy_tlv_builder *b, size_t len);
  * @param b builder. @param client the client bits. @param verify the verify result.
  * @param sub sub-TLVs built with another builder (borrowed; may be NULL for none).
  * @return as lb_proxy_tlvb_add().
+ * @thread pure
+ * @retval LB_OK Success
  */
 LB_API int lb_proxy_tlvb_add_ssl(lb_proxy_tlv_builder *b, uint8_t client, uint32_t verify,
                                  const lb_proxy_tlv_builder *sub);
 
-/** @brief Append the AWS TLV (subtype 0x01 + VPC endpoint id). @param b builder.
+/**
+ *  @brief Append the AWS TLV (subtype 0x01 + VPC endpoint id). @param b builder.
  *  @param vpce_id NUL-terminated printable ASCII (copied).
- *  @return as lb_proxy_tlvb_add(), or #LB_E_PROXY_TLV_MALFORMED. */
+ *  @return as lb_proxy_tlvb_add(), or #LB_E_PROXY_TLV_MALFORMED.
+ * @thread pure
+ * @retval LB_E_PROXY_TLV_MALFORMED Malformed PROXY protocol TLV value
+ */
 LB_API int lb_proxy_tlvb_add_aws_vpce_id(lb_proxy_tlv_builder *b, const char *vpce_id);
 
-/** @brief Append the Azure TLV (subtype 0x01 + LINKID little-endian). @param b builder.
- *  @param linkid the LINKID. @return as lb_proxy_tlvb_add(). */
+/**
+ *  @brief Append the Azure TLV (subtype 0x01 + LINKID little-endian). @param b builder.
+ *  @param linkid the LINKID. @return as lb_proxy_tlvb_add().
+ * @thread pure
+ * @retval LB_OK Success
+ */
 LB_API int lb_proxy_tlvb_add_azure_linkid(lb_proxy_tlv_builder *b, uint32_t linkid);
 
-/** @brief Append the GCP TLV (connection id big-endian). @param b builder.
- *  @param psc_id the id. @return as lb_proxy_tlvb_add(). */
+/**
+ *  @brief Append the GCP TLV (connection id big-endian). @param b builder.
+ *  @param psc_id the id. @return as lb_proxy_tlvb_add().
+ * @thread pure
+ * @retval LB_OK Success
+ */
 LB_API int lb_proxy_tlvb_add_gcp_psc_id(lb_proxy_tlv_builder *b, uint64_t psc_id);
 
 /**
@@ -410,6 +560,8 @@ typedef struct lb_proxy_encode_params {
     /** 0: no padding; otherwise pad the whole header with a NOOP TLV to a multiple of this
      *  (v2 only; at most 4096). */
     uint32_t noop_align;
+    /** Reserved, must be 0. */
+    uint32_t reserved0;
     /** Source address (borrowed): `AF_INET`, `AF_INET6` or `AF_UNIX` (v2). NULL with
      *  @c dst NULL and PROXY: v2 PROXY UNSPEC. */
     const struct sockaddr *src;
@@ -433,6 +585,11 @@ typedef struct lb_proxy_encode_params {
  *         DGRAM or UNIX in v1); #LB_E_PROXY_TOO_LARGE; #LB_E_PROXY_TLV_TRUNCATED,
  *         #LB_E_PROXY_TLV_OVERRUN, #LB_E_PROXY_BAD_CRC_TLV (bad @c tlvs); -EINVAL;
  *         -EAFNOSUPPORT.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval ENOSPC Not enough room in the caller's buffer
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API LB_NODISCARD int lb_proxy_encode(uint8_t *buf, size_t cap, const lb_proxy_encode_params *p,
                                         size_t *need);
@@ -442,6 +599,7 @@ LB_API LB_NODISCARD int lb_proxy_encode(uint8_t *buf, size_t cap, const lb_proxy
  * @param crc 0 to start, or the previous result to continue.
  * @param data the bytes (borrowed). @param len their count.
  * @return the CRC; lb_crc32c(0, "123456789", 9) is 0xE3069283.
+ * @thread pure
  */
 LB_API uint32_t lb_crc32c(uint32_t crc, const void *data, size_t len);
 

@@ -57,6 +57,8 @@ typedef struct lb_wrr lb_wrr;
 typedef struct lb_wrr_options {
     /** Set by the caller to `sizeof(lb_wrr_options)`. */
     uint32_t struct_size;
+    /** Reserved, must be 0. */
+    uint32_t reserved0;
     /** Start offset seed (ignored when @ref prev is set): a fresh selector starts
      *  `seed`-dependent picks (fewer than min(cycle, 65536)) into its cycle. Default 0 starts
      *  at the beginning. */
@@ -73,10 +75,19 @@ typedef struct lb_wrr_options {
  *        selector whose picks return #LB_E_SELECTOR_EMPTY.
  * @param opts options (borrowed), or NULL for defaults.
  * @return 0, -EINVAL (NULL @p out or @p pool, or a bad struct_size), -ENOMEM.
+ * @thread writer
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API LB_NODISCARD int lb_wrr_new(lb_wrr **out, const lb_pool *pool, const lb_wrr_options *opts);
 
-/** @brief Free a selector. NULL is a no-op. No other call may run on it meanwhile. */
+/**
+ *  @brief Free a selector. NULL is a no-op. No other call may run on it meanwhile.
+ * @thread exclusive
+ */
 LB_API void lb_wrr_free(lb_wrr *wrr);
 
 /**
@@ -84,10 +95,18 @@ LB_API void lb_wrr_free(lb_wrr *wrr);
  * @param wrr the selector.
  * @param[out] id the target's id.
  * @return 0, -EINVAL (NULL argument), #LB_E_SELECTOR_EMPTY (no target with a weight above 0).
+ * @thread reader
+ * @mayblock
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_SELECTOR_EMPTY No target with a weight above zero
  */
 LB_API LB_NODISCARD int lb_wrr_pick(lb_wrr *wrr, uint32_t *id);
 
-/** @brief The length of a full cycle in picks: the sum of the weights (0 for NULL). */
+/**
+ *  @brief The length of a full cycle in picks: the sum of the weights (0 for NULL).
+ * @thread reader
+ */
 LB_API uint64_t lb_wrr_cycle(const lb_wrr *wrr);
 
 /**
@@ -96,10 +115,14 @@ LB_API uint64_t lb_wrr_cycle(const lb_wrr *wrr);
  *        overwritten and takes the next ticket instead, so its entry is never handed out.
  *        0 whenever picks do not overlap (0 for NULL).
  * @param wrr the selector.
+ * @thread reader
  */
 LB_API uint64_t lb_wrr_skipped(const lb_wrr *wrr);
 
-/** @brief The number of targets that can be picked (weight above 0; 0 for NULL). */
+/**
+ *  @brief The number of targets that can be picked (weight above 0; 0 for NULL).
+ * @thread reader
+ */
 LB_API size_t lb_wrr_count(const lb_wrr *wrr);
 
 #ifdef __cplusplus

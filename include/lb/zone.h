@@ -96,6 +96,8 @@ typedef struct lb_zone_options {
     /** #LB_ZONE_MODE_AWARE only: fewer healthy targets than this in a priority level turn
      *  zone-aware routing off for that level (it then behaves as cross-zone on). Default 6. */
     uint32_t min_cluster_size;
+    /** Reserved, must be 0 (keeps the doubles 8-byte aligned on every platform). */
+    uint32_t reserved0;
     /** #LB_ZONE_MODE_AFFINITY only: the fraction kept local, 0..1. Default 1. */
     double local_fraction;
     /** Priority levels: health(P) = min(1, overprovisioning x healthy/total); >= 1,
@@ -157,20 +159,31 @@ typedef struct lb_zone_plan lb_zone_plan;
 
 /**
  * @brief Fill options with the defaults (cross-zone on, min cluster size 6, local fraction 1,
- *        overprovisioning 1.4, panic threshold 0.5) and set struct_size.
- * @param[out] opts the options to fill.
+ *        overprovisioning 1.4, panic threshold 0.5) and set struct_size to @p size.
+ * @param[out] opts the options to fill: @p size bytes are written (the fields this library
+ *        does not know are zeroed); NULL, or a size below 4, writes nothing.
+ * @param size `sizeof(lb_zone_options)` as the caller knows it.
+ * @thread pure
  */
-LB_API void lb_zone_options_init(lb_zone_options *opts);
+LB_API void lb_zone_options_init(lb_zone_options *opts, size_t size);
 
 /**
  * @brief Create an empty plan.
  * @param[out] out the new plan, owned by the caller (free with lb_zone_plan_free()).
  * @param opts options (copied), or NULL for the defaults.
  * @return 0, -EINVAL (NULL @p out, bad struct_size or an option out of range), -ENOMEM.
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API LB_NODISCARD int lb_zone_plan_new(lb_zone_plan **out, const lb_zone_options *opts);
 
-/** @brief Free a plan. NULL is a no-op. @param plan the plan. */
+/**
+ *  @brief Free a plan. NULL is a no-op. @param plan the plan.
+ * @thread exclusive
+ */
 LB_API void lb_zone_plan_free(lb_zone_plan *plan);
 
 /**
@@ -178,6 +191,11 @@ LB_API void lb_zone_plan_free(lb_zone_plan *plan);
  * @param plan the plan.
  * @param opts the new options (copied).
  * @return 0, -EINVAL (bad struct_size or an option out of range; the plan is unchanged).
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
+ * @retval LB_E_STRUCT_TOO_NEW A newer caller's struct sets fields this library does not know
  */
 LB_API LB_NODISCARD int lb_zone_plan_set_options(lb_zone_plan *plan, const lb_zone_options *opts);
 
@@ -189,6 +207,12 @@ LB_API LB_NODISCARD int lb_zone_plan_set_options(lb_zone_plan *plan, const lb_zo
  * @param priority its priority level: 0 is preferred, 1 takes what 0 cannot, and so on.
  * @return 0, -EINVAL (NULL or bad name), -EEXIST (id or name taken), -ENOSPC (more than
  *         #LB_ZONE_MAX zones), -ENOMEM.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval EEXIST Entry already exists
+ * @retval ENOSPC Not enough room in the caller's buffer
+ * @retval ENOMEM Out of memory
  */
 LB_API LB_NODISCARD int lb_zone_add(lb_zone_plan *plan, uint32_t zone_id, const char *name,
                                     uint32_t priority);
@@ -202,6 +226,10 @@ LB_API LB_NODISCARD int lb_zone_add(lb_zone_plan *plan, uint32_t zone_id, const 
  * @param zone_id the zone.
  * @param fraction 0..1, or #LB_ZONE_INCOMING_EVEN.
  * @return 0, -EINVAL (out of range), #LB_E_ZONE_UNKNOWN.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_ZONE_UNKNOWN Unknown zone
  */
 LB_API LB_NODISCARD int lb_zone_set_incoming(lb_zone_plan *plan, uint32_t zone_id, double fraction);
 
@@ -213,6 +241,10 @@ LB_API LB_NODISCARD int lb_zone_set_incoming(lb_zone_plan *plan, uint32_t zone_i
  *        @p action applies; 0 disables the threshold.
  * @param action an #lb_zone_action.
  * @return 0, -EINVAL (out of range), #LB_E_ZONE_UNKNOWN.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_ZONE_UNKNOWN Unknown zone
  */
 LB_API LB_NODISCARD int lb_zone_set_threshold(lb_zone_plan *plan, uint32_t zone_id,
                                               double min_healthy, uint32_t action);
@@ -227,6 +259,9 @@ LB_API LB_NODISCARD int lb_zone_set_threshold(lb_zone_plan *plan, uint32_t zone_
  * @param zone_id the zone.
  * @param evacuated nonzero to evacuate, 0 to restore.
  * @return 0, #LB_E_ZONE_UNKNOWN.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval LB_E_ZONE_UNKNOWN Unknown zone
  */
 LB_API LB_NODISCARD int lb_zone_set_evacuated(lb_zone_plan *plan, uint32_t zone_id, int evacuated);
 
@@ -240,6 +275,12 @@ LB_API LB_NODISCARD int lb_zone_set_evacuated(lb_zone_plan *plan, uint32_t zone_
  * @param weight each target's weight, 0..#LB_WEIGHT_MAX.
  * @return 0, -EINVAL (healthy > total), #LB_E_POOL_BAD_WEIGHT, #LB_E_ZONE_UNKNOWN,
  *         #LB_E_ZONE_MIXED.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
+ * @retval LB_E_ZONE_UNKNOWN Unknown zone
+ * @retval LB_E_ZONE_MIXED A zone cannot hold both targets and target counts
  */
 LB_API LB_NODISCARD int lb_zone_set_counts(lb_zone_plan *plan, uint32_t zone_id, uint32_t total,
                                            uint32_t healthy, uint32_t weight);
@@ -253,6 +294,14 @@ LB_API LB_NODISCARD int lb_zone_set_counts(lb_zone_plan *plan, uint32_t zone_id,
  * @param healthy nonzero when healthy.
  * @return 0, -EINVAL, -EEXIST, #LB_E_POOL_BAD_WEIGHT, #LB_E_ZONE_UNKNOWN, #LB_E_ZONE_MIXED,
  *         -ENOMEM.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval EEXIST Entry already exists
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
+ * @retval LB_E_ZONE_UNKNOWN Unknown zone
+ * @retval LB_E_ZONE_MIXED A zone cannot hold both targets and target counts
+ * @retval ENOMEM Out of memory
  */
 LB_API LB_NODISCARD int lb_zone_target_add(lb_zone_plan *plan, uint32_t target_id, uint32_t zone_id,
                                            uint32_t weight, int healthy);
@@ -264,6 +313,11 @@ LB_API LB_NODISCARD int lb_zone_target_add(lb_zone_plan *plan, uint32_t target_i
  * @param weight 0..#LB_WEIGHT_MAX.
  * @param healthy nonzero when healthy.
  * @return 0, -EINVAL, -ENOENT, #LB_E_POOL_BAD_WEIGHT.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_POOL_BAD_WEIGHT Weight outside 0..65535
  */
 LB_API LB_NODISCARD int lb_zone_target_set(lb_zone_plan *plan, uint32_t target_id, uint32_t weight,
                                            int healthy);
@@ -273,10 +327,17 @@ LB_API LB_NODISCARD int lb_zone_target_set(lb_zone_plan *plan, uint32_t target_i
  * @param plan the plan.
  * @param target_id the target.
  * @return 0, -EINVAL, -ENOENT.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
  */
 LB_API LB_NODISCARD int lb_zone_target_remove(lb_zone_plan *plan, uint32_t target_id);
 
-/** @brief The number of zones (0 for NULL). @param plan the plan. @return the count. */
+/**
+ *  @brief The number of zones (0 for NULL). @param plan the plan. @return the count.
+ * @thread exclusive
+ */
 LB_API size_t lb_zone_count(const lb_zone_plan *plan);
 
 /**
@@ -287,6 +348,13 @@ LB_API size_t lb_zone_count(const lb_zone_plan *plan);
  * @param[out] out the report (struct_size set by the caller).
  * @return 0, -EINVAL, -ENOENT (index out of range), #LB_E_NO_TARGET (no target anywhere can
  *         serve), #LB_E_ZONE_BAD_INCOMING.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_NO_TARGET No eligible target
+ * @retval LB_E_ZONE_BAD_INCOMING Invalid incoming traffic fractions
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API LB_NODISCARD int lb_zone_plan_zone(lb_zone_plan *plan, size_t index, lb_zone_report *out);
 
@@ -295,6 +363,12 @@ LB_API LB_NODISCARD int lb_zone_plan_zone(lb_zone_plan *plan, size_t index, lb_z
  * @param plan the plan.
  * @param[out] out the summary (struct_size set by the caller).
  * @return 0, -EINVAL, #LB_E_NO_TARGET, #LB_E_ZONE_BAD_INCOMING.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_NO_TARGET No eligible target
+ * @retval LB_E_ZONE_BAD_INCOMING Invalid incoming traffic fractions
+ * @retval LB_E_STRUCT_SIZE A struct's size is below the first release's (doc/ABI.md)
  */
 LB_API LB_NODISCARD int lb_zone_plan_summary(lb_zone_plan *plan, lb_zone_summary *out);
 
@@ -304,6 +378,11 @@ LB_API LB_NODISCARD int lb_zone_plan_summary(lb_zone_plan *plan, lb_zone_summary
  * @param priority a priority level (one with no zone serves 0).
  * @param[out] load the fraction, 0..1.
  * @return 0, -EINVAL, #LB_E_NO_TARGET, #LB_E_ZONE_BAD_INCOMING.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval LB_E_NO_TARGET No eligible target
+ * @retval LB_E_ZONE_BAD_INCOMING Invalid incoming traffic fractions
  */
 LB_API LB_NODISCARD int lb_zone_plan_priority_load(lb_zone_plan *plan, uint32_t priority,
                                                    double *load);
@@ -316,6 +395,12 @@ LB_API LB_NODISCARD int lb_zone_plan_priority_load(lb_zone_plan *plan, uint32_t 
  * @param[out] shares @p n fractions, 0..1.
  * @return 0, -EINVAL, -ENOENT (an unknown id; nothing meaningful written), #LB_E_NO_TARGET,
  *         #LB_E_ZONE_BAD_INCOMING.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_NO_TARGET No eligible target
+ * @retval LB_E_ZONE_BAD_INCOMING Invalid incoming traffic fractions
  */
 LB_API LB_NODISCARD int lb_zone_plan_shares(lb_zone_plan *plan, const uint32_t *ids, size_t n,
                                             double *shares);
@@ -331,6 +416,10 @@ LB_API LB_NODISCARD int lb_zone_plan_shares(lb_zone_plan *plan, const uint32_t *
  * @param cap the room in @p to; at least lb_zone_count().
  * @return 0, -EINVAL, -ENOSPC (@p cap too small), #LB_E_ZONE_UNKNOWN, #LB_E_NO_TARGET,
  *         #LB_E_ZONE_BAD_INCOMING.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOSPC Not enough room in the caller's buffer
  */
 LB_API LB_NODISCARD int lb_zone_plan_route(lb_zone_plan *plan, uint32_t local_zone, double *to,
                                            size_t cap);
@@ -351,9 +440,16 @@ LB_API LB_NODISCARD int lb_zone_plan_route(lb_zone_plan *plan, uint32_t local_zo
  * @param[out] fractions @p n exact fractions, or NULL.
  * @return 0, -EINVAL, -ENOENT (an unknown id), #LB_E_ZONE_UNKNOWN, #LB_E_NO_TARGET,
  *         #LB_E_ZONE_BAD_INCOMING.
+ * @thread exclusive
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
+ * @retval ENOENT No such entry
+ * @retval LB_E_ZONE_UNKNOWN Unknown zone
+ * @retval LB_E_NO_TARGET No eligible target
+ * @retval LB_E_ZONE_BAD_INCOMING Invalid incoming traffic fractions
  */
 LB_API LB_NODISCARD int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone,
-                                             const uint32_t *ids, size_t n, uint16_t *weights,
+                                             const uint32_t *ids, size_t n, uint32_t *weights,
                                              double *fractions);
 
 /**
@@ -364,16 +460,26 @@ LB_API LB_NODISCARD int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_
  * @param[out] cross_gb the volume that crosses zones, or NULL.
  * @param[out] usd its cost, or NULL.
  * @return 0, -EINVAL (a negative, out-of-range or non-finite input).
+ * @thread pure
+ * @retval LB_OK Success
+ * @retval EINVAL Invalid argument
  */
 LB_API LB_NODISCARD int lb_zone_transfer_cost(double cross_zone, double gb, double usd_per_gb,
                                               double *cross_gb, double *usd);
 
-/** @brief The name of a mode ("off", "on", "zone-aware", "affinity"), or NULL.
- *  @param mode an #lb_zone_mode. @return a static string or NULL. */
+/**
+ *  @brief The name of a mode ("off", "on", "zone-aware", "affinity"; "unknown" otherwise).
+ *  @param mode an #lb_zone_mode. @return a static string, never NULL.
+ * @thread pure
+ */
 LB_API const char *lb_zone_mode_name(uint32_t mode);
 
-/** @brief The name of a state ("up", "down", "failed-over", "fail-open", "evacuated",
- *  "panic"), or NULL. @param state an #lb_zone_state. @return a static string or NULL. */
+/**
+ *  @brief The name of a state ("up", "down", "failed-over", "fail-open", "evacuated",
+ *  "panic"; "unknown" otherwise). @param state an #lb_zone_state.
+ *  @return a static string, never NULL.
+ * @thread pure
+ */
 LB_API const char *lb_zone_state_name(uint32_t state);
 
 #ifdef __cplusplus

@@ -105,6 +105,7 @@ struct lb_balancer {
     uint32_t algorithm;
     uint32_t bound_percent;
     _Alignas(64) _Atomic uint64_t no_target;
+    _Atomic uint64_t bad_releases; /* releases of an unknown id, or of a count already 0 */
     _Alignas(64) struct lb__bal_stripe stripes[LB__BAL_STRIPES];
 
     /* ---- writer side, under lock ---- */

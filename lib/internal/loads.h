@@ -48,6 +48,13 @@ static inline uint32_t lb__loads_dec(lb_loads *l, uint32_t slot, uint32_t dec, u
     return take;
 }
 
+/* Takes one connection from a slot in range; returns 1, or 0 when its count was already 0. */
+static inline int lb__loads_release(lb_loads *l, uint32_t slot)
+{
+    uint32_t now;
+    return lb__loads_dec(l, slot, 1, &now) != 0;
+}
+
 static inline uint32_t lb__loads_get(const lb_loads *l, uint32_t slot)
 {
     return atomic_load_explicit(&((lb_loads *)l)->slots[slot].active, memory_order_relaxed);

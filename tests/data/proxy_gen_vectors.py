@@ -2,7 +2,7 @@
 """Generates tests/data/proxy_vectors.txt: PROXY protocol v1/v2 test vectors, valid and invalid,
 one per line: NAME <TAB> HEX <TAB> EXPECT [<TAB> OPTIONS].
 
-EXPECT is either `ERR <LB_E_... | EAGAIN>` or
+EXPECT is either `ERR <LB_E_...>` or
 `OK <len> <version> <command> <family> <transport> <src> <sport> <dst> <dport> <crc> <ntlvs>`
 (addresses as text, `-` when none; UNIX paths as unix:PATH). OPTIONS is a comma-separated list
 of decoder options: v1only, v2only, unspec, max=N.
@@ -201,10 +201,10 @@ for name, line, code in [
 ]:
     err(name, line, code)
 
-# partial v1 lines stay -EAGAIN
-err("v1_partial_signature", b"PROX", "EAGAIN")
-err("v1_partial_line", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r", "EAGAIN")
-err("v1_partial_unknown", b"PROXY UNKNOWN some junk", "EAGAIN")
+# partial v1 lines stay LB_E_NEED_MORE
+err("v1_partial_signature", b"PROX", "LB_E_NEED_MORE")
+err("v1_partial_line", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r", "LB_E_NEED_MORE")
+err("v1_partial_unknown", b"PROXY UNKNOWN some junk", "LB_E_NEED_MORE")
 
 # ---- v2 valid ----
 ok("v2_inet_stream", v2(1, 0x11, inet()), 28, 2, "PROXY", "INET", "STREAM", "192.0.2.1", 56324,
@@ -359,10 +359,10 @@ err("v2_two_crc_tlvs", v2(1, 0x11, inet() + tlv(3, b"\0" * 4) + tlv(3, b"\0" * 4
 h = with_crc(0x11, inet(), tlv(1, b"h2"))
 ok("v2_crc_then_alpn", h, len(h), 2, "PROXY", "INET", "STREAM", "192.0.2.1", 56324,
    "198.51.100.7", 443, crc=1, ntlv=2)
-err("v2_partial_fixed", v2(1, 0x11, inet())[:15], "EAGAIN")
-err("v2_partial_body", v2(1, 0x11, inet())[:27], "EAGAIN")
-err("v2_partial_sig", SIG[:7], "EAGAIN")
-err("empty", b"", "EAGAIN")
+err("v2_partial_fixed", v2(1, 0x11, inet())[:15], "LB_E_NEED_MORE")
+err("v2_partial_body", v2(1, 0x11, inet())[:27], "LB_E_NEED_MORE")
+err("v2_partial_sig", SIG[:7], "LB_E_NEED_MORE")
+err("empty", b"", "LB_E_NEED_MORE")
 
 
 def check(vectors_path, corpus_dir):

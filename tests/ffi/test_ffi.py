@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""liblb from Python through the generated cffi declarations: version, hash, pool and
-strerror, checked against the C test vectors; every declared function is exported, internal
-symbols are not."""
+"""liblb from Python ctypes: version, hash, pool and strerror, every argtypes/restype and
+struct taken from abi/liblb.api.json (tests/ffi/abi_desc.py; nothing typed by hand), checked
+against the C test vectors; the description matches the library; internal symbols are not
+exported."""
 import ctypes
 import ipaddress
 import os
@@ -10,38 +11,73 @@ import unittest
 
 BUILD = os.environ.get("LB_BUILD_ROOT", "build")
 DATA = os.environ.get("LB_TEST_DATA", "tests/data")
-SOURCE = os.environ.get("LB_SOURCE_ROOT", ".")
 
-# The declarations are the Python binding's, generated from the headers
-# (bindings/gen/lbdecls.py): no struct or signature is typed here by hand.
-os.environ["LIBLB_PATH"] = os.path.join(BUILD, "lib", "liblb.so")
-sys.path.insert(0, os.path.join(SOURCE, "bindings", "python"))
-from liblb import _decls  # noqa: E402
-from liblb._native import ffi, lib  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import abi_desc as abi  # noqa: E402  (abi/liblb.api.json: every declaration below)
+
+lib = abi.load()
+(lb_version_number, lb_version_string, lb_strerror, lb_err_name, lb_err_count, lb_err_at,
+ lb_hash_flow4, lb_hash_flow6, lb_hash_src4, lb_hash_src6, lb_hash_key, lb_pool_new,
+ lb_pool_free, lb_pool_add, lb_pool_remove, lb_pool_count, lb_pool_at) = (
+    abi.func(lib, "lb_" + n) for n in (
+        "version_number", "version_string", "strerror", "err_name", "err_count", "err_at",
+        "hash_flow4", "hash_flow6", "hash_src4", "hash_src6", "hash_key", "pool_new",
+        "pool_free", "pool_add", "pool_remove", "pool_count", "pool_at"))
 
 
-def lb_err_name(code):
-    return ffi.string(lib.lb_err_name(code))
+def u8(data):
+    """bytes as the `const uint8_t *` the description declares."""
+    return (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+
+
+class DescriptionTest(unittest.TestCase):
+    """abi/liblb.api.json describes the library that was built."""
+
+    def test_every_function_resolves_and_declares(self):
+        dlib = abi.load()  # its own handle: the declarations below stay as written
+        for f in abi.functions():
+            abi.func(dlib, f["name"])  # raises AttributeError when not exported
+            self.assertIn(f["thread"], ("pure", "reader", "writer", "exclusive"))
+
+    def test_declarations_match_exports(self):
+        # the description covers the headers: more than 100 functions, all exported (above)
+        self.assertGreater(len(abi.functions()), 100)
+
+    def test_every_struct_layout(self):
+        for s in abi.DESC["structs"]:
+            abi.struct(s["name"])  # asserts size, alignment and every offset
+
+    def test_error_codes_match_the_library(self):
+        names = {lb_err_name(lb_err_at(k)).decode(): lb_err_at(k) for k in range(lb_err_count())}
+        for name, value in abi.DESC_ENUM_lb_error.items():
+            if name in ("LB_E_BASE", "LB_E_LAST"):
+                continue
+            self.assertEqual(names.get(name), value, name)
+
+    def test_constants(self):
+        self.assertEqual(abi.CONST["LB_NO_TARGET"], 2**32 - 1)
+        self.assertEqual(abi.CONST["LB_VERSION_NUMBER"], lb_version_number())
+        self.assertEqual(abi.CONST["LB_VERSION_STRING"], lb_version_string().decode())
 
 
 class FFITest(unittest.TestCase):
     def test_version(self):
-        n = lib.lb_version_number()
-        major, minor, patch = (int(x) for x in ffi.string(lib.lb_version_string()).decode().split("."))
+        n = lb_version_number()
+        major, minor, patch = (int(x) for x in lb_version_string().decode().split("."))
         self.assertEqual(n, major * 10000 + minor * 100 + patch)
 
     def test_errors(self):
         self.assertEqual(lb_err_name(0), b"LB_OK")
         self.assertEqual(lb_err_name(-22), b"EINVAL")
-        self.assertEqual(lb_err_name(-5999), b"UNKNOWN")
+        self.assertEqual(lb_err_name(-5999), b"unknown")
         names = set()
-        for i in range(lib.lb_err_count()):
-            code = lib.lb_err_at(i)
+        for i in range(lb_err_count()):
+            code = lb_err_at(i)
             name = lb_err_name(code).decode()
-            self.assertNotEqual(name, "UNKNOWN")
-            self.assertTrue(ffi.string(lib.lb_strerror(code)))
+            self.assertNotEqual(name, "unknown")
+            self.assertTrue(lb_strerror(code))
             names.add(name)
-        self.assertEqual(len(names), lib.lb_err_count())
+        self.assertEqual(len(names), lb_err_count())
         # every LB_E_* in the public headers has its name (parsed from the headers)
         import glob
         import re
@@ -63,53 +99,43 @@ class FFITest(unittest.TestCase):
             if f[0] in ("flow4", "flow6"):
                 s = ipaddress.ip_address(f[2]).packed
                 d = ipaddress.ip_address(f[3]).packed
-                h = (lib.lb_hash_flow4 if f[0] == "flow4" else lib.lb_hash_flow6)(
-                    s, d, int(f[4]), int(f[5]), int(f[1]), seed)
+                h = (lb_hash_flow4 if f[0] == "flow4" else lb_hash_flow6)(
+                    u8(s), u8(d), int(f[4]), int(f[5]), int(f[1]), seed)
             elif f[0] in ("src4", "src6"):
                 s = ipaddress.ip_address(f[1]).packed
-                h = (lib.lb_hash_src4 if f[0] == "src4" else lib.lb_hash_src6)(s, seed)
+                h = (lb_hash_src4 if f[0] == "src4" else lb_hash_src6)(u8(s), seed)
             else:
                 key = b"" if f[1] == "-" else bytes.fromhex(f[1])
-                h = lib.lb_hash_key(key, len(key), seed)
+                h = lb_hash_key(key, len(key), seed)
             self.assertEqual(h, want, line)
             checked += 1
         self.assertGreater(checked, 100)
 
     def test_pool(self):
-        pp = ffi.new("lb_pool **")
-        self.assertEqual(lib.lb_pool_new(pp), 0)
-        p = pp[0]
+        p = ctypes.c_void_p()
+        self.assertEqual(lb_pool_new(ctypes.byref(p)), 0)
         try:
-            self.assertEqual(lib.lb_pool_add(p, 1, b"alpha", 5, 10, 0), 0)
-            self.assertEqual(lib.lb_pool_add(p, 2, b"beta", 4, 20, 1), 0)
-            rc = lib.lb_pool_add(p, 3, b"alpha", 5, 1, 0)
+            self.assertEqual(lb_pool_add(p, 1, b"alpha", 5, 10, 0), 0)
+            self.assertEqual(lb_pool_add(p, 2, b"beta", 4, 20, 1), 0)
+            rc = lb_pool_add(p, 3, b"alpha", 5, 1, 0)
             self.assertEqual(lb_err_name(rc), b"LB_E_POOL_DUPLICATE_KEY")
-            self.assertEqual(rc, lib.LB_E_POOL_DUPLICATE_KEY)
-            self.assertEqual(lb_err_name(lib.lb_pool_add(p, 1, b"x", 1, 1, 0)), b"EEXIST")
-            self.assertEqual(lib.lb_pool_count(p), 2)
-            info = ffi.new("lb_target_info *")
-            info.struct_size = ffi.sizeof("lb_target_info")
-            self.assertEqual(lib.lb_pool_at(p, 1, info), 0)
+            self.assertEqual(rc, abi.code("LB_E_POOL_DUPLICATE_KEY"))
+            self.assertEqual(lb_err_name(lb_pool_add(p, 1, b"x", 1, 1, 0)), b"EEXIST")
+            self.assertEqual(lb_pool_count(p), 2)
+            info = abi.new("lb_target_info")
+            self.assertEqual(lb_pool_at(p, 1, ctypes.byref(info)), 0)
             self.assertEqual((info.id, info.weight, info.zone), (2, 20, 1))
-            self.assertEqual(bytes(ffi.buffer(info.key, info.key_len)), b"beta")
-            self.assertEqual(lib.lb_pool_remove(p, 1), 0)
-            self.assertEqual(lib.lb_pool_count(p), 1)
+            self.assertEqual(ctypes.string_at(info.key, info.key_len), b"beta")
+            self.assertEqual(lb_pool_remove(p, 1), 0)
+            self.assertEqual(lb_pool_count(p), 1)
         finally:
-            lib.lb_pool_free(p)
-        lib.lb_pool_free(ffi.NULL)
-
-    def test_declarations_match_exports(self):
-        # every function the headers declare resolves in the shared library
-        for name in _decls.FUNCTIONS:
-            self.assertTrue(getattr(lib, name), name)
-        self.assertGreater(len(_decls.FUNCTIONS), 100)
-        self.assertEqual(_decls.CONSTANTS["LB_VERSION_NUMBER"], lib.lb_version_number())
+            lb_pool_free(p)
+        lb_pool_free(None)
 
     def test_internal_symbols_hidden(self):
-        raw = ctypes.CDLL(os.environ["LIBLB_PATH"])
         for name in ("lb__pool_targets", "lb__pool_index_of", "err_table", "find_id"):
             with self.assertRaises(AttributeError):
-                getattr(raw, name)
+                getattr(lib, name)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)lbf_config_validate(&cfg, &err);
     lbf_config_free(&cfg);
 
-    /* each line alone, as a flag value would arrive */
+    /* each line alone, as a flag value would arrive: in order, on one configuration, as flags
+     * apply one after the other */
+    lbf_config_init(&cfg);
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         struct lbf_target_conf tc;
@@ -33,11 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *eq = strchr(line, '=');
         if (eq) {
             *eq = '\0';
-            lbf_config_init(&cfg);
             (void)lbf_config_set(&cfg, line, eq + 1, 1, &err);
-            lbf_config_free(&cfg);
         }
     }
+    lbf_config_free(&cfg);
     free(text);
     return 0;
 }

@@ -12,9 +12,11 @@ for f in bin/lbfwd share/man/man1/lbfwd.1 share/doc/liblb/examples/lbfwd.service
   [ -n "$(find "$stage" -path "*/$f")" ] || { echo "not installed: $f"; exit 1; }
 done
 bin=$(find "$stage" -path '*/bin/lbfwd' | head -n 1)
-libdir=$(dirname "$(find "$stage" -name 'liblb.so.0' | head -n 1)")
+libdir=$(dirname "$(find "$stage" -name 'liblb.so.1' | head -n 1)")
 LD_LIBRARY_PATH="$libdir" "$bin" --help | grep -q -- '--listen'
 ini=$(find "$stage" -name lbfwd.ini | head -n 1)
-LD_LIBRARY_PATH="$libdir" "$bin" --config "$ini" --check-config
+# the example logs to /var/log/lbfwd (the unit's LogsDirectory=), which --check-config wants to
+# exist: here the log goes to the staging directory instead
+LD_LIBRARY_PATH="$libdir" "$bin" --config "$ini" --log "$stage/lbfwd.log" --check-config
 grep -q '^ExecReload=' "$(find "$stage" -name lbfwd.service | head -n 1)"
 echo "install: lbfwd, lbfwd(1), the example unit and configuration"

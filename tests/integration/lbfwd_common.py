@@ -296,23 +296,28 @@ def recv_all(sock):
         buf += d
 
 
-def request(host, port, line=b"hello\n", src=None, timeout=3):
-    """Connects (optionally from a given source address), sends a line, reads the answer to EOF.
-    Returns the decoded JSON answer, or raises OSError / ValueError."""
+def exchange(host, port, data=b"", src=None, timeout=5):
+    """A new connection (from src when given): sends data, reads to EOF; the bytes."""
     s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     s.settimeout(timeout)
     try:
         if src:
             s.bind((src, 0))
         s.connect((host, port))
-        if line:
-            s.sendall(line)
-        buf = recv_all(s)
-        if not buf:
-            raise ValueError("empty answer")
-        return json.loads(buf.decode())
+        if data:
+            s.sendall(data)
+        return recv_all(s)
     finally:
         s.close()
+
+
+def request(host, port, line=b"hello\n", src=None, timeout=3):
+    """Connects (optionally from a given source address), sends a line, reads the answer to EOF.
+    Returns the decoded JSON answer, or raises OSError / ValueError."""
+    buf = exchange(host, port, line, src, timeout)
+    if not buf:
+        raise ValueError("empty answer")
+    return json.loads(buf.decode())
 
 
 def refused_quickly(host, port, timeout=2.0):

@@ -75,8 +75,8 @@ static void handle(int fd)
     memset(&h, 0, sizeof(h));
     h.struct_size = sizeof(h);
     double deadline = now_s() + 3.0;
-    int rc = -EAGAIN, reads = 0;
-    while (rc == -EAGAIN) {
+    int rc = LB_E_NEED_MORE, reads = 0;
+    while (rc == LB_E_NEED_MORE) {
         int left = (int)((deadline - now_s()) * 1000);
         struct pollfd p = {fd, POLLIN, 0};
         if (left <= 0 || poll(&p, 1, left) <= 0) {

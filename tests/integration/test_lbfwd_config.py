@@ -3,6 +3,7 @@
 before anything starts, the file grammar, and SIGHUP reload (targets that disappeared drain, new
 ones start, listeners stay) and SIGUSR1 (log reopened)."""
 
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lbfwd_common as L  # noqa: E402
@@ -99,6 +101,20 @@ BAD = [
     ("[lbfwd]\nlisten = 127.0.0.1:80\nsmart_accept = 2\n", 3, "bad boolean"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\ndrain_timeout = 2h\n", 3, "bad duration"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nmax_eject_percent = 0\n", 3, "bad max_eject_percent"),
+    # issue 18: duplicate sections, a section after a `target =` line, names past libinih's
+    # 49-character section buffer, addresses that are not a host
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target a]\naddr = 127.0.0.1:1\n[target a]\nweight = 2\n",
+     5, "duplicate target 'a' (also defined at line 3)"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\ntarget = a=127.0.0.1:1\n[target a]\nweight = 2\n", 4,
+     "duplicate target 'a'"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target %s1]\naddr = 127.0.0.1:1\n[target %s1]\n"
+     "addr = 127.0.0.1:2\n" % ("n" * 60, "n" * 60), 5, "duplicate target '%s1'" % ("n" * 60)),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target a]\naddr = 127.0.0.1:0\n", 4, "(port 0)"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target a]\naddr = 0.0.0.0:80\n", 4, "not a host"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\n[target a]\naddr = 255.255.255.255:80\n", 4,
+     "not a host"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\ntarget = a=[::]:80\n", 3, "not a host"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\nadmin_host = bad/host\n", 3, "bad admin_host"),
 ]
 
 BAD_WHOLE = [
@@ -107,6 +123,10 @@ BAD_WHOLE = [
     ("[lbfwd]\nlisten = 127.0.0.1:80\nadmin = 10.1.2.3:9000\n", "not loopback"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nsend_proxy = v1\nsend_proxy_crc32c = yes\n", "needs send_proxy v2"),
     ("[lbfwd]\nlisten = 127.0.0.1:80\nlisten = 127.0.0.1:80\n", "given twice"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\nuser = no-such-user-lbfwd\n", "no such user"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\nlog = /nonexistent-lbfwd-dir/lbfwd.log\n",
+     "No such file"),
+    ("[lbfwd]\nlisten = 127.0.0.1:80\ntarget = a=127.0.0.1:80\n", "own listener"),
 ]
 
 BAD_FLAGS = [
@@ -119,6 +139,47 @@ BAD_FLAGS = [
      "unknown target option"),
     (["--config", "/nonexistent/lbfwd.ini"], "/nonexistent/lbfwd.ini", "cannot open"),
 ]
+
+
+def test_reload_address_change():
+    """A reload that changes a target's address is make-before-break (issue 18): the new address
+    takes every new connection at once while the old one drains its held connection."""
+    old, new = L.Backend("old", mode="echo"), L.Backend("new")
+    text = ("[lbfwd]\nlisten = 127.0.0.1:0\ncheck = none\ndrain_timeout = 8s\n"
+            "[target t]\naddr = %s\n")
+    f = L.Lbfwd([], config=text % old.addr)
+    try:
+        held = socket.create_connection((f.host, f.port), timeout=5)
+        held.sendall(b"ping\n")
+        L.check(held.recv(100) == b"ping\n", "a connection held on the old address")
+        with open(f.config, "w") as fh:
+            fh.write(text % new.addr)
+        f.signal(signal.SIGHUP)
+        L.check(L.wait_until(lambda: "reloaded" in f.log_text(), 3), "SIGHUP reloads")
+        got, failed = [], 0
+        for _ in range(22):
+            try:
+                got.append(L.request(f.host, f.port)["name"])
+            except (OSError, ValueError):
+                failed += 1
+            time.sleep(0.05)
+        L.check(failed == 0 and set(got) == {"new"},
+                "all 22 new connections during the drain reach the new address (%d failed, %s)"
+                % (failed, sorted(set(got))))
+        st, body = f.admin("GET", "/targets")
+        states = sorted((t["addr"], t["state"]) for t in json.loads(body) if t["name"] == "t")
+        L.check(states == sorted([(old.addr, "draining"), (new.addr, "healthy")]),
+                "/targets: the old address drains, the new one is healthy (%s)" % states)
+        held.sendall(b"pong\n")
+        L.check(held.recv(100) == b"pong\n", "the held connection is still served")
+        held.close()
+        L.check(L.wait_until(lambda: [t["state"] for t in json.loads(
+            f.admin("GET", "/targets")[1]) if t["name"] == "t"] == ["healthy"], 5),
+            "once drained, one record of the name is left")
+    finally:
+        f.stop()
+        old.stop()
+        new.stop()
 
 
 def main():
@@ -160,6 +221,7 @@ def main():
     L.check(rc == 0 and "1 listen" in out, "a --listen flag replaces the file's listen list")
 
     test_reload()
+    test_reload_address_change()
     shutil.rmtree(TMP, ignore_errors=True)
     print("PASS")
 

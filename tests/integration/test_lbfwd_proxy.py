@@ -159,7 +159,36 @@ def main():
     finally:
         f.stop()
         b.stop()
+    test_prefix_then_fin()
     print("PASS")
+
+
+def test_prefix_then_fin():
+    """An untrusted client sending 1 to 11 bytes of a PROXY signature and then its FIN: the
+    bytes are judged at the FIN (a prefix, not a header) and forwarded, at once rather than at
+    the idle timeout (issue 18)."""
+    b = L.Backend("echo", mode="echo")
+    f = L.Lbfwd(["--listen", "127.0.0.1:0", "--check", "none", "--accept-proxy", "10.0.0.0/8",
+                 "--idle-timeout", "30s", "--target", "echo=%s" % b.addr])
+    try:
+        prefixes = [L.PROXY_V2_SIG[:k] for k in range(1, 12)] + [b"PROXY"[:k]
+                                                                  for k in range(1, 6)]
+        for pre in prefixes:
+            s = socket.create_connection((f.host, f.port), timeout=5)
+            t0 = time.monotonic()
+            s.sendall(pre)
+            s.shutdown(socket.SHUT_WR)
+            try:
+                got = L.recv_all(s)
+            except OSError as e:
+                got = repr(e).encode()
+            dt = time.monotonic() - t0
+            s.close()
+            L.check(got == pre and dt < 2.0, "%d signature bytes %r then FIN: forwarded in "
+                    "%.0f ms (%r)" % (len(pre), pre, dt * 1e3, got))
+    finally:
+        f.stop()
+        b.stop()
 
 
 if __name__ == "__main__":

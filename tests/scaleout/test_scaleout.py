@@ -78,8 +78,10 @@ def sh(*argv, ns=None, check_rc=True, timeout=20, input=None):
 
 # ---- helpers run inside the namespaces (this file, in another mode) ------------------------
 
-def serve_backends(specs):
-    """Backend namespace: each listener answers its name and a newline, then echoes."""
+def serve_backends(specs, with_peer=False):
+    """Backend namespace: each listener answers its name and a newline, then echoes. With
+    with_peer, the name is followed by a space and the connection's source address (the
+    forwarder it came through: tests/fleet)."""
     sel = selectors.DefaultSelector()
     for spec in specs:
         name, addr = spec.split("=")
@@ -97,12 +99,12 @@ def serve_backends(specs):
             kind, name = key.data
             if kind == "listen":
                 try:
-                    c, _ = key.fileobj.accept()
+                    c, peer = key.fileobj.accept()
                 except OSError:
                     continue
                 c.setblocking(False)
                 try:
-                    c.send(name.encode() + b"\n")
+                    c.send((f"{name} {peer[0]}" if with_peer else name).encode() + b"\n")
                 except OSError:
                     c.close()
                     continue

@@ -12,10 +12,18 @@ pc=$(find "$stage" -name liblb.pc | head -n 1)
 for f in include/lb.h include/lb/common.h include/lb/version.h; do
   [ -n "$(find "$stage" -path "*/$f")" ] || { echo "missing installed header $f"; exit 1; }
 done
-for f in bin/lbtool share/man/man1/lbtool.1; do
+for f in bin/lbtool share/man/man1/lbtool.1 share/liblb/liblb.api.json share/liblb/liblb.api.i386.json; do
   [ -n "$(find "$stage" -path "*/$f")" ] || { echo "missing installed $f"; exit 1; }
 done
-grep -q '^Requires.private: libxxhash' "$pc" || { echo "liblb.pc lacks Requires.private"; exit 1; }
+# No public header includes xxhash.h: nothing may require libxxhash.pc (Cflags must work
+# without it); static consumers get -lxxhash from Libs.private.
+if grep -q '^Requires' "$pc"; then echo "liblb.pc has a Requires line"; exit 1; fi
+grep -q '^Libs.private:.*-lxxhash' "$pc" || { echo "liblb.pc lacks -lxxhash in Libs.private"; exit 1; }
+# pkg-config sees only liblb.pc here (no libxxhash.pc): --cflags and --libs still work
+PKG_CONFIG_LIBDIR="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config --cflags --libs liblb \
+  >/dev/null || { echo "pkg-config liblb fails without libxxhash.pc"; exit 1; }
+PKG_CONFIG_LIBDIR="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config --modversion liblb |
+  grep -qx '1.0.0' || { echo "liblb.pc is not version 1.0.0"; exit 1; }
 export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage"
 san=""
 [ "$sanitize" = none ] || san="-fsanitize=$sanitize"
@@ -24,9 +32,9 @@ libdir=$(dirname "$(dirname "$pc")")
 # shellcheck disable=SC2046
 $cc $san -o "$stage/consumer" "$src/pkgconfig/consumer.c" $(pkg-config --cflags --libs liblb)
 LD_LIBRARY_PATH="$libdir" "$stage/consumer"
-LD_LIBRARY_PATH="$libdir" ldd "$stage/consumer" | grep -q 'liblb.so.0 =>' ||
-  { echo "consumer is not linked against liblb.so.0"; exit 1; }
-readelf -d "$libdir/liblb.so.0" | grep -q 'SONAME.*\[liblb.so.0\]' || { echo "bad SONAME"; exit 1; }
+LD_LIBRARY_PATH="$libdir" ldd "$stage/consumer" | grep -q 'liblb.so.1 =>' ||
+  { echo "consumer is not linked against liblb.so.1"; exit 1; }
+readelf -d "$libdir/liblb.so.1" | grep -q 'SONAME.*\[liblb.so.1\]' || { echo "bad SONAME"; exit 1; }
 # static: the archive and its private requirements
 # shellcheck disable=SC2046
 $cc $san -o "$stage/consumer-static" "$src/pkgconfig/consumer.c" \

@@ -70,7 +70,9 @@ def main():
     rc, out, err = run("--help")
     check("help", rc == 0 and "usage: lbtool balancer" in out, (rc, out))
     for bad in [[], ["--target", "a", "--algorithm", "nope"], ["--target", "a=70000"],
-                ["--target", "a", "--flows", "x"], ["--target", "a", "extra"]]:
+                ["--target", "a", "--flows", "x"], ["--target", "a", "extra"],
+                ["--target", "a", "--flows", "100000001"],
+                ["--target", "a", "--flows", "18446744073709551615"]]:
         rc, out, err = run(*bad)
         check(f"usage {bad}", rc == 2 and out == "" and err, (rc, out, err))
     rc, out, err = run("--target", "a", "--table-size", "1000")

@@ -67,10 +67,10 @@ check(rc == 0 and j["command"] == "LOCAL" and j["family"] == "UNSPEC" and
       j["dst_port"] is None, "v1 unknown %s" % j)
 
 # errors: an error object on stdout, exit 1
-for data, name in [(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2", "EAGAIN"),
+for data, name in [(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2", "LB_E_NEED_MORE"),
                    (b"GET / HTTP/1.1\r\n", "LB_E_PROXY_NOT_PROXY"),
                    (b"PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n", "LB_E_PROXY_BAD_ADDRESS"),
-                   (b"", "EAGAIN")]:
+                   (b"", "LB_E_NEED_MORE")]:
     rc, j, _ = decode([], data)
     check(rc == 1 and j["error"] == name and j["message"], "error %s: %s" % (name, j))
 
@@ -80,6 +80,10 @@ rc, j, _ = decode(["--v2-only"], v1)
 check(rc == 1 and j["error"] == "LB_E_PROXY_VERSION_REFUSED", "--v2-only")
 rc, j, _ = decode(["--v1-only"], v1)
 check(rc == 0, "--v1-only")
+rc, _, _ = decode(["--v1-only", "--v2-only"], v1)
+check(rc == 2, "--v1-only with --v2-only is a usage error")
+rc, _, _ = decode(["--v2-only", "--v1-only"], v1)
+check(rc == 2, "--v2-only with --v1-only is a usage error")
 rc, j, _ = decode(["--max-size", "20"], v1)
 check(rc == 1 and j["error"] == "LB_E_PROXY_TOO_LARGE", "--max-size")
 rc, _, _ = decode(["--max-size", "3"], v1)

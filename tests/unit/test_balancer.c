@@ -76,7 +76,7 @@ static uint32_t pick_ok(lb_balancer *b, uint64_t h)
 /* Collect every queued event at @now. */
 static int drain_events(lb_balancer *b, uint64_t now, lb_event *ev, int cap)
 {
-    int n = lb_balancer_tick(b, now, ev, (size_t)cap);
+    int n = lb_balancer_tick(b, now, ev, sizeof(*ev), (size_t)cap);
     assert_true(n >= 0);
     return n;
 }
@@ -99,7 +99,7 @@ static void test_config_errors(void **state)
     assert_lb_err(lb_balancer_new(NULL, NULL), -EINVAL);
     lb_balancer_config c = config(LB_ALG_MAGLEV);
     c.struct_size = 4;
-    assert_lb_err(lb_balancer_new(&b, &c), -EINVAL);
+    assert_lb_err(lb_balancer_new(&b, &c), LB_E_STRUCT_SIZE);
     assert_null(b);
     c = config(9);
     assert_lb_err(lb_balancer_new(&b, &c), LB_E_BALANCER_CONFIG);
@@ -179,20 +179,20 @@ static void test_argument_errors(void **state)
     uint64_t due;
     assert_lb_err(lb_balancer_next_check(b, 9, &due), -ENOENT);
     assert_lb_err(lb_balancer_next_check(b, 1, NULL), -EINVAL);
-    assert_lb_err(lb_balancer_tick(b, 0, NULL, 1), -EINVAL);
-    assert_lb_err(lb_balancer_tick(NULL, 0, NULL, 0), -EINVAL);
+    assert_lb_err(lb_balancer_tick(b, 0, NULL, sizeof(lb_event), 1), -EINVAL);
+    assert_lb_err(lb_balancer_tick(NULL, 0, NULL, sizeof(lb_event), 0), -EINVAL);
     assert_lb_err(lb_balancer_targets(b, NULL, 1), -EINVAL);
     lb_target_stats ts;
     memset(&ts, 0, sizeof(ts));
-    assert_lb_err(lb_balancer_get_target_stats(b, 1, &ts), -EINVAL); /* struct_size */
+    assert_lb_err(lb_balancer_get_target_stats(b, 1, &ts), LB_E_STRUCT_SIZE); /* struct_size */
     ts.struct_size = sizeof(ts);
     assert_lb_err(lb_balancer_get_target_stats(b, 9, &ts), -ENOENT);
     lb_balancer_stats bs;
     memset(&bs, 0, sizeof(bs));
-    assert_lb_err(lb_balancer_get_stats(b, &bs), -EINVAL);
+    assert_lb_err(lb_balancer_get_stats(b, &bs), LB_E_STRUCT_SIZE);
     lb_pick_request r;
     memset(&r, 0, sizeof(r));
-    assert_lb_err(lb_balancer_pick_ex(b, &r, &id), -EINVAL); /* struct_size */
+    assert_lb_err(lb_balancer_pick_ex(b, &r, &id), LB_E_STRUCT_SIZE); /* struct_size */
     r.struct_size = sizeof(r);
     r.flags = 2;
     assert_lb_err(lb_balancer_pick_ex(b, &r, &id), -EINVAL);
@@ -200,8 +200,9 @@ static void test_argument_errors(void **state)
     r.n_exclude = 1;
     assert_lb_err(lb_balancer_pick_ex(b, &r, &id), -EINVAL);
     assert_int_equal(lb_balancer_next_deadline(NULL), UINT64_MAX);
-    lb_balancer_release(NULL, 1, 0);
-    lb_balancer_release(b, 99, 0); /* unknown: ignored */
+    assert_lb_err(lb_balancer_release(NULL, 1, 0), -EINVAL);
+    assert_lb_err(lb_balancer_release(b, 99, 0), -ENOENT); /* unknown: an error, counted */
+    assert_int_equal(bstats(b).bad_releases, 1);
     lb_balancer_free(b);
 }
 
@@ -222,7 +223,7 @@ static void test_names(void **state)
     const char *algs[] = {"maglev", "ring", "ring-bounded", "wrr", "leastconn", "p2c"};
     for (uint32_t a = 0; a < 6; a++)
         assert_string_equal(lb_balancer_algorithm_name(a), algs[a]);
-    assert_null(lb_balancer_algorithm_name(6));
+    assert_string_equal(lb_balancer_algorithm_name(6), "unknown");
 }
 
 /* ---- algorithms ----------------------------------------------------------------------------- */
@@ -446,7 +447,9 @@ static void test_seed_drain_timeline(void **state)
     lb_target_stats ts = {.struct_size = sizeof(ts)};
     assert_lb_err(lb_balancer_get_target_stats(b, 1, &ts), -ENOENT);
     assert_int_equal(bstats(b).targets, 1);
-    lb_balancer_release(b, 1, 300001); /* the caller closes the last one: ignored */
+    /* the caller closes the last one after the removal: an error, counted */
+    assert_lb_err(lb_balancer_release(b, 1, 300001), -ENOENT);
+    assert_int_equal(bstats(b).bad_releases, 1);
     /* the id may be reused */
     add_named(b, 1, 1, 0, 0, 300001);
     assert_int_equal(tstats(b, 1).active, 0);
@@ -833,7 +836,7 @@ static void test_zone_local(void **state)
 {
     (void)state;
     lb_balancer_config c = config(LB_ALG_MAGLEV);
-    c.zone_mode = LB_ZONE_MODE_LOCAL;
+    c.zone_mode = LB_BALANCER_ZONE_LOCAL;
     c.local_zone = 1;
     lb_balancer *b = make(&c);
     add_named(b, 1, 1, 1, 0, 0);
@@ -871,7 +874,7 @@ static void test_zone_aware_and_affinity(void **state)
     (void)state;
     /* Envoy's example: upstream 2/4/2 targets, downstream 40/40/20; zone 1 keeps 62.5 %. */
     lb_balancer_config c = config(LB_ALG_WRR);
-    c.zone_mode = LB_ZONE_MODE_AWARE;
+    c.zone_mode = LB_BALANCER_ZONE_AWARE;
     c.local_zone = 1;
     lb_balancer *b = make(&c);
     uint32_t id = 1;
@@ -893,7 +896,7 @@ static void test_zone_aware_and_affinity(void **state)
     lb_balancer_free(b);
 
     c = config(LB_ALG_WRR);
-    c.zone_mode = LB_ZONE_MODE_AFFINITY;
+    c.zone_mode = LB_BALANCER_ZONE_AFFINITY;
     c.local_zone = 2;
     c.local_percent = 100;
     b = make(&c);
@@ -1084,6 +1087,49 @@ static void test_targets_and_weights(void **state)
     lb_balancer_free(b);
 }
 
+/* ---- no silent failure ----------------------------------------------------------------- */
+
+static void test_bad_releases_are_counted(void **state)
+{
+    (void)state;
+    lb_balancer *b = NULL;
+    assert_lb_ok(lb_balancer_new(&b, NULL));
+    add_named(b, 1, 1, 0, 0, 0);
+    uint32_t id = pick_ok(b, 7);
+    assert_lb_ok(lb_balancer_release(b, id, 0));
+    assert_lb_err(lb_balancer_release(b, id, 0), -ERANGE); /* a second release */
+    assert_lb_err(lb_balancer_release(b, 5, 0), -ENOENT);  /* never a target */
+    assert_int_equal(bstats(b).bad_releases, 2);
+    assert_int_equal(tstats(b, 1).active, 0); /* the count never went below zero */
+    lb_balancer_free(b);
+}
+
+static void test_event_queue_is_bounded(void **state)
+{
+    (void)state;
+    lb_balancer_config c = {.struct_size = sizeof(c), .event_queue_max = 4};
+    lb_balancer *b = NULL;
+    assert_lb_ok(lb_balancer_new(&b, &c));
+    for (uint32_t id = 1; id <= 10; id++) /* one registration event each */
+        add_named(b, id, 1, 0, 0, 0);
+    lb_balancer_stats s = bstats(b);
+    assert_int_equal(s.events_queued, 4);
+    assert_int_equal(s.events_dropped, 6);
+    lb_event ev[16];
+    assert_int_equal(drain_events(b, 0, ev, 16), 4); /* the oldest four: the newest were lost */
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal(ev[i].target_id, i + 1);
+    s = bstats(b);
+    assert_int_equal(s.events_queued, 0);
+    assert_int_equal(s.events_dropped, 6);
+    add_named(b, 11, 1, 0, 0, 0); /* room again */
+    assert_int_equal(drain_events(b, 0, ev, 16), 1);
+    assert_int_equal(ev[0].target_id, 11);
+    lb_balancer_free(b);
+    c.event_queue_max = LB_BALANCER_MAX_EVENT_QUEUE + 1;
+    assert_lb_err(lb_balancer_new(&b, &c), LB_E_BALANCER_CONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1112,6 +1158,8 @@ int main(void)
         cmocka_unit_test(test_slow_start_steps),
         cmocka_unit_test(test_targets_and_weights),
         cmocka_unit_test(test_random_invariants),
+        cmocka_unit_test(test_bad_releases_are_counted),
+        cmocka_unit_test(test_event_queue_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

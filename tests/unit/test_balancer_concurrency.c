@@ -159,7 +159,7 @@ static void *writer(void *arg)
             break;
         }
         int got;
-        while ((got = lb_balancer_tick(b, now, ev, 64)) > 0)
+        while ((got = lb_balancer_tick(b, now, ev, sizeof(*ev), 64)) > 0)
             for (int i = 0; i < got; i++)
                 assert_int_equal(ev[i].struct_size, sizeof(lb_event));
         assert_true(got == 0);

@@ -420,7 +420,7 @@ static void errors(void **state)
     lb_chash *r = NULL;
     lb_chash_options o;
     memset(&o, 0, sizeof(o));
-    assert_lb_err(lb_chash_new(&r, p, &o), -EINVAL); /* struct_size not set */
+    assert_lb_err(lb_chash_new(&r, p, &o), LB_E_STRUCT_SIZE); /* struct_size not set */
     o.struct_size = sizeof(o);
     o.loads = l;
     assert_lb_err(lb_chash_new(&r, p, &o), -ENOENT); /* targets not tracked */

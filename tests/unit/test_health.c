@@ -12,7 +12,7 @@
 static lb_health_config config(void)
 {
     lb_health_config c;
-    lb_health_config_init(&c);
+    lb_health_config_init(&c, sizeof(c));
     return c;
 }
 
@@ -48,7 +48,7 @@ static lb_health_event expect_ev(lb_health *h, uint32_t id, uint32_t old_state, 
 {
     lb_health_event ev;
     memset(&ev, 0, sizeof(ev));
-    if (lb_health_poll_events(h, &ev, 1) != 1)
+    if (lb_health_poll_events(h, &ev, sizeof(ev), 1) != 1)
         fail_msg("no event queued, want %s -> %s (%s) for %u", lb_health_state_name(old_state),
                  lb_health_state_name(new_state), lb_health_reason_name(reason), id);
     if (ev.id != id || ev.old_state != old_state || ev.new_state != new_state ||
@@ -64,7 +64,7 @@ static lb_health_event expect_ev(lb_health *h, uint32_t id, uint32_t old_state, 
 static void expect_no_ev(lb_health *h)
 {
     lb_health_event ev;
-    if (lb_health_poll_events(h, &ev, 1) == 1)
+    if (lb_health_poll_events(h, &ev, sizeof(ev), 1) == 1)
         fail_msg("unexpected event %u %s -> %s (%s)", ev.id, lb_health_state_name(ev.old_state),
                  lb_health_state_name(ev.new_state), lb_health_reason_name(ev.reason));
 }
@@ -72,7 +72,7 @@ static void expect_no_ev(lb_health *h)
 static void drain_events(lb_health *h)
 {
     lb_health_event evs[64];
-    while (lb_health_poll_events(h, evs, 64) > 0)
+    while (lb_health_poll_events(h, evs, sizeof(*evs), 64) > 0)
         ;
 }
 
@@ -101,7 +101,7 @@ static void config_defaults_and_ranges(void **state)
     (void)state;
     lb_health_config c = config();
     assert_int_equal(c.struct_size, sizeof(c));
-    assert_int_equal(c.initial_state, LB_HEALTH_INITIAL);
+    assert_int_equal(c.initial_state, LB_HEALTH_STATE_INITIAL);
     assert_int_equal(c.healthy_threshold, 2);
     assert_int_equal(c.unhealthy_threshold, 3);
     assert_int_equal(c.deregistration_delay_ms, 300 * S);
@@ -117,7 +117,7 @@ static void config_defaults_and_ranges(void **state)
         size_t off;
         uint32_t bad;
     } cases[] = {
-        {offsetof(lb_health_config, initial_state), LB_HEALTH_UNHEALTHY},
+        {offsetof(lb_health_config, initial_state), LB_HEALTH_STATE_UNHEALTHY},
         {offsetof(lb_health_config, healthy_threshold), 0},
         {offsetof(lb_health_config, unhealthy_threshold), 101},
         {offsetof(lb_health_config, interval_ms), 99},
@@ -159,7 +159,7 @@ static void config_defaults_and_ranges(void **state)
     assert_lb_ok(lb_health_new(&h, &c));
     lb_health_free(h);
     c.struct_size = 8;
-    assert_lb_err(lb_health_new(&h, &c), -EINVAL);
+    assert_lb_err(lb_health_new(&h, &c), LB_E_STRUCT_SIZE);
 }
 
 static void bad_arguments(void **state)
@@ -187,23 +187,23 @@ static void bad_arguments(void **state)
     assert_lb_err(lb_health_is_eligible(h, 2), -ENOENT);
     assert_lb_err(lb_health_is_eligible(NULL, 1), -EINVAL);
     assert_lb_err(lb_health_checks_due(h, 0, NULL, 1), -EINVAL);
-    assert_lb_err(lb_health_poll_events(h, NULL, 1), -EINVAL);
+    assert_lb_err(lb_health_poll_events(h, NULL, sizeof(lb_health_event), 1), -EINVAL);
     lb_health_target t;
     memset(&t, 0, sizeof(t));
-    assert_lb_err(lb_health_get(h, 1, &t), -EINVAL); /* struct_size not set */
+    assert_lb_err(lb_health_get(h, 1, &t), LB_E_STRUCT_SIZE); /* struct_size not set */
     t.struct_size = sizeof(t);
     assert_lb_err(lb_health_at(h, 1, &t), -ENOENT);
     lb_health_status s;
     memset(&s, 0, sizeof(s));
-    assert_lb_err(lb_health_status_get(h, &s), -EINVAL);
+    assert_lb_err(lb_health_status_get(h, &s), LB_E_STRUCT_SIZE);
     assert_int_equal(lb_health_next_deadline(NULL), LB_HEALTH_NEVER);
     assert_int_equal(lb_health_count(NULL), 0);
     assert_int_equal(lb_health_generation(NULL), 0);
-    assert_string_equal(lb_health_state_name(LB_HEALTH_DRAINING), "DRAINING");
-    assert_string_equal(lb_health_state_name(99), "UNKNOWN");
+    assert_string_equal(lb_health_state_name(LB_HEALTH_STATE_DRAINING), "DRAINING");
+    assert_string_equal(lb_health_state_name(99), "unknown");
     assert_string_equal(lb_health_reason_name(LB_HEALTH_R_DEADLINE), "DEADLINE");
     assert_string_equal(lb_health_reason_name(LB_HEALTH_R_FAIL_OPEN_END), "FAIL_OPEN_END");
-    assert_string_equal(lb_health_reason_name(11), "UNKNOWN");
+    assert_string_equal(lb_health_reason_name(11), "unknown");
     assert_string_equal(lb_err_name(LB_E_HEALTH_NOT_ELIGIBLE), "LB_E_HEALTH_NOT_ELIGIBLE");
     lb_health_free(h);
 }
@@ -217,16 +217,16 @@ static void initial_rise_and_fall(void **state)
     c.fail_open = 0; /* eligibility without fail-open */
     lb_health *h = make(&c);
     assert_lb_ok(lb_health_register(h, 1, 10, 0));
-    expect_ev(h, 1, LB_HEALTH_REMOVED, LB_HEALTH_INITIAL, LB_HEALTH_R_REGISTERED);
-    assert_int_equal(view(h, 1).state, LB_HEALTH_INITIAL);
+    expect_ev(h, 1, LB_HEALTH_STATE_REMOVED, LB_HEALTH_STATE_INITIAL, LB_HEALTH_R_REGISTERED);
+    assert_int_equal(view(h, 1).state, LB_HEALTH_STATE_INITIAL);
     assert_int_equal(lb_health_is_eligible(h, 1), 0);
     assert_lb_err(lb_health_conn_open(h, 1, 0), LB_E_HEALTH_NOT_ELIGIBLE);
     checks_ok(h, 1, 1, 1 * S);
     expect_no_ev(h);
-    assert_int_equal(view(h, 1).state, LB_HEALTH_INITIAL);
+    assert_int_equal(view(h, 1).state, LB_HEALTH_STATE_INITIAL);
     checks_ok(h, 1, 1, 2 * S); /* rise = 2 */
     lb_health_event ev =
-        expect_ev(h, 1, LB_HEALTH_INITIAL, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
+        expect_ev(h, 1, LB_HEALTH_STATE_INITIAL, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
     assert_int_equal(ev.at_ms, 2 * S);
     assert_int_equal(ev.eligible, 1);
     lb_health_target t = view(h, 1);
@@ -238,17 +238,18 @@ static void initial_rise_and_fall(void **state)
     checks_bad(h, 1, 2, 3 * S);
     expect_no_ev(h);
     checks_bad(h, 1, 1, 4 * S);
-    ev = expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.eligible, 0);
     assert_int_equal(ev.close_connections, 0);
     assert_int_equal(view(h, 1).effective_weight, 0);
     checks_ok(h, 1, 2, 5 * S);
-    expect_ev(h, 1, LB_HEALTH_UNHEALTHY, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
+    expect_ev(h, 1, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
     /* INITIAL can fall straight to UNHEALTHY */
     assert_lb_ok(lb_health_register(h, 2, 10, 6 * S));
-    expect_ev(h, 2, LB_HEALTH_REMOVED, LB_HEALTH_INITIAL, LB_HEALTH_R_REGISTERED);
+    expect_ev(h, 2, LB_HEALTH_STATE_REMOVED, LB_HEALTH_STATE_INITIAL, LB_HEALTH_R_REGISTERED);
     checks_bad(h, 2, 3, 7 * S);
-    expect_ev(h, 2, LB_HEALTH_INITIAL, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 2, LB_HEALTH_STATE_INITIAL, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
     lb_health_free(h);
 }
 
@@ -256,11 +257,11 @@ static void initial_state_healthy(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     lb_health *h = make(&c);
     assert_lb_ok(lb_health_register(h, 5, 3, 100));
     lb_health_event ev =
-        expect_ev(h, 5, LB_HEALTH_REMOVED, LB_HEALTH_HEALTHY, LB_HEALTH_R_REGISTERED);
+        expect_ev(h, 5, LB_HEALTH_STATE_REMOVED, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_REGISTERED);
     assert_int_equal(ev.eligible, 1);
     assert_int_equal(lb_health_is_eligible(h, 5), 1);
     assert_lb_ok(lb_health_conn_open(h, 5, 100));
@@ -283,7 +284,7 @@ static void failed_checks_drain_keep_or_close(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.unhealthy_threshold = 2;
     c.deregistration_delay_ms = 60 * S;
     c.fail_open = 0;
@@ -294,8 +295,8 @@ static void failed_checks_drain_keep_or_close(void **state)
     drain_events(h);
     open_n(h, 1, 4, 0);
     checks_bad(h, 1, 2, 10 * S);
-    lb_health_event ev =
-        expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    lb_health_event ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING,
+                                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.connections, 4);
     assert_int_equal(ev.close_connections, 0);
     assert_int_equal(view(h, 1).until_ms, 70 * S);
@@ -304,34 +305,35 @@ static void failed_checks_drain_keep_or_close(void **state)
         assert_lb_ok(lb_health_conn_close(h, 1, 20 * S));
     expect_no_ev(h);
     assert_lb_ok(lb_health_conn_close(h, 1, 30 * S));
-    ev = expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_DRAINED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_DRAINED);
     assert_int_equal(ev.at_ms, 30 * S);
     /* recovers, fails again with connections, this time the deadline comes first */
     checks_ok(h, 1, 2, 40 * S);
-    expect_ev(h, 1, LB_HEALTH_UNHEALTHY, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
+    expect_ev(h, 1, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
     open_n(h, 1, 2, 40 * S);
     checks_bad(h, 1, 2, 50 * S);
-    expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
     assert_lb_ok(lb_health_tick(h, 110 * S - 1));
     expect_no_ev(h);
     assert_lb_ok(lb_health_tick(h, 110 * S));
-    ev = expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_DEADLINE);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_DEADLINE);
     assert_int_equal(ev.close_connections, 2);
     assert_int_equal(ev.at_ms, 110 * S);
     /* a target draining after failures comes back if its checks pass again */
     checks_ok(h, 1, 2, 120 * S);
-    expect_ev(h, 1, LB_HEALTH_UNHEALTHY, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
+    expect_ev(h, 1, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
     checks_bad(h, 1, 2, 130 * S);
-    expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
     checks_ok(h, 1, 2, 140 * S);
-    expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
+    expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
     assert_int_equal(view(h, 1).until_ms, LB_HEALTH_NEVER);
     lb_health_free(h);
 
     /* keep: UNHEALTHY at once, connections left alone */
     c.on_fail = LB_HEALTH_ON_FAIL_KEEP;
     h = failed_with_conns(&c, 3);
-    ev = expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.connections, 3);
     assert_int_equal(ev.close_connections, 0);
     assert_int_equal(view(h, 1).connections, 3);
@@ -340,7 +342,8 @@ static void failed_checks_drain_keep_or_close(void **state)
     /* close: UNHEALTHY at once, the caller is told to close them all */
     c.on_fail = LB_HEALTH_ON_FAIL_CLOSE;
     h = failed_with_conns(&c, 3);
-    ev = expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.close_connections, 3);
     lb_health_free(h);
 
@@ -348,8 +351,8 @@ static void failed_checks_drain_keep_or_close(void **state)
     c.on_fail = LB_HEALTH_ON_FAIL_DRAIN;
     c.deregistration_delay_ms = 0;
     h = failed_with_conns(&c, 3);
-    expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
-    ev = expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_DEADLINE);
+    expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_DEADLINE);
     assert_int_equal(ev.close_connections, 3);
     lb_health_free(h);
 }
@@ -359,7 +362,7 @@ static void aws_draining_timeline(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     assert_int_equal(c.deregistration_delay_ms, 300 * S);
 
     /* every connection completes before the deadline: leaves at the last close */
@@ -369,8 +372,8 @@ static void aws_draining_timeline(void **state)
     open_n(h, 1, 50, 0);
     drain_events(h);
     assert_lb_ok(lb_health_deregister(h, 1, 0));
-    lb_health_event ev =
-        expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    lb_health_event ev = expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING,
+                                   LB_HEALTH_R_DEREGISTERED);
     assert_int_equal(ev.connections, 50);
     assert_int_equal(ev.eligible, 0);
     assert_lb_err(lb_health_conn_open(h, 1, 0), LB_E_HEALTH_NOT_ELIGIBLE); /* at once */
@@ -381,10 +384,10 @@ static void aws_draining_timeline(void **state)
     expect_no_ev(h);
     for (int i = 0; i < 4; i++)
         assert_lb_ok(lb_health_conn_close(h, 1, 60 * S));
-    assert_int_equal(view(h, 1).state, LB_HEALTH_DRAINING);
+    assert_int_equal(view(h, 1).state, LB_HEALTH_STATE_DRAINING);
     assert_int_equal(view(h, 1).connections, 1);
     assert_lb_ok(lb_health_conn_close(h, 1, 200 * S));
-    ev = expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DRAINED);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DRAINED);
     assert_int_equal(ev.at_ms, 200 * S);
     assert_int_equal(ev.connections, 0);
     assert_int_equal(ev.close_connections, 0);
@@ -404,9 +407,9 @@ static void aws_draining_timeline(void **state)
     assert_int_equal(lb_health_next_deadline(h) <= 300 * S, 1);
     assert_lb_ok(lb_health_tick(h, 300 * S - 1));
     expect_no_ev(h);
-    assert_int_equal(view(h, 1).state, LB_HEALTH_DRAINING);
+    assert_int_equal(view(h, 1).state, LB_HEALTH_STATE_DRAINING);
     assert_lb_ok(lb_health_tick(h, 300 * S));
-    ev = expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DEADLINE);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DEADLINE);
     assert_int_equal(ev.at_ms, 300 * S);
     assert_int_equal(ev.connections, 3);
     assert_int_equal(ev.close_connections, 3);
@@ -425,7 +428,7 @@ static void aws_draining_timeline(void **state)
     drain_events(h);
     assert_int_equal(lb_health_next_deadline(h), 305 * S);
     assert_lb_ok(lb_health_tick(h, 900 * S));
-    ev = expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DEADLINE);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DEADLINE);
     assert_int_equal(ev.at_ms, 305 * S);
     assert_int_equal(ev.close_connections, 50);
     assert_int_equal(lb_health_next_deadline(h), LB_HEALTH_NEVER);
@@ -439,11 +442,11 @@ static void aws_draining_timeline(void **state)
     open_n(h, 1, 50, 0);
     drain_events(h);
     checks_bad(h, 1, 1, 0);
-    expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
     for (int i = 0; i < 45; i++)
         assert_lb_ok(lb_health_conn_close(h, 1, 10 * S));
     assert_lb_ok(lb_health_tick(h, 300 * S));
-    ev = expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_DEADLINE);
+    ev = expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_DEADLINE);
     assert_int_equal(ev.close_connections, 5);
     lb_health_free(h);
 }
@@ -457,10 +460,10 @@ static void deregister_remove_forget_reregister(void **state)
     /* no connections: DRAINING and REMOVED at once */
     assert_lb_ok(lb_health_register(h, 1, 1, 0));
     assert_lb_ok(lb_health_deregister(h, 1, S));
-    expect_ev(h, 1, LB_HEALTH_REMOVED, LB_HEALTH_INITIAL, LB_HEALTH_R_REGISTERED);
+    expect_ev(h, 1, LB_HEALTH_STATE_REMOVED, LB_HEALTH_STATE_INITIAL, LB_HEALTH_R_REGISTERED);
     expect_ev(h, LB_NO_TARGET, 0, 0, LB_HEALTH_R_FAIL_OPEN);
-    expect_ev(h, 1, LB_HEALTH_INITIAL, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
-    expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DRAINED);
+    expect_ev(h, 1, LB_HEALTH_STATE_INITIAL, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DRAINED);
     expect_ev(h, LB_NO_TARGET, 0, 0, LB_HEALTH_R_FAIL_OPEN_END);
     assert_lb_err(lb_health_deregister(h, 1, S), LB_E_HEALTH_BAD_STATE);
     assert_lb_err(lb_health_check_result(h, 1, 1, S), LB_E_HEALTH_BAD_STATE);
@@ -471,9 +474,9 @@ static void deregister_remove_forget_reregister(void **state)
     open_n(h, 2, 7, S);
     drain_events(h);
     assert_lb_ok(lb_health_deregister(h, 2, 2 * S));
-    expect_ev(h, 2, LB_HEALTH_HEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED);
     lb_health_event ev =
-        expect_ev(h, 2, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DEADLINE);
+        expect_ev(h, 2, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DEADLINE);
     assert_int_equal(ev.close_connections, 7);
     /* forget and re-register */
     assert_int_equal(lb_health_count(h), 2);
@@ -484,7 +487,7 @@ static void deregister_remove_forget_reregister(void **state)
     assert_lb_err(lb_health_get(h, 1, &(lb_health_target){.struct_size = sizeof(lb_health_target)}),
                   -ENOENT);
     assert_lb_ok(lb_health_register(h, 2, 9, 3 * S)); /* a REMOVED target comes back */
-    ev = expect_ev(h, 2, LB_HEALTH_REMOVED, LB_HEALTH_INITIAL, LB_HEALTH_R_REGISTERED);
+    ev = expect_ev(h, 2, LB_HEALTH_STATE_REMOVED, LB_HEALTH_STATE_INITIAL, LB_HEALTH_R_REGISTERED);
     assert_int_equal(ev.connections, 7); /* its old connections are still counted */
     assert_int_equal(view(h, 2).weight, 9);
     assert_int_equal(view(h, 2).next_check_ms, 3 * S);
@@ -495,7 +498,7 @@ static void deregister_while_failure_draining_keeps_deadline(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.unhealthy_threshold = 1;
     c.deregistration_delay_ms = 100 * S;
     lb_health *h = make(&c);
@@ -505,11 +508,11 @@ static void deregister_while_failure_draining_keeps_deadline(void **state)
     checks_bad(h, 1, 1, 10 * S);
     drain_events(h);
     assert_lb_ok(lb_health_deregister(h, 1, 50 * S));
-    expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED);
     assert_int_equal(view(h, 1).until_ms, 110 * S);
     assert_lb_ok(lb_health_tick(h, 110 * S));
     lb_health_event ev =
-        expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DEADLINE);
+        expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DEADLINE);
     assert_int_equal(ev.close_connections, 2);
     lb_health_free(h);
 }
@@ -518,7 +521,7 @@ static void flapping_checks_do_not_flap_state(void **state)
 {
     (void)state;
     lb_health_config c = config(); /* rise 2, fall 3 */
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.jitter_percent = 0;
     c.fail_open = 0;
     lb_health *h = make(&c);
@@ -537,11 +540,11 @@ static void flapping_checks_do_not_flap_state(void **state)
         assert_int_equal(view(h, 1).next_check_ms, want);
     }
     expect_no_ev(h);
-    assert_int_equal(view(h, 1).state, LB_HEALTH_HEALTHY);
+    assert_int_equal(view(h, 1).state, LB_HEALTH_STATE_HEALTHY);
     assert_int_equal(lb_health_generation(h), gen);
     /* down, then P F P F ...: never two passes in a row */
     checks_bad(h, 1, 3, now);
-    expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
     for (int i = 0; i < 300; i++) {
         now += S;
         int ok = i % 2 == 0;
@@ -550,7 +553,7 @@ static void flapping_checks_do_not_flap_state(void **state)
         assert_int_equal(view(h, 1).next_check_ms, want);
     }
     expect_no_ev(h);
-    assert_int_equal(view(h, 1).state, LB_HEALTH_UNHEALTHY);
+    assert_int_equal(view(h, 1).state, LB_HEALTH_STATE_UNHEALTHY);
     /* a flapping target with rise = fall = 1 does change every time */
     lb_health_free(h);
     c.healthy_threshold = 1;
@@ -561,9 +564,11 @@ static void flapping_checks_do_not_flap_state(void **state)
     drain_events(h);
     for (int i = 0; i < 10; i++) {
         checks_bad(h, 1, 1, (uint64_t)i * S);
-        expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+        expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                  LB_HEALTH_R_CHECKS_FAILED);
         checks_ok(h, 1, 1, (uint64_t)i * S + 500);
-        expect_ev(h, 1, LB_HEALTH_UNHEALTHY, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
+        expect_ev(h, 1, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_STATE_HEALTHY,
+                  LB_HEALTH_R_CHECK_PASSED);
     }
     lb_health_free(h);
 }
@@ -574,7 +579,7 @@ static void remaining_transitions(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.unhealthy_threshold = 1;
     c.passive_failures = 1;
     c.max_ejection_percent = 100;
@@ -587,14 +592,14 @@ static void remaining_transitions(void **state)
     assert_lb_ok(lb_health_passive(h, 3, LB_HEALTH_SIG_RESET, S));
     drain_events(h);
     assert_lb_ok(lb_health_deregister(h, 1, 2 * S));
-    expect_ev(h, 1, LB_HEALTH_UNHEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
-    expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DRAINED);
+    expect_ev(h, 1, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DRAINED);
     assert_lb_ok(lb_health_deregister(h, 2, 2 * S));
-    expect_ev(h, 2, LB_HEALTH_EJECTED, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
-    expect_ev(h, 2, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DRAINED);
+    expect_ev(h, 2, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    expect_ev(h, 2, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DRAINED);
     checks_bad(h, 3, 1, 3 * S);
-    lb_health_event ev =
-        expect_ev(h, 3, LB_HEALTH_EJECTED, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    lb_health_event ev = expect_ev(h, 3, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_DRAINING,
+                                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.connections, 2);
     assert_int_equal(view(h, 3).until_ms, 3 * S + c.deregistration_delay_ms);
     lb_health_free(h);
@@ -607,10 +612,10 @@ static void remaining_transitions(void **state)
     open_n(h, 1, 1, 0);
     drain_events(h);
     checks_bad(h, 1, 1, S);
-    expect_ev(h, 1, LB_HEALTH_INITIAL, LB_HEALTH_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 1, LB_HEALTH_STATE_INITIAL, LB_HEALTH_STATE_DRAINING, LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(view(h, 1).eligible, 1); /* unhealthy, still in fail-open */
     assert_lb_ok(lb_health_conn_close(h, 1, 2 * S));
-    expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_DRAINED);
+    expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_DRAINED);
     lb_health_free(h);
 }
 
@@ -626,7 +631,7 @@ static void slow_start_linear(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.slow_start_window_ms = 100 * S;
     c.slow_start_min_percent = 10;
     lb_health *h = make(&c);
@@ -648,8 +653,8 @@ static void slow_start_linear(void **state)
     drain_events(h);
     assert_int_equal(ew_at(h, 2, 110 * S), 1000);
     assert_int_equal(view(h, 2).slow_start, 0);
-    lb_health_event ev =
-        expect_ev(h, 2, LB_HEALTH_HEALTHY, LB_HEALTH_HEALTHY, LB_HEALTH_R_SLOW_START_END);
+    lb_health_event ev = expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_HEALTHY,
+                                   LB_HEALTH_R_SLOW_START_END);
     assert_int_equal(ev.at_ms, 110 * S);
     /* weight limits: 0 stays 0, 65535 stays in range, small weights never drop to 0 */
     assert_lb_ok(lb_health_register(h, 3, 0, 110 * S));
@@ -676,7 +681,7 @@ static void slow_start_aggression(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.slow_start_window_ms = 100 * S;
     c.slow_start_aggression_milli = 2000; /* sqrt: faster start */
     lb_health *h = make(&c);
@@ -700,7 +705,7 @@ static void slow_start_needs_a_settled_peer(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.slow_start_window_ms = 100 * S;
     c.unhealthy_threshold = 1;
     c.healthy_threshold = 1;
@@ -727,7 +732,7 @@ static void fail_open_and_closed(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.unhealthy_threshold = 1;
     c.healthy_threshold = 1;
     lb_health *h = make(&c);
@@ -740,10 +745,10 @@ static void fail_open_and_closed(void **state)
     assert_int_equal(status(h).fail_open, 0);
     for (uint32_t id = 1; id <= 3; id++)
         checks_bad(h, id, 1, S);
-    expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
-    expect_ev(h, 2, LB_HEALTH_HEALTHY, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
-    lb_health_event ev =
-        expect_ev(h, 3, LB_HEALTH_HEALTHY, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    lb_health_event ev = expect_ev(h, 3, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_UNHEALTHY,
+                                   LB_HEALTH_R_CHECKS_FAILED);
     assert_int_equal(ev.eligible, 0);
     ev = expect_ev(h, LB_NO_TARGET, 0, 0, LB_HEALTH_R_FAIL_OPEN);
     assert_int_equal(ev.eligible, 1);
@@ -754,7 +759,7 @@ static void fail_open_and_closed(void **state)
     assert_int_equal(s.eligible, 3);
     for (uint32_t id = 1; id <= 3; id++) {
         lb_health_target t = view(h, id);
-        assert_int_equal(t.state, LB_HEALTH_UNHEALTHY);
+        assert_int_equal(t.state, LB_HEALTH_STATE_UNHEALTHY);
         assert_int_equal(t.eligible, 1);
         assert_int_equal(t.effective_weight, id * 10);
     }
@@ -762,7 +767,7 @@ static void fail_open_and_closed(void **state)
     assert_lb_ok(lb_health_conn_open(h, 2, S));
     /* one recovers: fail-open ends, the others are not eligible any more */
     checks_ok(h, 1, 1, 2 * S);
-    expect_ev(h, 1, LB_HEALTH_UNHEALTHY, LB_HEALTH_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
+    expect_ev(h, 1, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_CHECK_PASSED);
     expect_ev(h, LB_NO_TARGET, 0, 0, LB_HEALTH_R_FAIL_OPEN_END);
     assert_int_equal(status(h).fail_open, 0);
     assert_int_equal(view(h, 2).eligible, 0);
@@ -813,7 +818,7 @@ static void passive_ejection_grows_and_is_capped(void **state)
 {
     (void)state;
     lb_health_config c = config(); /* 5 failures, 30 s base, 300 s max, 10 % */
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     lb_health *h = make(&c);
     for (uint32_t id = 1; id <= 20; id++) /* 10 % of 20: two at most */
         assert_lb_ok(lb_health_register(h, id, 1, 0));
@@ -826,7 +831,8 @@ static void passive_ejection_grows_and_is_capped(void **state)
         assert_lb_ok(lb_health_passive(h, 1, LB_HEALTH_SIG_RESET, S));
     expect_no_ev(h);
     assert_lb_ok(lb_health_passive(h, 1, LB_HEALTH_SIG_RESET, S));
-    lb_health_event ev = expect_ev(h, 1, LB_HEALTH_HEALTHY, LB_HEALTH_EJECTED, LB_HEALTH_R_EJECTED);
+    lb_health_event ev =
+        expect_ev(h, 1, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_EJECTED, LB_HEALTH_R_EJECTED);
     assert_int_equal(ev.eligible, 0);
     lb_health_target t = view(h, 1);
     assert_int_equal(t.until_ms, 31 * S);
@@ -835,7 +841,8 @@ static void passive_ejection_grows_and_is_capped(void **state)
     assert_lb_err(lb_health_conn_open(h, 1, 2 * S), LB_E_HEALTH_NOT_ELIGIBLE);
     assert_int_equal(lb_health_next_deadline(h) <= 31 * S, 1);
     assert_lb_ok(lb_health_tick(h, 31 * S));
-    ev = expect_ev(h, 1, LB_HEALTH_EJECTED, LB_HEALTH_HEALTHY, LB_HEALTH_R_EJECTION_END);
+    ev =
+        expect_ev(h, 1, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_R_EJECTION_END);
     assert_int_equal(ev.at_ms, 31 * S);
     /* ejected again at once: 60 s, then 90 s */
     uint64_t now = 31 * S;
@@ -845,11 +852,11 @@ static void passive_ejection_grows_and_is_capped(void **state)
         for (int i = 0; i < 5; i++)
             assert_lb_ok(lb_health_passive(h, 1, LB_HEALTH_SIG_CONNECT_FAIL, now));
         t = view(h, 1);
-        assert_int_equal(t.state, LB_HEALTH_EJECTED);
+        assert_int_equal(t.state, LB_HEALTH_STATE_EJECTED);
         assert_int_equal(t.until_ms - now, want[k]);
         now = t.until_ms;
         assert_lb_ok(lb_health_tick(h, now));
-        assert_int_equal(view(h, 1).state, LB_HEALTH_HEALTHY);
+        assert_int_equal(view(h, 1).state, LB_HEALTH_STATE_HEALTHY);
     }
     /* the multiplier (11) decays by one per 10 s out of ejection: 55 s later it is 11 - 5 */
     now += 55 * S;
@@ -861,25 +868,25 @@ static void passive_ejection_grows_and_is_capped(void **state)
     /* a second target may go; a third would exceed 10 % of 20 */
     for (int i = 0; i < 5; i++)
         assert_lb_ok(lb_health_passive(h, 2, LB_HEALTH_SIG_CONNECT_FAIL, now));
-    assert_int_equal(view(h, 2).state, LB_HEALTH_EJECTED);
+    assert_int_equal(view(h, 2).state, LB_HEALTH_STATE_EJECTED);
     drain_events(h);
     for (int i = 0; i < 8; i++)
         assert_lb_ok(lb_health_passive(h, 3, LB_HEALTH_SIG_CONNECT_FAIL, now));
-    assert_int_equal(view(h, 3).state, LB_HEALTH_HEALTHY);
+    assert_int_equal(view(h, 3).state, LB_HEALTH_STATE_HEALTHY);
     lb_health_status s = status(h);
     assert_int_equal(s.ejected, 2);
     assert_int_equal(s.ejections_refused, 4);
     expect_no_ev(h);
     /* an ejected target that also fails its checks goes UNHEALTHY */
     checks_bad(h, 2, 3, now + S);
-    expect_ev(h, 2, LB_HEALTH_EJECTED, LB_HEALTH_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
+    expect_ev(h, 2, LB_HEALTH_STATE_EJECTED, LB_HEALTH_STATE_UNHEALTHY, LB_HEALTH_R_CHECKS_FAILED);
     /* once target 2 is no longer ejected, target 3's next failure ejects it */
     assert_lb_ok(lb_health_passive(h, 3, LB_HEALTH_SIG_CONNECT_FAIL, now + S));
-    assert_int_equal(view(h, 3).state, LB_HEALTH_EJECTED);
+    assert_int_equal(view(h, 3).state, LB_HEALTH_STATE_EJECTED);
     /* passive signals on targets that are not HEALTHY are ignored */
     for (int i = 0; i < 10; i++)
         assert_lb_ok(lb_health_passive(h, 2, LB_HEALTH_SIG_CONNECT_FAIL, now + S));
-    assert_int_equal(view(h, 2).state, LB_HEALTH_UNHEALTHY);
+    assert_int_equal(view(h, 2).state, LB_HEALTH_STATE_UNHEALTHY);
     lb_health_free(h);
 
     /* a small pool never ejects with the default 10 %; 100 % lets it eject everything */
@@ -888,7 +895,7 @@ static void passive_ejection_grows_and_is_capped(void **state)
         assert_lb_ok(lb_health_register(h, id, 1, 0));
     for (int i = 0; i < 20; i++)
         assert_lb_ok(lb_health_passive(h, 1, LB_HEALTH_SIG_CONNECT_FAIL, 0));
-    assert_int_equal(view(h, 1).state, LB_HEALTH_HEALTHY);
+    assert_int_equal(view(h, 1).state, LB_HEALTH_STATE_HEALTHY);
     lb_health_free(h);
     c.max_ejection_percent = 100;
     c.passive_failures = 1;
@@ -940,7 +947,7 @@ static void check_scheduling_and_jitter(void **state)
     checks_bad(h, 7, 1, 4 * S);
     assert_in_range(view(h, 7).next_check_ms, 4 * S + 1800, 4 * S + 2200);
     checks_bad(h, 7, 2, 5 * S);
-    assert_int_equal(view(h, 7).state, LB_HEALTH_UNHEALTHY);
+    assert_int_equal(view(h, 7).state, LB_HEALTH_STATE_UNHEALTHY);
     assert_in_range(view(h, 7).next_check_ms, 5 * S + 27000, 5 * S + 33000);
     checks_ok(h, 7, 1, 6 * S);
     assert_in_range(view(h, 7).next_check_ms, 6 * S + 1800, 6 * S + 2200);
@@ -995,7 +1002,7 @@ static void generation_iteration_callback(void **state)
     struct cb_log log;
     memset(&log, 0, sizeof(log));
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     c.on_event = on_event;
     c.user = &log;
     lb_health *h = make(&c);
@@ -1038,9 +1045,9 @@ static void generation_iteration_callback(void **state)
     assert_int_equal(lb_health_pending_events(h), 2);
     assert_true(status(h).events_dropped >= 2);
     lb_health_event evs[4];
-    assert_int_equal(lb_health_poll_events(h, evs, 4), 2);
+    assert_int_equal(lb_health_poll_events(h, evs, sizeof(*evs), 4), 2);
     assert_int_equal(evs[0].id, 1);
-    assert_int_equal(lb_health_poll_events(h, evs, 4), 0);
+    assert_int_equal(lb_health_poll_events(h, evs, sizeof(*evs), 4), 0);
     lb_health_free(h);
 }
 
@@ -1048,7 +1055,7 @@ static void connection_counts(void **state)
 {
     (void)state;
     lb_health_config c = config();
-    c.initial_state = LB_HEALTH_HEALTHY;
+    c.initial_state = LB_HEALTH_STATE_HEALTHY;
     lb_health *h = make(&c);
     assert_lb_ok(lb_health_register(h, 1, 1, 0));
     assert_lb_ok(lb_health_register(h, 2, 1, 0));
@@ -1067,11 +1074,11 @@ static void connection_counts(void **state)
     assert_lb_ok(lb_health_set_conns(h, 1, 4, 2 * S)); /* a reconciled count */
     expect_no_ev(h);
     assert_lb_ok(lb_health_set_conns(h, 1, 0, 3 * S)); /* all gone: drained */
-    expect_ev(h, 1, LB_HEALTH_DRAINING, LB_HEALTH_REMOVED, LB_HEALTH_R_DRAINED);
+    expect_ev(h, 1, LB_HEALTH_STATE_DRAINING, LB_HEALTH_STATE_REMOVED, LB_HEALTH_R_DRAINED);
     /* time never goes back: an earlier now_ms is taken as the latest seen */
     assert_lb_ok(lb_health_deregister(h, 2, 0));
-    lb_health_event ev =
-        expect_ev(h, 2, LB_HEALTH_HEALTHY, LB_HEALTH_DRAINING, LB_HEALTH_R_DEREGISTERED);
+    lb_health_event ev = expect_ev(h, 2, LB_HEALTH_STATE_HEALTHY, LB_HEALTH_STATE_DRAINING,
+                                   LB_HEALTH_R_DEREGISTERED);
     assert_int_equal(ev.at_ms, 3 * S);
     lb_health_free(h);
 }
@@ -1093,7 +1100,7 @@ static void check_invariants(lb_health *h, const lb_health_config *c, struct mod
 {
     lb_health_event evs[32];
     int k;
-    while ((k = lb_health_poll_events(h, evs, 32)) > 0) {
+    while ((k = lb_health_poll_events(h, evs, sizeof(*evs), 32)) > 0) {
         for (int i = 0; i < k; i++) {
             const lb_health_event *e = &evs[i];
             assert_true(e->at_ms <= now);
@@ -1102,7 +1109,7 @@ static void check_invariants(lb_health *h, const lb_health_config *c, struct mod
             if (e->id == LB_NO_TARGET)
                 continue;
             assert_in_range(e->id, 0, RT - 1);
-            uint32_t before = m->known[e->id] ? m->state[e->id] : LB_HEALTH_REMOVED;
+            uint32_t before = m->known[e->id] ? m->state[e->id] : LB_HEALTH_STATE_REMOVED;
             if (e->old_state != before)
                 fail_msg("event for %u says %s -> %s, model had %s", e->id,
                          lb_health_state_name(e->old_state), lb_health_state_name(e->new_state),
@@ -1132,13 +1139,13 @@ static void check_invariants(lb_health *h, const lb_health_config *c, struct mod
         assert_true(t.effective_weight <= t.weight);
         if (!t.eligible)
             assert_int_equal(t.effective_weight, 0);
-        if (t.eligible && t.state != LB_HEALTH_HEALTHY) {
+        if (t.eligible && t.state != LB_HEALTH_STATE_HEALTHY) {
             assert_int_equal(s.fail_open, 1);
-            assert_true(t.state != LB_HEALTH_REMOVED);
+            assert_true(t.state != LB_HEALTH_STATE_REMOVED);
         }
-        if (t.state == LB_HEALTH_HEALTHY && t.weight > 0)
+        if (t.state == LB_HEALTH_STATE_HEALTHY && t.weight > 0)
             assert_true(t.effective_weight > 0);
-        if (t.state == LB_HEALTH_DRAINING) {
+        if (t.state == LB_HEALTH_STATE_DRAINING) {
             if (t.until_ms <= now)
                 fail_msg("target %u DRAINING (%s) since %llu until %llu at %llu, %u conns", id,
                          lb_health_reason_name(t.reason), (unsigned long long)t.since_ms,
@@ -1146,7 +1153,7 @@ static void check_invariants(lb_health *h, const lb_health_config *c, struct mod
             assert_true(t.until_ms - t.since_ms <= c->deregistration_delay_ms);
             assert_true(t.connections > 0);
         }
-        if (t.state == LB_HEALTH_EJECTED)
+        if (t.state == LB_HEALTH_STATE_EJECTED)
             assert_true(t.until_ms > now);
         /* the caller is asked back in time for every deadline, check and ramp step */
         assert_true(deadline <= t.until_ms);
@@ -1165,7 +1172,7 @@ static void randomized_invariants(void **state)
     for (int seq = 0; seq < 3000; seq++) {
         lb_health_config c = config();
         c.seed = lbt_rand(&seed);
-        c.initial_state = lbt_rand(&seed) % 2 ? LB_HEALTH_HEALTHY : LB_HEALTH_INITIAL;
+        c.initial_state = lbt_rand(&seed) % 2 ? LB_HEALTH_STATE_HEALTHY : LB_HEALTH_STATE_INITIAL;
         c.healthy_threshold = 1 + (uint32_t)(lbt_rand(&seed) % 3);
         c.unhealthy_threshold = 1 + (uint32_t)(lbt_rand(&seed) % 3);
         c.on_fail = (uint32_t)(lbt_rand(&seed) % 3);

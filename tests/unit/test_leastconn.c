@@ -367,7 +367,7 @@ static void errors(void **state)
     bad.choices = 17;
     assert_lb_err(lb_leastconn_new(&lc, p, l, &bad), -EINVAL);
     bad.struct_size = 4;
-    assert_lb_err(lb_leastconn_new(&lc, p, l, &bad), -EINVAL);
+    assert_lb_err(lb_leastconn_new(&lc, p, l, &bad), LB_E_STRUCT_SIZE);
     assert_lb_err(lb_leastconn_new(&lc, p, NULL, NULL), -EINVAL);
     assert_lb_err(lb_leastconn_new(&lc, p, tiny, NULL), -ENOSPC);
     assert_lb_ok(lb_leastconn_new(&lc, p, l, NULL));

@@ -18,11 +18,22 @@ static void track_and_count(void **state)
     assert_int_equal(a, again);
     assert_lb_ok(lb_loads_track(l, 300, &c));
     assert_lb_err(lb_loads_track(l, 400, NULL), -ENOSPC);
-    assert_int_equal(lb_loads_add(l, a, 1), 1);
-    assert_int_equal(lb_loads_add(l, a, 1), 2);
-    assert_int_equal(lb_loads_add(l, b, 5), 5);
+    uint32_t n = 99;
+    assert_lb_ok(lb_loads_add(l, a, 1, &n));
+    assert_int_equal(n, 1);
+    assert_lb_ok(lb_loads_add(l, a, 1, &n));
+    assert_int_equal(n, 2);
+    assert_lb_ok(lb_loads_add(l, b, 5, NULL));
     assert_int_equal(lb_loads_total(l), 7);
-    assert_int_equal(lb_loads_add(l, b, -7), 0); /* never below zero */
+    assert_lb_err(lb_loads_add(l, b, -7, &n), -ERANGE); /* never below zero, and said so */
+    assert_int_equal(n, 0);
+    assert_lb_err(lb_loads_add(l, 3, 1, &n), -EINVAL); /* a slot out of range */
+    assert_lb_err(lb_loads_add(NULL, a, 1, &n), -EINVAL);
+    assert_lb_err(lb_loads_add(l, a, INT32_MAX, &n), 0);
+    assert_int_equal(n, 2 + (uint32_t)INT32_MAX);
+    assert_lb_err(lb_loads_add(l, a, INT32_MAX, &n), -EOVERFLOW);
+    assert_lb_err(lb_loads_add(l, a, -INT32_MAX, &n), 0);
+    assert_int_equal(n, 2);
     assert_int_equal(lb_loads_total(l), 2);
     assert_lb_ok(lb_loads_untrack(l, 100));
     assert_int_equal(lb_loads_total(l), 0);
@@ -63,9 +74,9 @@ static void *hammer(void *arg)
     struct worker *w = arg;
     for (int i = 0; i < 250000; i++) {
         uint32_t s = w->slots[i & 3];
-        lb_loads_add(w->l, s, 1);
-        lb_loads_add(w->l, s, 1);
-        lb_loads_add(w->l, s, -1);
+        (void)lb_loads_add(w->l, s, 1, NULL);
+        (void)lb_loads_add(w->l, s, 1, NULL);
+        (void)lb_loads_add(w->l, s, -1, NULL);
     }
     return NULL;
 }
@@ -111,10 +122,10 @@ static void no_total(void **state)
     uint32_t a, b;
     assert_lb_ok(lb_loads_track(l, 7, &a));
     assert_lb_ok(lb_loads_track(l, 8, &b));
-    assert_int_equal(lb_loads_add(l, a, 3), 3);
-    assert_int_equal(lb_loads_add(l, b, 4), 4);
+    assert_lb_ok(lb_loads_add(l, a, 3, NULL));
+    assert_lb_ok(lb_loads_add(l, b, 4, NULL));
     assert_int_equal(lb_loads_total(l), 7);
-    assert_int_equal(lb_loads_add(l, b, -9), 0); /* never below zero */
+    assert_lb_err(lb_loads_add(l, b, -9, NULL), -ERANGE); /* never below zero */
     assert_int_equal(lb_loads_total(l), 3);
     assert_lb_ok(lb_loads_untrack(l, 7));
     assert_int_equal(lb_loads_total(l), 0);

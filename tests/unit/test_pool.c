@@ -40,7 +40,7 @@ static void add_get_iterate(void **state)
     /* struct_size must be set */
     lb_target_info z;
     memset(&z, 0, sizeof(z));
-    assert_lb_err(lb_pool_get(p, 9, &z), -EINVAL);
+    assert_lb_err(lb_pool_get(p, 9, &z), LB_E_STRUCT_SIZE);
     lb_pool_free(p);
     lb_pool_free(NULL);
 }

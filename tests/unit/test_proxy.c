@@ -183,18 +183,19 @@ static void check_vector(const struct vec *v)
         if (h.tlvs)
             assert_true(h.tlvs >= v->data && h.tlvs + h.tlvs_len == v->data + rc);
     }
-    if (rc == -EAGAIN)
+    if (rc == LB_E_NEED_MORE)
         assert_true(need >= 1);
 
-    /* Byte at a time: every prefix gives -EAGAIN or the whole result, and once a prefix gives
+    /* Byte at a time: every prefix gives LB_E_NEED_MORE or the whole result, and once a prefix
+     * gives
      * the result every longer one does; "need" never asks for more than the header has. */
     int settled = 0;
     for (size_t k = 0; k <= v->len; k++) {
         size_t pn = 0;
         int prc = decode(v->data, k, &o, &hp, &pn);
-        if (prc == -EAGAIN) {
+        if (prc == LB_E_NEED_MORE) {
             if (settled)
-                fail_msg("%s: prefix %zu: -EAGAIN after the result", v->name, k);
+                fail_msg("%s: prefix %zu: LB_E_NEED_MORE after the result", v->name, k);
             assert_true(pn >= 1);
             /* need is a lower bound of what a complete header still needs. */
             if (rc > 0 && k + pn > (size_t)rc)
@@ -239,7 +240,7 @@ static void test_every_error_has_a_vector(void **state)
                                 LB_E_PROXY_TLV_OVERRUN,
                                 LB_E_PROXY_CRC_MISMATCH,
                                 LB_E_PROXY_BAD_CRC_TLV,
-                                -EAGAIN};
+                                LB_E_NEED_MORE};
     for (size_t c = 0; c < sizeof(codes) / sizeof(codes[0]); c++) {
         char want[80];
         int n = 0;
@@ -269,7 +270,7 @@ static void test_bad_arguments(void **state)
     assert_lb_err(lb_proxy_decode(v, 15, NULL, NULL, NULL), -EINVAL);
     assert_lb_err(lb_proxy_decode(NULL, 15, NULL, &h, NULL), -EINVAL);
     h.struct_size = 4;
-    assert_lb_err(lb_proxy_decode(v, 15, NULL, &h, NULL), -EINVAL);
+    assert_lb_err(lb_proxy_decode(v, 15, NULL, &h, NULL), LB_E_STRUCT_SIZE);
     h.struct_size = sizeof(h);
     o.max_header_size = 15;
     assert_lb_err(lb_proxy_decode(v, 15, &o, &h, NULL), -EINVAL);
@@ -280,23 +281,25 @@ static void test_bad_arguments(void **state)
     assert_lb_err(lb_proxy_decode(v, 15, &o, &h, NULL), -EINVAL);
     o.versions = 0;
     o.struct_size = 0;
-    assert_lb_err(lb_proxy_decode(v, 15, &o, &h, NULL), -EINVAL);
-    /* An older, shorter options struct: the missing fields take their defaults. */
+    assert_lb_err(lb_proxy_decode(v, 15, &o, &h, NULL), LB_E_STRUCT_SIZE);
+    /* A struct shorter than the first release's is refused (doc/ABI.md). */
     o.struct_size = (uint32_t)offsetof(lb_proxy_options, allow_unspec);
     o.versions = LB_PROXY_V2;
-    assert_lb_err(lb_proxy_decode(v, 15, &o, &h, NULL), LB_E_PROXY_VERSION_REFUSED);
+    assert_lb_err(lb_proxy_decode(v, 15, &o, &h, NULL), LB_E_STRUCT_SIZE);
     assert_int_equal(lb_proxy_decode(v, 15, NULL, &h, NULL), 15);
     size_t need = 0;
-    assert_lb_err(lb_proxy_decode(NULL, 0, NULL, &h, &need), -EAGAIN);
+    assert_lb_err(lb_proxy_decode(NULL, 0, NULL, &h, &need), LB_E_NEED_MORE);
     assert_int_equal(need, 15);
     o.struct_size = sizeof(o);
     o.versions = LB_PROXY_V2;
-    assert_lb_err(lb_proxy_decode(NULL, 0, &o, &h, &need), -EAGAIN);
+    assert_lb_err(lb_proxy_decode(NULL, 0, &o, &h, &need), LB_E_NEED_MORE);
     assert_int_equal(need, 16);
     /* need may be NULL. */
-    assert_lb_err(lb_proxy_decode(v, 3, NULL, &h, NULL), -EAGAIN);
-    assert_lb_err(lb_proxy_decode(find_vec("v2_inet_stream")->data, 20, NULL, &h, NULL), -EAGAIN);
-    assert_lb_err(lb_proxy_decode(find_vec("v2_inet_stream")->data, 3, NULL, &h, NULL), -EAGAIN);
+    assert_lb_err(lb_proxy_decode(v, 3, NULL, &h, NULL), LB_E_NEED_MORE);
+    assert_lb_err(lb_proxy_decode(find_vec("v2_inet_stream")->data, 20, NULL, &h, NULL),
+                  LB_E_NEED_MORE);
+    assert_lb_err(lb_proxy_decode(find_vec("v2_inet_stream")->data, 3, NULL, &h, NULL),
+                  LB_E_NEED_MORE);
 }
 
 static void decode_vec(const char *name, lb_proxy_header *h)
@@ -372,14 +375,13 @@ static void test_accessors(void **state)
     assert_int_equal(ssl.client, 7);
     assert_int_equal(ssl.verify, 0);
     assert_true(lb_proxy_ssl_cert_verified(&ssl));
-    assert_lb_ok(lb_proxy_ssl_find(&ssl, LB_PROXY_SUBTLV_SSL_VERSION, &t));
+    assert_lb_ok(lb_proxy_ssl_find(&ssl, LB_PROXY_TLV_SSL_VERSION, &t));
     assert_tlv_str(&t, "TLSv1.3");
-    assert_lb_ok(lb_proxy_ssl_find(&ssl, LB_PROXY_SUBTLV_SSL_CN, &t));
+    assert_lb_ok(lb_proxy_ssl_find(&ssl, LB_PROXY_TLV_SSL_CN, &t));
     assert_tlv_str(&t, "client");
-    assert_lb_ok(lb_proxy_ssl_find(&ssl, LB_PROXY_SUBTLV_SSL_CIPHER, &t));
+    assert_lb_ok(lb_proxy_ssl_find(&ssl, LB_PROXY_TLV_SSL_CIPHER, &t));
     assert_tlv_str(&t, "TLS_AES_128_GCM_SHA256");
-    assert_lb_err(lb_proxy_ssl_find(&ssl, LB_PROXY_SUBTLV_SSL_CLIENT_CERT, &t),
-                  LB_E_PROXY_TLV_ABSENT);
+    assert_lb_err(lb_proxy_ssl_find(&ssl, LB_PROXY_TLV_SSL_CLIENT_CERT, &t), LB_E_PROXY_TLV_ABSENT);
     /* verify == 0 without a CERT bit is not a verified certificate. */
     ssl.client = LB_PROXY_SSL_CLIENT_SSL;
     assert_false(lb_proxy_ssl_cert_verified(&ssl));
@@ -389,7 +391,7 @@ static void test_accessors(void **state)
     assert_false(lb_proxy_ssl_cert_verified(NULL));
     /* Sub-TLVs that do not tile, reached through a hand-made SSL view. */
     static const uint8_t bad_sub[] = {0x21, 0x00, 0x09, 'x'};
-    lb_proxy_ssl bad = {1, 0, bad_sub, sizeof(bad_sub)};
+    lb_proxy_ssl bad = {.client = 1, .sub_tlvs = bad_sub, .sub_len = sizeof(bad_sub)};
     cur = 0;
     assert_lb_err(lb_proxy_ssl_next(&bad, &cur, &t), LB_E_PROXY_TLV_MALFORMED);
     assert_lb_err(lb_proxy_ssl_find(&bad, 0x22, &t), LB_E_PROXY_TLV_MALFORMED);
@@ -597,7 +599,7 @@ static void test_encode_v1(void **state)
     assert_lb_err(lb_proxy_encode(buf, sizeof(buf), &p, &need), -EINVAL);
     p.command = 1;
     p.struct_size = 4;
-    assert_lb_err(lb_proxy_encode(buf, sizeof(buf), &p, &need), -EINVAL);
+    assert_lb_err(lb_proxy_encode(buf, sizeof(buf), &p, &need), LB_E_STRUCT_SIZE);
     assert_lb_err(lb_proxy_encode(buf, sizeof(buf), NULL, &need), -EINVAL);
     p.struct_size = sizeof(p);
     assert_lb_err(lb_proxy_encode(NULL, 10, &p, &need), -EINVAL);
@@ -635,7 +637,7 @@ static void test_encode_v2(void **state)
     v = find_vec("v2_inet_crc_authority_uid_aws");
     uint8_t st[256];
     lb_proxy_tlv_builder tb;
-    lb_proxy_tlvb_init(&tb, st, sizeof(st));
+    lb_proxy_tlvb_init(&tb, sizeof(tb), st, sizeof(st));
     assert_lb_ok(lb_proxy_tlvb_add_authority(&tb, "example.com"));
     assert_lb_ok(lb_proxy_tlvb_add_unique_id(&tb, "id-1", 4));
     assert_lb_ok(lb_proxy_tlvb_add_aws_vpce_id(&tb, "vpce-08d2bf15fac5001c9"));
@@ -646,7 +648,7 @@ static void test_encode_v2(void **state)
     assert_encodes(&p, (const char *)v->data, v->len);
     /* The AWS health check: LOCAL, CRC32C, AWS, NOOP. */
     v = find_vec("v2_local_aws_health_check");
-    lb_proxy_tlvb_init(&tb, st, sizeof(st));
+    lb_proxy_tlvb_init(&tb, sizeof(tb), st, sizeof(st));
     assert_lb_ok(lb_proxy_tlvb_add_aws_vpce_id(&tb, "vpce-08d2bf15fac5001c9"));
     assert_lb_ok(lb_proxy_tlvb_add_noop(&tb, 5));
     p = params(2, LB_PROXY_CMD_LOCAL, NULL, NULL);
@@ -657,24 +659,24 @@ static void test_encode_v2(void **state)
     /* SSL, Azure, GCP. */
     lb_proxy_tlv_builder sub;
     uint8_t sst[128];
-    lb_proxy_tlvb_init(&sub, sst, sizeof(sst));
-    assert_lb_ok(lb_proxy_tlvb_add(&sub, LB_PROXY_SUBTLV_SSL_VERSION, "TLSv1.3", 7));
-    assert_lb_ok(lb_proxy_tlvb_add(&sub, LB_PROXY_SUBTLV_SSL_CN, "client", 6));
-    assert_lb_ok(lb_proxy_tlvb_add(&sub, LB_PROXY_SUBTLV_SSL_CIPHER, "TLS_AES_128_GCM_SHA256", 22));
-    lb_proxy_tlvb_init(&tb, st, sizeof(st));
+    lb_proxy_tlvb_init(&sub, sizeof(sub), sst, sizeof(sst));
+    assert_lb_ok(lb_proxy_tlvb_add(&sub, LB_PROXY_TLV_SSL_VERSION, "TLSv1.3", 7));
+    assert_lb_ok(lb_proxy_tlvb_add(&sub, LB_PROXY_TLV_SSL_CN, "client", 6));
+    assert_lb_ok(lb_proxy_tlvb_add(&sub, LB_PROXY_TLV_SSL_CIPHER, "TLS_AES_128_GCM_SHA256", 22));
+    lb_proxy_tlvb_init(&tb, sizeof(tb), st, sizeof(st));
     assert_lb_ok(lb_proxy_tlvb_add_ssl(&tb, 7, 0, &sub));
     p = params(2, LB_PROXY_CMD_PROXY, &a, &b);
     p.tlvs = tb.buf;
     p.tlvs_len = tb.len;
     v = find_vec("v2_ssl_subtlvs");
     assert_encodes(&p, (const char *)v->data, v->len);
-    lb_proxy_tlvb_init(&tb, st, sizeof(st));
+    lb_proxy_tlvb_init(&tb, sizeof(tb), st, sizeof(st));
     assert_lb_ok(lb_proxy_tlvb_add_azure_linkid(&tb, 0x12345678));
     assert_lb_ok(lb_proxy_tlvb_add_gcp_psc_id(&tb, 0x0102030405060708ull));
     p.tlvs_len = tb.len;
     v = find_vec("v2_azure_gcp");
     assert_encodes(&p, (const char *)v->data, v->len);
-    lb_proxy_tlvb_init(&tb, st, sizeof(st));
+    lb_proxy_tlvb_init(&tb, sizeof(tb), st, sizeof(st));
     assert_lb_ok(lb_proxy_tlvb_add_alpn(&tb, "h2", 2));
     assert_lb_ok(lb_proxy_tlvb_add_authority(&tb, "example.com"));
     assert_lb_ok(lb_proxy_tlvb_add_unique_id(&tb,
@@ -691,7 +693,7 @@ static void test_encode_v2(void **state)
     /* NOOP padding to an alignment, for every alignment and TLV length. */
     for (uint32_t align = 2; align <= 64; align++) {
         for (size_t extra = 0; extra < 20; extra++) {
-            lb_proxy_tlvb_init(&tb, st, sizeof(st));
+            lb_proxy_tlvb_init(&tb, sizeof(tb), st, sizeof(st));
             assert_lb_ok(lb_proxy_tlvb_add(&tb, 0xF1, st + 200, extra));
             p = params(2, LB_PROXY_CMD_PROXY, &a, &b);
             p.tlvs = tb.buf;
@@ -749,7 +751,7 @@ static void test_encode_v2(void **state)
     assert_lb_err(lb_proxy_encode(buf, sizeof(buf), &p, &need), -EINVAL);
     /* Larger than 16 + 65535. */
     static uint8_t huge[70000];
-    lb_proxy_tlvb_init(&tb, huge, sizeof(huge));
+    lb_proxy_tlvb_init(&tb, sizeof(tb), huge, sizeof(huge));
     assert_lb_ok(lb_proxy_tlvb_add_noop(&tb, 65535 - 12 - 3));
     p.noop_align = 0;
     p.tlvs = tb.buf;
@@ -765,7 +767,7 @@ static void test_builder(void **state)
     (void)state;
     uint8_t st[16];
     lb_proxy_tlv_builder b;
-    lb_proxy_tlvb_init(&b, st, sizeof(st));
+    lb_proxy_tlvb_init(&b, sizeof(b), st, sizeof(st));
     assert_int_equal(b.struct_size, sizeof(b));
     assert_lb_ok(lb_proxy_tlvb_add(&b, 0xE5, "abcdefghij", 10));
     assert_int_equal(b.len, 13);
@@ -774,7 +776,7 @@ static void test_builder(void **state)
     assert_lb_err(lb_proxy_tlvb_add_noop(&b, 1), -ENOSPC);
     assert_lb_ok(lb_proxy_tlvb_add_noop(&b, 0));
     assert_int_equal(b.len, 16);
-    lb_proxy_tlvb_init(&b, st, sizeof(st));
+    lb_proxy_tlvb_init(&b, sizeof(b), st, sizeof(st));
     assert_lb_err(lb_proxy_tlvb_add(&b, LB_PROXY_TLV_CRC32C, "abcd", 4), LB_E_PROXY_BAD_CRC_TLV);
     assert_lb_err(lb_proxy_tlvb_add(&b, 1, NULL, 1), -EINVAL);
     assert_lb_err(lb_proxy_tlvb_add(NULL, 1, "a", 1), -EINVAL);
@@ -789,20 +791,20 @@ static void test_builder(void **state)
     assert_lb_err(lb_proxy_tlvb_add_authority(&b, "\xff"), LB_E_PROXY_TLV_MALFORMED);
     assert_lb_err(lb_proxy_tlvb_add_authority(&b, NULL), -EINVAL);
     assert_lb_ok(lb_proxy_tlvb_add_authority(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
-    lb_proxy_tlvb_init(&b, st, sizeof(st));
+    lb_proxy_tlvb_init(&b, sizeof(b), st, sizeof(st));
     assert_lb_err(lb_proxy_tlvb_add_aws_vpce_id(&b, ""), LB_E_PROXY_TLV_MALFORMED);
     assert_lb_err(lb_proxy_tlvb_add_aws_vpce_id(&b, "a b"), LB_E_PROXY_TLV_MALFORMED);
     assert_lb_err(lb_proxy_tlvb_add_aws_vpce_id(&b, NULL), -EINVAL);
     assert_lb_err(lb_proxy_tlvb_add_netns(&b, NULL), -EINVAL);
     static uint8_t big[200];
     assert_lb_err(lb_proxy_tlvb_add_unique_id(&b, big, 129), LB_E_PROXY_TLV_MALFORMED);
-    lb_proxy_tlv_builder bad = {sizeof(bad), st, 4, 8};
+    lb_proxy_tlv_builder bad = {.struct_size = sizeof(bad), .buf = st, .cap = 4, .len = 8};
     assert_lb_err(lb_proxy_tlvb_add_ssl(&b, 1, 0, &bad), -EINVAL);
-    lb_proxy_tlvb_init(&b, st, sizeof(st));
+    lb_proxy_tlvb_init(&b, sizeof(b), st, sizeof(st));
     assert_lb_ok(lb_proxy_tlvb_add_ssl(&b, 1, 0, NULL));
     assert_int_equal(b.len, 8);
-    lb_proxy_tlvb_init(NULL, st, 1);
-    lb_proxy_tlvb_init(&b, NULL, 100);
+    lb_proxy_tlvb_init(NULL, sizeof(lb_proxy_tlv_builder), st, 1);
+    lb_proxy_tlvb_init(&b, sizeof(b), NULL, 100);
     assert_int_equal(b.cap, 0);
 }
 
@@ -894,7 +896,7 @@ static void test_roundtrip(void **state)
         struct gen_tlv tl[6];
         int ntl = 0;
         lb_proxy_tlv_builder tb;
-        lb_proxy_tlvb_init(&tb, tstore, sizeof(tstore));
+        lb_proxy_tlvb_init(&tb, sizeof(tb), tstore, sizeof(tstore));
         if (version == 2) {
             p.dgram = (uint8_t)(!local && (rc2 & 1));
             p.crc32c = (uint8_t)((rc2 >> 1) & 1);
@@ -974,7 +976,7 @@ static void test_roundtrip(void **state)
         if (iter % 97 == 0) {
             for (int k = 0; k < n; k++) {
                 lb_proxy_header hp;
-                assert_lb_err(decode(buf, (size_t)k, NULL, &hp, NULL), -EAGAIN);
+                assert_lb_err(decode(buf, (size_t)k, NULL, &hp, NULL), LB_E_NEED_MORE);
             }
         }
     }

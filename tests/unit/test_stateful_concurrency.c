@@ -246,7 +246,7 @@ static void *wrr_rebuild(void *arg)
 {
     struct rebuilder *b = arg;
     for (int k = 0; k < 50; k++) {
-        lb_wrr_options o = {sizeof(o), 0, b->r};
+        lb_wrr_options o = {.struct_size = sizeof(o), .seed = 0, .prev = b->r};
         lb_wrr *next;
         if (lb_wrr_new(&next, b->p, &o))
             b->errors++;
@@ -260,7 +260,7 @@ static void wrr_tickets_exact(void **state)
 {
     (void)state;
     lb_pool *p = make_pool(N, 1000, 9);
-    lb_wrr_options o = {sizeof(o), 12345, NULL};
+    lb_wrr_options o = {.struct_size = sizeof(o), .seed = 12345, .prev = NULL};
     lb_wrr *r, *ref;
     assert_lb_ok(lb_wrr_new(&r, p, &o));
     assert_lb_ok(lb_wrr_new(&ref, p, &o));
@@ -298,7 +298,7 @@ static void wrr_tickets_exact(void **state)
     }
     assert_int_equal(missing, skipped);
     /* ... and a rebuild now continues where both stand. */
-    lb_wrr_options c = {sizeof(c), 0, r};
+    lb_wrr_options c = {.struct_size = sizeof(c), .seed = 0, .prev = r};
     lb_wrr *next;
     assert_lb_ok(lb_wrr_new(&next, p, &c));
     for (int k = 0; k < 5000; k++) {

@@ -21,7 +21,7 @@ static lb_pool *make_pool(const uint32_t *w, size_t n)
 
 static lb_wrr *make_wrr(const lb_pool *p, uint64_t seed, lb_wrr *prev)
 {
-    lb_wrr_options o = {sizeof(o), seed, prev};
+    lb_wrr_options o = {.struct_size = sizeof(o), .seed = seed, .prev = prev};
     lb_wrr *r;
     assert_lb_ok(lb_wrr_new(&r, p, &o));
     return r;
@@ -360,8 +360,8 @@ static void empty_and_errors(void **state)
     uint32_t id;
     assert_lb_err(lb_wrr_new(NULL, p, NULL), -EINVAL);
     assert_lb_err(lb_wrr_new(&r, NULL, NULL), -EINVAL);
-    lb_wrr_options bad = {4, 0, NULL};
-    assert_lb_err(lb_wrr_new(&r, p, &bad), -EINVAL);
+    lb_wrr_options bad = {.struct_size = 4, .seed = 0, .prev = NULL};
+    assert_lb_err(lb_wrr_new(&r, p, &bad), LB_E_STRUCT_SIZE);
     assert_lb_ok(lb_wrr_new(&r, p, NULL));
     assert_lb_err(lb_wrr_pick(r, &id), LB_E_SELECTOR_EMPTY);
     assert_lb_err(lb_wrr_pick(r, NULL), -EINVAL);
