@@ -26,14 +26,6 @@ static uint32_t lbgo_pick_loop(lb_balancer *b, uint64_t n)
 	}
 	return acc;
 }
-
-// lb_balancer_release as an int: it returned void before ABI 1.0 and returns a code after.
-static int lbgo_release(lb_balancer *b, uint32_t id, uint64_t now_ms)
-{
-	return __builtin_choose_expr(
-		__builtin_types_compatible_p(__typeof__(lb_balancer_release(b, id, now_ms)), void),
-		(lb_balancer_release(b, id, now_ms), 0), lb_balancer_release(b, id, now_ms));
-}
 */
 import "C"
 
@@ -291,7 +283,7 @@ func (b *Balancer) Pick(flowHash uint64) (uint32, error) {
 
 // Release reports the end of a connection picked for id.
 func (b *Balancer) Release(id uint32, nowMs uint64) error {
-	return b.done(C.lbgo_release(b.b, C.uint32_t(id), C.uint64_t(nowMs)))
+	return b.done(C.lb_balancer_release(b.b, C.uint32_t(id), C.uint64_t(nowMs)))
 }
 
 // Targets lists the registered target ids.
@@ -333,7 +325,8 @@ func (b *Balancer) Tick(nowMs uint64) []Event {
 		for i := range ev {
 			ev[i].struct_size = C.uint32_t(unsafe.Sizeof(ev[i]))
 		}
-		n := int(C.lb_balancer_tick(b.b, C.uint64_t(nowMs), &ev[0], C.size_t(len(ev))))
+		n := int(C.lb_balancer_tick(b.b, C.uint64_t(nowMs), &ev[0], C.size_t(unsafe.Sizeof(ev[0])),
+			C.size_t(len(ev))))
 		runtime.KeepAlive(b)
 		for i := 0; i < n && i < len(ev); i++ {
 			e := ev[i]

@@ -113,9 +113,17 @@ func TestBalancerDrainEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// a release without a pick left, and one for an unknown id: errors, counted
+	if err := b.Release(victim, 20); !errors.Is(err, syscall.ERANGE) {
+		t.Fatalf("second release: %v", err)
+	}
+	if err := b.Release(99, 20); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("unknown release: %v", err)
+	}
 	ts, _ = b.TargetStats(victim)
 	st, _ := b.Stats()
-	if ts["active"] != 0 || st["picks"] != 600 || st["targets"] != 3 {
+	if ts["active"] != 0 || st["picks"] != 600 || st["targets"] != 3 ||
+		st["bad_releases"] != 2 || st["events_dropped"] != 0 {
 		t.Fatal(ts, st)
 	}
 	if b.Undrain(victim, 30) != nil || b.SetWeight(1, 5, 30) != nil || b.Remove(2, 40) != nil {

@@ -80,7 +80,7 @@ static int lbgo_proxy_encode(uint8_t *out, size_t cap, uint8_t version, uint8_t 
                              uint8_t *tlv_storage, size_t tlv_cap, size_t *need)
 {
 	lb_proxy_tlv_builder b;
-	lb_proxy_tlvb_init(&b, tlv_storage, tlv_cap);
+	lb_proxy_tlvb_init(&b, sizeof(b), tlv_storage, tlv_cap);
 	for (size_t i = 0, off = 0; i < n_tlvs; off += tlv_lens[i], i++) {
 		int rc = lb_proxy_tlvb_add(&b, tlv_types[i], tlv_values + off, tlv_lens[i]);
 		if (rc < 0)
@@ -121,10 +121,6 @@ func (e *NeedMoreError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrNeedMore) true.
 func (e *NeedMoreError) Unwrap() error { return ErrNeedMore }
-
-// The names liblb gives the need-more code: LB_E_NEED_MORE (ABI 1.0); the pre-1.0 decoder
-// returned -EAGAIN.
-var needMoreNames = map[string]bool{"LB_E_NEED_MORE": true, "EAGAIN": true}
 
 // ProxyOptions are the decoder's options (lb_proxy_options).
 type ProxyOptions struct {
@@ -188,11 +184,10 @@ func DecodeProxy(buf []byte, opts *ProxyOptions) (*ProxyHeader, error) {
 	}
 	runtime.KeepAlive(buf)
 	if r.rc < 0 {
-		e := sentinel(r.rc)
-		if needMoreNames[e.Name] {
+		if r.rc == C.LB_E_NEED_MORE {
 			return nil, &NeedMoreError{Need: int(r.need)}
 		}
-		return nil, e
+		return nil, sentinel(r.rc)
 	}
 	if r.tlv_rc < 0 {
 		return nil, sentinel(r.tlv_rc)

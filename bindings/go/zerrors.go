@@ -89,4 +89,6 @@ var (
 	ErrBalancerConfig = sentinel(C.LB_E_BALANCER_CONFIG)
 	// ErrBalancerTargetFull is LB_E_BALANCER_TARGET_FULL.
 	ErrBalancerTargetFull = sentinel(C.LB_E_BALANCER_TARGET_FULL)
+	// ErrFlowtabNotFound is LB_E_FLOWTAB_NOT_FOUND.
+	ErrFlowtabNotFound = sentinel(C.LB_E_FLOWTAB_NOT_FOUND)
 )

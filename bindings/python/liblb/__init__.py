@@ -249,7 +249,9 @@ class Balancer:
         return out[0]
 
     def release(self, id: int, now_ms: Optional[int] = None) -> None:
-        """Reports the end of a connection picked for `id`."""
+        """Reports the end of a connection picked for `id`. Raises Error ENOENT for an id the
+        balancer does not know and ERANGE for a release without a pick left to end (both are
+        counted in stats()["bad_releases"])."""
         check(lib.lb_balancer_release(self._h(), id, self._now(now_ms)), f"release {id}")
 
     def targets(self) -> List[int]:
@@ -271,7 +273,8 @@ class Balancer:
         for i in range(cap):
             evs[i].struct_size = ffi.sizeof("lb_event")
         while True:
-            n = check(lib.lb_balancer_tick(self._h(), now_ms, evs, cap), "tick")
+            n = check(lib.lb_balancer_tick(self._h(), now_ms, evs, ffi.sizeof("lb_event"), cap),
+                      "tick")
             out += [Event(evs[i]) for i in range(min(n, cap))]
             if n < cap:
                 return out

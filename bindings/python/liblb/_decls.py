@@ -45,6 +45,7 @@ LB_E_ZONE_MIXED = -5501,
 LB_E_ZONE_BAD_INCOMING = -5502,
 LB_E_BALANCER_CONFIG = -5600,
 LB_E_BALANCER_TARGET_FULL = -5601,
+LB_E_FLOWTAB_NOT_FOUND = -5800,
 LB_E_LAST = -5999
 };
 const char *lb_strerror(int err);
@@ -104,7 +105,7 @@ void lb_loads_free(lb_loads *loads);
 int lb_loads_track(lb_loads *loads, uint32_t id, uint32_t *slot);
 int lb_loads_untrack(lb_loads *loads, uint32_t id);
 int lb_loads_slot(const lb_loads *loads, uint32_t id, uint32_t *slot);
-uint32_t lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta);
+int lb_loads_add(lb_loads *loads, uint32_t slot, int32_t delta, uint32_t *count);
 uint32_t lb_loads_get(const lb_loads *loads, uint32_t slot);
 uint64_t lb_loads_total(const lb_loads *loads);
 uint32_t lb_loads_capacity(const lb_loads *loads);
@@ -131,14 +132,14 @@ LB_PROXY_TLV_CRC32C = 0x03,
 LB_PROXY_TLV_NOOP = 0x04,
 LB_PROXY_TLV_UNIQUE_ID = 0x05,
 LB_PROXY_TLV_SSL = 0x20,
-LB_PROXY_SUBTLV_SSL_VERSION = 0x21,
-LB_PROXY_SUBTLV_SSL_CN = 0x22,
-LB_PROXY_SUBTLV_SSL_CIPHER = 0x23,
-LB_PROXY_SUBTLV_SSL_SIG_ALG = 0x24,
-LB_PROXY_SUBTLV_SSL_KEY_ALG = 0x25,
-LB_PROXY_SUBTLV_SSL_GROUP = 0x26,
-LB_PROXY_SUBTLV_SSL_SIG_SCHEME = 0x27,
-LB_PROXY_SUBTLV_SSL_CLIENT_CERT = 0x28,
+LB_PROXY_TLV_SSL_VERSION = 0x21,
+LB_PROXY_TLV_SSL_CN = 0x22,
+LB_PROXY_TLV_SSL_CIPHER = 0x23,
+LB_PROXY_TLV_SSL_SIG_ALG = 0x24,
+LB_PROXY_TLV_SSL_KEY_ALG = 0x25,
+LB_PROXY_TLV_SSL_GROUP = 0x26,
+LB_PROXY_TLV_SSL_SIG_SCHEME = 0x27,
+LB_PROXY_TLV_SSL_CLIENT_CERT = 0x28,
 LB_PROXY_TLV_NETNS = 0x30,
 LB_PROXY_TLV_GCP = 0xE0,
 LB_PROXY_TLV_AWS = 0xEA,
@@ -166,19 +167,25 @@ const uint8_t *dst_path;
 uint16_t src_path_len;
 uint16_t dst_path_len;
 uint8_t crc32c_present;
+uint8_t reserved0[3];
 const uint8_t *tlvs;
 uint32_t tlvs_len;
+uint32_t reserved1;
 } lb_proxy_header;
 typedef struct lb_proxy_tlv {
 uint8_t type;
+uint8_t reserved0;
 uint16_t length;
+uint32_t reserved1;
 const uint8_t *value;
 } lb_proxy_tlv;
 typedef struct lb_proxy_ssl {
 uint8_t client;
+uint8_t reserved0[3];
 uint32_t verify;
 const uint8_t *sub_tlvs;
 uint16_t sub_len;
+uint16_t reserved1[3];
 } lb_proxy_ssl;
 int lb_proxy_decode(const uint8_t *buf, size_t len,
 const lb_proxy_options *opts, lb_proxy_header *out,
@@ -200,11 +207,12 @@ int lb_proxy_get_azure_linkid(const lb_proxy_header *h, uint32_t *linkid);
 int lb_proxy_get_gcp_psc_id(const lb_proxy_header *h, uint64_t *psc_id);
 typedef struct lb_proxy_tlv_builder {
 uint32_t struct_size;
+uint32_t reserved0;
 uint8_t *buf;
 size_t cap;
 size_t len;
 } lb_proxy_tlv_builder;
-void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, uint8_t *storage, size_t cap);
+void lb_proxy_tlvb_init(lb_proxy_tlv_builder *b, size_t size, uint8_t *storage, size_t cap);
 int lb_proxy_tlvb_add(lb_proxy_tlv_builder *b, uint8_t type, const void *value, size_t len);
 int lb_proxy_tlvb_add_alpn(lb_proxy_tlv_builder *b, const void *alpn, size_t len);
 int lb_proxy_tlvb_add_authority(lb_proxy_tlv_builder *b, const char *host);
@@ -223,6 +231,7 @@ uint8_t command;
 uint8_t dgram;
 uint8_t crc32c;
 uint32_t noop_align;
+uint32_t reserved0;
 const struct sockaddr *src;
 const struct sockaddr *dst;
 const uint8_t *tlvs;
@@ -237,9 +246,9 @@ void lb_maglev_free(lb_maglev *table);
 uint32_t lb_maglev_lookup(const lb_maglev *table, uint64_t flow_hash);
 uint32_t lb_maglev_lookup_index(const lb_maglev *table, uint64_t flow_hash);
 uint32_t lb_maglev_size(const lb_maglev *table);
-uint32_t lb_maglev_target_count(const lb_maglev *table);
-int lb_maglev_target_at(const lb_maglev *table, uint32_t index, uint32_t *id,
-uint32_t *weight, uint32_t *entries);
+size_t lb_maglev_target_count(const lb_maglev *table);
+int lb_maglev_target_at(const lb_maglev *table, size_t index, uint32_t *id, uint32_t *weight,
+uint32_t *entries);
 int lb_maglev_index_of(const lb_maglev *table, uint32_t id, uint32_t *index);
 int lb_maglev_entries(const lb_maglev *table, uint32_t id, uint32_t *entries);
 uint32_t lb_maglev_slot_owner(const lb_maglev *table, uint32_t slot);
@@ -261,13 +270,14 @@ uint32_t *target_id);
 int lb_chash_release(const lb_chash *ring, uint32_t target_id);
 int lb_chash_bound(const lb_chash *ring, uint32_t target_id, uint32_t balance_pct,
 uint64_t load, uint64_t *bound);
-uint32_t lb_chash_point_count(const lb_chash *ring);
-uint32_t lb_chash_target_count(const lb_chash *ring);
-int lb_chash_target_at(const lb_chash *ring, uint32_t index, uint32_t *id, uint32_t *weight,
+size_t lb_chash_point_count(const lb_chash *ring);
+size_t lb_chash_target_count(const lb_chash *ring);
+int lb_chash_target_at(const lb_chash *ring, size_t index, uint32_t *id, uint32_t *weight,
 uint32_t *points);
 typedef struct lb_wrr lb_wrr;
 typedef struct lb_wrr_options {
 uint32_t struct_size;
+uint32_t reserved0;
 uint64_t seed;
 lb_wrr *prev;
 } lb_wrr_options;
@@ -295,12 +305,12 @@ int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *active);
 size_t lb_leastconn_count(const lb_leastconn *lc);
 typedef struct lb_health lb_health;
 typedef enum lb_health_state {
-LB_HEALTH_INITIAL = 0,
-LB_HEALTH_HEALTHY = 1,
-LB_HEALTH_EJECTED = 2,
-LB_HEALTH_UNHEALTHY = 3,
-LB_HEALTH_DRAINING = 4,
-LB_HEALTH_REMOVED = 5
+LB_HEALTH_STATE_INITIAL = 0,
+LB_HEALTH_STATE_HEALTHY = 1,
+LB_HEALTH_STATE_EJECTED = 2,
+LB_HEALTH_STATE_UNHEALTHY = 3,
+LB_HEALTH_STATE_DRAINING = 4,
+LB_HEALTH_STATE_REMOVED = 5
 } lb_health_state;
 typedef enum lb_health_reason {
 LB_HEALTH_R_REGISTERED = 0,
@@ -393,7 +403,7 @@ uint64_t events_dropped;
 uint64_t ejections_refused;
 uint64_t generation;
 } lb_health_status;
-void lb_health_config_init(lb_health_config *cfg);
+void lb_health_config_init(lb_health_config *cfg, size_t size);
 int lb_health_new(lb_health **out, const lb_health_config *cfg);
 void lb_health_free(lb_health *h);
 int lb_health_register(lb_health *h, uint32_t id, uint32_t weight, uint64_t now_ms);
@@ -415,7 +425,8 @@ size_t lb_health_count(const lb_health *h);
 int lb_health_at(const lb_health *h, size_t index, lb_health_target *out);
 uint64_t lb_health_generation(const lb_health *h);
 int lb_health_status_get(const lb_health *h, lb_health_status *out);
-int lb_health_poll_events(lb_health *h, lb_health_event *events, size_t cap);
+int lb_health_poll_events(lb_health *h, lb_health_event *events, size_t event_size,
+size_t cap);
 size_t lb_health_pending_events(const lb_health *h);
 const char *lb_health_state_name(uint32_t state);
 const char *lb_health_reason_name(uint32_t reason);
@@ -441,6 +452,7 @@ typedef struct lb_zone_options {
 uint32_t struct_size;
 uint32_t mode;
 uint32_t min_cluster_size;
+uint32_t reserved0;
 double local_fraction;
 double overprovisioning;
 double panic_threshold;
@@ -466,7 +478,7 @@ double cross_zone;
 double max_over_min;
 } lb_zone_summary;
 typedef struct lb_zone_plan lb_zone_plan;
-void lb_zone_options_init(lb_zone_options *opts);
+void lb_zone_options_init(lb_zone_options *opts, size_t size);
 int lb_zone_plan_new(lb_zone_plan **out, const lb_zone_options *opts);
 void lb_zone_plan_free(lb_zone_plan *plan);
 int lb_zone_plan_set_options(lb_zone_plan *plan, const lb_zone_options *opts);
@@ -493,7 +505,7 @@ double *shares);
 int lb_zone_plan_route(lb_zone_plan *plan, uint32_t local_zone, double *to,
 size_t cap);
 int lb_zone_plan_weights(lb_zone_plan *plan, uint32_t local_zone,
-const uint32_t *ids, size_t n, uint16_t *weights,
+const uint32_t *ids, size_t n, uint32_t *weights,
 double *fractions);
 int lb_zone_transfer_cost(double cross_zone, double gb, double usd_per_gb,
 double *cross_gb, double *usd);
@@ -516,8 +528,10 @@ LB_STATE_DRAINING = 3,
 LB_STATE_REMOVED = 4
 };
 enum lb_balancer_zone_mode {
-LB_ZONE_MODE_ALL = 0,
-LB_ZONE_MODE_LOCAL = 1
+LB_BALANCER_ZONE_ALL = 0,
+LB_BALANCER_ZONE_LOCAL = 1,
+LB_BALANCER_ZONE_AWARE = 2,
+LB_BALANCER_ZONE_AFFINITY = 3
 };
 typedef struct lb_balancer_config {
 uint32_t struct_size;
@@ -542,6 +556,7 @@ uint32_t local_zone;
 uint32_t zone_mode;
 uint32_t local_percent;
 uint32_t min_cluster_size;
+uint32_t event_queue_max;
 } lb_balancer_config;
 enum lb_event_type {
 LB_EVENT_STATE = 1,
@@ -567,6 +582,7 @@ uint32_t old_state;
 uint32_t new_state;
 uint32_t reason;
 uint32_t connections;
+uint32_t reserved0;
 uint64_t at_ms;
 } lb_event;
 enum lb_pick_flags {
@@ -603,6 +619,9 @@ uint64_t table_digest;
 uint64_t picks;
 uint64_t no_target;
 uint32_t retired_snapshots;
+uint32_t events_queued;
+uint64_t events_dropped;
+uint64_t bad_releases;
 } lb_balancer_stats;
 int lb_balancer_new(lb_balancer **out, const lb_balancer_config *cfg);
 void lb_balancer_free(lb_balancer *b);
@@ -621,8 +640,9 @@ int lb_balancer_report_passive(lb_balancer *b, uint32_t id, int ok, uint64_t now
 int lb_balancer_next_check(lb_balancer *b, uint32_t id, uint64_t *due_ms);
 int lb_balancer_pick(lb_balancer *b, uint64_t flow_hash, uint32_t *target_id);
 int lb_balancer_pick_ex(lb_balancer *b, const lb_pick_request *req, uint32_t *target_id);
-void lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_ms);
-int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events, size_t cap);
+int lb_balancer_release(lb_balancer *b, uint32_t target_id, uint64_t now_ms);
+int lb_balancer_tick(lb_balancer *b, uint64_t now_ms, lb_event *events,
+size_t event_size, size_t cap);
 uint64_t lb_balancer_next_deadline(lb_balancer *b);
 int lb_balancer_get_target_stats(lb_balancer *b, uint32_t id, lb_target_stats *out);
 int lb_balancer_get_stats(lb_balancer *b, lb_balancer_stats *out);
@@ -630,12 +650,89 @@ int lb_balancer_targets(lb_balancer *b, uint32_t *ids, size_t cap);
 const char *lb_balancer_state_name(uint32_t state);
 const char *lb_balancer_reason_name(uint32_t reason);
 const char *lb_balancer_algorithm_name(uint32_t algorithm);
+struct sockaddr;
+typedef struct lb_flowtab_key {
+uint64_t hash;
+uint32_t len;
+uint32_t reserved;
+uint8_t enc[48u];
+} lb_flowtab_key;
+enum lb_flowtab_end_reason {
+LB_FLOWTAB_END_EXPIRED = 1,
+LB_FLOWTAB_END_EVICTED = 2,
+LB_FLOWTAB_END_REMOVED = 3,
+LB_FLOWTAB_END_TARGET_REMOVED = 4
+};
+typedef struct lb_flowtab_end {
+uint32_t struct_size;
+uint32_t reason;
+uint32_t target;
+uint32_t reserved;
+uint64_t data;
+uint64_t last_use_ms;
+const lb_flowtab_key *key;
+} lb_flowtab_end;
+typedef void (*lb_flowtab_end_fn)(void *user, const lb_flowtab_end *end);
+enum lb_flowtab_evict {
+LB_FLOWTAB_EVICT_LRU = 0,
+LB_FLOWTAB_EVICT_NEW_FIRST = 1
+};
+typedef struct lb_flowtab_config {
+uint32_t struct_size;
+uint32_t capacity;
+uint32_t idle_timeout_ms;
+uint32_t evict;
+lb_flowtab_end_fn on_end;
+void *user;
+} lb_flowtab_config;
+typedef struct lb_flowtab_stats {
+uint32_t struct_size;
+uint32_t capacity;
+uint64_t active;
+uint64_t inserted;
+uint64_t replaced;
+uint64_t expired;
+uint64_t evicted;
+uint64_t removed;
+uint64_t lookups;
+uint64_t hits;
+uint64_t memory_bytes;
+} lb_flowtab_stats;
+typedef struct lb_flowtab lb_flowtab;
+void lb_flowtab_config_init(lb_flowtab_config *cfg, size_t size);
+int lb_flowtab_new(lb_flowtab **out, const lb_flowtab_config *cfg);
+void lb_flowtab_free(lb_flowtab *t);
+int lb_flowtab_key4(lb_flowtab_key *key, const uint8_t *src, const uint8_t *dst,
+uint16_t sport, uint16_t dport, uint8_t proto, uint64_t seed);
+int lb_flowtab_key6(lb_flowtab_key *key, const uint8_t *src, const uint8_t *dst,
+uint16_t sport, uint16_t dport, uint8_t proto, uint64_t seed);
+int lb_flowtab_key_sockaddr(lb_flowtab_key *key, const struct sockaddr *src,
+const struct sockaddr *dst, uint8_t proto, uint64_t seed);
+int lb_flowtab_lookup(lb_flowtab *t, const lb_flowtab_key *key, uint64_t now_ms,
+uint32_t *target, uint64_t *data);
+int lb_flowtab_peek(const lb_flowtab *t, const lb_flowtab_key *key, uint64_t now_ms,
+uint32_t *target, uint64_t *data, uint64_t *last_use_ms);
+int lb_flowtab_touch(lb_flowtab *t, const lb_flowtab_key *key, uint64_t now_ms);
+int lb_flowtab_insert(lb_flowtab *t, const lb_flowtab_key *key, uint32_t target,
+uint64_t data, uint64_t now_ms);
+int lb_flowtab_remove(lb_flowtab *t, const lb_flowtab_key *key, uint64_t now_ms);
+int64_t lb_flowtab_remove_target(lb_flowtab *t, uint32_t target, uint64_t now_ms);
+int64_t lb_flowtab_expire(lb_flowtab *t, uint64_t now_ms, uint32_t max_buckets);
+int lb_flowtab_get_stats(const lb_flowtab *t, lb_flowtab_stats *out);
+uint32_t lb_flowtab_capacity(const lb_flowtab *t);
+uint32_t lb_flowtab_buckets(const lb_flowtab *t);
+uint64_t lb_flowtab_memory(const lb_flowtab *t);
+uint64_t lb_flowtab_memory_for(uint32_t capacity);
+uint32_t lb_flowtab_shard(const lb_flowtab_key *key, uint32_t shards);
+const char *lb_flowtab_end_name(uint32_t reason);
 struct sockaddr_storage { uint64_t __ss_words[16]; };
 '''
 
 # Every macro of the public headers that has a value.
 CONSTANTS = {
     'LB_ADDR_TEXT_MAX': 120,
+    'LB_BALANCER_DEFAULT_EVENT_QUEUE': 4096,
+    'LB_BALANCER_MAX_EVENT_QUEUE': 1048576,
     'LB_BALANCER_DRAIN_IMMEDIATE': 4294967295,
     'LB_CHASH_DEFAULT_POINTS': 160,
     'LB_CHASH_MAX_POINTS': 16777216,
@@ -644,6 +741,12 @@ CONSTANTS = {
     'LB_OK': 0,
     'LB_NO_TARGET': 4294967295,
     'LB_WEIGHT_MAX': 65535,
+    'LB_FLOWTAB_ENTRY_BYTES': 72,
+    'LB_FLOWTAB_BUCKET_SLOTS': 8,
+    'LB_FLOWTAB_CAPACITY_MAX': 268435456,
+    'LB_FLOWTAB_IDLE_MAX': 2147483647,
+    'LB_FLOWTAB_IDLE_DEFAULT': 30000,
+    'LB_FLOWTAB_KEY_MAX': 48,
     'LB_HASH_TAG_FLOW4': 4,
     'LB_HASH_TAG_FLOW6': 6,
     'LB_HASH_TAG_SRC4': 20,
@@ -673,11 +776,11 @@ CONSTANTS = {
     'LB_PROXY_SSL_CLIENT_CERT_CONN': 2,
     'LB_PROXY_SSL_CLIENT_CERT_SESS': 4,
     'LB_PROXY_UNIQUE_ID_MAX': 128,
-    'LB_VERSION_MAJOR': 0,
-    'LB_VERSION_MINOR': 1,
+    'LB_VERSION_MAJOR': 1,
+    'LB_VERSION_MINOR': 0,
     'LB_VERSION_PATCH': 0,
-    'LB_VERSION_STRING': '0.1.0',
-    'LB_VERSION_NUMBER': 100,
+    'LB_VERSION_STRING': '1.0.0',
+    'LB_VERSION_NUMBER': 10000,
     'LB_WRR_CHUNK': 1024,
     'LB_ZONE_MAX': 256,
     'LB_ZONE_NAME_MAX': 63,
@@ -863,4 +966,24 @@ FUNCTIONS = [
     'lb_balancer_state_name',
     'lb_balancer_reason_name',
     'lb_balancer_algorithm_name',
+    'lb_flowtab_config_init',
+    'lb_flowtab_new',
+    'lb_flowtab_free',
+    'lb_flowtab_key4',
+    'lb_flowtab_key6',
+    'lb_flowtab_key_sockaddr',
+    'lb_flowtab_lookup',
+    'lb_flowtab_peek',
+    'lb_flowtab_touch',
+    'lb_flowtab_insert',
+    'lb_flowtab_remove',
+    'lb_flowtab_remove_target',
+    'lb_flowtab_expire',
+    'lb_flowtab_get_stats',
+    'lb_flowtab_capacity',
+    'lb_flowtab_buckets',
+    'lb_flowtab_memory',
+    'lb_flowtab_memory_for',
+    'lb_flowtab_shard',
+    'lb_flowtab_end_name',
 ]

@@ -7,7 +7,7 @@ import glob
 import os
 import shutil
 import subprocess
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator
 
 import cffi
 
@@ -84,15 +84,8 @@ class NeedMore(Error):
         self.need = need
 
 
-# The need-more code by name: LB_E_NEED_MORE (ABI 1.0); the pre-1.0 decoder said EAGAIN.
-NEED_MORE_NAMES = ("LB_E_NEED_MORE", "EAGAIN")
-
-
-def check(rc: Optional[int], what: str = "") -> int:
-    """Raises Error for a negative return code; returns the others (None counts as 0, for
-    calls that return nothing)."""
-    if rc is None:
-        return 0
+def check(rc: int, what: str = "") -> int:
+    """Raises Error for a negative return code; returns the others."""
     if rc < 0:
         raise Error(rc, what)
     return rc

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 from typing import Iterable, List, Optional, Tuple, Union
 
-from ._native import NEED_MORE_NAMES, Error, NeedMore, check, enum_names, err_name, ffi, lib, new_struct
+from ._native import Error, NeedMore, check, enum_names, err_name, ffi, lib, new_struct
 
 __all__ = ["Header", "decode", "encode", "Error", "NeedMore"]
 
@@ -91,7 +91,7 @@ def decode(data: Buffer, *, versions: int = 0, allow_unspec: bool = False,
     need = ffi.new("size_t *")
     rc = lib.lb_proxy_decode(buf, len(buf), opts, h, need)
     if rc < 0:
-        if err_name(rc) in NEED_MORE_NAMES:
+        if rc == lib.LB_E_NEED_MORE:
             raise NeedMore(rc, need[0], "PROXY header incomplete")
         raise Error(rc, "PROXY header")
     return Header(h, rc)
@@ -125,7 +125,7 @@ def encode(version: int, src: Endpoint = None, dst: Endpoint = None,
     cap = sum(3 + len(v) for _, v in tlvs)
     storage = ffi.new("uint8_t[]", max(cap, 1))
     b = ffi.new("lb_proxy_tlv_builder *")
-    lib.lb_proxy_tlvb_init(b, storage, cap)
+    lib.lb_proxy_tlvb_init(b, ffi.sizeof("lb_proxy_tlv_builder"), storage, cap)
     for t, v in tlvs:
         check(lib.lb_proxy_tlvb_add(b, t, ffi.from_buffer(v), len(v)), f"TLV {t:#x}")
     keep = (_sockaddr(src, "source"), _sockaddr(dst, "destination"))

@@ -100,8 +100,16 @@ def test_balancer_pick_drain_events():
         for _ in range(held):
             b.release(victim, now_ms=20)
         assert b.target_stats(victim)["active"] == 0
+        # a release without a pick left, and one for an unknown id: errors, counted
+        with pytest.raises(liblb.Error) as e:
+            b.release(victim, now_ms=20)
+        assert e.value.name == "ERANGE"
+        with pytest.raises(liblb.Error) as e:
+            b.release(99, now_ms=20)
+        assert e.value.name == "ENOENT"
         s = b.stats()
         assert s["targets"] == 3 and s["picks"] == 600
+        assert s["bad_releases"] == 2 and s["events_dropped"] == 0
         b.undrain(victim, now_ms=30)
         b.set_weight(1, 5, now_ms=30)
         b.remove(2, now_ms=40)

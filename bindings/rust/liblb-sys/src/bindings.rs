@@ -5,11 +5,11 @@
 pub const LB_OK: u32 = 0;
 pub const LB_NO_TARGET: u32 = 4294967295;
 pub const LB_WEIGHT_MAX: u32 = 65535;
-pub const LB_VERSION_MAJOR: u32 = 0;
-pub const LB_VERSION_MINOR: u32 = 1;
+pub const LB_VERSION_MAJOR: u32 = 1;
+pub const LB_VERSION_MINOR: u32 = 0;
 pub const LB_VERSION_PATCH: u32 = 0;
-pub const LB_VERSION_STRING: &[u8; 6usize] = b"0.1.0\0";
-pub const LB_VERSION_NUMBER: u32 = 100;
+pub const LB_VERSION_STRING: &[u8; 6usize] = b"1.0.0\0";
+pub const LB_VERSION_NUMBER: u32 = 10000;
 pub const LB_HASH_TAG_FLOW4: u32 = 4;
 pub const LB_HASH_TAG_FLOW6: u32 = 6;
 pub const LB_HASH_TAG_SRC4: u32 = 20;
@@ -50,12 +50,21 @@ pub const LB_ZONE_DEFAULT_MIN_CLUSTER_SIZE: u32 = 6;
 pub const LB_ZONE_DEFAULT_OVERPROVISIONING: f64 = 1.4;
 pub const LB_ZONE_DEFAULT_PANIC_THRESHOLD: f64 = 0.5;
 pub const LB_ZONE_INCOMING_EVEN: f64 = -1.0;
+pub const LB_BALANCER_DEFAULT_EVENT_QUEUE: u32 = 4096;
+pub const LB_BALANCER_MAX_EVENT_QUEUE: u32 = 1048576;
 pub const LB_BALANCER_DRAIN_IMMEDIATE: u32 = 4294967295;
+pub const LB_FLOWTAB_ENTRY_BYTES: u32 = 72;
+pub const LB_FLOWTAB_BUCKET_SLOTS: u32 = 8;
+pub const LB_FLOWTAB_CAPACITY_MAX: u32 = 268435456;
+pub const LB_FLOWTAB_IDLE_MAX: u32 = 2147483647;
+pub const LB_FLOWTAB_IDLE_DEFAULT: u32 = 30000;
+pub const LB_FLOWTAB_KEY_MAX: u32 = 48;
 pub type size_t = ::std::os::raw::c_ulong;
 pub type __uint8_t = ::std::os::raw::c_uchar;
 pub type __uint16_t = ::std::os::raw::c_ushort;
 pub type __int32_t = ::std::os::raw::c_int;
 pub type __uint32_t = ::std::os::raw::c_uint;
+pub type __int64_t = ::std::os::raw::c_long;
 pub type __uint64_t = ::std::os::raw::c_ulong;
 pub type sa_family_t = ::std::os::raw::c_ushort;
 #[repr(C)]
@@ -224,6 +233,7 @@ pub const LB_E_ZONE_MIXED: lb_error = -5501;
 pub const LB_E_ZONE_BAD_INCOMING: lb_error = -5502;
 pub const LB_E_BALANCER_CONFIG: lb_error = -5600;
 pub const LB_E_BALANCER_TARGET_FULL: lb_error = -5601;
+pub const LB_E_FLOWTAB_NOT_FOUND: lb_error = -5800;
 pub const LB_E_LAST: lb_error = -5999;
 pub type lb_error = ::std::os::raw::c_int;
 extern "C" {
@@ -597,7 +607,12 @@ extern "C" {
     pub fn lb_loads_slot(loads: *const lb_loads, id: u32, slot: *mut u32) -> ::std::os::raw::c_int;
 }
 extern "C" {
-    pub fn lb_loads_add(loads: *mut lb_loads, slot: u32, delta: i32) -> u32;
+    pub fn lb_loads_add(
+        loads: *mut lb_loads,
+        slot: u32,
+        delta: i32,
+        count: *mut u32,
+    ) -> ::std::os::raw::c_int;
 }
 extern "C" {
     pub fn lb_loads_get(loads: *const lb_loads, slot: u32) -> u32;
@@ -626,14 +641,14 @@ pub const LB_PROXY_TLV_CRC32C: lb_proxy_tlv_type = 3;
 pub const LB_PROXY_TLV_NOOP: lb_proxy_tlv_type = 4;
 pub const LB_PROXY_TLV_UNIQUE_ID: lb_proxy_tlv_type = 5;
 pub const LB_PROXY_TLV_SSL: lb_proxy_tlv_type = 32;
-pub const LB_PROXY_SUBTLV_SSL_VERSION: lb_proxy_tlv_type = 33;
-pub const LB_PROXY_SUBTLV_SSL_CN: lb_proxy_tlv_type = 34;
-pub const LB_PROXY_SUBTLV_SSL_CIPHER: lb_proxy_tlv_type = 35;
-pub const LB_PROXY_SUBTLV_SSL_SIG_ALG: lb_proxy_tlv_type = 36;
-pub const LB_PROXY_SUBTLV_SSL_KEY_ALG: lb_proxy_tlv_type = 37;
-pub const LB_PROXY_SUBTLV_SSL_GROUP: lb_proxy_tlv_type = 38;
-pub const LB_PROXY_SUBTLV_SSL_SIG_SCHEME: lb_proxy_tlv_type = 39;
-pub const LB_PROXY_SUBTLV_SSL_CLIENT_CERT: lb_proxy_tlv_type = 40;
+pub const LB_PROXY_TLV_SSL_VERSION: lb_proxy_tlv_type = 33;
+pub const LB_PROXY_TLV_SSL_CN: lb_proxy_tlv_type = 34;
+pub const LB_PROXY_TLV_SSL_CIPHER: lb_proxy_tlv_type = 35;
+pub const LB_PROXY_TLV_SSL_SIG_ALG: lb_proxy_tlv_type = 36;
+pub const LB_PROXY_TLV_SSL_KEY_ALG: lb_proxy_tlv_type = 37;
+pub const LB_PROXY_TLV_SSL_GROUP: lb_proxy_tlv_type = 38;
+pub const LB_PROXY_TLV_SSL_SIG_SCHEME: lb_proxy_tlv_type = 39;
+pub const LB_PROXY_TLV_SSL_CLIENT_CERT: lb_proxy_tlv_type = 40;
 pub const LB_PROXY_TLV_NETNS: lb_proxy_tlv_type = 48;
 pub const LB_PROXY_TLV_GCP: lb_proxy_tlv_type = 224;
 pub const LB_PROXY_TLV_AWS: lb_proxy_tlv_type = 234;
@@ -746,8 +761,10 @@ pub struct lb_proxy_header {
     pub src_path_len: u16,
     pub dst_path_len: u16,
     pub crc32c_present: u8,
+    pub reserved0: [u8; 3usize],
     pub tlvs: *const u8,
     pub tlvs_len: u32,
+    pub reserved1: u32,
 }
 #[test]
 fn bindgen_test_layout_lb_proxy_header() {
@@ -1016,6 +1033,23 @@ fn bindgen_test_layout_lb_proxy_header() {
         );
     }
     test_field_crc32c_present();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_proxy_header>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            69usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_proxy_header),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
     fn test_field_tlvs() {
         assert_eq!(
             unsafe {
@@ -1050,12 +1084,31 @@ fn bindgen_test_layout_lb_proxy_header() {
         );
     }
     test_field_tlvs_len();
+    fn test_field_reserved1() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_proxy_header>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved1) as usize - ptr as usize
+            },
+            84usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_proxy_header),
+                "::",
+                stringify!(reserved1)
+            )
+        );
+    }
+    test_field_reserved1();
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct lb_proxy_tlv {
     pub type_: u8,
+    pub reserved0: u8,
     pub length: u16,
+    pub reserved1: u32,
     pub value: *const u8,
 }
 #[test]
@@ -1087,6 +1140,23 @@ fn bindgen_test_layout_lb_proxy_tlv() {
         );
     }
     test_field_type();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_proxy_tlv>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            1usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_proxy_tlv),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
     fn test_field_length() {
         assert_eq!(
             unsafe {
@@ -1104,6 +1174,23 @@ fn bindgen_test_layout_lb_proxy_tlv() {
         );
     }
     test_field_length();
+    fn test_field_reserved1() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_proxy_tlv>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved1) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_proxy_tlv),
+                "::",
+                stringify!(reserved1)
+            )
+        );
+    }
+    test_field_reserved1();
     fn test_field_value() {
         assert_eq!(
             unsafe {
@@ -1126,9 +1213,11 @@ fn bindgen_test_layout_lb_proxy_tlv() {
 #[derive(Debug, Copy, Clone)]
 pub struct lb_proxy_ssl {
     pub client: u8,
+    pub reserved0: [u8; 3usize],
     pub verify: u32,
     pub sub_tlvs: *const u8,
     pub sub_len: u16,
+    pub reserved1: [u16; 3usize],
 }
 #[test]
 fn bindgen_test_layout_lb_proxy_ssl() {
@@ -1159,6 +1248,23 @@ fn bindgen_test_layout_lb_proxy_ssl() {
         );
     }
     test_field_client();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_proxy_ssl>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            1usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_proxy_ssl),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
     fn test_field_verify() {
         assert_eq!(
             unsafe {
@@ -1210,6 +1316,23 @@ fn bindgen_test_layout_lb_proxy_ssl() {
         );
     }
     test_field_sub_len();
+    fn test_field_reserved1() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_proxy_ssl>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved1) as usize - ptr as usize
+            },
+            18usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_proxy_ssl),
+                "::",
+                stringify!(reserved1)
+            )
+        );
+    }
+    test_field_reserved1();
 }
 extern "C" {
     pub fn lb_proxy_decode(
@@ -1313,6 +1436,7 @@ extern "C" {
 #[derive(Debug, Copy, Clone)]
 pub struct lb_proxy_tlv_builder {
     pub struct_size: u32,
+    pub reserved0: u32,
     pub buf: *mut u8,
     pub cap: size_t,
     pub len: size_t,
@@ -1346,6 +1470,23 @@ fn bindgen_test_layout_lb_proxy_tlv_builder() {
         );
     }
     test_field_struct_size();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_proxy_tlv_builder>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_proxy_tlv_builder),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
     fn test_field_buf() {
         assert_eq!(
             unsafe {
@@ -1399,7 +1540,12 @@ fn bindgen_test_layout_lb_proxy_tlv_builder() {
     test_field_len();
 }
 extern "C" {
-    pub fn lb_proxy_tlvb_init(b: *mut lb_proxy_tlv_builder, storage: *mut u8, cap: size_t);
+    pub fn lb_proxy_tlvb_init(
+        b: *mut lb_proxy_tlv_builder,
+        size: size_t,
+        storage: *mut u8,
+        cap: size_t,
+    );
 }
 extern "C" {
     pub fn lb_proxy_tlvb_add(
@@ -1476,6 +1622,7 @@ pub struct lb_proxy_encode_params {
     pub dgram: u8,
     pub crc32c: u8,
     pub noop_align: u32,
+    pub reserved0: u32,
     pub src: *const sockaddr,
     pub dst: *const sockaddr,
     pub tlvs: *const u8,
@@ -1595,6 +1742,23 @@ fn bindgen_test_layout_lb_proxy_encode_params() {
         );
     }
     test_field_noop_align();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_proxy_encode_params>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_proxy_encode_params),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
     fn test_field_src() {
         assert_eq!(
             unsafe {
@@ -1700,12 +1864,12 @@ extern "C" {
     pub fn lb_maglev_size(table: *const lb_maglev) -> u32;
 }
 extern "C" {
-    pub fn lb_maglev_target_count(table: *const lb_maglev) -> u32;
+    pub fn lb_maglev_target_count(table: *const lb_maglev) -> size_t;
 }
 extern "C" {
     pub fn lb_maglev_target_at(
         table: *const lb_maglev,
-        index: u32,
+        index: size_t,
         id: *mut u32,
         weight: *mut u32,
         entries: *mut u32,
@@ -1851,15 +2015,15 @@ extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 extern "C" {
-    pub fn lb_chash_point_count(ring: *const lb_chash) -> u32;
+    pub fn lb_chash_point_count(ring: *const lb_chash) -> size_t;
 }
 extern "C" {
-    pub fn lb_chash_target_count(ring: *const lb_chash) -> u32;
+    pub fn lb_chash_target_count(ring: *const lb_chash) -> size_t;
 }
 extern "C" {
     pub fn lb_chash_target_at(
         ring: *const lb_chash,
-        index: u32,
+        index: size_t,
         id: *mut u32,
         weight: *mut u32,
         points: *mut u32,
@@ -1874,6 +2038,7 @@ pub struct lb_wrr {
 #[derive(Debug, Copy, Clone)]
 pub struct lb_wrr_options {
     pub struct_size: u32,
+    pub reserved0: u32,
     pub seed: u64,
     pub prev: *mut lb_wrr,
 }
@@ -1906,6 +2071,23 @@ fn bindgen_test_layout_lb_wrr_options() {
         );
     }
     test_field_struct_size();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_wrr_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_wrr_options),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
     fn test_field_seed() {
         assert_eq!(
             unsafe {
@@ -2114,12 +2296,12 @@ extern "C" {
 pub struct lb_health {
     _unused: [u8; 0],
 }
-pub const LB_HEALTH_INITIAL: lb_health_state = 0;
-pub const LB_HEALTH_HEALTHY: lb_health_state = 1;
-pub const LB_HEALTH_EJECTED: lb_health_state = 2;
-pub const LB_HEALTH_UNHEALTHY: lb_health_state = 3;
-pub const LB_HEALTH_DRAINING: lb_health_state = 4;
-pub const LB_HEALTH_REMOVED: lb_health_state = 5;
+pub const LB_HEALTH_STATE_INITIAL: lb_health_state = 0;
+pub const LB_HEALTH_STATE_HEALTHY: lb_health_state = 1;
+pub const LB_HEALTH_STATE_EJECTED: lb_health_state = 2;
+pub const LB_HEALTH_STATE_UNHEALTHY: lb_health_state = 3;
+pub const LB_HEALTH_STATE_DRAINING: lb_health_state = 4;
+pub const LB_HEALTH_STATE_REMOVED: lb_health_state = 5;
 pub type lb_health_state = ::std::os::raw::c_uint;
 pub const LB_HEALTH_R_REGISTERED: lb_health_reason = 0;
 pub const LB_HEALTH_R_CHECK_PASSED: lb_health_reason = 1;
@@ -3275,7 +3457,7 @@ fn bindgen_test_layout_lb_health_status() {
     test_field_generation();
 }
 extern "C" {
-    pub fn lb_health_config_init(cfg: *mut lb_health_config);
+    pub fn lb_health_config_init(cfg: *mut lb_health_config, size: size_t);
 }
 extern "C" {
     pub fn lb_health_new(
@@ -3388,6 +3570,7 @@ extern "C" {
     pub fn lb_health_poll_events(
         h: *mut lb_health,
         events: *mut lb_health_event,
+        event_size: size_t,
         cap: size_t,
     ) -> ::std::os::raw::c_int;
 }
@@ -3421,6 +3604,7 @@ pub struct lb_zone_options {
     pub struct_size: u32,
     pub mode: u32,
     pub min_cluster_size: u32,
+    pub reserved0: u32,
     pub local_fraction: f64,
     pub overprovisioning: f64,
     pub panic_threshold: f64,
@@ -3488,6 +3672,23 @@ fn bindgen_test_layout_lb_zone_options() {
         );
     }
     test_field_min_cluster_size();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_zone_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_zone_options),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
     fn test_field_local_fraction() {
         assert_eq!(
             unsafe {
@@ -3868,7 +4069,7 @@ pub struct lb_zone_plan {
     _unused: [u8; 0],
 }
 extern "C" {
-    pub fn lb_zone_options_init(opts: *mut lb_zone_options);
+    pub fn lb_zone_options_init(opts: *mut lb_zone_options, size: size_t);
 }
 extern "C" {
     pub fn lb_zone_plan_new(
@@ -3989,7 +4190,7 @@ extern "C" {
         local_zone: u32,
         ids: *const u32,
         n: size_t,
-        weights: *mut u16,
+        weights: *mut u32,
         fractions: *mut f64,
     ) -> ::std::os::raw::c_int;
 }
@@ -4026,8 +4227,10 @@ pub const LB_STATE_UNHEALTHY: lb_target_state = 2;
 pub const LB_STATE_DRAINING: lb_target_state = 3;
 pub const LB_STATE_REMOVED: lb_target_state = 4;
 pub type lb_target_state = ::std::os::raw::c_uint;
-pub const LB_ZONE_MODE_ALL: lb_balancer_zone_mode = 0;
-pub const LB_ZONE_MODE_LOCAL: lb_balancer_zone_mode = 1;
+pub const LB_BALANCER_ZONE_ALL: lb_balancer_zone_mode = 0;
+pub const LB_BALANCER_ZONE_LOCAL: lb_balancer_zone_mode = 1;
+pub const LB_BALANCER_ZONE_AWARE: lb_balancer_zone_mode = 2;
+pub const LB_BALANCER_ZONE_AFFINITY: lb_balancer_zone_mode = 3;
 pub type lb_balancer_zone_mode = ::std::os::raw::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -4054,6 +4257,7 @@ pub struct lb_balancer_config {
     pub zone_mode: u32,
     pub local_percent: u32,
     pub min_cluster_size: u32,
+    pub event_queue_max: u32,
 }
 #[test]
 fn bindgen_test_layout_lb_balancer_config() {
@@ -4441,6 +4645,23 @@ fn bindgen_test_layout_lb_balancer_config() {
         );
     }
     test_field_min_cluster_size();
+    fn test_field_event_queue_max() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_balancer_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).event_queue_max) as usize - ptr as usize
+            },
+            92usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_balancer_config),
+                "::",
+                stringify!(event_queue_max)
+            )
+        );
+    }
+    test_field_event_queue_max();
 }
 pub const LB_EVENT_STATE: lb_event_type = 1;
 pub const LB_EVENT_CLOSE: lb_event_type = 2;
@@ -4466,6 +4687,7 @@ pub struct lb_event {
     pub new_state: u32,
     pub reason: u32,
     pub connections: u32,
+    pub reserved0: u32,
     pub at_ms: u64,
 }
 #[test]
@@ -4599,6 +4821,23 @@ fn bindgen_test_layout_lb_event() {
         );
     }
     test_field_connections();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            28usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_event),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
     fn test_field_at_ms() {
         assert_eq!(
             unsafe {
@@ -4971,12 +5210,15 @@ pub struct lb_balancer_stats {
     pub picks: u64,
     pub no_target: u64,
     pub retired_snapshots: u32,
+    pub events_queued: u32,
+    pub events_dropped: u64,
+    pub bad_releases: u64,
 }
 #[test]
 fn bindgen_test_layout_lb_balancer_stats() {
     assert_eq!(
         ::std::mem::size_of::<lb_balancer_stats>(),
-        56usize,
+        72usize,
         concat!("Size of: ", stringify!(lb_balancer_stats))
     );
     assert_eq!(
@@ -5137,6 +5379,57 @@ fn bindgen_test_layout_lb_balancer_stats() {
         );
     }
     test_field_retired_snapshots();
+    fn test_field_events_queued() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_balancer_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).events_queued) as usize - ptr as usize
+            },
+            52usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_balancer_stats),
+                "::",
+                stringify!(events_queued)
+            )
+        );
+    }
+    test_field_events_queued();
+    fn test_field_events_dropped() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_balancer_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).events_dropped) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_balancer_stats),
+                "::",
+                stringify!(events_dropped)
+            )
+        );
+    }
+    test_field_events_dropped();
+    fn test_field_bad_releases() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_balancer_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).bad_releases) as usize - ptr as usize
+            },
+            64usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_balancer_stats),
+                "::",
+                stringify!(bad_releases)
+            )
+        );
+    }
+    test_field_bad_releases();
 }
 extern "C" {
     pub fn lb_balancer_new(
@@ -5230,13 +5523,18 @@ extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 extern "C" {
-    pub fn lb_balancer_release(b: *mut lb_balancer, target_id: u32, now_ms: u64);
+    pub fn lb_balancer_release(
+        b: *mut lb_balancer,
+        target_id: u32,
+        now_ms: u64,
+    ) -> ::std::os::raw::c_int;
 }
 extern "C" {
     pub fn lb_balancer_tick(
         b: *mut lb_balancer,
         now_ms: u64,
         events: *mut lb_event,
+        event_size: size_t,
         cap: size_t,
     ) -> ::std::os::raw::c_int;
 }
@@ -5271,4 +5569,707 @@ extern "C" {
 }
 extern "C" {
     pub fn lb_balancer_algorithm_name(algorithm: u32) -> *const ::std::os::raw::c_char;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct lb_flowtab_key {
+    pub hash: u64,
+    pub len: u32,
+    pub reserved: u32,
+    pub enc: [u8; 48usize],
+}
+#[test]
+fn bindgen_test_layout_lb_flowtab_key() {
+    assert_eq!(
+        ::std::mem::size_of::<lb_flowtab_key>(),
+        64usize,
+        concat!("Size of: ", stringify!(lb_flowtab_key))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<lb_flowtab_key>(),
+        8usize,
+        concat!("Alignment of ", stringify!(lb_flowtab_key))
+    );
+    fn test_field_hash() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_key>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).hash) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_key),
+                "::",
+                stringify!(hash)
+            )
+        );
+    }
+    test_field_hash();
+    fn test_field_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_key>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).len) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_key),
+                "::",
+                stringify!(len)
+            )
+        );
+    }
+    test_field_len();
+    fn test_field_reserved() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_key>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_key),
+                "::",
+                stringify!(reserved)
+            )
+        );
+    }
+    test_field_reserved();
+    fn test_field_enc() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_key>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).enc) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_key),
+                "::",
+                stringify!(enc)
+            )
+        );
+    }
+    test_field_enc();
+}
+pub const LB_FLOWTAB_END_EXPIRED: lb_flowtab_end_reason = 1;
+pub const LB_FLOWTAB_END_EVICTED: lb_flowtab_end_reason = 2;
+pub const LB_FLOWTAB_END_REMOVED: lb_flowtab_end_reason = 3;
+pub const LB_FLOWTAB_END_TARGET_REMOVED: lb_flowtab_end_reason = 4;
+pub type lb_flowtab_end_reason = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct lb_flowtab_end {
+    pub struct_size: u32,
+    pub reason: u32,
+    pub target: u32,
+    pub reserved: u32,
+    pub data: u64,
+    pub last_use_ms: u64,
+    pub key: *const lb_flowtab_key,
+}
+#[test]
+fn bindgen_test_layout_lb_flowtab_end() {
+    assert_eq!(
+        ::std::mem::size_of::<lb_flowtab_end>(),
+        40usize,
+        concat!("Size of: ", stringify!(lb_flowtab_end))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<lb_flowtab_end>(),
+        8usize,
+        concat!("Alignment of ", stringify!(lb_flowtab_end))
+    );
+    fn test_field_struct_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_end>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).struct_size) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_end),
+                "::",
+                stringify!(struct_size)
+            )
+        );
+    }
+    test_field_struct_size();
+    fn test_field_reason() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_end>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reason) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_end),
+                "::",
+                stringify!(reason)
+            )
+        );
+    }
+    test_field_reason();
+    fn test_field_target() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_end>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).target) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_end),
+                "::",
+                stringify!(target)
+            )
+        );
+    }
+    test_field_target();
+    fn test_field_reserved() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_end>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_end),
+                "::",
+                stringify!(reserved)
+            )
+        );
+    }
+    test_field_reserved();
+    fn test_field_data() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_end>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).data) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_end),
+                "::",
+                stringify!(data)
+            )
+        );
+    }
+    test_field_data();
+    fn test_field_last_use_ms() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_end>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).last_use_ms) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_end),
+                "::",
+                stringify!(last_use_ms)
+            )
+        );
+    }
+    test_field_last_use_ms();
+    fn test_field_key() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_end>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).key) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_end),
+                "::",
+                stringify!(key)
+            )
+        );
+    }
+    test_field_key();
+}
+pub type lb_flowtab_end_fn = ::std::option::Option<
+    unsafe extern "C" fn(user: *mut ::std::os::raw::c_void, end: *const lb_flowtab_end),
+>;
+pub const LB_FLOWTAB_EVICT_LRU: lb_flowtab_evict = 0;
+pub const LB_FLOWTAB_EVICT_NEW_FIRST: lb_flowtab_evict = 1;
+pub type lb_flowtab_evict = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct lb_flowtab_config {
+    pub struct_size: u32,
+    pub capacity: u32,
+    pub idle_timeout_ms: u32,
+    pub evict: u32,
+    pub on_end: lb_flowtab_end_fn,
+    pub user: *mut ::std::os::raw::c_void,
+}
+#[test]
+fn bindgen_test_layout_lb_flowtab_config() {
+    assert_eq!(
+        ::std::mem::size_of::<lb_flowtab_config>(),
+        32usize,
+        concat!("Size of: ", stringify!(lb_flowtab_config))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<lb_flowtab_config>(),
+        8usize,
+        concat!("Alignment of ", stringify!(lb_flowtab_config))
+    );
+    fn test_field_struct_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).struct_size) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_config),
+                "::",
+                stringify!(struct_size)
+            )
+        );
+    }
+    test_field_struct_size();
+    fn test_field_capacity() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).capacity) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_config),
+                "::",
+                stringify!(capacity)
+            )
+        );
+    }
+    test_field_capacity();
+    fn test_field_idle_timeout_ms() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).idle_timeout_ms) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_config),
+                "::",
+                stringify!(idle_timeout_ms)
+            )
+        );
+    }
+    test_field_idle_timeout_ms();
+    fn test_field_evict() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).evict) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_config),
+                "::",
+                stringify!(evict)
+            )
+        );
+    }
+    test_field_evict();
+    fn test_field_on_end() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).on_end) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_config),
+                "::",
+                stringify!(on_end)
+            )
+        );
+    }
+    test_field_on_end();
+    fn test_field_user() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).user) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_config),
+                "::",
+                stringify!(user)
+            )
+        );
+    }
+    test_field_user();
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct lb_flowtab_stats {
+    pub struct_size: u32,
+    pub capacity: u32,
+    pub active: u64,
+    pub inserted: u64,
+    pub replaced: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    pub removed: u64,
+    pub lookups: u64,
+    pub hits: u64,
+    pub memory_bytes: u64,
+}
+#[test]
+fn bindgen_test_layout_lb_flowtab_stats() {
+    assert_eq!(
+        ::std::mem::size_of::<lb_flowtab_stats>(),
+        80usize,
+        concat!("Size of: ", stringify!(lb_flowtab_stats))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<lb_flowtab_stats>(),
+        8usize,
+        concat!("Alignment of ", stringify!(lb_flowtab_stats))
+    );
+    fn test_field_struct_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).struct_size) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(struct_size)
+            )
+        );
+    }
+    test_field_struct_size();
+    fn test_field_capacity() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).capacity) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(capacity)
+            )
+        );
+    }
+    test_field_capacity();
+    fn test_field_active() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).active) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(active)
+            )
+        );
+    }
+    test_field_active();
+    fn test_field_inserted() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).inserted) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(inserted)
+            )
+        );
+    }
+    test_field_inserted();
+    fn test_field_replaced() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).replaced) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(replaced)
+            )
+        );
+    }
+    test_field_replaced();
+    fn test_field_expired() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).expired) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(expired)
+            )
+        );
+    }
+    test_field_expired();
+    fn test_field_evicted() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).evicted) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(evicted)
+            )
+        );
+    }
+    test_field_evicted();
+    fn test_field_removed() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).removed) as usize - ptr as usize
+            },
+            48usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(removed)
+            )
+        );
+    }
+    test_field_removed();
+    fn test_field_lookups() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).lookups) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(lookups)
+            )
+        );
+    }
+    test_field_lookups();
+    fn test_field_hits() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).hits) as usize - ptr as usize
+            },
+            64usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(hits)
+            )
+        );
+    }
+    test_field_hits();
+    fn test_field_memory_bytes() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_flowtab_stats>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).memory_bytes) as usize - ptr as usize
+            },
+            72usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_flowtab_stats),
+                "::",
+                stringify!(memory_bytes)
+            )
+        );
+    }
+    test_field_memory_bytes();
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct lb_flowtab {
+    _unused: [u8; 0],
+}
+extern "C" {
+    pub fn lb_flowtab_config_init(cfg: *mut lb_flowtab_config, size: size_t);
+}
+extern "C" {
+    pub fn lb_flowtab_new(
+        out: *mut *mut lb_flowtab,
+        cfg: *const lb_flowtab_config,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_free(t: *mut lb_flowtab);
+}
+extern "C" {
+    pub fn lb_flowtab_key4(
+        key: *mut lb_flowtab_key,
+        src: *const u8,
+        dst: *const u8,
+        sport: u16,
+        dport: u16,
+        proto: u8,
+        seed: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_key6(
+        key: *mut lb_flowtab_key,
+        src: *const u8,
+        dst: *const u8,
+        sport: u16,
+        dport: u16,
+        proto: u8,
+        seed: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_key_sockaddr(
+        key: *mut lb_flowtab_key,
+        src: *const sockaddr,
+        dst: *const sockaddr,
+        proto: u8,
+        seed: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_lookup(
+        t: *mut lb_flowtab,
+        key: *const lb_flowtab_key,
+        now_ms: u64,
+        target: *mut u32,
+        data: *mut u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_peek(
+        t: *const lb_flowtab,
+        key: *const lb_flowtab_key,
+        now_ms: u64,
+        target: *mut u32,
+        data: *mut u64,
+        last_use_ms: *mut u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_touch(
+        t: *mut lb_flowtab,
+        key: *const lb_flowtab_key,
+        now_ms: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_insert(
+        t: *mut lb_flowtab,
+        key: *const lb_flowtab_key,
+        target: u32,
+        data: u64,
+        now_ms: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_remove(
+        t: *mut lb_flowtab,
+        key: *const lb_flowtab_key,
+        now_ms: u64,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_remove_target(t: *mut lb_flowtab, target: u32, now_ms: u64) -> i64;
+}
+extern "C" {
+    pub fn lb_flowtab_expire(t: *mut lb_flowtab, now_ms: u64, max_buckets: u32) -> i64;
+}
+extern "C" {
+    pub fn lb_flowtab_get_stats(
+        t: *const lb_flowtab,
+        out: *mut lb_flowtab_stats,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_flowtab_capacity(t: *const lb_flowtab) -> u32;
+}
+extern "C" {
+    pub fn lb_flowtab_buckets(t: *const lb_flowtab) -> u32;
+}
+extern "C" {
+    pub fn lb_flowtab_memory(t: *const lb_flowtab) -> u64;
+}
+extern "C" {
+    pub fn lb_flowtab_memory_for(capacity: u32) -> u64;
+}
+extern "C" {
+    pub fn lb_flowtab_shard(key: *const lb_flowtab_key, shards: u32) -> u32;
+}
+extern "C" {
+    pub fn lb_flowtab_end_name(reason: u32) -> *const ::std::os::raw::c_char;
 }

@@ -89,6 +89,8 @@ pub enum Code {
     BalancerConfig,
     /// `LB_E_BALANCER_TARGET_FULL`
     BalancerTargetFull,
+    /// `LB_E_FLOWTAB_NOT_FOUND`
+    FlowtabNotFound,
 }
 
 impl Code {
@@ -135,6 +137,7 @@ impl Code {
         Code::ZoneBadIncoming,
         Code::BalancerConfig,
         Code::BalancerTargetFull,
+        Code::FlowtabNotFound,
     ];
 
     /// The C value of the code.
@@ -181,6 +184,7 @@ impl Code {
             Code::ZoneBadIncoming => sys::LB_E_ZONE_BAD_INCOMING,
             Code::BalancerConfig => sys::LB_E_BALANCER_CONFIG,
             Code::BalancerTargetFull => sys::LB_E_BALANCER_TARGET_FULL,
+            Code::FlowtabNotFound => sys::LB_E_FLOWTAB_NOT_FOUND,
         }) as i32
     }
 }

@@ -29,6 +29,10 @@ mod codes {
 }
 pub use codes::Code;
 
+// Send/Sync of Balancer and Maglev and their "Thread classes" documentation, generated from
+// abi/liblb.api.json by bindings/gen/lbdecls.py.
+include!("threads.rs");
+
 fn cstr(p: *const c_char) -> &'static str {
     if p.is_null() {
         return "";
@@ -175,14 +179,11 @@ impl Drop for Pool {
 /// An immutable Maglev lookup table (doc/maglev.md).
 ///
 /// `Send` and `Sync`: a built table is immutable and every lookup is a `reader` call.
+#[doc = lb_maglev_threads!()]
 pub struct Maglev {
     table: *mut sys::lb_maglev,
     keys: Vec<String>,
 }
-
-// SAFETY: lb_maglev is immutable after lb_maglev_build; lookups are reader calls (lb/maglev.h).
-unsafe impl Send for Maglev {}
-unsafe impl Sync for Maglev {}
 
 impl Maglev {
     /// Builds a table of `size` slots (a prime) from `(key, weight)` targets.
@@ -288,27 +289,8 @@ pub type Event = sys::lb_event;
 /// assert!(t == 1 || t == 2);
 /// b.release(t, 0).unwrap();
 /// ```
+#[doc = lb_balancer_threads!()]
 pub struct Balancer(*mut sys::lb_balancer);
-
-// SAFETY: lb/balancer.h: every function may be called from any thread at any time.
-unsafe impl Send for Balancer {}
-unsafe impl Sync for Balancer {}
-
-/// Return values of calls that return `int` today and calls that returned nothing before ABI
-/// 1.0 (`lb_balancer_release`) are both checked through this trait.
-trait RetCode {
-    fn rc(self) -> i32;
-}
-impl RetCode for i32 {
-    fn rc(self) -> i32 {
-        self
-    }
-}
-impl RetCode for () {
-    fn rc(self) -> i32 {
-        0
-    }
-}
 
 impl Balancer {
     /// A balancer with this configuration (see [`balancer_config`]).
@@ -362,9 +344,11 @@ impl Balancer {
         Ok(id)
     }
 
-    /// Reports the end of a connection picked for `id`.
+    /// Reports the end of a connection picked for `id`. Fails with `ENOENT` for an id the
+    /// balancer does not know and `ERANGE` for a release without a pick left to end (both
+    /// counted in [`Balancer::stats`]' `bad_releases`).
     pub fn release(&self, id: u32, now_ms: u64) -> Result<(), Error> {
-        check(unsafe { sys::lb_balancer_release(self.0, id, now_ms) }.rc()).map(drop)
+        check(unsafe { sys::lb_balancer_release(self.0, id, now_ms) }).map(drop)
     }
 
     /// The registered target ids.
@@ -390,7 +374,9 @@ impl Balancer {
             for e in ev.iter_mut() {
                 e.struct_size = std::mem::size_of::<Event>() as u32;
             }
-            let n = unsafe { sys::lb_balancer_tick(self.0, now_ms, ev.as_mut_ptr(), ev.len() as _) };
+            let n = unsafe {
+                sys::lb_balancer_tick(self.0, now_ms, ev.as_mut_ptr(), std::mem::size_of::<Event>() as _, ev.len() as _)
+            };
             let n = check(n).expect("lb_balancer_tick on a valid handle") as usize;
             ev.truncate(n);
             out.extend(ev);

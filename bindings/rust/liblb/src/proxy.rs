@@ -14,16 +14,12 @@
 //!     other => panic!("{:?}", other.map(|h| h.len())),
 //! }
 //! ```
-use crate::{check, Error};
+use crate::{check, Code, Error};
 use liblb_sys as sys;
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ptr;
-
-/// The names liblb gives the need-more-input code: `LB_E_NEED_MORE` (ABI 1.0); the pre-1.0
-/// decoder returned `-EAGAIN`.
-const NEED_MORE_NAMES: [&str; 2] = ["LB_E_NEED_MORE", "EAGAIN"];
 
 /// Decoder options (`lb_proxy_options`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,11 +117,9 @@ pub fn decode<'a>(buf: &'a [u8], opts: &Options) -> Result<Header<'a>, DecodeErr
     let mut need = 0;
     let rc = unsafe { sys::lb_proxy_decode(buf.as_ptr(), buf.len() as _, &o, &mut h, &mut need) };
     if rc < 0 {
-        let e = Error::from_raw(rc);
-        return Err(if NEED_MORE_NAMES.contains(&e.name()) {
-            DecodeError::NeedMore { need: need as usize }
-        } else {
-            DecodeError::Invalid(e)
+        return Err(match Error::from_raw(rc) {
+            Error::Lb(Code::NeedMore) => DecodeError::NeedMore { need: need as usize },
+            e => DecodeError::Invalid(e),
         });
     }
     Ok(Header { h, len: rc as usize, _buf: PhantomData })
@@ -292,7 +286,7 @@ pub fn encode(e: &Encode) -> Result<Vec<u8>, Error> {
     let mut storage = vec![0u8; cap.max(1)];
     // SAFETY: plain C struct; lb_proxy_tlvb_init fills it.
     let mut b: sys::lb_proxy_tlv_builder = unsafe { std::mem::zeroed() };
-    unsafe { sys::lb_proxy_tlvb_init(&mut b, storage.as_mut_ptr(), cap as _) };
+    unsafe { sys::lb_proxy_tlvb_init(&mut b, std::mem::size_of_val(&b) as _, storage.as_mut_ptr(), cap as _) };
     for t in &e.tlvs {
         check(unsafe { sys::lb_proxy_tlvb_add(&mut b, t.kind, t.value.as_ptr().cast(), t.value.len() as _) })?;
     }

@@ -12,6 +12,15 @@ fn balancer(alg: &str) -> Balancer {
 }
 
 #[test]
+fn handles_are_send_and_sync() {
+    // derived from abi/liblb.api.json's thread classes (src/threads.rs): every call on a
+    // balancer or a Maglev table is `reader` or `pure`
+    fn shared<T: Send + Sync>() {}
+    shared::<Balancer>();
+    shared::<liblb::Maglev>();
+}
+
+#[test]
 fn errors_have_names() {
     assert_eq!(Code::NeedMore.name(), "LB_E_NEED_MORE");
     for c in Code::ALL {
@@ -55,7 +64,11 @@ fn drain_and_events() {
         b.release(victim, 20).unwrap();
     }
     assert_eq!(b.target_stats(victim).unwrap().active, 0);
-    assert_eq!(b.stats().unwrap().picks, 600);
+    // a release without a pick left, and one for an unknown id: errors, counted
+    assert_eq!(b.release(victim, 20).unwrap_err().name(), "ERANGE");
+    assert_eq!(b.release(99, 20).unwrap_err().name(), "ENOENT");
+    let s = b.stats().unwrap();
+    assert_eq!((s.picks, s.bad_releases, s.events_dropped), (600, 2, 0));
     b.undrain(victim, 30).unwrap();
     b.set_weight(1, 5, 30).unwrap();
     b.remove(2, 40).unwrap();

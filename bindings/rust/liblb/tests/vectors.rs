@@ -152,17 +152,7 @@ fn proxy_vectors() {
                 assert!(need >= 1, "{}", f[0]);
                 need_more += 1;
                 // the name liblb gives the code, as the C test prints it
-                let rc = unsafe {
-                    let mut h: liblb_sys::lb_proxy_header = std::mem::zeroed();
-                    h.struct_size = std::mem::size_of_val(&h) as u32;
-                    let mut o2: liblb_sys::lb_proxy_options = std::mem::zeroed();
-                    o2.struct_size = std::mem::size_of_val(&o2) as u32;
-                    o2.versions = opts.versions;
-                    o2.allow_unspec = opts.allow_unspec as u32;
-                    o2.max_header_size = opts.max_header_size;
-                    liblb_sys::lb_proxy_decode(buf.as_ptr(), buf.len() as _, &o2, &mut h, std::ptr::null_mut())
-                };
-                format!("ERR {}", liblb::Error::from_raw(rc).name())
+                format!("ERR {}", liblb::Code::NeedMore.name())
             }
             Err(DecodeError::Invalid(e)) => format!("ERR {}", e.name()),
         };
