@@ -83,14 +83,18 @@ class FFITest(unittest.TestCase):
         import re
         inc = os.path.join(os.environ.get("LB_SOURCE_ROOT", "."), "include", "lb")
         for h in glob.glob(os.path.join(inc, "*.h")):
-            for name, value in re.findall(r"\b(LB_E_\w+)\s*=\s*(-\d+)", open(h).read()):
+            with open(h) as f:
+                text = f.read()
+            for name, value in re.findall(r"\b(LB_E_\w+)\s*=\s*(-\d+)", text):
                 if name in ("LB_E_BASE", "LB_E_LAST"):
                     continue
                 self.assertEqual(lb_err_name(int(value)).decode(), name)
 
     def test_hash_vectors(self):
         checked = 0
-        for line in open(os.path.join(DATA, "hash_vectors.txt")):
+        with open(os.path.join(DATA, "hash_vectors.txt")) as f:
+            lines = f.read().splitlines()
+        for line in lines:
             f = line.split()
             if not f or f[0].startswith("#"):
                 continue

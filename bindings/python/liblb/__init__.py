@@ -7,7 +7,8 @@
 
 The binding calls liblb's C functions through cffi (no compiler needed); their declarations
 are generated from the C headers. Failures raise `liblb.Error` (`.name` is liblb's stable
-`LB_E_...` or errno name); `liblb.proxy` decodes and encodes PROXY headers.
+`LB_E_...` or errno name); `liblb.proxy` decodes and encodes PROXY headers;
+`liblb.flowtab.FlowTable` maps UDP 5-tuples to targets.
 """
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._native import Error, NeedMore, check, code, enum_names, ffi, lib, new_struct, struct_dict
-from . import proxy
+from . import flowtab, proxy
 
 __all__ = ["version", "version_number", "hash_key", "hash_flow", "hash_src", "Maglev",
-           "Balancer", "Event", "Error", "NeedMore", "proxy", "monotonic_ms", "CONSTANTS"]
+           "Balancer", "Event", "Error", "NeedMore", "proxy", "flowtab", "monotonic_ms", "CONSTANTS"]
 
 from ._decls import CONSTANTS
 

@@ -166,3 +166,25 @@ def test_balancer_pick_from_threads():
         assert not errors
         assert b.stats()["picks"] == 8000
         assert all(b.target_stats(i)["active"] == 0 for i in range(1, 9))
+
+
+def test_layouts_match_the_abi_description():
+    """cffi's layouts (from the preprocessed headers) are the ones abi/liblb.api.json records
+    (x86_64): size, alignment, every field's offset and the field names in order."""
+    import json
+    import os
+    from liblb._native import ffi
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "abi",
+                        "liblb.api.json")
+    with open(path) as f:
+        structs = json.load(f)["structs"]
+    assert len(structs) > 20
+    if ffi.sizeof("void *") != 8:
+        pytest.fail("the description's layouts are x86_64; this is not a 64-bit Python")
+    for s in structs:
+        name = s["name"]
+        assert ffi.sizeof(name) == s["size"], name
+        assert ffi.alignof(name) == s["align"], name
+        assert [f[0] for f in ffi.typeof(name).fields] == [f["name"] for f in s["fields"]], name
+        for f in s["fields"]:
+            assert ffi.offsetof(name, f["name"]) == f["offset"], (name, f["name"])
