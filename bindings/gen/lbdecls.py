@@ -201,7 +201,7 @@ def threads_file(functions):
                  for f in sorted(others, key=lambda f: f["name"])]
         doc = "\n".join(rows).replace("\\", "\\\\").replace('"', '\\"')
         out += [f"// The thread-class section of {rtype}'s documentation.",
-                f"macro_rules! {handle}_threads {{", f"    () => {{", f'        "{doc}"',
+                f"macro_rules! {handle}_threads {{", "    () => {", f'        "{doc}"',
                 "    };", "}", ""]
         busy = sorted(f["name"] for f in others if f["thread"] not in ("pure", "reader"))
         out.append(f"// SAFETY: liblb keeps no thread-local state, so a {handle} handle may move")

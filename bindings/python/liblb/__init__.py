@@ -16,7 +16,8 @@ import ipaddress
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from ._native import Error, NeedMore, check, code, enum_names, ffi, lib, new_struct, struct_dict
+from ._native import (Error, NeedMore, check, code, enum_names, ffi, lib, new_struct, packed_pair,
+                      struct_dict)
 from . import flowtab, proxy
 
 __all__ = ["version", "version_number", "hash_key", "hash_flow", "hash_src", "Maglev",
@@ -54,12 +55,9 @@ def _packed(addr: str):
 def hash_flow(src: str, dst: str, sport: int, dport: int, proto: int = 6, seed: int = 0) -> int:
     """The hash of a connection's 5-tuple (IPv4 or IPv6 address text); an IPv4 address
     hashes like its IPv4-mapped IPv6 form, so mixing families is allowed."""
-    s, d = _packed(src), _packed(dst)
-    if s.version == 4 and d.version == 4:
-        return lib.lb_hash_flow4(s.packed, d.packed, sport, dport, proto, seed)
-    s6 = s.packed if s.version == 6 else b"\0" * 10 + b"\xff\xff" + s.packed
-    d6 = d.packed if d.version == 6 else b"\0" * 10 + b"\xff\xff" + d.packed
-    return lib.lb_hash_flow6(s6, d6, sport, dport, proto, seed)
+    version, s, d = packed_pair(src, dst)
+    return (lib.lb_hash_flow4 if version == 4 else lib.lb_hash_flow6)(s, d, sport, dport, proto,
+                                                                        seed)
 
 
 def hash_src(src: str, seed: int = 0) -> int:

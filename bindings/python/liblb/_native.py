@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ctypes.util
 import glob
+import ipaddress
 import os
 import shutil
 import subprocess
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Tuple
 
 import cffi
 
@@ -57,6 +58,18 @@ lib = _load()
 
 def _text(p: Any) -> str:
     return "" if p == ffi.NULL else ffi.string(p).decode()
+
+
+def packed_pair(src: str, dst: str) -> Tuple[int, bytes, bytes]:
+    """Two addresses (text) in network order for liblb's 5-tuple calls: `(4, a, b)` when
+    both are IPv4, else `(6, a, b)` with an IPv4 address in its IPv4-mapped IPv6 form (which
+    liblb hashes and keys like the plain IPv4 one)."""
+    s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    if s.version == 4 and d.version == 4:
+        return 4, s.packed, d.packed
+    mapped = b"\0" * 10 + b"\xff\xff"
+    return (6, s.packed if s.version == 6 else mapped + s.packed,
+            d.packed if d.version == 6 else mapped + d.packed)
 
 
 def err_name(code: int) -> str:

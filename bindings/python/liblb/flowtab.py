@@ -20,11 +20,10 @@ give each worker thread its own table (doc/flowtab.md).
 """
 from __future__ import annotations
 
-import ipaddress
 import threading
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
-from ._native import check, ffi, lib, new_struct, struct_dict
+from ._native import check, ffi, lib, new_struct, packed_pair, struct_dict
 
 __all__ = ["FlowTable", "FlowEnd", "memory_for"]
 
@@ -105,14 +104,9 @@ class FlowTable:
 
     def _fill_key(self, src: Endpoint, dst: Endpoint, proto: int) -> Any:
         """The table's scratch key for a 5-tuple (IPv4, IPv6, or mixed as IPv4-mapped)."""
-        s, d = ipaddress.ip_address(src[0]), ipaddress.ip_address(dst[0])
-        if s.version == 4 and d.version == 4:
-            rc = lib.lb_flowtab_key4(self._key, s.packed, d.packed, src[1], dst[1], proto,
-                                     self._seed)
-        else:
-            s6 = s.packed if s.version == 6 else b"\0" * 10 + b"\xff\xff" + s.packed
-            d6 = d.packed if d.version == 6 else b"\0" * 10 + b"\xff\xff" + d.packed
-            rc = lib.lb_flowtab_key6(self._key, s6, d6, src[1], dst[1], proto, self._seed)
+        version, s, d = packed_pair(src[0], dst[0])
+        build = lib.lb_flowtab_key4 if version == 4 else lib.lb_flowtab_key6
+        rc = build(self._key, s, d, src[1], dst[1], proto, self._seed)
         check(rc, "flow key")
         return self._key
 

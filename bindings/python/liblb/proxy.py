@@ -10,7 +10,7 @@ Every call goes through liblb's decoder and encoder; this module only converts.
 from __future__ import annotations
 
 import socket
-from typing import Iterable, List, Optional, Tuple, Union
+from typing import Iterable, List, Tuple, Union
 
 from ._native import Error, NeedMore, check, enum_names, err_name, ffi, lib, new_struct
 
