@@ -260,8 +260,8 @@ def main():
     if stale:
         sys.exit("out of date (run bindings/gen/lbdecls.py): " + ", ".join(stale))
     if a.check:
-        print(f"{len(outputs)} generated files match the headers and abi/liblb.api.json ({len(funcs)} functions, "
-              f"{len(names)} error codes, {len(consts)} constants)")
+        print(f"{len(outputs)} generated files match the headers and abi/liblb.api.json "
+              f"({len(funcs)} functions, {len(names)} error codes, {len(consts)} constants)")
 
 
 if __name__ == "__main__":
