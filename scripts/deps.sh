@@ -5,7 +5,8 @@ set -eu
 pkgs="meson ninja-build pkgconf gcc g++ clang llvm libclang-rt-14-dev libxxhash-dev xxhash
 libcmocka-dev libcjson-dev libinih-dev libmicrohttpd-dev doxygen python3 iproute2 netbase nftables
 haproxy nginx-light libnginx-mod-stream gcovr valgrind strace procps psmisc wrk iperf3 sockperf
-castxml abigail-tools gcc-multilib libc6-dev-i386
+python3-cffi python3-pytest python3-venv python3-pip python3-wheel python3-setuptools cargo bindgen
+golang-go castxml abigail-tools gcc-multilib libc6-dev-i386
 nginx-dev make libpcre2-dev zlib1g-dev libssl-dev
 frr bird2
 openssl gnutls-bin curl"

@@ -11,9 +11,13 @@ BUILD = os.environ.get("LB_BUILD_ROOT", "build")
 
 def main():
     with open(os.path.join(SOURCE, "doc", "bindings.md")) as f:
-        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+        doc = f.read()
+    # the worked example's section (the per-language pages after it have their own checker,
+    # bindings/check_doc.py)
+    sec = re.search(r"^## Worked example.*?(?=^#{1,2} )", doc, re.S | re.M)
+    blocks = re.findall(r"```python\n(.*?)```", sec.group(0) if sec else "", re.S)
     if len(blocks) != 1:
-        print(f"expected one python example in doc/bindings.md, found {len(blocks)}")
+        print(f"expected one python block in doc/bindings.md's worked example, found {len(blocks)}")
         return 1
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = os.path.join(os.path.abspath(BUILD), "lib") + \

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""liblb from Python ctypes: version, hash, pool and strerror, with explicit argtypes/restype,
-checked against the C test vectors; internal symbols are not exported."""
+"""liblb from Python ctypes: version, hash, pool and strerror, every argtypes/restype and
+struct taken from abi/liblb.api.json (tests/ffi/abi_desc.py; nothing typed by hand), checked
+against the C test vectors; the description matches the library; internal symbols are not
+exported."""
 import ctypes
 import ipaddress
 import os
@@ -10,51 +12,22 @@ import unittest
 BUILD = os.environ.get("LB_BUILD_ROOT", "build")
 DATA = os.environ.get("LB_TEST_DATA", "tests/data")
 
-lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.1"))
-c_u8p = ctypes.POINTER(ctypes.c_uint8)
-
-
-def fn(name, restype, *argtypes):
-    f = getattr(lib, name)
-    f.restype = restype
-    f.argtypes = list(argtypes)
-    return f
-
-
-lb_version_number = fn("lb_version_number", ctypes.c_uint32)
-lb_version_string = fn("lb_version_string", ctypes.c_char_p)
-lb_strerror = fn("lb_strerror", ctypes.c_char_p, ctypes.c_int)
-lb_err_name = fn("lb_err_name", ctypes.c_char_p, ctypes.c_int)
-lb_err_count = fn("lb_err_count", ctypes.c_size_t)
-lb_err_at = fn("lb_err_at", ctypes.c_int, ctypes.c_size_t)
-lb_hash_flow4 = fn("lb_hash_flow4", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p,
-                   ctypes.c_uint16, ctypes.c_uint16, ctypes.c_uint8, ctypes.c_uint64)
-lb_hash_flow6 = fn("lb_hash_flow6", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_char_p,
-                   ctypes.c_uint16, ctypes.c_uint16, ctypes.c_uint8, ctypes.c_uint64)
-lb_hash_src4 = fn("lb_hash_src4", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_uint64)
-lb_hash_src6 = fn("lb_hash_src6", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_uint64)
-lb_hash_key = fn("lb_hash_key", ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t,
-                 ctypes.c_uint64)
-
-
-class TargetInfo(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_uint32), ("id", ctypes.c_uint32),
-                ("weight", ctypes.c_uint32), ("zone", ctypes.c_uint32),
-                ("key", c_u8p), ("key_len", ctypes.c_size_t)]
-
-
-lb_pool_new = fn("lb_pool_new", ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
-lb_pool_free = fn("lb_pool_free", None, ctypes.c_void_p)
-lb_pool_add = fn("lb_pool_add", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p,
-                 ctypes.c_size_t, ctypes.c_uint32, ctypes.c_uint32)
-lb_pool_remove = fn("lb_pool_remove", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32)
-lb_pool_count = fn("lb_pool_count", ctypes.c_size_t, ctypes.c_void_p)
-lb_pool_at = fn("lb_pool_at", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
-                ctypes.POINTER(TargetInfo))
-
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import abi_desc as abi  # noqa: E402  (abi/liblb.api.json)
+import abi_desc as abi  # noqa: E402  (abi/liblb.api.json: every declaration below)
+
+lib = abi.load()
+(lb_version_number, lb_version_string, lb_strerror, lb_err_name, lb_err_count, lb_err_at,
+ lb_hash_flow4, lb_hash_flow6, lb_hash_src4, lb_hash_src6, lb_hash_key, lb_pool_new,
+ lb_pool_free, lb_pool_add, lb_pool_remove, lb_pool_count, lb_pool_at) = (
+    abi.func(lib, "lb_" + n) for n in (
+        "version_number", "version_string", "strerror", "err_name", "err_count", "err_at",
+        "hash_flow4", "hash_flow6", "hash_src4", "hash_src6", "hash_key", "pool_new",
+        "pool_free", "pool_add", "pool_remove", "pool_count", "pool_at"))
+
+
+def u8(data):
+    """bytes as the `const uint8_t *` the description declares."""
+    return (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
 
 
 class DescriptionTest(unittest.TestCase):
@@ -65,6 +38,10 @@ class DescriptionTest(unittest.TestCase):
         for f in abi.functions():
             abi.func(dlib, f["name"])  # raises AttributeError when not exported
             self.assertIn(f["thread"], ("pure", "reader", "writer", "exclusive"))
+
+    def test_declarations_match_exports(self):
+        # the description covers the headers: more than 100 functions, all exported (above)
+        self.assertGreater(len(abi.functions()), 100)
 
     def test_every_struct_layout(self):
         for s in abi.DESC["structs"]:
@@ -106,14 +83,18 @@ class FFITest(unittest.TestCase):
         import re
         inc = os.path.join(os.environ.get("LB_SOURCE_ROOT", "."), "include", "lb")
         for h in glob.glob(os.path.join(inc, "*.h")):
-            for name, value in re.findall(r"\b(LB_E_\w+)\s*=\s*(-\d+)", open(h).read()):
+            with open(h) as f:
+                text = f.read()
+            for name, value in re.findall(r"\b(LB_E_\w+)\s*=\s*(-\d+)", text):
                 if name in ("LB_E_BASE", "LB_E_LAST"):
                     continue
                 self.assertEqual(lb_err_name(int(value)).decode(), name)
 
     def test_hash_vectors(self):
         checked = 0
-        for line in open(os.path.join(DATA, "hash_vectors.txt")):
+        with open(os.path.join(DATA, "hash_vectors.txt")) as f:
+            lines = f.read().splitlines()
+        for line in lines:
             f = line.split()
             if not f or f[0].startswith("#"):
                 continue
@@ -123,10 +104,10 @@ class FFITest(unittest.TestCase):
                 s = ipaddress.ip_address(f[2]).packed
                 d = ipaddress.ip_address(f[3]).packed
                 h = (lb_hash_flow4 if f[0] == "flow4" else lb_hash_flow6)(
-                    s, d, int(f[4]), int(f[5]), int(f[1]), seed)
+                    u8(s), u8(d), int(f[4]), int(f[5]), int(f[1]), seed)
             elif f[0] in ("src4", "src6"):
                 s = ipaddress.ip_address(f[1]).packed
-                h = (lb_hash_src4 if f[0] == "src4" else lb_hash_src6)(s, seed)
+                h = (lb_hash_src4 if f[0] == "src4" else lb_hash_src6)(u8(s), seed)
             else:
                 key = b"" if f[1] == "-" else bytes.fromhex(f[1])
                 h = lb_hash_key(key, len(key), seed)
@@ -142,9 +123,10 @@ class FFITest(unittest.TestCase):
             self.assertEqual(lb_pool_add(p, 2, b"beta", 4, 20, 1), 0)
             rc = lb_pool_add(p, 3, b"alpha", 5, 1, 0)
             self.assertEqual(lb_err_name(rc), b"LB_E_POOL_DUPLICATE_KEY")
+            self.assertEqual(rc, abi.code("LB_E_POOL_DUPLICATE_KEY"))
             self.assertEqual(lb_err_name(lb_pool_add(p, 1, b"x", 1, 1, 0)), b"EEXIST")
             self.assertEqual(lb_pool_count(p), 2)
-            info = TargetInfo(struct_size=ctypes.sizeof(TargetInfo))
+            info = abi.new("lb_target_info")
             self.assertEqual(lb_pool_at(p, 1, ctypes.byref(info)), 0)
             self.assertEqual((info.id, info.weight, info.zone), (2, 20, 1))
             self.assertEqual(ctypes.string_at(info.key, info.key_len), b"beta")

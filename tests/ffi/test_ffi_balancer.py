@@ -51,6 +51,7 @@ class BalancerFromPython(unittest.TestCase):
         for k, t in first.items():
             self.assertNotEqual(self.pick(k), victim)
         n = tick(self.b, 10, evs, ctypes.sizeof(Event), 16)
+        self.assertGreaterEqual(n, 1)
         self.assertEqual(evs[0].type, LB_EVENT_STATE)
         self.assertEqual(state_name(evs[0].new_state), b"draining")
         self.assertEqual(reason_name(evs[0].reason), b"deregistered")

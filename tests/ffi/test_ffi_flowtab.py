@@ -1,65 +1,28 @@
 #!/usr/bin/env python3
 """The flow table from Python ctypes: keys, insert, lookup, eviction reported through a
 callback taking `void *user`, removal by target and the counters, through the plain C ABI
-(explicit argtypes/restype, caller-sized structs)."""
+(caller-sized structs; every argtypes/restype and struct from abi/liblb.api.json)."""
 import ctypes
 import os
 import socket
 import sys
 import unittest
 
-BUILD = os.environ.get("LB_BUILD_ROOT", "build")
-lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.1"))
-u8p, u16, u32, u64, i64, vp = (ctypes.POINTER(ctypes.c_uint8), ctypes.c_uint16, ctypes.c_uint32,
-                               ctypes.c_uint64, ctypes.c_int64, ctypes.c_void_p)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import abi_desc as abi  # noqa: E402  (declarations from abi/liblb.api.json)
 
-
-def fn(name, restype, *argtypes):
-    f = getattr(lib, name)
-    f.restype = restype
-    f.argtypes = list(argtypes)
-    return f
-
-
-class Key(ctypes.Structure):
-    _fields_ = [("hash", u64), ("len", u32), ("reserved", u32), ("enc", ctypes.c_uint8 * 48)]
-
-
-class End(ctypes.Structure):
-    _fields_ = [(n, u32) for n in ("struct_size", "reason", "target", "reserved")] + \
-        [("data", u64), ("last_use_ms", u64), ("key", ctypes.POINTER(Key))]
-
-
+lib = abi.load()
+u32, u64, vp = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_void_p
+Key, End = abi.struct("lb_flowtab_key"), abi.struct("lb_flowtab_end")
+Config, Stats = abi.struct("lb_flowtab_config"), abi.struct("lb_flowtab_stats")
+# lb_flowtab_end_fn, void (*)(void *user, const lb_flowtab_end *end): the description stores
+# a callback field as an address, so the Python function is made a C function of that type
 END_FN = ctypes.CFUNCTYPE(None, vp, ctypes.POINTER(End))
-
-
-class Config(ctypes.Structure):
-    _fields_ = [(n, u32) for n in ("struct_size", "capacity", "idle_timeout_ms", "evict")] + \
-        [("on_end", END_FN), ("user", vp)]
-
-
-class Stats(ctypes.Structure):
-    _fields_ = [("struct_size", u32), ("capacity", u32)] + \
-        [(n, u64) for n in ("active", "inserted", "replaced", "expired", "evicted", "removed",
-                            "lookups", "hits", "memory_bytes")]
-
-
-config_init = fn("lb_flowtab_config_init", None, ctypes.POINTER(Config), ctypes.c_size_t)
-new = fn("lb_flowtab_new", ctypes.c_int, ctypes.POINTER(vp), ctypes.POINTER(Config))
-free = fn("lb_flowtab_free", None, vp)
-key4 = fn("lb_flowtab_key4", ctypes.c_int, ctypes.POINTER(Key), u8p, u8p, u16, u16,
-          ctypes.c_uint8, u64)
-key6 = fn("lb_flowtab_key6", ctypes.c_int, ctypes.POINTER(Key), u8p, u8p, u16, u16,
-          ctypes.c_uint8, u64)
-lookup = fn("lb_flowtab_lookup", ctypes.c_int, vp, ctypes.POINTER(Key), u64,
-            ctypes.POINTER(u32), ctypes.POINTER(u64))
-insert = fn("lb_flowtab_insert", ctypes.c_int, vp, ctypes.POINTER(Key), u32, u64, u64)
-remove_target = fn("lb_flowtab_remove_target", i64, vp, u32, u64)
-get_stats = fn("lb_flowtab_get_stats", ctypes.c_int, vp, ctypes.POINTER(Stats))
-memory_for = fn("lb_flowtab_memory_for", u64, u32)
-end_name = fn("lb_flowtab_end_name", ctypes.c_char_p, u32)
-err_name = fn("lb_err_name", ctypes.c_char_p, ctypes.c_int)
-hash_flow4 = fn("lb_hash_flow4", u64, u8p, u8p, u16, u16, ctypes.c_uint8, u64)
+config_init, new, free, key4, key6, lookup, insert, remove_target, get_stats, memory_for, \
+    end_name, err_name, hash_flow4 = (abi.func(lib, "lb_" + n) for n in (
+        "flowtab_config_init", "flowtab_new", "flowtab_free", "flowtab_key4", "flowtab_key6",
+        "flowtab_lookup", "flowtab_insert", "flowtab_remove_target", "flowtab_get_stats",
+        "flowtab_memory_for", "flowtab_end_name", "err_name", "hash_flow4"))
 
 
 def addr(family, text):
@@ -94,7 +57,7 @@ class FlowtabFFI(unittest.TestCase):
                          (ctypes.sizeof(Config), 65536, 30000))
         cfg.capacity = 8  # one bucket: the least recently used is evicted
         cfg.idle_timeout_ms = 1000
-        cfg.on_end = self.cb
+        cfg.on_end = ctypes.cast(self.cb, vp)
         cfg.user = 1234
         self.t = vp()
         self.assertEqual(new(ctypes.byref(self.t), ctypes.byref(cfg)), 0)

@@ -1,7 +1,8 @@
 """Shared helpers for the nginx module tests: the stock /usr/sbin/nginx with Debian's stream
 module and the Maglev modules of this build, in a temporary prefix of its own; the answers
-liblb gives (lbtool, and liblb through ctypes); loopback clients. Python 3 standard library
-only (it must run with Debian's /usr/bin/python3); every wait is bounded."""
+liblb gives (lbtool, and liblb through its Python binding, bindings/python); loopback clients.
+Python 3 standard library plus Debian's python3-cffi for the binding (it runs with Debian's
+/usr/bin/python3); every wait is bounded."""
 
 import os
 import shutil
@@ -17,10 +18,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.environ.get("LB_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
 BUILD_ROOT = os.environ.get("LB_BUILD_ROOT", os.path.join(SOURCE_ROOT, "build"))
 sys.path.insert(0, os.path.join(SOURCE_ROOT, "tests", "integration"))
-sys.path.insert(0, os.path.join(SOURCE_ROOT, "examples", "python"))
+sys.path.insert(0, os.path.join(SOURCE_ROOT, "bindings", "python"))
 os.environ.setdefault("LIBLB_PATH", os.path.join(BUILD_ROOT, "lib", "liblb.so"))
 
-import liblb  # noqa: E402  (examples/python: liblb through ctypes)
+import liblb  # noqa: E402  (bindings/python: liblb through cffi)
 from lbfwd_common import check, exchange, fail  # noqa: E402,F401
 
 NGINX = "/usr/sbin/nginx"
@@ -29,7 +30,6 @@ MODULES = os.path.join(BUILD_ROOT, "examples", "nginx")
 HTTP_MAGLEV = os.path.join(MODULES, "ngx_http_upstream_maglev_module.so")
 STREAM_MAGLEV = os.path.join(MODULES, "ngx_stream_upstream_maglev_module.so")
 LBTOOL = os.path.join(BUILD_ROOT, "examples", "lbtool", "lbtool")
-NO_TARGET = 0xFFFFFFFF
 
 
 def require():
@@ -272,7 +272,7 @@ def lbtool_lookups(targets, keys, table_size=None):
 
 
 class Expect:
-    """liblb's answers through ctypes: a balancer with the upstream's peers as targets (ids in
+    """liblb's answers through its Python binding: a balancer with the upstream's peers as targets (ids in
     nginx's order, key the address text, weight), Maglev, seed 0, the given table size."""
 
     def __init__(self, targets, table_size=65537):
@@ -286,17 +286,14 @@ class Expect:
         """The target key for a flow hash, with some target keys excluded (liblb's retry rule:
         lb_balancer_pick_ex)."""
         ids = [self.keys.index(k) for k in exclude]
-        if ids:
-            t = self.bal.pick_sticky(flow_hash, NO_TARGET, ids)
-        else:
-            t = self.bal.pick(flow_hash)
+        t = self.bal.pick(flow_hash, exclude=ids)
         self.bal.release(t)
         return self.keys[t]
 
 
 def hash_key(value):
-    return liblb.hash_key(value, 0)
+    return liblb.hash_key(value.encode() if isinstance(value, str) else value, 0)
 
 
 def hash_src4(addr):
-    return liblb.load().lb_hash_src4(socket.inet_aton(addr), 0)
+    return liblb.hash_src(addr, 0)

@@ -1,0 +1,3 @@
+module liblb.dev/liblb
+
+go 1.19
