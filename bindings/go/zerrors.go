@@ -89,6 +89,44 @@ var (
 	ErrBalancerConfig = sentinel(C.LB_E_BALANCER_CONFIG)
 	// ErrBalancerTargetFull is LB_E_BALANCER_TARGET_FULL.
 	ErrBalancerTargetFull = sentinel(C.LB_E_BALANCER_TARGET_FULL)
+	// ErrTlsNotTls is LB_E_TLS_NOT_TLS.
+	ErrTlsNotTls = sentinel(C.LB_E_TLS_NOT_TLS)
+	// ErrTlsSslv2 is LB_E_TLS_SSLV2.
+	ErrTlsSslv2 = sentinel(C.LB_E_TLS_SSLV2)
+	// ErrTlsNotClientHello is LB_E_TLS_NOT_CLIENT_HELLO.
+	ErrTlsNotClientHello = sentinel(C.LB_E_TLS_NOT_CLIENT_HELLO)
+	// ErrTlsRecordType is LB_E_TLS_RECORD_TYPE.
+	ErrTlsRecordType = sentinel(C.LB_E_TLS_RECORD_TYPE)
+	// ErrTlsRecordTooLong is LB_E_TLS_RECORD_TOO_LONG.
+	ErrTlsRecordTooLong = sentinel(C.LB_E_TLS_RECORD_TOO_LONG)
+	// ErrTlsRecordEmpty is LB_E_TLS_RECORD_EMPTY.
+	ErrTlsRecordEmpty = sentinel(C.LB_E_TLS_RECORD_EMPTY)
+	// ErrTlsTooLarge is LB_E_TLS_TOO_LARGE.
+	ErrTlsTooLarge = sentinel(C.LB_E_TLS_TOO_LARGE)
+	// ErrTlsBadVersion is LB_E_TLS_BAD_VERSION.
+	ErrTlsBadVersion = sentinel(C.LB_E_TLS_BAD_VERSION)
+	// ErrTlsTruncated is LB_E_TLS_TRUNCATED.
+	ErrTlsTruncated = sentinel(C.LB_E_TLS_TRUNCATED)
+	// ErrTlsMalformed is LB_E_TLS_MALFORMED.
+	ErrTlsMalformed = sentinel(C.LB_E_TLS_MALFORMED)
+	// ErrTlsTrailing is LB_E_TLS_TRAILING.
+	ErrTlsTrailing = sentinel(C.LB_E_TLS_TRAILING)
+	// ErrTlsDuplicateExtension is LB_E_TLS_DUPLICATE_EXTENSION.
+	ErrTlsDuplicateExtension = sentinel(C.LB_E_TLS_DUPLICATE_EXTENSION)
+	// ErrTlsBadExtension is LB_E_TLS_BAD_EXTENSION.
+	ErrTlsBadExtension = sentinel(C.LB_E_TLS_BAD_EXTENSION)
+	// ErrTlsSniInvalid is LB_E_TLS_SNI_INVALID.
+	ErrTlsSniInvalid = sentinel(C.LB_E_TLS_SNI_INVALID)
+	// ErrTlsSniIpLiteral is LB_E_TLS_SNI_IP_LITERAL.
+	ErrTlsSniIpLiteral = sentinel(C.LB_E_TLS_SNI_IP_LITERAL)
+	// ErrTlsScratch is LB_E_TLS_SCRATCH.
+	ErrTlsScratch = sentinel(C.LB_E_TLS_SCRATCH)
+	// ErrTlsFpTooMany is LB_E_TLS_FP_TOO_MANY.
+	ErrTlsFpTooMany = sentinel(C.LB_E_TLS_FP_TOO_MANY)
+	// ErrTlsBadPattern is LB_E_TLS_BAD_PATTERN.
+	ErrTlsBadPattern = sentinel(C.LB_E_TLS_BAD_PATTERN)
+	// ErrTlsNoMatch is LB_E_TLS_NO_MATCH.
+	ErrTlsNoMatch = sentinel(C.LB_E_TLS_NO_MATCH)
 	// ErrFlowtabNotFound is LB_E_FLOWTAB_NOT_FOUND.
 	ErrFlowtabNotFound = sentinel(C.LB_E_FLOWTAB_NOT_FOUND)
 )

@@ -45,6 +45,25 @@ LB_E_ZONE_MIXED = -5501,
 LB_E_ZONE_BAD_INCOMING = -5502,
 LB_E_BALANCER_CONFIG = -5600,
 LB_E_BALANCER_TARGET_FULL = -5601,
+LB_E_TLS_NOT_TLS = -5700,
+LB_E_TLS_SSLV2 = -5701,
+LB_E_TLS_NOT_CLIENT_HELLO = -5702,
+LB_E_TLS_RECORD_TYPE = -5703,
+LB_E_TLS_RECORD_TOO_LONG = -5704,
+LB_E_TLS_RECORD_EMPTY = -5705,
+LB_E_TLS_TOO_LARGE = -5706,
+LB_E_TLS_BAD_VERSION = -5707,
+LB_E_TLS_TRUNCATED = -5708,
+LB_E_TLS_MALFORMED = -5709,
+LB_E_TLS_TRAILING = -5710,
+LB_E_TLS_DUPLICATE_EXTENSION = -5711,
+LB_E_TLS_BAD_EXTENSION = -5712,
+LB_E_TLS_SNI_INVALID = -5713,
+LB_E_TLS_SNI_IP_LITERAL = -5714,
+LB_E_TLS_SCRATCH = -5715,
+LB_E_TLS_FP_TOO_MANY = -5716,
+LB_E_TLS_BAD_PATTERN = -5717,
+LB_E_TLS_NO_MATCH = -5718,
 LB_E_FLOWTAB_NOT_FOUND = -5800,
 LB_E_LAST = -5999
 };
@@ -303,6 +322,15 @@ int lb_leastconn_release(lb_leastconn *lc, uint32_t id);
 int lb_leastconn_set_excluded(lb_leastconn *lc, uint32_t id, int excluded);
 int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *active);
 size_t lb_leastconn_count(const lb_leastconn *lc);
+typedef struct lb_rendezvous lb_rendezvous;
+int lb_rendezvous_build(lb_rendezvous **out, const lb_pool *pool);
+void lb_rendezvous_free(lb_rendezvous *r);
+uint32_t lb_rendezvous_lookup(const lb_rendezvous *r, uint64_t flow_hash);
+uint32_t lb_rendezvous_lookup_index(const lb_rendezvous *r, uint64_t flow_hash);
+size_t lb_rendezvous_target_count(const lb_rendezvous *r);
+int lb_rendezvous_target_at(const lb_rendezvous *r, size_t index, uint32_t *id,
+uint32_t *weight);
+uint64_t lb_rendezvous_draw(const lb_rendezvous *r, size_t index, uint64_t flow_hash);
 typedef struct lb_health lb_health;
 typedef enum lb_health_state {
 LB_HEALTH_STATE_INITIAL = 0,
@@ -518,7 +546,8 @@ LB_ALG_RING = 1,
 LB_ALG_RING_BOUNDED = 2,
 LB_ALG_WRR = 3,
 LB_ALG_LEASTCONN = 4,
-LB_ALG_P2C = 5
+LB_ALG_P2C = 5,
+LB_ALG_RENDEZVOUS = 6
 };
 enum lb_target_state {
 LB_STATE_INITIAL = 0,
@@ -650,6 +679,10 @@ int lb_balancer_targets(lb_balancer *b, uint32_t *ids, size_t cap);
 const char *lb_balancer_state_name(uint32_t state);
 const char *lb_balancer_reason_name(uint32_t reason);
 const char *lb_balancer_algorithm_name(uint32_t algorithm);
+size_t lb_algorithm_count(void);
+int lb_algorithm_at(size_t index, uint32_t *value);
+const char *lb_algorithm_name(uint32_t algorithm);
+int lb_algorithm_from_name(const char *name, uint32_t *value);
 struct sockaddr;
 typedef struct lb_flowtab_key {
 uint64_t hash;
@@ -725,6 +758,79 @@ uint64_t lb_flowtab_memory(const lb_flowtab *t);
 uint64_t lb_flowtab_memory_for(uint32_t capacity);
 uint32_t lb_flowtab_shard(const lb_flowtab_key *key, uint32_t shards);
 const char *lb_flowtab_end_name(uint32_t reason);
+enum lb_tls_ext_type {
+LB_TLS_EXT_SERVER_NAME = 0x0000,
+LB_TLS_EXT_SUPPORTED_GROUPS = 0x000a,
+LB_TLS_EXT_EC_POINT_FORMATS = 0x000b,
+LB_TLS_EXT_SIGNATURE_ALGORITHMS = 0x000d,
+LB_TLS_EXT_ALPN = 0x0010,
+LB_TLS_EXT_PRE_SHARED_KEY = 0x0029,
+LB_TLS_EXT_SUPPORTED_VERSIONS = 0x002b,
+LB_TLS_EXT_ECH = 0xfe0d
+};
+enum lb_tls_version {
+LB_TLS_VERSION_SSL3 = 0x0300,
+LB_TLS_VERSION_TLS10 = 0x0301,
+LB_TLS_VERSION_TLS11 = 0x0302,
+LB_TLS_VERSION_TLS12 = 0x0303,
+LB_TLS_VERSION_TLS13 = 0x0304
+};
+typedef struct lb_tls_options {
+uint32_t struct_size;
+uint32_t max_hello_size;
+uint32_t reserved[2];
+} lb_tls_options;
+typedef struct lb_tls_hello {
+uint32_t struct_size;
+uint32_t bytes;
+uint32_t hello_len;
+uint16_t legacy_version;
+uint16_t version;
+uint8_t fragmented;
+uint8_t sni_present;
+uint8_t ech;
+uint8_t reserved0;
+int32_t sni_error;
+const uint8_t *sni;
+const uint8_t *random;
+const uint8_t *session_id;
+const uint8_t *cipher_suites;
+const uint8_t *extensions;
+const uint8_t *alpn;
+const uint8_t *versions;
+const uint8_t *sig_algs;
+const uint8_t *groups;
+const uint8_t *point_formats;
+uint32_t sni_len;
+uint32_t session_id_len;
+uint32_t cipher_suites_len;
+uint32_t extensions_len;
+uint32_t extension_count;
+uint32_t alpn_len;
+uint32_t alpn_count;
+uint32_t versions_len;
+uint32_t sig_algs_len;
+uint32_t groups_len;
+uint32_t point_formats_len;
+uint32_t reserved1;
+} lb_tls_hello;
+void lb_tls_options_init(lb_tls_options *opts, size_t size);
+void lb_tls_hello_init(lb_tls_hello *hello, size_t size);
+int lb_tls_decode(const uint8_t *buf, size_t len, const lb_tls_options *opts,
+uint8_t *scratch, size_t scratch_len, lb_tls_hello *out,
+size_t *need);
+uint16_t lb_tls_u16_at(const uint8_t *list, size_t index);
+int lb_tls_is_grease(uint16_t value);
+int lb_tls_ext_next(const lb_tls_hello *hello, size_t *cursor, uint16_t *type,
+const uint8_t **data, uint16_t *data_len);
+int lb_tls_alpn_next(const lb_tls_hello *hello, size_t *cursor, const uint8_t **name,
+uint8_t *name_len);
+int lb_tls_ja3(const lb_tls_hello *hello, char *out, size_t out_size);
+int lb_tls_ja4(const lb_tls_hello *hello, char *out, size_t out_size);
+int lb_tls_host_check(const char *name, size_t len);
+int lb_tls_host_pattern_check(const char *pattern);
+int lb_tls_host_match(const char *const *patterns, size_t count, const char *host,
+size_t host_len, size_t *index);
 struct sockaddr_storage { uint64_t __ss_words[16]; };
 '''
 
@@ -757,6 +863,9 @@ CONSTANTS = {
     'LB_HEALTH_NEVER': 18446744073709551615,
     'LB_LEASTCONN_EXACT': 0,
     'LB_LEASTCONN_CHOICES': 1,
+    'LB_LEASTCONN_SCALABLE': 2,
+    'LB_LEASTCONN_SCALABLE_BATCH': 64,
+    'LB_LEASTCONN_STRIPES': 16,
     'LB_LEASTCONN_ACTIVE_MAX': 16777215,
     'LB_LOADS_NO_TOTAL': 1,
     'LB_MAGLEV_DEFAULT_SIZE': 65537,
@@ -776,12 +885,22 @@ CONSTANTS = {
     'LB_PROXY_SSL_CLIENT_CERT_CONN': 2,
     'LB_PROXY_SSL_CLIENT_CERT_SESS': 4,
     'LB_PROXY_UNIQUE_ID_MAX': 128,
+    'LB_RENDEZVOUS_SEED_KEY': 5928230539631416881,
+    'LB_TLS_DEFAULT_MAX_HELLO': 16384,
+    'LB_TLS_MAX_HELLO_LIMIT': 1048576,
+    'LB_TLS_MAX_RECORD': 16384,
+    'LB_TLS_RECORD_HEADER': 5,
+    'LB_TLS_HOST_MAX': 253,
+    'LB_TLS_JA3_SIZE': 33,
+    'LB_TLS_JA4_SIZE': 37,
+    'LB_TLS_FP_MAX_ITEMS': 4096,
     'LB_VERSION_MAJOR': 1,
     'LB_VERSION_MINOR': 0,
     'LB_VERSION_PATCH': 0,
     'LB_VERSION_STRING': '1.0.0',
     'LB_VERSION_NUMBER': 10000,
     'LB_WRR_CHUNK': 1024,
+    'LB_WRR_BATCH': 64,
     'LB_ZONE_MAX': 256,
     'LB_ZONE_NAME_MAX': 63,
     'LB_ZONE_DEFAULT_MIN_CLUSTER_SIZE': 6,
@@ -895,6 +1014,13 @@ FUNCTIONS = [
     'lb_leastconn_set_excluded',
     'lb_leastconn_active',
     'lb_leastconn_count',
+    'lb_rendezvous_build',
+    'lb_rendezvous_free',
+    'lb_rendezvous_lookup',
+    'lb_rendezvous_lookup_index',
+    'lb_rendezvous_target_count',
+    'lb_rendezvous_target_at',
+    'lb_rendezvous_draw',
     'lb_health_config_init',
     'lb_health_new',
     'lb_health_free',
@@ -966,6 +1092,10 @@ FUNCTIONS = [
     'lb_balancer_state_name',
     'lb_balancer_reason_name',
     'lb_balancer_algorithm_name',
+    'lb_algorithm_count',
+    'lb_algorithm_at',
+    'lb_algorithm_name',
+    'lb_algorithm_from_name',
     'lb_flowtab_config_init',
     'lb_flowtab_new',
     'lb_flowtab_free',
@@ -986,4 +1116,16 @@ FUNCTIONS = [
     'lb_flowtab_memory_for',
     'lb_flowtab_shard',
     'lb_flowtab_end_name',
+    'lb_tls_options_init',
+    'lb_tls_hello_init',
+    'lb_tls_decode',
+    'lb_tls_u16_at',
+    'lb_tls_is_grease',
+    'lb_tls_ext_next',
+    'lb_tls_alpn_next',
+    'lb_tls_ja3',
+    'lb_tls_ja4',
+    'lb_tls_host_check',
+    'lb_tls_host_pattern_check',
+    'lb_tls_host_match',
 ]

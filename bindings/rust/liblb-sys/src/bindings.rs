@@ -39,9 +39,14 @@ pub const LB_CHASH_MAX_POINTS: u32 = 16777216;
 pub const LB_CHASH_SEED: u64 = 5495028472958109744;
 pub const LB_CHASH_DEFAULT_BALANCE: u32 = 125;
 pub const LB_WRR_CHUNK: u32 = 1024;
+pub const LB_WRR_BATCH: u32 = 64;
 pub const LB_LEASTCONN_EXACT: u32 = 0;
 pub const LB_LEASTCONN_CHOICES: u32 = 1;
+pub const LB_LEASTCONN_SCALABLE: u32 = 2;
+pub const LB_LEASTCONN_SCALABLE_BATCH: u32 = 64;
+pub const LB_LEASTCONN_STRIPES: u32 = 16;
 pub const LB_LEASTCONN_ACTIVE_MAX: u32 = 16777215;
+pub const LB_RENDEZVOUS_SEED_KEY: u64 = 5928230539631416881;
 pub const LB_HEALTH_DELAY_MAX_MS: u32 = 3600000;
 pub const LB_HEALTH_TIME_MAX_MS: u32 = 3600000;
 pub const LB_ZONE_MAX: u32 = 256;
@@ -59,6 +64,14 @@ pub const LB_FLOWTAB_CAPACITY_MAX: u32 = 268435456;
 pub const LB_FLOWTAB_IDLE_MAX: u32 = 2147483647;
 pub const LB_FLOWTAB_IDLE_DEFAULT: u32 = 30000;
 pub const LB_FLOWTAB_KEY_MAX: u32 = 48;
+pub const LB_TLS_DEFAULT_MAX_HELLO: u32 = 16384;
+pub const LB_TLS_MAX_HELLO_LIMIT: u32 = 1048576;
+pub const LB_TLS_MAX_RECORD: u32 = 16384;
+pub const LB_TLS_RECORD_HEADER: u32 = 5;
+pub const LB_TLS_HOST_MAX: u32 = 253;
+pub const LB_TLS_JA3_SIZE: u32 = 33;
+pub const LB_TLS_JA4_SIZE: u32 = 37;
+pub const LB_TLS_FP_MAX_ITEMS: u32 = 4096;
 pub type size_t = ::std::os::raw::c_ulong;
 pub type __uint8_t = ::std::os::raw::c_uchar;
 pub type __uint16_t = ::std::os::raw::c_ushort;
@@ -233,6 +246,25 @@ pub const LB_E_ZONE_MIXED: lb_error = -5501;
 pub const LB_E_ZONE_BAD_INCOMING: lb_error = -5502;
 pub const LB_E_BALANCER_CONFIG: lb_error = -5600;
 pub const LB_E_BALANCER_TARGET_FULL: lb_error = -5601;
+pub const LB_E_TLS_NOT_TLS: lb_error = -5700;
+pub const LB_E_TLS_SSLV2: lb_error = -5701;
+pub const LB_E_TLS_NOT_CLIENT_HELLO: lb_error = -5702;
+pub const LB_E_TLS_RECORD_TYPE: lb_error = -5703;
+pub const LB_E_TLS_RECORD_TOO_LONG: lb_error = -5704;
+pub const LB_E_TLS_RECORD_EMPTY: lb_error = -5705;
+pub const LB_E_TLS_TOO_LARGE: lb_error = -5706;
+pub const LB_E_TLS_BAD_VERSION: lb_error = -5707;
+pub const LB_E_TLS_TRUNCATED: lb_error = -5708;
+pub const LB_E_TLS_MALFORMED: lb_error = -5709;
+pub const LB_E_TLS_TRAILING: lb_error = -5710;
+pub const LB_E_TLS_DUPLICATE_EXTENSION: lb_error = -5711;
+pub const LB_E_TLS_BAD_EXTENSION: lb_error = -5712;
+pub const LB_E_TLS_SNI_INVALID: lb_error = -5713;
+pub const LB_E_TLS_SNI_IP_LITERAL: lb_error = -5714;
+pub const LB_E_TLS_SCRATCH: lb_error = -5715;
+pub const LB_E_TLS_FP_TOO_MANY: lb_error = -5716;
+pub const LB_E_TLS_BAD_PATTERN: lb_error = -5717;
+pub const LB_E_TLS_NO_MATCH: lb_error = -5718;
 pub const LB_E_FLOWTAB_NOT_FOUND: lb_error = -5800;
 pub const LB_E_LAST: lb_error = -5999;
 pub type lb_error = ::std::os::raw::c_int;
@@ -2293,6 +2325,40 @@ extern "C" {
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
+pub struct lb_rendezvous {
+    _unused: [u8; 0],
+}
+extern "C" {
+    pub fn lb_rendezvous_build(
+        out: *mut *mut lb_rendezvous,
+        pool: *const lb_pool,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_rendezvous_free(r: *mut lb_rendezvous);
+}
+extern "C" {
+    pub fn lb_rendezvous_lookup(r: *const lb_rendezvous, flow_hash: u64) -> u32;
+}
+extern "C" {
+    pub fn lb_rendezvous_lookup_index(r: *const lb_rendezvous, flow_hash: u64) -> u32;
+}
+extern "C" {
+    pub fn lb_rendezvous_target_count(r: *const lb_rendezvous) -> size_t;
+}
+extern "C" {
+    pub fn lb_rendezvous_target_at(
+        r: *const lb_rendezvous,
+        index: size_t,
+        id: *mut u32,
+        weight: *mut u32,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_rendezvous_draw(r: *const lb_rendezvous, index: size_t, flow_hash: u64) -> u64;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
 pub struct lb_health {
     _unused: [u8; 0],
 }
@@ -4220,6 +4286,7 @@ pub const LB_ALG_RING_BOUNDED: lb_algorithm = 2;
 pub const LB_ALG_WRR: lb_algorithm = 3;
 pub const LB_ALG_LEASTCONN: lb_algorithm = 4;
 pub const LB_ALG_P2C: lb_algorithm = 5;
+pub const LB_ALG_RENDEZVOUS: lb_algorithm = 6;
 pub type lb_algorithm = ::std::os::raw::c_uint;
 pub const LB_STATE_INITIAL: lb_target_state = 0;
 pub const LB_STATE_HEALTHY: lb_target_state = 1;
@@ -5570,6 +5637,21 @@ extern "C" {
 extern "C" {
     pub fn lb_balancer_algorithm_name(algorithm: u32) -> *const ::std::os::raw::c_char;
 }
+extern "C" {
+    pub fn lb_algorithm_count() -> size_t;
+}
+extern "C" {
+    pub fn lb_algorithm_at(index: size_t, value: *mut u32) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_algorithm_name(algorithm: u32) -> *const ::std::os::raw::c_char;
+}
+extern "C" {
+    pub fn lb_algorithm_from_name(
+        name: *const ::std::os::raw::c_char,
+        value: *mut u32,
+    ) -> ::std::os::raw::c_int;
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct lb_flowtab_key {
@@ -6272,4 +6354,757 @@ extern "C" {
 }
 extern "C" {
     pub fn lb_flowtab_end_name(reason: u32) -> *const ::std::os::raw::c_char;
+}
+pub const LB_TLS_EXT_SERVER_NAME: lb_tls_ext_type = 0;
+pub const LB_TLS_EXT_SUPPORTED_GROUPS: lb_tls_ext_type = 10;
+pub const LB_TLS_EXT_EC_POINT_FORMATS: lb_tls_ext_type = 11;
+pub const LB_TLS_EXT_SIGNATURE_ALGORITHMS: lb_tls_ext_type = 13;
+pub const LB_TLS_EXT_ALPN: lb_tls_ext_type = 16;
+pub const LB_TLS_EXT_PRE_SHARED_KEY: lb_tls_ext_type = 41;
+pub const LB_TLS_EXT_SUPPORTED_VERSIONS: lb_tls_ext_type = 43;
+pub const LB_TLS_EXT_ECH: lb_tls_ext_type = 65037;
+pub type lb_tls_ext_type = ::std::os::raw::c_uint;
+pub const LB_TLS_VERSION_SSL3: lb_tls_version = 768;
+pub const LB_TLS_VERSION_TLS10: lb_tls_version = 769;
+pub const LB_TLS_VERSION_TLS11: lb_tls_version = 770;
+pub const LB_TLS_VERSION_TLS12: lb_tls_version = 771;
+pub const LB_TLS_VERSION_TLS13: lb_tls_version = 772;
+pub type lb_tls_version = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct lb_tls_options {
+    pub struct_size: u32,
+    pub max_hello_size: u32,
+    pub reserved: [u32; 2usize],
+}
+#[test]
+fn bindgen_test_layout_lb_tls_options() {
+    assert_eq!(
+        ::std::mem::size_of::<lb_tls_options>(),
+        16usize,
+        concat!("Size of: ", stringify!(lb_tls_options))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<lb_tls_options>(),
+        4usize,
+        concat!("Alignment of ", stringify!(lb_tls_options))
+    );
+    fn test_field_struct_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).struct_size) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_options),
+                "::",
+                stringify!(struct_size)
+            )
+        );
+    }
+    test_field_struct_size();
+    fn test_field_max_hello_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).max_hello_size) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_options),
+                "::",
+                stringify!(max_hello_size)
+            )
+        );
+    }
+    test_field_max_hello_size();
+    fn test_field_reserved() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_options>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_options),
+                "::",
+                stringify!(reserved)
+            )
+        );
+    }
+    test_field_reserved();
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct lb_tls_hello {
+    pub struct_size: u32,
+    pub bytes: u32,
+    pub hello_len: u32,
+    pub legacy_version: u16,
+    pub version: u16,
+    pub fragmented: u8,
+    pub sni_present: u8,
+    pub ech: u8,
+    pub reserved0: u8,
+    pub sni_error: i32,
+    pub sni: *const u8,
+    pub random: *const u8,
+    pub session_id: *const u8,
+    pub cipher_suites: *const u8,
+    pub extensions: *const u8,
+    pub alpn: *const u8,
+    pub versions: *const u8,
+    pub sig_algs: *const u8,
+    pub groups: *const u8,
+    pub point_formats: *const u8,
+    pub sni_len: u32,
+    pub session_id_len: u32,
+    pub cipher_suites_len: u32,
+    pub extensions_len: u32,
+    pub extension_count: u32,
+    pub alpn_len: u32,
+    pub alpn_count: u32,
+    pub versions_len: u32,
+    pub sig_algs_len: u32,
+    pub groups_len: u32,
+    pub point_formats_len: u32,
+    pub reserved1: u32,
+}
+#[test]
+fn bindgen_test_layout_lb_tls_hello() {
+    assert_eq!(
+        ::std::mem::size_of::<lb_tls_hello>(),
+        152usize,
+        concat!("Size of: ", stringify!(lb_tls_hello))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<lb_tls_hello>(),
+        8usize,
+        concat!("Alignment of ", stringify!(lb_tls_hello))
+    );
+    fn test_field_struct_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).struct_size) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(struct_size)
+            )
+        );
+    }
+    test_field_struct_size();
+    fn test_field_bytes() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).bytes) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(bytes)
+            )
+        );
+    }
+    test_field_bytes();
+    fn test_field_hello_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).hello_len) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(hello_len)
+            )
+        );
+    }
+    test_field_hello_len();
+    fn test_field_legacy_version() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).legacy_version) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(legacy_version)
+            )
+        );
+    }
+    test_field_legacy_version();
+    fn test_field_version() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).version) as usize - ptr as usize
+            },
+            14usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(version)
+            )
+        );
+    }
+    test_field_version();
+    fn test_field_fragmented() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).fragmented) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(fragmented)
+            )
+        );
+    }
+    test_field_fragmented();
+    fn test_field_sni_present() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).sni_present) as usize - ptr as usize
+            },
+            17usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(sni_present)
+            )
+        );
+    }
+    test_field_sni_present();
+    fn test_field_ech() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).ech) as usize - ptr as usize
+            },
+            18usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(ech)
+            )
+        );
+    }
+    test_field_ech();
+    fn test_field_reserved0() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved0) as usize - ptr as usize
+            },
+            19usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(reserved0)
+            )
+        );
+    }
+    test_field_reserved0();
+    fn test_field_sni_error() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).sni_error) as usize - ptr as usize
+            },
+            20usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(sni_error)
+            )
+        );
+    }
+    test_field_sni_error();
+    fn test_field_sni() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).sni) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(sni)
+            )
+        );
+    }
+    test_field_sni();
+    fn test_field_random() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).random) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(random)
+            )
+        );
+    }
+    test_field_random();
+    fn test_field_session_id() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).session_id) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(session_id)
+            )
+        );
+    }
+    test_field_session_id();
+    fn test_field_cipher_suites() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).cipher_suites) as usize - ptr as usize
+            },
+            48usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(cipher_suites)
+            )
+        );
+    }
+    test_field_cipher_suites();
+    fn test_field_extensions() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).extensions) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(extensions)
+            )
+        );
+    }
+    test_field_extensions();
+    fn test_field_alpn() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).alpn) as usize - ptr as usize
+            },
+            64usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(alpn)
+            )
+        );
+    }
+    test_field_alpn();
+    fn test_field_versions() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).versions) as usize - ptr as usize
+            },
+            72usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(versions)
+            )
+        );
+    }
+    test_field_versions();
+    fn test_field_sig_algs() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).sig_algs) as usize - ptr as usize
+            },
+            80usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(sig_algs)
+            )
+        );
+    }
+    test_field_sig_algs();
+    fn test_field_groups() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).groups) as usize - ptr as usize
+            },
+            88usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(groups)
+            )
+        );
+    }
+    test_field_groups();
+    fn test_field_point_formats() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).point_formats) as usize - ptr as usize
+            },
+            96usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(point_formats)
+            )
+        );
+    }
+    test_field_point_formats();
+    fn test_field_sni_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).sni_len) as usize - ptr as usize
+            },
+            104usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(sni_len)
+            )
+        );
+    }
+    test_field_sni_len();
+    fn test_field_session_id_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).session_id_len) as usize - ptr as usize
+            },
+            108usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(session_id_len)
+            )
+        );
+    }
+    test_field_session_id_len();
+    fn test_field_cipher_suites_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).cipher_suites_len) as usize - ptr as usize
+            },
+            112usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(cipher_suites_len)
+            )
+        );
+    }
+    test_field_cipher_suites_len();
+    fn test_field_extensions_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).extensions_len) as usize - ptr as usize
+            },
+            116usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(extensions_len)
+            )
+        );
+    }
+    test_field_extensions_len();
+    fn test_field_extension_count() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).extension_count) as usize - ptr as usize
+            },
+            120usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(extension_count)
+            )
+        );
+    }
+    test_field_extension_count();
+    fn test_field_alpn_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).alpn_len) as usize - ptr as usize
+            },
+            124usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(alpn_len)
+            )
+        );
+    }
+    test_field_alpn_len();
+    fn test_field_alpn_count() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).alpn_count) as usize - ptr as usize
+            },
+            128usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(alpn_count)
+            )
+        );
+    }
+    test_field_alpn_count();
+    fn test_field_versions_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).versions_len) as usize - ptr as usize
+            },
+            132usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(versions_len)
+            )
+        );
+    }
+    test_field_versions_len();
+    fn test_field_sig_algs_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).sig_algs_len) as usize - ptr as usize
+            },
+            136usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(sig_algs_len)
+            )
+        );
+    }
+    test_field_sig_algs_len();
+    fn test_field_groups_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).groups_len) as usize - ptr as usize
+            },
+            140usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(groups_len)
+            )
+        );
+    }
+    test_field_groups_len();
+    fn test_field_point_formats_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).point_formats_len) as usize - ptr as usize
+            },
+            144usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(point_formats_len)
+            )
+        );
+    }
+    test_field_point_formats_len();
+    fn test_field_reserved1() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<lb_tls_hello>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved1) as usize - ptr as usize
+            },
+            148usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(lb_tls_hello),
+                "::",
+                stringify!(reserved1)
+            )
+        );
+    }
+    test_field_reserved1();
+}
+extern "C" {
+    pub fn lb_tls_options_init(opts: *mut lb_tls_options, size: size_t);
+}
+extern "C" {
+    pub fn lb_tls_hello_init(hello: *mut lb_tls_hello, size: size_t);
+}
+extern "C" {
+    pub fn lb_tls_decode(
+        buf: *const u8,
+        len: size_t,
+        opts: *const lb_tls_options,
+        scratch: *mut u8,
+        scratch_len: size_t,
+        out: *mut lb_tls_hello,
+        need: *mut size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_tls_u16_at(list: *const u8, index: size_t) -> u16;
+}
+extern "C" {
+    pub fn lb_tls_is_grease(value: u16) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_tls_ext_next(
+        hello: *const lb_tls_hello,
+        cursor: *mut size_t,
+        type_: *mut u16,
+        data: *mut *const u8,
+        data_len: *mut u16,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_tls_alpn_next(
+        hello: *const lb_tls_hello,
+        cursor: *mut size_t,
+        name: *mut *const u8,
+        name_len: *mut u8,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_tls_ja3(
+        hello: *const lb_tls_hello,
+        out: *mut ::std::os::raw::c_char,
+        out_size: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_tls_ja4(
+        hello: *const lb_tls_hello,
+        out: *mut ::std::os::raw::c_char,
+        out_size: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_tls_host_check(
+        name: *const ::std::os::raw::c_char,
+        len: size_t,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_tls_host_pattern_check(
+        pattern: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn lb_tls_host_match(
+        patterns: *const *const ::std::os::raw::c_char,
+        count: size_t,
+        host: *const ::std::os::raw::c_char,
+        host_len: size_t,
+        index: *mut size_t,
+    ) -> ::std::os::raw::c_int;
 }

@@ -89,6 +89,44 @@ pub enum Code {
     BalancerConfig,
     /// `LB_E_BALANCER_TARGET_FULL`
     BalancerTargetFull,
+    /// `LB_E_TLS_NOT_TLS`
+    TlsNotTls,
+    /// `LB_E_TLS_SSLV2`
+    TlsSslv2,
+    /// `LB_E_TLS_NOT_CLIENT_HELLO`
+    TlsNotClientHello,
+    /// `LB_E_TLS_RECORD_TYPE`
+    TlsRecordType,
+    /// `LB_E_TLS_RECORD_TOO_LONG`
+    TlsRecordTooLong,
+    /// `LB_E_TLS_RECORD_EMPTY`
+    TlsRecordEmpty,
+    /// `LB_E_TLS_TOO_LARGE`
+    TlsTooLarge,
+    /// `LB_E_TLS_BAD_VERSION`
+    TlsBadVersion,
+    /// `LB_E_TLS_TRUNCATED`
+    TlsTruncated,
+    /// `LB_E_TLS_MALFORMED`
+    TlsMalformed,
+    /// `LB_E_TLS_TRAILING`
+    TlsTrailing,
+    /// `LB_E_TLS_DUPLICATE_EXTENSION`
+    TlsDuplicateExtension,
+    /// `LB_E_TLS_BAD_EXTENSION`
+    TlsBadExtension,
+    /// `LB_E_TLS_SNI_INVALID`
+    TlsSniInvalid,
+    /// `LB_E_TLS_SNI_IP_LITERAL`
+    TlsSniIpLiteral,
+    /// `LB_E_TLS_SCRATCH`
+    TlsScratch,
+    /// `LB_E_TLS_FP_TOO_MANY`
+    TlsFpTooMany,
+    /// `LB_E_TLS_BAD_PATTERN`
+    TlsBadPattern,
+    /// `LB_E_TLS_NO_MATCH`
+    TlsNoMatch,
     /// `LB_E_FLOWTAB_NOT_FOUND`
     FlowtabNotFound,
 }
@@ -137,6 +175,25 @@ impl Code {
         Code::ZoneBadIncoming,
         Code::BalancerConfig,
         Code::BalancerTargetFull,
+        Code::TlsNotTls,
+        Code::TlsSslv2,
+        Code::TlsNotClientHello,
+        Code::TlsRecordType,
+        Code::TlsRecordTooLong,
+        Code::TlsRecordEmpty,
+        Code::TlsTooLarge,
+        Code::TlsBadVersion,
+        Code::TlsTruncated,
+        Code::TlsMalformed,
+        Code::TlsTrailing,
+        Code::TlsDuplicateExtension,
+        Code::TlsBadExtension,
+        Code::TlsSniInvalid,
+        Code::TlsSniIpLiteral,
+        Code::TlsScratch,
+        Code::TlsFpTooMany,
+        Code::TlsBadPattern,
+        Code::TlsNoMatch,
         Code::FlowtabNotFound,
     ];
 
@@ -184,6 +241,25 @@ impl Code {
             Code::ZoneBadIncoming => sys::LB_E_ZONE_BAD_INCOMING,
             Code::BalancerConfig => sys::LB_E_BALANCER_CONFIG,
             Code::BalancerTargetFull => sys::LB_E_BALANCER_TARGET_FULL,
+            Code::TlsNotTls => sys::LB_E_TLS_NOT_TLS,
+            Code::TlsSslv2 => sys::LB_E_TLS_SSLV2,
+            Code::TlsNotClientHello => sys::LB_E_TLS_NOT_CLIENT_HELLO,
+            Code::TlsRecordType => sys::LB_E_TLS_RECORD_TYPE,
+            Code::TlsRecordTooLong => sys::LB_E_TLS_RECORD_TOO_LONG,
+            Code::TlsRecordEmpty => sys::LB_E_TLS_RECORD_EMPTY,
+            Code::TlsTooLarge => sys::LB_E_TLS_TOO_LARGE,
+            Code::TlsBadVersion => sys::LB_E_TLS_BAD_VERSION,
+            Code::TlsTruncated => sys::LB_E_TLS_TRUNCATED,
+            Code::TlsMalformed => sys::LB_E_TLS_MALFORMED,
+            Code::TlsTrailing => sys::LB_E_TLS_TRAILING,
+            Code::TlsDuplicateExtension => sys::LB_E_TLS_DUPLICATE_EXTENSION,
+            Code::TlsBadExtension => sys::LB_E_TLS_BAD_EXTENSION,
+            Code::TlsSniInvalid => sys::LB_E_TLS_SNI_INVALID,
+            Code::TlsSniIpLiteral => sys::LB_E_TLS_SNI_IP_LITERAL,
+            Code::TlsScratch => sys::LB_E_TLS_SCRATCH,
+            Code::TlsFpTooMany => sys::LB_E_TLS_FP_TOO_MANY,
+            Code::TlsBadPattern => sys::LB_E_TLS_BAD_PATTERN,
+            Code::TlsNoMatch => sys::LB_E_TLS_NO_MATCH,
             Code::FlowtabNotFound => sys::LB_E_FLOWTAB_NOT_FOUND,
         }) as i32
     }
