@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """The TLS ClientHello decoder, fingerprints and host matching from Python ctypes: the
-lb_tls_hello layout declared field by field (explicit padding-free), decoded against the
+lb_tls_hello layout taken from abi/liblb.api.json (never hand-copied), decoded against the
 published JA3/JA4 vectors of tests/data/tls_vectors.txt, views read through the pointers,
 iterators driven from Python, a fragmented hello reassembled into a Python-owned scratch."""
 import ctypes
 import os
+import sys
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import abi_desc as abi  # noqa: E402  (struct layouts from abi/liblb.api.json)
 
 BUILD = os.environ.get("LB_BUILD_ROOT", "build")
 DATA = os.environ.get("LB_TEST_DATA", "tests/data")
 
-lib = ctypes.CDLL(os.path.join(BUILD, "lib", "liblb.so.1"))
+lib = abi.load()
 u8p = ctypes.POINTER(ctypes.c_uint8)
 u32, u16, u8, sz = ctypes.c_uint32, ctypes.c_uint16, ctypes.c_uint8, ctypes.c_size_t
 
@@ -22,21 +26,9 @@ def fn(name, restype, *argtypes):
     return f
 
 
-class TlsOptions(ctypes.Structure):
-    _fields_ = [("struct_size", u32), ("max_hello_size", u32), ("reserved", u32 * 2)]
-
-
-class TlsHello(ctypes.Structure):
-    _fields_ = [("struct_size", u32), ("bytes", u32), ("hello_len", u32),
-                ("legacy_version", u16), ("version", u16), ("fragmented", u8),
-                ("sni_present", u8), ("ech", u8), ("reserved0", u8), ("sni_error", ctypes.c_int32),
-                ("sni", u8p), ("random", u8p), ("session_id", u8p), ("cipher_suites", u8p),
-                ("extensions", u8p), ("alpn", u8p), ("versions", u8p), ("sig_algs", u8p),
-                ("groups", u8p), ("point_formats", u8p),
-                ("sni_len", u32), ("session_id_len", u32), ("cipher_suites_len", u32),
-                ("extensions_len", u32), ("extension_count", u32), ("alpn_len", u32),
-                ("alpn_count", u32), ("versions_len", u32), ("sig_algs_len", u32),
-                ("groups_len", u32), ("point_formats_len", u32), ("reserved1", u32)]
+# the layouts come from the generated ABI description (checked there against its sizes and
+# offsets); the function signatures below are ctypes' view of the same headers
+TlsOptions, TlsHello = abi.struct("lb_tls_options"), abi.struct("lb_tls_hello")
 
 
 lb_tls_options_init = fn("lb_tls_options_init", None, ctypes.POINTER(TlsOptions), sz)
