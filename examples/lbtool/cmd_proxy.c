@@ -455,17 +455,6 @@ static int proxy_encode(int argc, char **argv)
 
 int lbt_cmd_proxy(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(proxy_help, stderr);
-        return LBT_EXIT_USAGE;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(proxy_help, stdout);
-        return LBT_EXIT_OK;
-    }
-    if (!strcmp(argv[1], "decode"))
-        return proxy_decode(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "encode"))
-        return proxy_encode(argc - 1, argv + 1);
-    return lbt_usage("proxy", "unknown subcommand '%s' (decode or encode)", argv[1]);
+    static const struct lbt_sub subs[] = {{"decode", proxy_decode}, {"encode", proxy_encode}};
+    return lbt_run_sub("proxy", proxy_help, "decode or encode", subs, 2, argc, argv);
 }

@@ -182,17 +182,6 @@ static int tls_match(int argc, char **argv)
 
 int lbt_cmd_tls(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(tls_help, stderr);
-        return LBT_EXIT_USAGE;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(tls_help, stdout);
-        return LBT_EXIT_OK;
-    }
-    if (!strcmp(argv[1], "decode"))
-        return tls_decode(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "match"))
-        return tls_match(argc - 1, argv + 1);
-    return lbt_usage("tls", "unknown subcommand '%s' (decode or match)", argv[1]);
+    static const struct lbt_sub subs[] = {{"decode", tls_decode}, {"match", tls_match}};
+    return lbt_run_sub("tls", tls_help, "decode or match", subs, 2, argc, argv);
 }

@@ -49,6 +49,17 @@ long lbt_read_stdin(uint8_t **out, size_t max);
  * after printing the usage error (bad hex) or the error object (stdin). */
 int lbt_read_input(const char *cmd, const char *hex, size_t max, uint8_t **out, size_t *len);
 
+/* A subcommand of a command with subcommands (`lbtool proxy decode`, `lbtool tls match`). */
+struct lbt_sub {
+    const char *name;
+    lbt_cmd_fn fn;
+};
+
+/* Runs argv[1]'s subcommand of `cmd` with argv shifted by one; --help prints `help`; a missing
+ * or unknown subcommand is a usage error naming `names` (e.g. "decode or encode"). */
+int lbt_run_sub(const char *cmd, const char *help, const char *names, const struct lbt_sub *subs,
+                size_t n, int argc, char **argv);
+
 /* Subcommands, each in its own file; each module declares its own in its section. */
 /* foundation */
 int lbt_cmd_version(int argc, char **argv);

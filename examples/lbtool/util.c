@@ -180,3 +180,20 @@ int lbt_read_input(const char *cmd, const char *hex, size_t max, uint8_t **out, 
     *len = (size_t)n;
     return LBT_EXIT_OK;
 }
+
+int lbt_run_sub(const char *cmd, const char *help, const char *names, const struct lbt_sub *subs,
+                size_t n, int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(help, stderr);
+        return LBT_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(help, stdout);
+        return LBT_EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(argv[1], subs[i].name))
+            return subs[i].fn(argc - 1, argv + 1);
+    return lbt_usage(cmd, "unknown subcommand '%s' (%s)", argv[1], names);
+}
