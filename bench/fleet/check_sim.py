@@ -26,7 +26,7 @@ if r.returncode != 0:
 rows = [json.loads(line) for line in r.stdout.splitlines()]
 res = {(x["ecmp"], x["selector"], x["forwarder"]): x for x in rows if x["sim"] == "fleet"}
 selectors = sorted({k[1] for k in res} - {"any"})
-if len(res) != 2 * (1 + 2 * len(selectors)) or not {"maglev", "ring"} <= set(selectors):
+if len(res) != 2 * (1 + 2 * len(selectors)) or not {"maglev", "ring", "rendezvous"} <= set(selectors):
     fail(f"unexpected rows: {sorted(res)}")
 for x in res.values():
     if x["truncated"] or x["flows_total"] < 5000 or not 0 <= x["broken_share"] <= 1:

@@ -50,6 +50,7 @@
 #include "lb/hash.h"
 #include "lb/maglev.h"
 #include "lb/pool.h"
+#include "lb/rendezvous.h"
 
 /* ---- selectors: one table entry each --------------------------------------------------- */
 
@@ -59,6 +60,8 @@ struct selector {
     int (*build)(void **tab, const lb_pool *pool, uint32_t n);
     uint32_t (*lookup)(const void *tab, uint64_t flow_hash); /* a target id */
     void (*free)(void *tab);
+    /* the most targets it is run with (0: any): rendezvous scores every target per lookup */
+    uint32_t max_targets;
 };
 
 static int is_prime(uint32_t n)
@@ -112,13 +115,36 @@ static void ring_free(void *tab)
     lb_chash_free(tab);
 }
 
-/* Weighted rendezvous hashing (lb/rendezvous.h) is one more entry here once it is in the
- * tree. */
+/* Weighted rendezvous hashing: O(targets) per lookup, the choice for a few dozen to a few
+ * thousand targets (doc/rendezvous.md), so it is run up to 1000 targets. */
+static int rendezvous_build(void **tab, const lb_pool *pool, uint32_t n)
+{
+    (void)n;
+    return lb_rendezvous_build((lb_rendezvous **)tab, pool);
+}
+
+static uint32_t rendezvous_lookup(const void *tab, uint64_t h)
+{
+    return lb_rendezvous_lookup(tab, h);
+}
+
+static void rendezvous_free(void *tab)
+{
+    lb_rendezvous_free(tab);
+}
+
 static const struct selector SELECTORS[] = {
-    {"maglev", maglev_build, maglev_lookup, maglev_free},
-    {"ring", ring_build, ring_lookup, ring_free},
+    {"maglev", maglev_build, maglev_lookup, maglev_free, 0},
+    {"ring", ring_build, ring_lookup, ring_free, 0},
+    {"rendezvous", rendezvous_build, rendezvous_lookup, rendezvous_free, 1000},
 };
 #define NSEL (sizeof(SELECTORS) / sizeof(SELECTORS[0]))
+
+/* Whether selector k runs with this many targets. */
+static int sel_on(size_t k, uint32_t targets)
+{
+    return !SELECTORS[k].max_targets || targets <= SELECTORS[k].max_targets;
+}
 
 enum { E_PLAIN, E_RESILIENT, NECMP };
 enum { F_PROXY, F_L4, F_L4FT, NFWD };
@@ -332,6 +358,8 @@ static void rebuild(struct sim *s)
     }
     for (size_t k = 0; k < NSEL; k++) {
         void *t = NULL;
+        if (!sel_on(k, s->p.targets))
+            continue;
         rc = SELECTORS[k].build(&t, s->pool, s->p.targets);
         if (rc != 0)
             die(SELECTORS[k].name, rc);
@@ -355,7 +383,7 @@ static void new_flow(struct sim *s, struct flow *f, double now)
     for (int e = 0; e < NECMP; e++)
         f->node[e] = ecmp_lookup(s, e, f->rh);
     for (size_t k = 0; k < NSEL; k++)
-        f->t0[k] = SELECTORS[k].lookup(s->tab[k], f->th);
+        f->t0[k] = sel_on(k, s->p.targets) ? SELECTORS[k].lookup(s->tab[k], f->th) : 0;
     f->end = now - log(rnd01(&s->rng)) * s->p.life_s;
     f->chatty = rnd01(&s->rng) < s->p.chatty;
 }
@@ -385,7 +413,7 @@ static void eval_nodes(struct sim *s, int e)
         s->node_moves[e]++;
         for (size_t k = 0; k < NSEL; k++) {
             f->broken |= BIT(e, k, F_PROXY); /* a proxy's connection ends in the node */
-            if (f->lost & (1u << k))
+            if ((f->lost & (1u << k)) || !sel_on(k, s->p.targets))
                 continue;
             if (SELECTORS[k].lookup(s->tab[k], f->th) != f->t0[k])
                 f->broken |= BIT(e, k, F_L4FT); /* the new node picks another target */
@@ -399,7 +427,7 @@ static void eval_targets(struct sim *s)
     for (uint32_t i = 0; i < s->p.flows; i++) {
         struct flow *f = &s->fl[i];
         for (size_t k = 0; k < NSEL; k++) {
-            if (f->lost & (1u << k))
+            if ((f->lost & (1u << k)) || !sel_on(k, s->p.targets))
                 continue;
             if (s->gone[f->t0[k]]) {
                 f->lost |= (uint8_t)(1u << k);
@@ -561,7 +589,7 @@ static void run(const struct params *p)
                head, ECMP_NAMES[e], s.broken[e][0][F_PROXY] / denom, per_change,
                e == E_RESILIENT ? min_fill : 1.0);
         for (size_t k = 0; k < NSEL; k++)
-            for (int w = F_L4; w < NFWD; w++)
+            for (int w = F_L4; w < NFWD && sel_on(k, p->targets); w++)
                 printf("%s, \"ecmp\": \"%s\", \"selector\": \"%s\", \"forwarder\": \"%s\", "
                        "\"broken_share\": %.6f, \"target_moved_per_deploy\": %.5f, "
                        "\"lost_with_target_share\": %.6f}\n",
@@ -576,7 +604,8 @@ static void run(const struct params *p)
            p->nodes, p->targets, secs);
     fflush(stdout);
     for (size_t k = 0; k < NSEL; k++)
-        SELECTORS[k].free(s.tab[k]);
+        if (s.tab[k])
+            SELECTORS[k].free(s.tab[k]);
     lb_pool_free(s.pool);
     free(s.fl);
     free(s.tids);
