@@ -36,9 +36,9 @@ static void chk_result(struct lbf_app *app, struct lbf_target *t, int ok, uint64
     atomic_fetch_add_explicit(ok ? &t->checks_ok : &t->checks_failed, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(ok ? &app->st.checks_ok : &app->st.checks_failed, 1,
                               memory_order_relaxed);
-    (void)lb_balancer_report(app->bal, t->id, ok, now);
+    (void)lb_balancer_report(lbf_bal(app, t->pool), t->id, ok, now);
     uint64_t due = 0;
-    if (lb_balancer_next_check(app->bal, t->id, &due) != 0 || due <= now)
+    if (lb_balancer_next_check(lbf_bal(app, t->pool), t->id, &due) != 0 || due <= now)
         due = now + app->cfg.check_interval_ms;
     t->chk_due = due;
 }
