@@ -187,7 +187,45 @@ def metric(fwd, name):
     return fwd.metrics().get(name, 0)
 
 
+def check_config_errors():
+    """Bad pools and routes exit 2 with the reason, before anything starts."""
+    cases = [
+        (["--route", "a..example.com=default"], "bad route pattern 'a..example.com'"),
+        (["--route", "*.*.example.com=default"], "bad route pattern"),
+        (["--route", "api.example.com=nope"], "names pool 'nope'"),
+        (["--route", "x.com=default", "--route", "X.COM=default"], "given twice"),
+        (["--route", "x.com"], "PATTERN=POOL"),
+        (["--target", "a=127.0.0.1:9,pool=bad/name"], "bad pool name"),
+        (["--route", "none=default", "--sni-timeout", "0"], "sni_timeout"),
+    ]
+    for extra, want in cases:
+        p = subprocess.run([L.LBFWD, "--check-config", "--listen", "127.0.0.1:1"] + extra,
+                           capture_output=True, timeout=20)
+        L.check(p.returncode == 2 and want in p.stderr.decode(),
+                "%s: exit 2, '%s'" % (" ".join(extra), want))
+    d = tempfile.mkdtemp(prefix="lbfwd-sni-cfg-")
+    try:
+        for text, want in (("[pool api]\ncheck = tcp\n", "unknown pool setting 'check'"),
+                           ("[pool api]\nalgorithm = nope\n", "unknown algorithm 'nope'"),
+                           ("[pool a/b]\nseed = 1\n", "bad pool name")):
+            f = os.path.join(d, "c.ini")
+            with open(f, "w") as fh:
+                fh.write("listen = 127.0.0.1:1\n" + text)
+            p = subprocess.run([L.LBFWD, "--check-config", "--config", f], capture_output=True,
+                               timeout=20)
+            L.check(p.returncode == 2 and want in p.stderr.decode() and "c.ini:" in
+                    p.stderr.decode(), "file %r: exit 2, '%s'" % (text, want))
+        with open(os.path.join(d, "c.ini"), "w") as fh:
+            fh.write("listen = 127.0.0.1:1\nroute = *=api\n[pool api]\nalgorithm = wrr\n")
+        p = subprocess.run([L.LBFWD, "--check-config", "--config", os.path.join(d, "c.ini")],
+                           capture_output=True, timeout=20)
+        L.check(p.returncode == 0, "a route to a pool that only a [pool] section names is valid")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
+    check_config_errors()
     make_cert()
     api = [TlsBackend("api-1"), TlsBackend("api-2")]
     web = [TlsBackend("web-1")]
