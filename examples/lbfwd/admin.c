@@ -183,34 +183,35 @@ static void render_target_metrics(struct lbf_app *app, struct sbuf *b, struct lb
     free(states);
 }
 
-/* Pools (target groups) and SNI routes: one row per pool, per route pattern ever configured. */
+/* Pools (target groups) and SNI routes: one row per pool (its balancer's own counts, so a
+ * connection costs nothing more), per route pattern ever configured. */
 static void render_pool_metrics(struct lbf_app *app, struct sbuf *b)
 {
     static const struct {
         const char *name, *type, *help;
     } fam[] = {
-        {"lbfwd_pool_connections_total", "counter", "Connections sent to a target of the pool."},
-        {"lbfwd_pool_refused_total", "counter", "Connections refused: no target in the pool."},
+        {"lbfwd_pool_picks_total", "counter", "Targets picked in the pool (connections, retries)."},
+        {"lbfwd_pool_no_target_total", "counter", "Picks in the pool that found no target."},
         {"lbfwd_pool_targets", "gauge", "Targets registered in the pool's balancer."},
         {"lbfwd_pool_eligible_targets", "gauge", "Targets of the pool eligible now."},
     };
     int np = atomic_load(&app->n_pools);
+    lb_balancer_stats bs[LBF_MAX_POOLS];
+    for (int p = 0; p < np; p++) {
+        memset(&bs[p], 0, sizeof(bs[p]));
+        bs[p].struct_size = sizeof(bs[p]);
+        (void)lb_balancer_get_stats(app->pools[p].bal, &bs[p]);
+    }
     char lab[LBF_PATTERN_MAX + 32];
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
                   fam[f].type);
         for (int p = 0; p < np; p++) {
-            struct lbf_pool *pl = &app->pools[p];
-            lb_balancer_stats bs;
-            memset(&bs, 0, sizeof(bs));
-            bs.struct_size = sizeof(bs);
-            if (f >= 2)
-                (void)lb_balancer_get_stats(pl->bal, &bs);
-            uint64_t v = f == 0   ? LD(pl->conns)
-                         : f == 1 ? LD(pl->refused)
-                         : f == 2 ? bs.targets
-                                  : bs.eligible;
-            snprintf(lab, sizeof(lab), "{pool=\"%s\"}", pl->name);
+            uint64_t v = f == 0   ? bs[p].picks
+                         : f == 1 ? bs[p].no_target
+                         : f == 2 ? bs[p].targets
+                                  : bs[p].eligible;
+            snprintf(lab, sizeof(lab), "{pool=\"%s\"}", app->pools[p].name);
             stat_line(b, fam[f].name, "", NULL, lab, v);
         }
     }

@@ -981,6 +981,16 @@ static int section_header(struct ini_ctx *c, char *p, int cap)
     memcpy(c->section, p + 1, n);
     c->section[n] = '\0';
     c->section_line = c->line;
+    if (strncmp(c->section, "pool ", 5) == 0) {
+        const char *pn = c->section + 5;
+        while (*pn == ' ')
+            pn++;
+        if (find_pool(c->cfg, pn)) { /* two sections of one name would merge */
+            c->err_line = c->line;
+            fail(c->err, "duplicate [pool %s] section", pn);
+        }
+        return 0;
+    }
     if (strncmp(c->section, "target ", 7) != 0)
         return 0;
     const char *tn = c->section + 7;

@@ -486,7 +486,6 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
     lb_balancer *bal = lbf_bal(app, c->pool);
     int rc = lb_balancer_pick_ex(bal, &req, &id);
     if (rc != 0) {
-        count(&app->pools[c->pool].refused);
         if (rc == LB_E_BALANCER_TARGET_FULL) {
             count(&app->st.refused_full);
             conn_close(w, c, RST_CLIENT, "refused_target_full");
@@ -504,7 +503,6 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
         return;
     }
     atomic_fetch_add_explicit(&t->holders, 1, memory_order_acq_rel);
-    count(&app->pools[c->pool].conns);
     c->target_id = id;
     c->close_gen = atomic_load_explicit(&t->close_gen, memory_order_acquire);
     count(&t->conns);

@@ -333,8 +333,6 @@ struct lbf_pool {
     uint32_t algorithm; /* fixed at creation */
     uint32_t table_size;
     uint64_t seed;
-    _Atomic uint64_t conns;   /* connections that picked a target of this pool */
-    _Atomic uint64_t refused; /* connections routed here that found no target */
 };
 
 /* A route's counter, kept by pattern over reloads. */

@@ -207,7 +207,9 @@ def check_config_errors():
     try:
         for text, want in (("[pool api]\ncheck = tcp\n", "unknown pool setting 'check'"),
                            ("[pool api]\nalgorithm = nope\n", "unknown algorithm 'nope'"),
-                           ("[pool a/b]\nseed = 1\n", "bad pool name")):
+                           ("[pool a/b]\nseed = 1\n", "bad pool name"),
+                           ("[pool a]\nseed = 1\n[pool a]\nseed = 2\n",
+                            "duplicate [pool a] section")):
             f = os.path.join(d, "c.ini")
             with open(f, "w") as fh:
                 fh.write("listen = 127.0.0.1:1\n" + text)
@@ -355,10 +357,11 @@ def main():
                 m.get('lbfwd_route_connections_total{route="*.example.com"}', 0) >= 6 and
                 m.get('lbfwd_route_connections_total{route="none"}', 0) == 1,
                 "route counters: api.example.com, *.example.com, none")
-        L.check(m.get('lbfwd_pool_connections_total{pool="api"}', 0) >= 9 and
-                m.get('lbfwd_pool_connections_total{pool="plain"}', 0) == 1 and
+        L.check(m.get('lbfwd_pool_picks_total{pool="api"}', 0) >= 9 and
+                m.get('lbfwd_pool_picks_total{pool="plain"}', 0) == 1 and
                 m.get('lbfwd_pool_targets{pool="api"}', 0) == 2 and
-                m.get('lbfwd_pool_connections_total{pool="default"}', -1) == 0,
+                m.get('lbfwd_pool_eligible_targets{pool="web"}', 0) == 1 and
+                m.get('lbfwd_pool_picks_total{pool="default"}', -1) == 0,
                 "pool counters and per-pool target counts")
 
         # the admin API adds a target to an existing pool (only)
