@@ -842,6 +842,9 @@ static const struct {
     {"affinity", LBF_PSET_AFFINITY},
     {"table_size", LBF_PSET_TABLE_SIZE},
     {"seed", LBF_PSET_SEED},
+    {"check", LBF_PSET_CHECK},
+    {"check_interval", LBF_PSET_CHECK_INTERVAL},
+    {"check_timeout", LBF_PSET_CHECK_TIMEOUT},
 };
 
 static struct lbf_pool_conf *find_pool(struct lbf_config *cfg, const char *name)
@@ -864,7 +867,9 @@ int lbf_config_set_pool_key(struct lbf_config *cfg, const char *name, const char
             if (strcmp(pool_keys[i].key, key) == 0)
                 bit = pool_keys[i].bit;
     if (!bit)
-        return fail(err, "unknown pool setting '%s' (algorithm, affinity, table_size, seed)",
+        return fail(err,
+                    "unknown pool setting '%s' (algorithm, affinity, table_size, seed, check, "
+                    "check_interval, check_timeout)",
                     rawkey);
     struct lbf_pool_conf *p = find_pool(cfg, name);
     if (!p) {
@@ -885,8 +890,16 @@ int lbf_config_set_pool_key(struct lbf_config *cfg, const char *name, const char
         p->affinity_source = tmp.affinity_source;
     else if (bit == LBF_PSET_TABLE_SIZE)
         p->table_size = tmp.table_size;
-    else
+    else if (bit == LBF_PSET_SEED)
         p->seed = tmp.seed;
+    else if (bit == LBF_PSET_CHECK) {
+        p->check_kind = tmp.check_kind;
+        memcpy(p->check_path, tmp.check_path, sizeof(p->check_path));
+    } else if (bit == LBF_PSET_CHECK_INTERVAL) {
+        p->check_interval_ms = tmp.check_interval_ms;
+    } else {
+        p->check_timeout_ms = tmp.check_timeout_ms;
+    }
     return 0;
 }
 
@@ -901,6 +914,13 @@ void lbf_config_pool(const struct lbf_config *cfg, const char *name, struct lbf_
     out->affinity_source = (set & LBF_PSET_AFFINITY) ? p->affinity_source : cfg->affinity_source;
     out->table_size = (set & LBF_PSET_TABLE_SIZE) ? p->table_size : cfg->table_size;
     out->seed = (set & LBF_PSET_SEED) ? p->seed : cfg->seed;
+    const struct lbf_pool_conf *ck = (set & LBF_PSET_CHECK) ? p : NULL;
+    out->check_kind = ck ? ck->check_kind : cfg->check_kind;
+    memcpy(out->check_path, ck ? ck->check_path : cfg->check_path, sizeof(out->check_path));
+    out->check_interval_ms =
+        (set & LBF_PSET_CHECK_INTERVAL) ? p->check_interval_ms : cfg->check_interval_ms;
+    out->check_timeout_ms =
+        (set & LBF_PSET_CHECK_TIMEOUT) ? p->check_timeout_ms : cfg->check_timeout_ms;
 }
 
 /* ---- INI file ------------------------------------------------------------------------------ */
@@ -1224,6 +1244,13 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
         return fail(err, "send_proxy_crc32c needs send_proxy v2");
     if (cfg->check_timeout_ms == 0 || cfg->check_interval_ms == 0)
         return fail(err, "check_interval and check_timeout must be above zero");
+    for (int i = 0; i < cfg->n_pools; i++) {
+        struct lbf_pool_conf pc;
+        lbf_config_pool(cfg, cfg->pools[i].name, &pc);
+        if (pc.check_timeout_ms == 0 || pc.check_interval_ms == 0)
+            return fail(err, "pool %s: check_interval and check_timeout must be above zero",
+                        pc.name);
+    }
     if (cfg->connect_timeout_ms == 0 || cfg->proxy_timeout_ms == 0)
         return fail(err, "connect_timeout and proxy_timeout must be above zero");
     /* a route's pool must exist: a [pool] section, a target's pool, or "default" */
@@ -1452,7 +1479,8 @@ const char *lbf_usage_text(void)
            "                              name: a host name, *.suffix, * or none (no name, or\n"
            "                              not TLS); the longest match wins; no match: closed\n"
            "                              (repeatable; [pool NAME] sections set algorithm,\n"
-           "                              affinity, table_size, seed per pool)\n"
+           "                              affinity, table_size, seed, check, check_interval,\n"
+           "                              check_timeout per pool)\n"
            "  --sni-timeout D (5s)        time to read a whole ClientHello\n"
            "Timeouts (250ms, 2s, 5m; bare numbers are seconds):\n"
            "  --connect-timeout D (2s)  --idle-timeout D (5m)  --half-closed-timeout D (30s)\n"

@@ -65,7 +65,15 @@ struct lbf_target_conf {
 };
 
 /* A [pool NAME] section: the settings it gives; the others follow [lbfwd]'s. */
-enum { LBF_PSET_ALGORITHM = 1, LBF_PSET_AFFINITY = 2, LBF_PSET_TABLE_SIZE = 4, LBF_PSET_SEED = 8 };
+enum {
+    LBF_PSET_ALGORITHM = 1,
+    LBF_PSET_AFFINITY = 2,
+    LBF_PSET_TABLE_SIZE = 4,
+    LBF_PSET_SEED = 8,
+    LBF_PSET_CHECK = 16,
+    LBF_PSET_CHECK_INTERVAL = 32,
+    LBF_PSET_CHECK_TIMEOUT = 64
+};
 struct lbf_pool_conf {
     char name[LBF_NAME_MAX + 1];
     unsigned set; /* LBF_PSET_* */
@@ -73,6 +81,10 @@ struct lbf_pool_conf {
     int affinity_source;
     uint32_t table_size;
     uint64_t seed;
+    int check_kind;
+    char check_path[LBF_CHECK_PATH_MAX];
+    uint32_t check_interval_ms;
+    uint32_t check_timeout_ms;
 };
 
 /* `route = PATTERN=POOL`: PATTERN a host name, *.suffix, * or none. */
@@ -333,6 +345,11 @@ struct lbf_pool {
     uint32_t algorithm; /* fixed at creation */
     uint32_t table_size;
     uint64_t seed;
+    /* health checks (control thread; kind fixed at creation, the rest set again at reload) */
+    int check_kind;
+    char check_path[LBF_CHECK_PATH_MAX];
+    uint32_t check_interval_ms;
+    uint32_t check_timeout_ms;
 };
 
 /* A route's counter, kept by pattern over reloads. */

@@ -30,7 +30,7 @@ static int make_balancer(struct lbf_app *app, const struct lbf_config *cfg,
     bc.wait_for_checks = 0;
     bc.rise = cfg->rise;
     bc.fall = cfg->fall;
-    bc.check_interval_ms = cfg->check_interval_ms;
+    bc.check_interval_ms = pc->check_interval_ms;
     bc.deregistration_delay_ms =
         cfg->drain_timeout_ms ? cfg->drain_timeout_ms : LB_BALANCER_DRAIN_IMMEDIATE;
     bc.keep_connections_on_unhealthy = 1; /* flapping checks leave established flows alone */
@@ -52,6 +52,14 @@ static int make_balancer(struct lbf_app *app, const struct lbf_config *cfg,
     return 0;
 }
 
+/* The check settings a reload may change (read by the control thread only). */
+static void set_checks(struct lbf_pool *p, const struct lbf_pool_conf *pc)
+{
+    memcpy(p->check_path, pc->check_path, sizeof(p->check_path));
+    p->check_interval_ms = pc->check_interval_ms;
+    p->check_timeout_ms = pc->check_timeout_ms;
+}
+
 static int ensure(struct lbf_app *app, const struct lbf_config *cfg, const char *name, char *msg,
                   size_t cap)
 {
@@ -60,10 +68,12 @@ static int ensure(struct lbf_app *app, const struct lbf_config *cfg, const char 
     int i = lbf_pool_by_name(app, name);
     if (i >= 0) {
         struct lbf_pool *p = &app->pools[i];
-        if (p->algorithm != pc.algorithm || p->table_size != pc.table_size)
-            lbf_log("lbfwd: reload: a new algorithm or table_size of pool %s needs a restart; "
-                    "kept",
+        if (p->algorithm != pc.algorithm || p->table_size != pc.table_size ||
+            p->check_kind != pc.check_kind)
+            lbf_log("lbfwd: reload: a new algorithm, table_size or check kind of pool %s needs "
+                    "a restart; kept",
                     name);
+        set_checks(p, &pc);
         return 0;
     }
     int n = atomic_load_explicit(&app->n_pools, memory_order_relaxed);
@@ -76,6 +86,8 @@ static int ensure(struct lbf_app *app, const struct lbf_config *cfg, const char 
     p->algorithm = pc.algorithm;
     p->table_size = pc.table_size;
     p->seed = pc.seed;
+    p->check_kind = pc.check_kind;
+    set_checks(p, &pc);
     /* published after the record is whole: workers read pools below n_pools */
     atomic_store_explicit(&app->n_pools, n + 1, memory_order_release);
     return 0;

@@ -205,7 +205,7 @@ def check_config_errors():
                 "%s: exit 2, '%s'" % (" ".join(extra), want))
     d = tempfile.mkdtemp(prefix="lbfwd-sni-cfg-")
     try:
-        for text, want in (("[pool api]\ncheck = tcp\n", "unknown pool setting 'check'"),
+        for text, want in (("[pool api]\nrise = 2\n", "unknown pool setting 'rise'"),
                            ("[pool api]\nalgorithm = nope\n", "unknown algorithm 'nope'"),
                            ("[pool a/b]\nseed = 1\n", "bad pool name"),
                            ("[pool a]\nseed = 1\n[pool a]\nseed = 2\n",
@@ -240,7 +240,7 @@ def main():
         args += ["--target", "%s=%s,pool=web" % (b.name, b.addr)]
     args += ["--target", "plain-1=%s,pool=plain" % plain.addr]
     config = ("[lbfwd]\nroute = api.example.com=api\nroute = *.example.com=web\n"
-              "route = none=plain\n[pool api]\nalgorithm = wrr\n")
+              "route = none=plain\n[pool api]\nalgorithm = wrr\n[pool plain]\ncheck = none\n")
     fwd = L.Lbfwd(args, config=config)
     try:
         # /targets: every target with its pool
@@ -249,6 +249,15 @@ def main():
         L.check(ok and {n: t["pool"] for n, t in ts.items()} ==
                 {"api-1": "api", "api-2": "api", "web-1": "web", "plain-1": "plain"},
                 "/targets lists each target's pool, all healthy")
+
+        # per-pool checks: pool plain has `check = none`, the others check (tcp, 200ms)
+        def checks_ok(name):
+            return sum(v for k, v in fwd.metrics().items()
+                       if k.startswith('lbfwd_target_checks_ok_total{target="%s"' % name))
+
+        L.check(L.wait_until(lambda: checks_ok("api-1") >= 3, 10) and plain.health_hits == 0 and
+                checks_ok("plain-1") == 0 and fwd.targets()["plain-1"]["eligible"],
+                "pool api's targets are checked, pool plain's (check = none) never are")
 
         # Python ssl: the exact name beats the wildcard; the wildcard takes one or more labels
         seen = set()
@@ -406,7 +415,7 @@ def main():
         time.sleep(1.0)
         with open(fwd.config, "w") as f:
             f.write("[lbfwd]\nroute = api.example.com=api\nroute = *.example.com=api\n"
-                    "route = none=plain\n[pool api]\nalgorithm = wrr\n")
+                    "route = none=plain\n[pool api]\nalgorithm = wrr\n[pool plain]\ncheck = none\n")
         fwd.signal(signal.SIGHUP)
         L.check(L.wait_until(lambda: metric(fwd, 'lbfwd_reloads_total{result="ok"}') == 1, 10),
                 "reload done")
@@ -425,7 +434,7 @@ def main():
         with open(fwd.config, "w") as f:
             f.write("[lbfwd]\nroute = api.example.com=api\nroute = *.example.com=fresh\n"
                     "route = none=plain\ntarget = new-1=%s,pool=fresh\n[pool fresh]\n"
-                    "algorithm = ring\n" % extra.addr)
+                    "algorithm = ring\n[pool plain]\ncheck = none\n" % extra.addr)
         fwd.signal(signal.SIGHUP)
         L.check(L.wait_until(lambda: metric(fwd, 'lbfwd_reloads_total{result="ok"}') == 2, 10),
                 "second reload done")
