@@ -67,7 +67,8 @@ static const char *target_state(struct lbf_app *app, struct lbf_target *t, lb_ta
 {
     memset(ts, 0, sizeof(*ts));
     ts->struct_size = sizeof(*ts);
-    if (atomic_load(&t->gone) || lb_balancer_get_target_stats(app->bal, t->id, ts) != 0) {
+    if (atomic_load(&t->gone) ||
+        lb_balancer_get_target_stats(lbf_bal(app, t->pool), t->id, ts) != 0) {
         memset(ts, 0, sizeof(*ts));
         return "removed";
     }
@@ -182,6 +183,55 @@ static void render_target_metrics(struct lbf_app *app, struct sbuf *b, struct lb
     free(states);
 }
 
+/* Pools (target groups) and SNI routes: one row per pool (its balancer's own counts, so a
+ * connection costs nothing more), per route pattern ever configured. */
+static void render_pool_metrics(struct lbf_app *app, struct sbuf *b)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"lbfwd_pool_picks_total", "counter", "Targets picked in the pool (connections, retries)."},
+        {"lbfwd_pool_no_target_total", "counter", "Picks in the pool that found no target."},
+        {"lbfwd_pool_targets", "gauge", "Targets registered in the pool's balancer."},
+        {"lbfwd_pool_eligible_targets", "gauge", "Targets of the pool eligible now."},
+    };
+    int np = atomic_load(&app->n_pools);
+    lb_balancer_stats bs[LBF_MAX_POOLS];
+    for (int p = 0; p < np; p++) {
+        memset(&bs[p], 0, sizeof(bs[p]));
+        bs[p].struct_size = sizeof(bs[p]);
+        (void)lb_balancer_get_stats(app->pools[p].bal, &bs[p]);
+    }
+    char lab[LBF_PATTERN_MAX + 32];
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
+                  fam[f].type);
+        for (int p = 0; p < np; p++) {
+            uint64_t v = f == 0   ? bs[p].picks
+                         : f == 1 ? bs[p].no_target
+                         : f == 2 ? bs[p].targets
+                                  : bs[p].eligible;
+            snprintf(lab, sizeof(lab), "{pool=\"%s\"}", app->pools[p].name);
+            stat_line(b, fam[f].name, "", NULL, lab, v);
+        }
+    }
+    int nr = atomic_load(&app->n_route_stats);
+    sb_printf(b, "# HELP lbfwd_route_connections_total Connections an SNI route took, by "
+                 "pattern.\n# TYPE lbfwd_route_connections_total counter\n");
+    for (int r = 0; r < nr; r++) {
+        snprintf(lab, sizeof(lab), "{route=\"%s\"}", app->route_stats[r].pattern);
+        stat_line(b, "lbfwd_route_connections_total", "", NULL, lab, LD(app->route_stats[r].conns));
+    }
+    struct lbf_stats *s = &app->st;
+    sb_printf(b, "# HELP lbfwd_sni_closed_total Connections closed while reading the "
+                 "ClientHello, by reason.\n# TYPE lbfwd_sni_closed_total counter\n");
+    stat_line(b, "lbfwd_sni_closed_total", "", NULL, "{reason=\"unmatched\"}",
+              LD(s->sni_unmatched));
+    stat_line(b, "lbfwd_sni_closed_total", "", NULL, "{reason=\"malformed\"}",
+              LD(s->sni_malformed));
+    stat_line(b, "lbfwd_sni_closed_total", "", NULL, "{reason=\"timeout\"}", LD(s->sni_timeout));
+}
+
 char *lbf_render_metrics(struct lbf_app *app)
 {
     struct sbuf b = {0};
@@ -190,7 +240,7 @@ char *lbf_render_metrics(struct lbf_app *app)
     lb_balancer_stats bs;
     memset(&bs, 0, sizeof(bs));
     bs.struct_size = sizeof(bs);
-    (void)lb_balancer_get_stats(app->bal, &bs);
+    (void)lb_balancer_get_stats(lbf_bal(app, 0), &bs); /* the default pool's */
 
     stat_line(&b, "lbfwd_connections_accepted_total", "counter", "Client connections accepted.",
               NULL, LD(s->accepted));
@@ -273,6 +323,7 @@ char *lbf_render_metrics(struct lbf_app *app)
               "digests).",
               lab, 1);
 
+    render_pool_metrics(app, &b);
     struct lbf_target **ts = malloc(sizeof(*ts) * LBF_TARGETS_LISTED);
     pthread_mutex_lock(&app->reg.mu);
     stat_line(&b, "lbfwd_target_records", "gauge",
@@ -308,6 +359,7 @@ char *lbf_render_targets(struct lbf_app *app)
         cJSON_AddStringToObject(o, "name", t->name);
         cJSON_AddStringToObject(o, "addr", t->addr.text);
         cJSON_AddStringToObject(o, "zone", t->zone_name);
+        cJSON_AddStringToObject(o, "pool", app->pools[t->pool].name);
         cJSON_AddNumberToObject(o, "weight", atomic_load(&t->weight));
         cJSON_AddStringToObject(o, "state", state);
         cJSON_AddNumberToObject(o, "active", st.active);
@@ -330,9 +382,13 @@ int lbf_is_ready(struct lbf_app *app)
     lb_balancer_stats bs;
     memset(&bs, 0, sizeof(bs));
     bs.struct_size = sizeof(bs);
-    if (!atomic_load(&app->listening) || lb_balancer_get_stats(app->bal, &bs) != 0)
+    if (!atomic_load(&app->listening))
         return 0;
-    return bs.eligible > 0;
+    int np = atomic_load(&app->n_pools);
+    for (int p = 0; p < np; p++) /* ready when some pool can take a connection */
+        if (lb_balancer_get_stats(lbf_bal(app, (uint32_t)p), &bs) == 0 && bs.eligible > 0)
+            return 1;
+    return 0;
 }
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
@@ -655,6 +711,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
         memset(&tc, 0, sizeof(tc));
         lbf_strlcpy(tc.name, req.name, sizeof(tc.name));
         lbf_strlcpy(tc.zone, req.zone, sizeof(tc.zone));
+        lbf_strlcpy(tc.pool, req.pool, sizeof(tc.pool));
         tc.addr = req.addr;
         tc.weight = req.weight;
         rc = lbf_target_add(app, &tc, msg, sizeof(msg));
@@ -674,11 +731,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
         if (!t)
             rc = -ENOENT;
         else if (req.action == LBF_ADMIN_DRAIN)
-            rc = lb_balancer_drain(app->bal, t->id, now);
+            rc = lb_balancer_drain(lbf_bal(app, t->pool), t->id, now);
         else if (req.action == LBF_ADMIN_UNDRAIN)
-            rc = lb_balancer_undrain(app->bal, t->id, now);
+            rc = lb_balancer_undrain(lbf_bal(app, t->pool), t->id, now);
         else {
-            rc = lb_balancer_set_weight(app->bal, t->id, req.weight, now);
+            rc = lb_balancer_set_weight(lbf_bal(app, t->pool), t->id, req.weight, now);
             if (rc == 0)
                 atomic_store(&t->weight, req.weight);
         }

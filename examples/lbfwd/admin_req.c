@@ -101,9 +101,9 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
         }
         if (!is_post)
             return bad(msg, cap, 405, "method not allowed (GET, POST)");
-        static const char *const allowed[] = {"name", "addr", "weight", "zone"};
-        if (!only_keys(args, n_args, allowed, 4))
-            return bad(msg, cap, 400, "unknown argument (name, addr, weight, zone)");
+        static const char *const allowed[] = {"name", "addr", "weight", "zone", "pool"};
+        if (!only_keys(args, n_args, allowed, 5))
+            return bad(msg, cap, 400, "unknown argument (name, addr, weight, zone, pool)");
         const char *name = arg(args, n_args, "name", &dup);
         if (!name || dup || !lbf_valid_target_name(name))
             return bad(msg, cap, 400, "missing or bad name (" LBF_TARGET_NAME_RULE ")");
@@ -133,6 +133,10 @@ int lbf_admin_parse(const char *method, const char *path, const struct lbf_kv *a
                 return bad(msg, cap, 400, "bad zone name");
             lbf_strlcpy(out->zone, z, sizeof(out->zone));
         }
+        const char *pl = arg(args, n_args, "pool", &dup);
+        if (pl && (dup || !lbf_valid_name(pl)))
+            return bad(msg, cap, 400, "bad pool name");
+        lbf_strlcpy(out->pool, pl ? pl : LBF_DEFAULT_POOL, sizeof(out->pool));
         return 0;
     }
     if (!lbf_valid_target_name(seg[1]))

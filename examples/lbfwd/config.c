@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lb/maglev.h"
+#include "lb/tls.h"
 #include "lb/pool.h"
 #include "lbfwd.h"
 
@@ -40,6 +42,7 @@ void lbf_config_init(struct lbf_config *cfg)
     cfg->idle_timeout_ms = 300000;
     cfg->half_closed_timeout_ms = 30000;
     cfg->proxy_timeout_ms = 3000;
+    cfg->sni_timeout_ms = 5000;
     cfg->drain_timeout_ms = 300000;
     cfg->retries = 2;
     cfg->check_kind = LBF_CHECK_TCP;
@@ -274,6 +277,12 @@ static int target_option(struct lbf_target_conf *t, const char *key, const char 
             return snprintf(msg, cap, "bad check_port '%s' (1..65535)", value), -1;
         return 0;
     }
+    if (strcmp(key, "pool") == 0) {
+        if (!lbf_valid_name(value))
+            return snprintf(msg, cap, "bad pool name '%s' ([A-Za-z0-9._-], 1..64)", value), -1;
+        lbf_strlcpy(t->pool, value, sizeof(t->pool));
+        return 0;
+    }
     snprintf(msg, cap, "unknown target option '%s'", key);
     return -1;
 }
@@ -282,6 +291,7 @@ static void target_defaults(struct lbf_target_conf *t)
 {
     memset(t, 0, sizeof(*t));
     t->weight = 1;
+    lbf_strlcpy(t->pool, LBF_DEFAULT_POOL, sizeof(t->pool));
 }
 
 int lbf_parse_target_spec(const char *spec, struct lbf_target_conf *out, char *msg, size_t cap)
@@ -700,6 +710,34 @@ static int set_user(struct lbf_config *cfg, const struct setting *s, const char 
     return 0;
 }
 
+/* `route = PATTERN=POOL`: PATTERN a host name, *.suffix, * (any name) or none (no name, or
+ * not TLS); checked by liblb's lb_tls_host_pattern_check(). */
+static int set_route(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
+                     struct lbf_cfg_error *err)
+{
+    (void)s;
+    (void)line;
+    const char *eq = strrchr(value, '=');
+    if (!eq)
+        return fail(err, "bad route '%s' (PATTERN=POOL)", value);
+    size_t n = (size_t)(eq - value);
+    struct lbf_route_conf r;
+    if (copy_token(r.pattern, sizeof(r.pattern), value, n) != 0 || n == 0)
+        return fail(err, "bad route pattern in '%s' (a host name, *.suffix, * or none)", value);
+    if (strcmp(r.pattern, "none") != 0 && lb_tls_host_pattern_check(r.pattern) != LB_OK)
+        return fail(err, "bad route pattern '%s' (a host name, *.suffix, * or none)", r.pattern);
+    if (!lbf_valid_name(eq + 1))
+        return fail(err, "bad pool name '%s' in route ([A-Za-z0-9._-], 1..64)", eq + 1);
+    lbf_strlcpy(r.pool, eq + 1, sizeof(r.pool));
+    for (int i = 0; i < cfg->n_routes; i++)
+        if (strcasecmp(cfg->routes[i].pattern, r.pattern) == 0)
+            return fail(err, "route pattern '%s' given twice", r.pattern);
+    if (cfg->n_routes >= LBF_MAX_ROUTES)
+        return fail(err, "too many routes (at most %d)", LBF_MAX_ROUTES);
+    cfg->routes[cfg->n_routes++] = r;
+    return 0;
+}
+
 #define CFG_OFF(field) offsetof(struct lbf_config, field)
 static const struct setting settings[] = {
     /* listening and workers */
@@ -722,11 +760,14 @@ static const struct setting settings[] = {
     {"eject_after", set_u32, CFG_OFF(eject_after), 0, 1000, "0..1000; 0 is off"},
     {"max_eject_percent", set_u32, CFG_OFF(max_eject_percent), 1, 100, "1..100"},
     {"fail_closed", set_bool, CFG_OFF(fail_closed), 0, 0, NULL},
+    /* SNI routes to pools */
+    {"route", set_route, 0, 0, 0, NULL},
     /* timeouts */
     {"connect_timeout", set_duration, CFG_OFF(connect_timeout_ms), 0, 0, NULL},
     {"idle_timeout", set_duration, CFG_OFF(idle_timeout_ms), 0, 0, NULL},
     {"half_closed_timeout", set_duration, CFG_OFF(half_closed_timeout_ms), 0, 0, NULL},
     {"proxy_timeout", set_duration, CFG_OFF(proxy_timeout_ms), 0, 0, NULL},
+    {"sni_timeout", set_duration, CFG_OFF(sni_timeout_ms), 0, 600000, "10m"},
     {"drain_timeout", set_duration, CFG_OFF(drain_timeout_ms), 0, 3600000, "60m"},
     {"announce_delay", set_duration, CFG_OFF(announce_delay_ms), 0, 600000, "10m"},
     /* PROXY protocol */
@@ -788,6 +829,98 @@ int lbf_config_set_target_key(struct lbf_config *cfg, const char *name, const ch
     if (target_option(t, key, value ? value : "", msg, sizeof(msg)) != 0)
         return fail(err, "%s", msg);
     return 0;
+}
+
+/* ---- [pool NAME] sections ------------------------------------------------------------------
+ * The selection settings of [lbfwd] that a pool may give its own way; each is parsed by the
+ * same setter as in [lbfwd] (into a scratch configuration), so the grammar and errors agree. */
+static const struct {
+    const char *key;
+    unsigned bit;
+} pool_keys[] = {
+    {"algorithm", LBF_PSET_ALGORITHM},
+    {"affinity", LBF_PSET_AFFINITY},
+    {"table_size", LBF_PSET_TABLE_SIZE},
+    {"seed", LBF_PSET_SEED},
+    {"check", LBF_PSET_CHECK},
+    {"check_interval", LBF_PSET_CHECK_INTERVAL},
+    {"check_timeout", LBF_PSET_CHECK_TIMEOUT},
+};
+
+static struct lbf_pool_conf *find_pool(struct lbf_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->n_pools; i++)
+        if (strcmp(cfg->pools[i].name, name) == 0)
+            return &cfg->pools[i];
+    return NULL;
+}
+
+int lbf_config_set_pool_key(struct lbf_config *cfg, const char *name, const char *rawkey,
+                            const char *value, struct lbf_cfg_error *err)
+{
+    char key[64];
+    if (!lbf_valid_name(name))
+        return fail(err, "bad pool name '%s' ([A-Za-z0-9._-], 1..64)", name);
+    unsigned bit = 0;
+    if (canon_key(rawkey, key, sizeof(key)) == 0)
+        for (size_t i = 0; i < sizeof(pool_keys) / sizeof(pool_keys[0]); i++)
+            if (strcmp(pool_keys[i].key, key) == 0)
+                bit = pool_keys[i].bit;
+    if (!bit)
+        return fail(err,
+                    "unknown pool setting '%s' (algorithm, affinity, table_size, seed, check, "
+                    "check_interval, check_timeout)",
+                    rawkey);
+    struct lbf_pool_conf *p = find_pool(cfg, name);
+    if (!p) {
+        if (cfg->n_pools >= LBF_MAX_POOLS)
+            return fail(err, "too many pools (at most %d)", LBF_MAX_POOLS);
+        p = &cfg->pools[cfg->n_pools++];
+        memset(p, 0, sizeof(*p));
+        lbf_strlcpy(p->name, name, sizeof(p->name));
+    }
+    static struct lbf_config tmp; /* large; configuration parsing is single-threaded */
+    lbf_config_init(&tmp);
+    if (lbf_config_set(&tmp, key, value, 0, err) != 0)
+        return -1;
+    p->set |= bit;
+    if (bit == LBF_PSET_ALGORITHM)
+        p->algorithm = tmp.algorithm;
+    else if (bit == LBF_PSET_AFFINITY)
+        p->affinity_source = tmp.affinity_source;
+    else if (bit == LBF_PSET_TABLE_SIZE)
+        p->table_size = tmp.table_size;
+    else if (bit == LBF_PSET_SEED)
+        p->seed = tmp.seed;
+    else if (bit == LBF_PSET_CHECK) {
+        p->check_kind = tmp.check_kind;
+        memcpy(p->check_path, tmp.check_path, sizeof(p->check_path));
+    } else if (bit == LBF_PSET_CHECK_INTERVAL) {
+        p->check_interval_ms = tmp.check_interval_ms;
+    } else {
+        p->check_timeout_ms = tmp.check_timeout_ms;
+    }
+    return 0;
+}
+
+void lbf_config_pool(const struct lbf_config *cfg, const char *name, struct lbf_pool_conf *out)
+{
+    const struct lbf_pool_conf *p = find_pool((struct lbf_config *)cfg, name);
+    memset(out, 0, sizeof(*out));
+    lbf_strlcpy(out->name, name, sizeof(out->name));
+    unsigned set = p ? p->set : 0;
+    out->set = set;
+    out->algorithm = (set & LBF_PSET_ALGORITHM) ? p->algorithm : cfg->algorithm;
+    out->affinity_source = (set & LBF_PSET_AFFINITY) ? p->affinity_source : cfg->affinity_source;
+    out->table_size = (set & LBF_PSET_TABLE_SIZE) ? p->table_size : cfg->table_size;
+    out->seed = (set & LBF_PSET_SEED) ? p->seed : cfg->seed;
+    const struct lbf_pool_conf *ck = (set & LBF_PSET_CHECK) ? p : NULL;
+    out->check_kind = ck ? ck->check_kind : cfg->check_kind;
+    memcpy(out->check_path, ck ? ck->check_path : cfg->check_path, sizeof(out->check_path));
+    out->check_interval_ms =
+        (set & LBF_PSET_CHECK_INTERVAL) ? p->check_interval_ms : cfg->check_interval_ms;
+    out->check_timeout_ms =
+        (set & LBF_PSET_CHECK_TIMEOUT) ? p->check_timeout_ms : cfg->check_timeout_ms;
 }
 
 /* ---- INI file ------------------------------------------------------------------------------ */
@@ -868,6 +1001,16 @@ static int section_header(struct ini_ctx *c, char *p, int cap)
     memcpy(c->section, p + 1, n);
     c->section[n] = '\0';
     c->section_line = c->line;
+    if (strncmp(c->section, "pool ", 5) == 0) {
+        const char *pn = c->section + 5;
+        while (*pn == ' ')
+            pn++;
+        if (find_pool(c->cfg, pn)) { /* two sections of one name would merge */
+            c->err_line = c->line;
+            fail(c->err, "duplicate [pool %s] section", pn);
+        }
+        return 0;
+    }
     if (strncmp(c->section, "target ", 7) != 0)
         return 0;
     const char *tn = c->section + 7;
@@ -939,8 +1082,14 @@ static int ini_handler_fn(void *user, const char *truncated, const char *name, c
         else
             rc = lbf_config_set_target_key(c->cfg, decoded, name, value, c->section_line,
                                            c->err);
+    } else if (strncmp(section, "pool ", 5) == 0) {
+        const char *pn = section + 5;
+        while (*pn == ' ')
+            pn++;
+        rc = lbf_config_set_pool_key(c->cfg, pn, name, value, c->err);
     } else {
-        rc = fail(c->err, "unknown section [%s] (expected [lbfwd] or [target NAME])", section);
+        rc = fail(c->err, "unknown section [%s] (expected [lbfwd], [target NAME] or [pool NAME])",
+                  section);
     }
     if (rc != 0)
         c->err_line = c->line;
@@ -1095,8 +1244,46 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
         return fail(err, "send_proxy_crc32c needs send_proxy v2");
     if (cfg->check_timeout_ms == 0 || cfg->check_interval_ms == 0)
         return fail(err, "check_interval and check_timeout must be above zero");
+    for (int i = 0; i < cfg->n_pools; i++) {
+        struct lbf_pool_conf pc;
+        lbf_config_pool(cfg, cfg->pools[i].name, &pc);
+        if (pc.check_timeout_ms == 0 || pc.check_interval_ms == 0)
+            return fail(err, "pool %s: check_interval and check_timeout must be above zero",
+                        pc.name);
+    }
     if (cfg->connect_timeout_ms == 0 || cfg->proxy_timeout_ms == 0)
         return fail(err, "connect_timeout and proxy_timeout must be above zero");
+    /* a route's pool must exist: a [pool] section, a target's pool, or "default" */
+    for (int r = 0; r < cfg->n_routes; r++) {
+        const char *pn = cfg->routes[r].pool;
+        int known = strcmp(pn, LBF_DEFAULT_POOL) == 0 || find_pool((struct lbf_config *)cfg, pn);
+        for (int i = 0; !known && i < cfg->n_targets; i++)
+            known = strcmp(cfg->targets[i].pool, pn) == 0;
+        if (!known)
+            return fail(err, "route '%s' names pool '%s', which no target or [pool] section has",
+                        cfg->routes[r].pattern, pn);
+    }
+    {
+        /* every distinct pool gets a balancer: at most LBF_MAX_POOLS */
+        char names[LBF_MAX_POOLS][LBF_NAME_MAX + 1];
+        int n = 0;
+        const char *pn;
+        for (int i = -1; i < cfg->n_pools + cfg->n_targets; i++) {
+            pn = i < 0              ? LBF_DEFAULT_POOL
+                 : i < cfg->n_pools ? cfg->pools[i].name
+                                    : cfg->targets[i - cfg->n_pools].pool;
+            int seen = 0;
+            for (int k = 0; k < n && !seen; k++)
+                seen = strcmp(names[k], pn) == 0;
+            if (seen)
+                continue;
+            if (n >= LBF_MAX_POOLS)
+                return fail(err, "too many pools (at most %d)", LBF_MAX_POOLS);
+            lbf_strlcpy(names[n++], pn, sizeof(names[0]));
+        }
+    }
+    if (cfg->n_routes && cfg->sni_timeout_ms == 0)
+        return fail(err, "sni_timeout must be above zero");
     for (int i = 0; i < cfg->n_targets; i++) {
         const struct lbf_target_conf *t = &cfg->targets[i];
         if (t->addr.len == 0)
@@ -1259,7 +1446,7 @@ int lbf_config_load(struct lbf_config *cfg, int argc, char **argv, struct lbf_cl
 const char *lbf_usage_text(void)
 {
     return "usage: lbfwd [--config FILE] [--listen ADDR:PORT]... [--target "
-           "NAME=ADDR:PORT[,weight=W][,zone=Z][,maxconn=N][,check_port=P]]...\n"
+           "NAME=ADDR:PORT[,weight=W][,zone=Z][,maxconn=N][,check_port=P][,pool=POOL]]...\n"
            "             [options]\n"
            "       lbfwd --check-config [--config FILE] [options]\n"
            "       lbfwd --demo\n"
@@ -1287,6 +1474,14 @@ const char *lbf_usage_text(void)
            "  --eject-after N             eject a target after N failed connects (default off);\n"
            "  --max-eject-percent P       at most P % of the targets ejected at once (10)\n"
            "  --fail-closed               no healthy target: refuse (default: fail open)\n"
+           "Target groups and SNI routes:\n"
+           "  --route PATTERN=POOL        route TLS connections by their ClientHello's server\n"
+           "                              name: a host name, *.suffix, * or none (no name, or\n"
+           "                              not TLS); the longest match wins; no match: closed\n"
+           "                              (repeatable; [pool NAME] sections set algorithm,\n"
+           "                              affinity, table_size, seed, check, check_interval,\n"
+           "                              check_timeout per pool)\n"
+           "  --sni-timeout D (5s)        time to read a whole ClientHello\n"
            "Timeouts (250ms, 2s, 5m; bare numbers are seconds):\n"
            "  --connect-timeout D (2s)  --idle-timeout D (5m)  --half-closed-timeout D (30s)\n"
            "  --proxy-timeout D (3s)    --drain-timeout D (300s)\n"

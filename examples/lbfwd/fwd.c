@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lb/hash.h"
+#include "lb/tls.h"
 #include "lbfwd.h"
 
 #define PIPE_CAP   (64 * 1024) /* bytes moved per splice */
@@ -26,8 +27,10 @@
 #define TAG_EVFD   1
 #define TAG_LISTEN 16 /* + listener index */
 
-enum { ST_PROXY_WAIT = 1, ST_CONNECTING, ST_ESTABLISHED, ST_DEAD };
-enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_DELACK, TM_COUNT, TM_NONE = 255 };
+#define SNI_PEEK (LB_TLS_DEFAULT_MAX_HELLO + 1024) /* hello records read at most (peeked) */
+
+enum { ST_PROXY_WAIT = 1, ST_SNI_WAIT, ST_CONNECTING, ST_ESTABLISHED, ST_DEAD };
+enum { TM_PROXY = 0, TM_CONNECT, TM_IDLE, TM_HALF, TM_DELACK, TM_SNI, TM_COUNT, TM_NONE = 255 };
 
 /* flags: per side s (0 client, 1 target) */
 #define F_R(s)      (1u << (0 + (s)))  /* readable */
@@ -66,6 +69,7 @@ struct conn {
     uint8_t state;
     uint8_t timer;
     uint8_t lidx;
+    uint8_t pool; /* index in app->pools (0: default) */
     struct lbf_ep client, server;
 };
 
@@ -95,6 +99,9 @@ struct lbf_worker {
     _Atomic uint64_t epoch_seen; /* app->live_epoch at the start of this turn */
     int listening;
     uint8_t *scratch;
+    uint8_t *sni_buf;     /* SNI_PEEK bytes: a hello's records, peeked (the worker's, not a
+                           * connection's: each read decodes from the start) */
+    uint8_t *sni_scratch; /* LB_TLS_DEFAULT_MAX_HELLO: a fragmented hello reassembled */
 };
 
 static _Atomic uint32_t g_close_seq;
@@ -140,6 +147,8 @@ static uint32_t timer_ms(const struct lbf_live *lv, int which)
     switch (which) {
     case TM_PROXY:
         return lv->proxy_timeout_ms;
+    case TM_SNI:
+        return lv->sni_timeout_ms;
     case TM_CONNECT:
         return lv->connect_timeout_ms;
     case TM_IDLE:
@@ -343,7 +352,7 @@ static void release_target(struct lbf_worker *w, struct conn *c)
     if (c->target_id == LB_NO_TARGET)
         return;
     struct lbf_target *t = lbf_target_get(w->app, c->target_id);
-    lb_balancer_release(w->app->bal, c->target_id, w->now);
+    lb_balancer_release(lbf_bal(w->app, c->pool), c->target_id, w->now);
     if (t) {
         atomic_fetch_add_explicit(&t->bytes_in, c->bytes[0], memory_order_relaxed);
         atomic_fetch_add_explicit(&t->bytes_out, c->bytes[1], memory_order_relaxed);
@@ -415,18 +424,19 @@ static uint64_t flow_hash(const struct lbf_live *lv, const struct conn *c)
     uint64_t h = 0;
     if (!lbf_ep_to_sockaddr(&c->client, &src))
         return 0;
-    if (lv->affinity_source) {
-        if (lb_hash_src_sockaddr((struct sockaddr *)&src, lv->seed, &h) != 0)
+    uint64_t seed = lv->pool_seed[c->pool];
+    if (lv->pool_affinity[c->pool]) {
+        if (lb_hash_src_sockaddr((struct sockaddr *)&src, seed, &h) != 0)
             h = 0;
         return h;
     }
     if (!lbf_ep_to_sockaddr(&c->server, &dst) || c->server.family != c->client.family) {
-        if (lb_hash_src_sockaddr((struct sockaddr *)&src, lv->seed, &h) != 0)
+        if (lb_hash_src_sockaddr((struct sockaddr *)&src, seed, &h) != 0)
             h = 0;
         return h;
     }
-    if (lb_hash_flow_sockaddr((struct sockaddr *)&src, (struct sockaddr *)&dst, IPPROTO_TCP,
-                              lv->seed, &h) != 0)
+    if (lb_hash_flow_sockaddr((struct sockaddr *)&src, (struct sockaddr *)&dst, IPPROTO_TCP, seed,
+                              &h) != 0)
         h = 0;
     return h;
 }
@@ -441,8 +451,9 @@ static void connect_failed(struct lbf_worker *w, struct conn *c, int timed_out)
         count(&t->connect_failures);
         atomic_store_explicit(&t->passive_failing, 1, memory_order_relaxed);
     }
-    (void)lb_balancer_report_passive(app->bal, c->target_id, 0, w->now);
-    lb_balancer_release(app->bal, c->target_id, w->now);
+    lb_balancer *bal = lbf_bal(app, c->pool);
+    (void)lb_balancer_report_passive(bal, c->target_id, 0, w->now);
+    lb_balancer_release(bal, c->target_id, w->now);
     if (t)
         unhold(t);
     if (c->n_excl < LBF_MAX_RETRIES + 1)
@@ -472,7 +483,8 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
     req.flow_hash = flow_hash(lv, c);
     req.n_exclude = c->n_excl;
     req.exclude = c->n_excl ? c->excl : NULL;
-    int rc = lb_balancer_pick_ex(app->bal, &req, &id);
+    lb_balancer *bal = lbf_bal(app, c->pool);
+    int rc = lb_balancer_pick_ex(bal, &req, &id);
     if (rc != 0) {
         if (rc == LB_E_BALANCER_TARGET_FULL) {
             count(&app->st.refused_full);
@@ -486,7 +498,7 @@ static void start_connect(struct lbf_worker *w, struct conn *c)
     }
     struct lbf_target *t = lbf_target_get(app, id);
     if (!t) { /* cannot happen: records are published before the balancer knows their id */
-        lb_balancer_release(app->bal, id, w->now);
+        lb_balancer_release(bal, id, w->now);
         conn_close(w, c, RST_CLIENT, "error");
         return;
     }
@@ -533,7 +545,7 @@ static void connect_done(struct lbf_worker *w, struct conn *c)
     struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
     struct lbf_target *t = lbf_target_get(app, c->target_id);
     if (t && atomic_exchange_explicit(&t->passive_failing, 0, memory_order_relaxed))
-        (void)lb_balancer_report_passive(app->bal, c->target_id, 1, w->now);
+        (void)lb_balancer_report_passive(lbf_bal(app, c->pool), c->target_id, 1, w->now);
     c->state = ST_ESTABLISHED;
     c->flags |= F_W(1);
     if (lv->send_proxy) {
@@ -573,6 +585,66 @@ static void delack_expired(struct lbf_worker *w, struct conn *c)
         quickack(c->fd[s], 1);
     }
     tl_touch(w, c, (c->flags & (F_SHUT(0) | F_SHUT(1))) ? TM_HALF : TM_IDLE);
+}
+
+/* ---- SNI routes: the ClientHello picks the pool ---------------------------------------------
+ * The hello is peeked, never consumed: every byte stays in the client's socket and is relayed
+ * to the target unchanged. Each read decodes from the start (liblb's decoder keeps no state),
+ * with the worker's buffers: a connection waiting for its hello holds nothing but its socket. */
+static int routing(const struct lbf_live *lv)
+{
+    return lv->n_routes > 0 || lv->none_route >= 0;
+}
+
+static void sni_read(struct lbf_worker *w, struct conn *c)
+{
+    struct lbf_app *app = w->app;
+    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    ssize_t n = recv(c->fd[0], w->sni_buf, SNI_PEEK, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        conn_close(w, c, RST_CLIENT, n == 0 ? "client_closed" : "client_reset");
+        return;
+    }
+    lb_tls_hello h;
+    lb_tls_hello_init(&h, sizeof(h));
+    size_t need = 0;
+    int r = lb_tls_decode(w->sni_buf, (size_t)n, NULL, w->sni_scratch, LB_TLS_DEFAULT_MAX_HELLO, &h,
+                          &need);
+    if (r == LB_E_NEED_MORE && n < SNI_PEEK && !(c->flags & F_HUP(0)))
+        return; /* wait for more; the SNI timer bounds it */
+    int route = -1;
+    if (r == LB_E_TLS_NOT_TLS || (r > 0 && !h.sni_present)) {
+        route = lv->none_route;
+    } else if (r <= 0) { /* malformed, too large, or the client ended inside its hello */
+        count(&app->st.sni_malformed);
+        conn_close(w, c, RST_CLIENT, "sni_malformed");
+        return;
+    } else if (h.sni_error == LB_OK) {
+        size_t k = 0;
+        if (lb_tls_host_match(lv->route_pat, (size_t)lv->n_routes, (const char *)h.sni, h.sni_len,
+                              &k) == LB_OK)
+            route = (int)k;
+    } /* an invalid name or an IP literal: no route takes it */
+    if (route < 0) {
+        count(&app->st.sni_unmatched);
+        conn_close(w, c, RST_CLIENT, "sni_unmatched");
+        return;
+    }
+    c->pool = lv->route_pool[route];
+    count(&app->route_stats[lv->route_stat[route]].conns);
+    c->flags |= F_R(0);
+    start_connect(w, c);
+}
+
+/* `readable`: bytes after a PROXY header are already there. */
+static void sni_begin(struct lbf_worker *w, struct conn *c, int readable)
+{
+    c->state = ST_SNI_WAIT;
+    tl_touch(w, c, TM_SNI);
+    if (readable)
+        sni_read(w, c);
 }
 
 /* ---- PROXY header from trusted sources; none allowed from others --------------------------- */
@@ -617,6 +689,11 @@ static void proxy_read(struct lbf_worker *w, struct conn *c)
     }
     if (n > r)
         c->flags |= F_R(0);
+    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    if (routing(lv)) {
+        sni_begin(w, c, n > r);
+        return;
+    }
     start_connect(w, c);
 }
 
@@ -805,6 +882,10 @@ static void conn_event(struct lbf_worker *w, struct conn *c, int side, uint32_t 
             proxy_read(w, c);
             return;
         }
+        if (c->state == ST_SNI_WAIT) {
+            sni_read(w, c);
+            return;
+        }
         if (c->state == ST_CONNECTING) {
             if (ev & EPOLLERR) {
                 count(&w->app->st.resets);
@@ -961,6 +1042,10 @@ static void conn_begin(struct lbf_worker *w, const struct lbf_live *lv, struct c
     }
     if (lv->n_accept_proxy)
         c->flags |= F_UNCHECKED;
+    if (routing(lv)) {
+        sni_begin(w, c, 0);
+        return;
+    }
     start_connect(w, c);
 }
 
@@ -1004,6 +1089,10 @@ static void expire(struct lbf_worker *w)
             case TM_PROXY:
                 count(&w->app->st.proxy_timeout);
                 conn_close(w, c, RST_CLIENT, "proxy_timeout");
+                break;
+            case TM_SNI:
+                count(&w->app->st.sni_timeout);
+                conn_close(w, c, RST_CLIENT, "sni_timeout");
                 break;
             case TM_CONNECT:
                 connect_failed(w, c, 1);
@@ -1186,7 +1275,9 @@ int lbf_workers_start(struct lbf_app *app)
         w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         w->scratch = malloc(MAX_HDR);
-        if (w->ep < 0 || w->evfd < 0 || !w->scratch) {
+        w->sni_buf = malloc(SNI_PEEK);
+        w->sni_scratch = malloc(LB_TLS_DEFAULT_MAX_HELLO);
+        if (w->ep < 0 || w->evfd < 0 || !w->scratch || !w->sni_buf || !w->sni_scratch) {
             lbf_log("lbfwd: worker setup: %s", strerror(errno));
             return -1;
         }
@@ -1282,6 +1373,8 @@ void lbf_workers_join(struct lbf_app *app)
         if (w->reserve_fd >= 0)
             close(w->reserve_fd);
         free(w->scratch);
+        free(w->sni_buf);
+        free(w->sni_scratch);
     }
     free(app->workers);
     app->workers = NULL;

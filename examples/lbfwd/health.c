@@ -36,10 +36,10 @@ static void chk_result(struct lbf_app *app, struct lbf_target *t, int ok, uint64
     atomic_fetch_add_explicit(ok ? &t->checks_ok : &t->checks_failed, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(ok ? &app->st.checks_ok : &app->st.checks_failed, 1,
                               memory_order_relaxed);
-    (void)lb_balancer_report(app->bal, t->id, ok, now);
+    (void)lb_balancer_report(lbf_bal(app, t->pool), t->id, ok, now);
     uint64_t due = 0;
-    if (lb_balancer_next_check(app->bal, t->id, &due) != 0 || due <= now)
-        due = now + app->cfg.check_interval_ms;
+    if (lb_balancer_next_check(lbf_bal(app, t->pool), t->id, &due) != 0 || due <= now)
+        due = now + app->pools[t->pool].check_interval_ms;
     t->chk_due = due;
 }
 
@@ -53,12 +53,13 @@ static void chk_start(struct lbf_app *app, struct lbf_target *t, int epfd, uint6
 {
     int fd = socket(t->check_addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        t->chk_due = now + app->cfg.check_interval_ms; /* out of fds: not the target's fault */
+        t->chk_due =
+            now + app->pools[t->pool].check_interval_ms; /* out of fds: not the target's fault */
         return;
     }
     t->chk_fd = fd;
     t->chk_got = 0;
-    t->chk_deadline = now + app->cfg.check_timeout_ms;
+    t->chk_deadline = now + app->pools[t->pool].check_timeout_ms;
     if (connect(fd, (struct sockaddr *)&t->check_addr.ss, t->check_addr.len) != 0 &&
         errno != EINPROGRESS) {
         chk_result(app, t, 0, now);
@@ -96,11 +97,11 @@ void lbf_health_event(struct lbf_app *app, struct lbf_target *t, int epfd, uint3
             }
             n = (size_t)h;
         }
-        if (app->cfg.check_kind == LBF_CHECK_HTTP) {
+        if (app->pools[t->pool].check_kind == LBF_CHECK_HTTP) {
             int m = snprintf((char *)out + n, sizeof(out) - n,
                              "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: lbfwd-check\r\n"
                              "Connection: close\r\n\r\n",
-                             app->cfg.check_path, t->check_addr.text);
+                             app->pools[t->pool].check_path, t->check_addr.text);
             if (m <= 0 || (size_t)m >= sizeof(out) - n) {
                 chk_result(app, t, 0, now);
                 return;
@@ -111,7 +112,7 @@ void lbf_health_event(struct lbf_app *app, struct lbf_target *t, int epfd, uint3
             chk_result(app, t, 0, now);
             return;
         }
-        if (app->cfg.check_kind != LBF_CHECK_HTTP) {
+        if (app->pools[t->pool].check_kind != LBF_CHECK_HTTP) {
             t->chk_graceful = n > 0;
             chk_result(app, t, 1, now);
             return;
@@ -142,7 +143,10 @@ void lbf_health_event(struct lbf_app *app, struct lbf_target *t, int epfd, uint3
 uint64_t lbf_health_run(struct lbf_app *app, int epfd, uint64_t now)
 {
     uint64_t next = now + 1000;
-    if (app->cfg.check_kind == LBF_CHECK_NONE)
+    int np = atomic_load(&app->n_pools), checked = 0;
+    for (int p = 0; p < np && !checked; p++)
+        checked = app->pools[p].check_kind != LBF_CHECK_NONE;
+    if (!checked)
         return UINT64_MAX;
     pthread_mutex_lock(&app->reg.mu);
     for (uint32_t i = 0; i < app->reg.next_id; i++) {
@@ -153,6 +157,8 @@ uint64_t lbf_health_run(struct lbf_app *app, int epfd, uint64_t now)
             chk_close(t);
             continue;
         }
+        if (app->pools[t->pool].check_kind == LBF_CHECK_NONE)
+            continue;
         if (t->chk_fd >= 0) {
             if (t->chk_deadline <= now)
                 chk_result(app, t, 0, now);
@@ -161,7 +167,7 @@ uint64_t lbf_health_run(struct lbf_app *app, int epfd, uint64_t now)
             continue;
         }
         if (t->chk_due == 0) { /* first check: spread them over one interval */
-            t->chk_due = now + (t->id * 7919u) % (app->cfg.check_interval_ms + 1);
+            t->chk_due = now + (t->id * 7919u) % (app->pools[t->pool].check_interval_ms + 1);
         }
         if (t->chk_due <= now)
             chk_start(app, t, epfd, now);

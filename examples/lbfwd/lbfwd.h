@@ -38,6 +38,11 @@
 #define LBF_MAX_ADMIN_HOSTS 8   /* admin_host names */
 #define LBF_HOST_MAX        255 /* one admin_host name */
 #define LBF_TOKEN_MAX       256 /* the admin bearer token's bytes */
+#define LBF_MAX_POOLS       32  /* target groups, "default" included */
+#define LBF_MAX_ROUTES      64  /* SNI routes ("none" included) */
+#define LBF_ROUTE_STATS     256 /* route counters kept over reloads (distinct patterns) */
+#define LBF_PATTERN_MAX     253 /* a route's pattern: a host name (LB_TLS_HOST_MAX) */
+#define LBF_DEFAULT_POOL    "default"
 
 /* ---- configuration (config.c) ------------------------------------------------------------ */
 enum lbf_check_kind { LBF_CHECK_NONE = 0, LBF_CHECK_TCP = 1, LBF_CHECK_HTTP = 2 };
@@ -55,7 +60,37 @@ struct lbf_target_conf {
     uint32_t weight;
     uint32_t maxconn;
     uint32_t check_port; /* 0: the target's own port */
+    char pool[LBF_NAME_MAX + 1]; /* its target group ("default") */
     int line;            /* where it was defined (0: command line or admin) */
+};
+
+/* A [pool NAME] section: the settings it gives; the others follow [lbfwd]'s. */
+enum {
+    LBF_PSET_ALGORITHM = 1,
+    LBF_PSET_AFFINITY = 2,
+    LBF_PSET_TABLE_SIZE = 4,
+    LBF_PSET_SEED = 8,
+    LBF_PSET_CHECK = 16,
+    LBF_PSET_CHECK_INTERVAL = 32,
+    LBF_PSET_CHECK_TIMEOUT = 64
+};
+struct lbf_pool_conf {
+    char name[LBF_NAME_MAX + 1];
+    unsigned set; /* LBF_PSET_* */
+    uint32_t algorithm;
+    int affinity_source;
+    uint32_t table_size;
+    uint64_t seed;
+    int check_kind;
+    char check_path[LBF_CHECK_PATH_MAX];
+    uint32_t check_interval_ms;
+    uint32_t check_timeout_ms;
+};
+
+/* `route = PATTERN=POOL`: PATTERN a host name, *.suffix, * or none. */
+struct lbf_route_conf {
+    char pattern[LBF_PATTERN_MAX + 1];
+    char pool[LBF_NAME_MAX + 1];
 };
 
 struct lbf_config {
@@ -104,6 +139,11 @@ struct lbf_config {
     int splice;
     int smart_connect; /* delay the handshake ACK toward targets until the first bytes */
     int smart_accept;  /* delay the ACK of a client's first bytes until the answer */
+    struct lbf_pool_conf pools[LBF_MAX_POOLS]; /* [pool NAME] sections */
+    int n_pools;
+    struct lbf_route_conf routes[LBF_MAX_ROUTES];
+    int n_routes;
+    uint32_t sni_timeout_ms;
     struct lbf_target_conf *targets;
     int n_targets;
     int cap_targets;
@@ -125,6 +165,11 @@ int lbf_config_set(struct lbf_config *cfg, const char *key, const char *value, i
 /* Sets a key of a `[target NAME]` section. */
 int lbf_config_set_target_key(struct lbf_config *cfg, const char *name, const char *key,
                               const char *value, int line, struct lbf_cfg_error *err);
+/* Sets a key of a `[pool NAME]` section. */
+int lbf_config_set_pool_key(struct lbf_config *cfg, const char *name, const char *key,
+                            const char *value, struct lbf_cfg_error *err);
+/* A pool's settings: its section's, the others [lbfwd]'s (every field of `out` is set). */
+void lbf_config_pool(const struct lbf_config *cfg, const char *name, struct lbf_pool_conf *out);
 /* Parses the text of a configuration file (NUL-terminated); `file` names it in errors. */
 int lbf_config_parse_text(struct lbf_config *cfg, const char *text, const char *file,
                           struct lbf_cfg_error *err);
@@ -194,6 +239,7 @@ struct lbf_admin_req {
     uint32_t weight;
     int has_weight;
     char zone[LBF_NAME_MAX + 1];
+    char pool[LBF_NAME_MAX + 1]; /* add: an existing pool ("default") */
     struct lbf_addr addr;
 };
 
@@ -213,6 +259,7 @@ struct lbf_target {
     struct lbf_addr addr;
     struct lbf_addr check_addr;
     uint32_t maxconn;
+    uint32_t pool; /* index in app->pools: the balancer that holds it */
     _Atomic uint32_t weight;
     _Atomic uint32_t close_gen; /* bumped to close its connections (drain deadline) */
     _Atomic int removing;       /* deleted (admin or reload): drains, then removed */
@@ -285,6 +332,30 @@ struct lbf_stats {
     _Atomic uint64_t checks_failed;
     _Atomic uint64_t reloads;
     _Atomic uint64_t reload_failures;
+    _Atomic uint64_t sni_unmatched; /* a hello (or none) that no route takes: closed */
+    _Atomic uint64_t sni_malformed; /* not a valid ClientHello (nor plainly not TLS) */
+    _Atomic uint64_t sni_timeout;   /* no complete hello within sni_timeout */
+};
+
+/* A target group: its own balancer. Pools are only added (reload), never removed, so that a
+ * worker can index app->pools below app->n_pools at any time. */
+struct lbf_pool {
+    char name[LBF_NAME_MAX + 1];
+    lb_balancer *bal;
+    uint32_t algorithm; /* fixed at creation */
+    uint32_t table_size;
+    uint64_t seed;
+    /* health checks (control thread; kind fixed at creation, the rest set again at reload) */
+    int check_kind;
+    char check_path[LBF_CHECK_PATH_MAX];
+    uint32_t check_interval_ms;
+    uint32_t check_timeout_ms;
+};
+
+/* A route's counter, kept by pattern over reloads. */
+struct lbf_route_stat {
+    char pattern[LBF_PATTERN_MAX + 1];
+    _Atomic uint64_t conns;
 };
 
 /* Settings workers read on every connection; replaced whole on reload. */
@@ -297,18 +368,30 @@ struct lbf_live {
     uint32_t max_conns;
     int send_proxy;
     int send_proxy_crc32c;
-    int affinity_source;
     int access_log;
-    uint64_t seed;
     lb_cidr accept_proxy[LBF_MAX_CIDRS];
     int n_accept_proxy;
+    /* per pool (index in app->pools): flow hashing */
+    int pool_affinity[LBF_MAX_POOLS];
+    uint64_t pool_seed[LBF_MAX_POOLS];
+    /* SNI routes; routing is on when n_routes or none_route >= 0 */
+    uint32_t sni_timeout_ms;
+    int n_routes;                          /* host patterns (not "none") */
+    const char *route_pat[LBF_MAX_ROUTES]; /* -> route_text, for lb_tls_host_match() */
+    char route_text[LBF_MAX_ROUTES][LBF_PATTERN_MAX + 1];
+    uint8_t route_pool[LBF_MAX_ROUTES + 1]; /* [n_routes]: the none route's */
+    uint16_t route_stat[LBF_MAX_ROUTES + 1];
+    int none_route; /* n_routes when a `none` route exists, else -1 */
 };
 
 struct lbf_worker;
 
 struct lbf_app {
     struct lbf_config cfg;
-    lb_balancer *bal;
+    struct lbf_pool pools[LBF_MAX_POOLS]; /* [0] is "default" */
+    _Atomic int n_pools;
+    struct lbf_route_stat route_stats[LBF_ROUTE_STATS];
+    _Atomic int n_route_stats;
     struct lbf_registry reg;
     struct lbf_stats st;
     _Atomic(struct lbf_live *) live;
@@ -363,7 +446,22 @@ int lbf_targets_reclaim_pending(struct lbf_app *app);
  * with reg.mu held. */
 int lbf_targets_visible(struct lbf_app *app, struct lbf_target **out, int cap, uint64_t now);
 uint32_t lbf_zone_id(struct lbf_registry *r, const char *name);
-struct lbf_live *lbf_live_from_config(const struct lbf_config *cfg);
+struct lbf_live *lbf_live_from_config(struct lbf_app *app, const struct lbf_config *cfg);
+
+/* pools.c: target groups and SNI routes */
+/* The index of a pool in app->pools; -1 when there is none of that name. */
+int lbf_pool_by_name(struct lbf_app *app, const char *name);
+static inline lb_balancer *lbf_bal(struct lbf_app *app, uint32_t pool)
+{
+    return app->pools[pool].bal;
+}
+/* Creates the pools a configuration names ("default", [pool] sections, targets' and routes'
+ * pools) that do not exist yet; at a reload, says which changed settings need a restart.
+ * Control thread. 0, or -1 with msg set. */
+int lbf_pools_apply(struct lbf_app *app, const struct lbf_config *cfg, char *msg, size_t cap);
+void lbf_pools_free(struct lbf_app *app);
+/* Fills a live block's per-pool and route fields (pools exist: lbf_pools_apply() first). */
+void lbf_live_routes(struct lbf_app *app, const struct lbf_config *cfg, struct lbf_live *lv);
 
 /* fwd.c */
 int lbf_workers_start(struct lbf_app *app);

@@ -103,41 +103,6 @@ static void retire_live(struct lbf_app *app, struct lbf_live *old)
     retired_lives = r;
 }
 
-static int make_balancer(struct lbf_app *app, char *msg, size_t cap)
-{
-    struct lbf_config *cfg = &app->cfg;
-    lb_balancer_config bc;
-    memset(&bc, 0, sizeof(bc));
-    bc.struct_size = sizeof(bc);
-    bc.algorithm = cfg->algorithm;
-    bc.table_size = cfg->table_size;
-    bc.seed = cfg->seed;
-    bc.max_targets = LBF_MAX_TARGETS;
-    bc.wait_for_checks = 0;
-    bc.rise = cfg->rise;
-    bc.fall = cfg->fall;
-    bc.check_interval_ms = cfg->check_interval_ms;
-    bc.deregistration_delay_ms =
-        cfg->drain_timeout_ms ? cfg->drain_timeout_ms : LB_BALANCER_DRAIN_IMMEDIATE;
-    bc.keep_connections_on_unhealthy = 1; /* flapping checks leave established flows alone */
-    bc.slow_start_ms = cfg->slow_start_ms;
-    bc.eject_after_failures = cfg->eject_after;
-    bc.max_eject_percent = cfg->max_eject_percent;
-    bc.fail_closed = (uint32_t)cfg->fail_closed;
-    bc.zone_mode = cfg->zone_mode;
-    bc.local_zone = lbf_zone_id(&app->reg, cfg->zone);
-    /* lbfwd learns removals (to free a record and reuse its id) and drain closes from events:
-     * the largest queue, so that a control loop slowed by a loaded machine loses none while
-     * service discovery churns targets (lbfwd_balancer_events_dropped_total shows if it did) */
-    bc.event_queue_max = LB_BALANCER_MAX_EVENT_QUEUE;
-    int rc = lb_balancer_new(&app->bal, &bc);
-    if (rc != 0) {
-        snprintf(msg, cap, "cannot create the balancer: %s", lb_strerror(rc));
-        return -1;
-    }
-    return 0;
-}
-
 static void write_ready_file(struct lbf_app *app)
 {
     if (!app->cfg.ready_file[0])
@@ -222,16 +187,27 @@ static int drop_privileges(const char *user)
     return 0;
 }
 
+static void pool_events(struct lbf_app *app, uint32_t pool, uint64_t now);
+
 static void handle_events(struct lbf_app *app, uint64_t now)
+{
+    int np = atomic_load(&app->n_pools);
+    for (int p = 0; p < np; p++)
+        pool_events(app, (uint32_t)p, now);
+}
+
+static void pool_events(struct lbf_app *app, uint32_t pool, uint64_t now)
 {
     lb_event ev[64];
     for (;;) {
-        int n = lb_balancer_tick(app->bal, now, ev, sizeof(*ev), 64);
+        int n = lb_balancer_tick(lbf_bal(app, pool), now, ev, sizeof(*ev), 64);
         if (n <= 0)
             break;
         int close_needed = 0;
         for (int i = 0; i < n; i++) {
             struct lbf_target *t = lbf_target_get(app, ev[i].target_id);
+            if (t && t->pool != pool) /* ids are lbfwd's: each names one pool's target */
+                t = NULL;
             const char *name = t ? t->name : "?";
             switch (ev[i].type) {
             case LB_EVENT_STATE:
@@ -299,8 +275,15 @@ static void do_reload(struct lbf_app *app)
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (fixed[i].changed)
             lbf_log("lbfwd: reload: a new %s needs a restart; kept", fixed[i].name);
+    char msg[300];
+    if (lbf_pools_apply(app, &ncfg, msg, sizeof(msg)) != 0) {
+        lbf_log("lbfwd: reload failed, keeping the running configuration: %s", msg);
+        atomic_fetch_add(&app->st.reload_failures, 1);
+        lbf_config_free(&ncfg);
+        return;
+    }
     lbf_targets_apply(app, &ncfg);
-    struct lbf_live *nl = lbf_live_from_config(&ncfg);
+    struct lbf_live *nl = lbf_live_from_config(app, &ncfg);
     if (nl) {
         struct lbf_live *old = atomic_exchange(&app->live, nl);
         retire_live(app, old);
@@ -395,11 +378,11 @@ static int start(struct lbf_app *app, struct control *ctl)
         fprintf(stderr, "lbfwd: cannot open log %s: %s\n", cfg->log_path, strerror(errno));
         return 1;
     }
-    if (make_balancer(app, msg, sizeof(msg)) != 0) {
+    if (lbf_pools_apply(app, cfg, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "lbfwd: %s\n", msg);
         return 1;
     }
-    struct lbf_live *lv = lbf_live_from_config(cfg);
+    struct lbf_live *lv = lbf_live_from_config(app, cfg);
     if (!lv)
         return 1;
     atomic_store(&app->live, lv);
@@ -443,11 +426,16 @@ static uint64_t housekeeping(struct lbf_app *app, struct control *ctl, uint64_t 
     if (retired_lives)
         retire_collect(app, 0);
     uint64_t next = now + 1000;
-    uint64_t deadlines[] = {lbf_health_run(app, ctl->epfd, now),
-                            lb_balancer_next_deadline(app->bal), lbf_admin_sweep(app, now)};
+    uint64_t deadlines[] = {lbf_health_run(app, ctl->epfd, now), lbf_admin_sweep(app, now)};
     for (size_t i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++)
         if (deadlines[i] < next)
             next = deadlines[i];
+    int np = atomic_load(&app->n_pools);
+    for (int p = 0; p < np; p++) {
+        uint64_t d = lb_balancer_next_deadline(app->pools[p].bal);
+        if (d < next)
+            next = d;
+    }
     lbf_targets_reclaim(app, lbf_workers_min_epoch(app));
     if (lbf_targets_reclaim_pending(app) && now + 100 < next)
         next = now + 100;
@@ -621,7 +609,7 @@ int main(int argc, char **argv)
         return 1;
     g_app = &app;
     rc = run(&app);
-    lb_balancer_free(app.bal);
+    lbf_pools_free(&app);
     lbf_registry_free(&app.reg);
     free(atomic_load(&app.live));
     retire_collect(&app, 1);

@@ -145,8 +145,8 @@ static int balancer_add(struct lbf_app *app, struct lbf_target *t, uint32_t weig
             snprintf(key, sizeof(key), "%s@%s", t->name, t->addr.text);
         else
             snprintf(key, sizeof(key), "%s@%s#%d", t->name, t->addr.text, k);
-        rc = lb_balancer_add(app->bal, t->id, key, strlen(key), weight, t->zone, t->maxconn,
-                             lbf_now_ms());
+        rc = lb_balancer_add(lbf_bal(app, t->pool), t->id, key, strlen(key), weight, t->zone,
+                             t->maxconn, lbf_now_ms());
     }
     return rc;
 }
@@ -214,6 +214,11 @@ static int add_locked(struct lbf_app *app, const struct lbf_target_conf *tc, int
     }
     if (own_address(app, tc, msg, cap))
         return -EINVAL;
+    int pool = lbf_pool_by_name(app, tc->pool[0] ? tc->pool : LBF_DEFAULT_POOL);
+    if (pool < 0) {
+        snprintf(msg, cap, "target '%s': no pool '%s'", tc->name, tc->pool);
+        return -EINVAL;
+    }
     uint32_t id;
     if (take_id(&app->reg, &id) != 0) {
         snprintf(msg, cap, "too many targets at once (%u records, removed ones included)",
@@ -227,6 +232,7 @@ static int add_locked(struct lbf_app *app, const struct lbf_target_conf *tc, int
         return -ENOMEM;
     }
     t->id = id;
+    t->pool = (uint32_t)pool;
     lbf_strlcpy(t->name, tc->name, sizeof(t->name));
     lbf_strlcpy(t->zone_name, tc->zone, sizeof(t->zone_name));
     t->zone = lbf_zone_id(&app->reg, tc->zone);
@@ -261,7 +267,7 @@ int lbf_target_add(struct lbf_app *app, const struct lbf_target_conf *tc, char *
 
 static int delete_locked(struct lbf_app *app, struct lbf_target *t)
 {
-    int rc = lb_balancer_remove(app->bal, t->id, lbf_now_ms());
+    int rc = lb_balancer_remove(lbf_bal(app, t->pool), t->id, lbf_now_ms());
     if (rc == 0 || rc == -ENOENT)
         atomic_store(&t->removing, 1);
     return rc;
@@ -391,7 +397,8 @@ void lbf_targets_apply(struct lbf_app *app, const struct lbf_config *ncfg)
             continue;
         const struct lbf_target_conf *tc =
             lbf_config_find_target((struct lbf_config *)ncfg, t->name);
-        if (!tc || !same_addr(&tc->addr, &t->addr) || tc->maxconn != t->maxconn) {
+        if (!tc || !same_addr(&tc->addr, &t->addr) || tc->maxconn != t->maxconn ||
+            lbf_pool_by_name(app, tc->pool[0] ? tc->pool : LBF_DEFAULT_POOL) != (int)t->pool) {
             lbf_log("lbfwd: reload: target %s drains", t->name);
             delete_locked(app, t);
         }
@@ -401,10 +408,10 @@ void lbf_targets_apply(struct lbf_app *app, const struct lbf_config *ncfg)
         struct lbf_target *t = lbf_target_by_name(app, tc->name, 0);
         if (t) {
             if (atomic_load(&t->weight) != tc->weight &&
-                lb_balancer_set_weight(app->bal, t->id, tc->weight, now) == 0)
+                lb_balancer_set_weight(lbf_bal(app, t->pool), t->id, tc->weight, now) == 0)
                 atomic_store(&t->weight, tc->weight);
             uint32_t z = lbf_zone_id(&app->reg, tc->zone);
-            if (z != t->zone && lb_balancer_set_zone(app->bal, t->id, z, now) == 0) {
+            if (z != t->zone && lb_balancer_set_zone(lbf_bal(app, t->pool), t->id, z, now) == 0) {
                 t->zone = z;
                 lbf_strlcpy(t->zone_name, tc->zone, sizeof(t->zone_name));
             }
@@ -419,7 +426,7 @@ void lbf_targets_apply(struct lbf_app *app, const struct lbf_config *ncfg)
     pthread_mutex_unlock(&app->reg.mu);
 }
 
-struct lbf_live *lbf_live_from_config(const struct lbf_config *cfg)
+struct lbf_live *lbf_live_from_config(struct lbf_app *app, const struct lbf_config *cfg)
 {
     struct lbf_live *lv = calloc(1, sizeof(*lv));
     if (!lv)
@@ -433,10 +440,9 @@ struct lbf_live *lbf_live_from_config(const struct lbf_config *cfg)
     lv->max_conns = cfg->max_conns;
     lv->send_proxy = cfg->send_proxy;
     lv->send_proxy_crc32c = cfg->send_proxy_crc32c;
-    lv->affinity_source = cfg->affinity_source;
     lv->access_log = cfg->access_log;
-    lv->seed = cfg->seed;
     memcpy(lv->accept_proxy, cfg->accept_proxy, sizeof(lv->accept_proxy));
     lv->n_accept_proxy = cfg->n_accept_proxy;
+    lbf_live_routes(app, cfg, lv);
     return lv;
 }
