@@ -8,7 +8,8 @@ haproxy nginx-light libnginx-mod-stream gcovr valgrind strace procps psmisc wrk 
 castxml abigail-tools gcc-multilib libc6-dev-i386
 nginx-dev make libpcre2-dev zlib1g-dev libssl-dev
 frr bird2
-openssl gnutls-bin curl"
+openssl gnutls-bin curl
+dnsmasq-base"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
