@@ -251,6 +251,29 @@ def test_drain(dns, port):
         print("drain: %d flows kept d1, 300 new flows avoided it" % len(on_d1))
     finally:
         L.check(lb.stop() == 0, "lbfwd exit code")
+    # the drain deadline ends the flows that still hold the target; they pick again
+    lb = start_lbfwd([("d%d" % d.n, "%s:%d" % (d.addr, port)) for d in dns],
+                     ["--check-interval", "200ms", "--drain-timeout", "1s"])
+    try:
+        wait_healthy(lb, ["d1", "d2", "d3"])
+        c = Clients(150, "127.0.0.1", lb.udp_port)
+        first = c.round()
+        on_d1 = [i for i, ip in first.items() if ip == dns[0].ip]
+        L.check(len(on_d1) > 10, "only %d flows on d1" % len(on_d1))
+        st, body = lb.admin("POST", "/targets/d1/drain")
+        L.check(st == 200, "drain: %d %s" % (st, body))
+        L.check(L.wait_until(lambda: lb.targets()["d1"]["udp_active"] == 0, 10),
+                "flows still on d1 after its drain deadline")
+        m = lb.metrics()
+        L.check(metric(m, "lbfwd_udp_flows_closed_total") == len(on_d1),
+                "flows closed at the deadline %s, %d on d1" %
+                (metric(m, "lbfwd_udp_flows_closed_total"), len(on_d1)))
+        again = c.round(only=on_d1)
+        L.check(all(ip and ip != dns[0].ip for ip in again.values()),
+                "flows of the drained d1 did not move: %s" % set(again.values()))
+        c.close()
+    finally:
+        L.check(lb.stop() == 0, "lbfwd exit code")
 
 
 def test_silent_and_refused(dns, port):
