@@ -224,18 +224,25 @@ def test_spread_and_stickiness(dns, port):
         L.check(lb.stop() == 0, "lbfwd exit code")
 
 
-def test_drain(dns, port):
+def drained(dns, port, drain_timeout, n_clients, min_on_d1):
+    """lbfwd over the three backends, n_clients flows answered, then d1 drained; returns
+    (lbfwd, clients, first answers, indexes of the flows on d1)."""
     lb = start_lbfwd([("d%d" % d.n, "%s:%d" % (d.addr, port)) for d in dns],
-                     ["--check-interval", "200ms", "--drain-timeout", "60s"])
+                     ["--check-interval", "200ms", "--drain-timeout", drain_timeout])
+    wait_healthy(lb, ["d1", "d2", "d3"])
+    c = Clients(n_clients, "127.0.0.1", lb.udp_port)
+    first = c.round()
+    on_d1 = [i for i, ip in first.items() if ip == dns[0].ip]
+    L.check(all(first.values()), "unanswered before the drain")
+    L.check(len(on_d1) > min_on_d1, "only %d flows on d1" % len(on_d1))
+    st, body = lb.admin("POST", "/targets/d1/drain")
+    L.check(st == 200, "drain: %d %s" % (st, body))
+    return lb, c, first, on_d1
+
+
+def test_drain(dns, port):
+    lb, old, first, on_d1 = drained(dns, port, "60s", 300, 50)
     try:
-        wait_healthy(lb, ["d1", "d2", "d3"])
-        old = Clients(300, "127.0.0.1", lb.udp_port)
-        first = old.round()
-        on_d1 = [i for i, ip in first.items() if ip == dns[0].ip]
-        L.check(all(first.values()), "unanswered before the drain")
-        L.check(len(on_d1) > 50, "only %d flows on d1" % len(on_d1))
-        st, body = lb.admin("POST", "/targets/d1/drain")
-        L.check(st == 200, "drain: %d %s" % (st, body))
         L.check(lb.targets()["d1"]["state"] == "draining", "d1 not draining")
         new = Clients(300, "127.0.0.1", lb.udp_port)
         got = new.round()
@@ -252,16 +259,8 @@ def test_drain(dns, port):
     finally:
         L.check(lb.stop() == 0, "lbfwd exit code")
     # the drain deadline ends the flows that still hold the target; they pick again
-    lb = start_lbfwd([("d%d" % d.n, "%s:%d" % (d.addr, port)) for d in dns],
-                     ["--check-interval", "200ms", "--drain-timeout", "1s"])
+    lb, c, first, on_d1 = drained(dns, port, "1s", 150, 10)
     try:
-        wait_healthy(lb, ["d1", "d2", "d3"])
-        c = Clients(150, "127.0.0.1", lb.udp_port)
-        first = c.round()
-        on_d1 = [i for i, ip in first.items() if ip == dns[0].ip]
-        L.check(len(on_d1) > 10, "only %d flows on d1" % len(on_d1))
-        st, body = lb.admin("POST", "/targets/d1/drain")
-        L.check(st == 200, "drain: %d %s" % (st, body))
         L.check(L.wait_until(lambda: lb.targets()["d1"]["udp_active"] == 0, 10),
                 "flows still on d1 after its drain deadline")
         m = lb.metrics()
