@@ -363,6 +363,34 @@ def test_responses_oversized_full(dns, port):
         L.check(lb.stop() == 0, "lbfwd exit code")
 
 
+def test_ipv6_wildcard(dns, port):
+    """A wildcard IPv6 listener answers an IPv6 client from the address it sent to
+    (IPV6_RECVPKTINFO), toward an IPv4 backend."""
+    lb = start_lbfwd([("d1", "%s:%d" % (dns[0].addr, port))], ["--check", "none"],
+                     listen="udp:[::]:0")
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.settimeout(1)
+        ok = False
+        for k in range(3):
+            s.sendto(query(100 + k), ("::1", lb.udp_port))
+            try:
+                data, src = s.recvfrom(2048)
+            except socket.timeout:
+                continue
+            L.check(src[0] == "::1" and src[1] == lb.udp_port, "IPv6 reply from %s" % (src,))
+            L.check(answer_ip(data, 100 + k) == dns[0].ip, "IPv6 answer")
+            ok = True
+            break
+        L.check(ok, "no IPv6 answer")
+        s.close()
+        m = lb.metrics()
+        L.check(metric(m, "lbfwd_udp_flows_created_total",
+                       '{listener="udp:[::]:%d"}' % lb.udp_port) == 1, "IPv6 listener's flow")
+    finally:
+        L.check(lb.stop() == 0, "lbfwd exit code")
+
+
 def test_config_errors():
     for bad, msg in [("udp:127.0.0.1:9,pool=other", "unknown pool 'other'"),
                      ("udp:127.0.0.1:9,weight=2", "bad UDP listen option"),
@@ -387,7 +415,8 @@ def main():
             d.n = n
             dns.append(d)
         tests = {"spread": test_spread_and_stickiness, "drain": test_drain,
-                 "faults": test_silent_and_refused, "limits": test_responses_oversized_full}
+                 "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
+                 "ipv6": test_ipv6_wildcard}
         for name in (sys.argv[1:] or tests):
             tests[name](dns, port)
     finally:
