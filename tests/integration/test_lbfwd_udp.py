@@ -104,13 +104,13 @@ class Dnsmasq:
 class Clients:
     """n DNS clients (one UDP socket, hence one flow, each) toward (host, port)."""
 
-    def __init__(self, n, host, port):
+    def __init__(self, n, host, port, src="127.0.0.1"):
         self.dst = (host, port)
         self.socks = []
         for _ in range(n):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.setblocking(False)
-            s.bind(("127.0.0.1", 0))
+            s.bind((src, 0))
             self.socks.append(s)
         self.qid = random.randrange(1, 30000)
 
@@ -391,6 +391,25 @@ def test_ipv6_wildcard(dns, port):
         L.check(lb.stop() == 0, "lbfwd exit code")
 
 
+def test_affinity_source(dns, port):
+    """--affinity source: every flow of one client address goes to one backend."""
+    lb = start_lbfwd([("d%d" % d.n, "%s:%d" % (d.addr, port)) for d in dns],
+                     ["--check", "none", "--affinity", "source"])
+    try:
+        seen = set()
+        for src in ("127.0.0.1", "127.0.0.4"):
+            c = Clients(40, "127.0.0.1", lb.udp_port, src=src)
+            got = c.round()
+            L.check(all(got.values()), "affinity: unanswered")
+            L.check(len(set(got.values())) == 1, "affinity: flows of %s on %s" %
+                    (src, set(got.values())))
+            seen |= set(got.values())
+            c.close()
+        print("affinity source: backends %s" % sorted(seen))
+    finally:
+        L.check(lb.stop() == 0, "lbfwd exit code")
+
+
 def test_config_errors():
     for bad, msg in [("udp:127.0.0.1:9,pool=other", "unknown pool 'other'"),
                      ("udp:127.0.0.1:9,weight=2", "bad UDP listen option"),
@@ -416,7 +435,7 @@ def main():
             dns.append(d)
         tests = {"spread": test_spread_and_stickiness, "drain": test_drain,
                  "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
-                 "ipv6": test_ipv6_wildcard}
+                 "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source}
         for name in (sys.argv[1:] or tests):
             tests[name](dns, port)
     finally:
