@@ -623,8 +623,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cli.check_config) {
-        printf("lbfwd: configuration OK (%d listen addresses, %d targets)\n", app.cfg.n_listen,
-               app.cfg.n_targets);
+        printf("lbfwd: configuration OK (%d listen addresses, %d UDP, %d targets)\n",
+               app.cfg.n_listen, app.cfg.n_udp_listen, app.cfg.n_targets);
         lbf_config_free(&app.cfg);
         return 0;
     }
