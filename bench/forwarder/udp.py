@@ -16,6 +16,10 @@ Modes, each with 64-byte and 1,400-byte datagrams:
            --udp-responses 1; nginx proxy_responses 1): a new flow, target pick and upstream
            socket per datagram, the DNS pattern
 
+Latency (unless --no-latency): sockperf ping-pong over UDP (one datagram in flight) through
+each path in `flows` mode, uncapped (pinned only), p50 and p99 of sockperf's one-way figure
+(half the round trip), and the latency added over direct.
+
 Reports one JSON line per (mode, size, path): datagrams (round trips) per second, the proxy's
 CPU microseconds per round trip (from /proc, all its threads and processes), requests that
 got no reply within 200 ms and were resent (lost), and the ratio against nginx. Medians of
@@ -33,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import run as tcp_bench  # sockperf's percentiles, parsed once
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -196,6 +202,41 @@ def load(addr, port, n_socks, window, size, seconds):
     return got, lost
 
 
+def latency(o, wd, port, bport):
+    """sockperf ping-pong over UDP (one datagram in flight, as fast as it comes back): {path:
+    (p50 us, p99 us)}, medians of the runs. Not capped: a throttled proxy's p99 would be the
+    cgroup period."""
+    server = subprocess.Popen(["taskset", "-c", str(LOAD_CPU), "sockperf", "server",
+                               "-i", "127.0.0.2", "-p", str(bport)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    out = {}
+    try:
+        for run in range(o.runs):
+            for path in ["direct", "nginx", "lbfwd"] if run % 2 == 0 else \
+                    ["direct", "lbfwd", "nginx"]:
+                port += 1
+                proc = None
+                if path == "direct":
+                    addr, lport = "127.0.0.2", bport
+                else:
+                    proc = start_proxy(path, wd, port, bport, "flows", o.lbfwd)
+                    addr, lport = "127.0.0.1", port
+                try:
+                    p50, p99 = tcp_bench.sockperf(addr, lport, int(o.seconds), tcp=False)
+                finally:
+                    if proc:
+                        proc.terminate()
+                        proc.wait(timeout=5)
+                log(f"latency {path}: p50 {p50} us, p99 {p99} us")
+                out.setdefault(path, []).append((p50, p99))
+    finally:
+        server.kill()
+        server.wait()
+    return {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+            for k, v in out.items()}
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lbfwd", default=os.path.join(ROOT, "build", "examples", "lbfwd", "lbfwd"))
@@ -204,6 +245,7 @@ def main(argv):
     ap.add_argument("--share", type=float, default=0.25, help="CPU share of one core per proxy")
     ap.add_argument("--modes", default="flows,dns")
     ap.add_argument("--sizes", default="64,1400")
+    ap.add_argument("--no-latency", dest="latency", action="store_false")
     o = ap.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("root is needed for the cgroup CPU cap")
@@ -253,6 +295,8 @@ def main(argv):
                         r["lost"].append(lost)
                         log(f"{mode} {size}B {path}: {got / dt:.0f} round trips/s, "
                             f"{r['cpu_us'][-1]:.1f} us CPU each, {lost} resent")
+        if o.latency:
+            lat = latency(o, wd, port + 100, bport + 1)
     finally:
         cg.remove()
         backend.kill()
@@ -268,6 +312,12 @@ def main(argv):
                 "resent": int(statistics.median(r["lost"])),
                 "vs_nginx": round(med / statistics.median(ng["dps"]), 2) if ng else None}
         print(json.dumps(line), flush=True)
+    if o.latency:
+        for path, (p50, p99) in lat.items():
+            print(json.dumps({"bench": "udp_latency", "path": path,
+                              "p50_us": p50, "p99_us": p99,
+                              "added_p50_us": round(p50 - lat["direct"][0], 2),
+                              "added_p99_us": round(p99 - lat["direct"][1], 2)}), flush=True)
 
 
 if __name__ == "__main__":
