@@ -391,6 +391,24 @@ def test_ipv6_wildcard(dns, port):
         L.check(lb.stop() == 0, "lbfwd exit code")
 
 
+def test_weight(dns, port):
+    """An admin weight change steers new UDP flows as it does TCP connections (one balancer)."""
+    lb = start_lbfwd([("d%d" % d.n, "%s:%d" % (d.addr, port)) for d in dns], ["--check", "none"])
+    try:
+        st, body = lb.admin("POST", "/targets/d1/weight?value=4")
+        L.check(st == 200, "weight: %d %s" % (st, body))
+        L.check(lb.targets()["d1"]["weight"] == 4, "weight not applied")
+        c = Clients(600, "127.0.0.1", lb.udp_port)
+        got = c.round()
+        L.check(all(got.values()), "unanswered after the weight change")
+        on_d1 = sum(1 for ip in got.values() if ip == dns[0].ip)
+        L.check(abs(on_d1 - 400) <= 60, "d1 (weight 4 of 6) has %d of 600 new flows" % on_d1)
+        c.close()
+        print("weight: d1 at weight 4 of 6 took %d of 600 flows" % on_d1)
+    finally:
+        L.check(lb.stop() == 0, "lbfwd exit code")
+
+
 def test_affinity_source(dns, port):
     """--affinity source: every flow of one client address goes to one backend."""
     lb = start_lbfwd([("d%d" % d.n, "%s:%d" % (d.addr, port)) for d in dns],
@@ -435,7 +453,8 @@ def main():
             dns.append(d)
         tests = {"spread": test_spread_and_stickiness, "drain": test_drain,
                  "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
-                 "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source}
+                 "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source,
+                 "weight": test_weight}
         for name in (sys.argv[1:] or tests):
             tests[name](dns, port)
     finally:
