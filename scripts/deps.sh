@@ -9,7 +9,8 @@ python3-cffi python3-pytest python3-venv python3-pip python3-wheel python3-setup
 golang-go castxml abigail-tools gcc-multilib libc6-dev-i386
 nginx-dev make libpcre2-dev zlib1g-dev libssl-dev
 frr bird2
-openssl gnutls-bin curl"
+openssl gnutls-bin curl
+dnsmasq-base"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -437,9 +437,9 @@ def iperf(addr, port, seconds):
     return j["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
-def sockperf(addr, port, seconds):
-    out = run_load(["sockperf", "ping-pong", "--tcp", "-i", addr, "-p", str(port), "-t",
-                    str(seconds)], seconds + 30)
+def sockperf(addr, port, seconds, tcp=True):
+    out = run_load(["sockperf", "ping-pong"] + (["--tcp"] if tcp else []) +
+                   ["-i", addr, "-p", str(port), "-t", str(seconds)], seconds + 30)
     p = {}
     for m in re.finditer(r"percentile\s+([\d.]+)\s*=\s*([\d.]+)", out):
         p[float(m.group(1))] = float(m.group(2))

@@ -108,6 +108,38 @@ static uint64_t tm_failures(const struct target_sample *s)
 {
     return LD(s->t->connect_failures);
 }
+static uint64_t tm_udp_flows(const struct target_sample *s)
+{
+    return LD(s->t->udp_flows);
+}
+static uint64_t tm_udp_active(const struct target_sample *s)
+{
+    return LD(s->t->udp_active);
+}
+static uint64_t tm_udp_dgrams_in(const struct target_sample *s)
+{
+    return LD(s->t->udp_dgrams_in);
+}
+static uint64_t tm_udp_dgrams_out(const struct target_sample *s)
+{
+    return LD(s->t->udp_dgrams_out);
+}
+static uint64_t tm_udp_bytes_in(const struct target_sample *s)
+{
+    return LD(s->t->udp_bytes_in);
+}
+static uint64_t tm_udp_bytes_out(const struct target_sample *s)
+{
+    return LD(s->t->udp_bytes_out);
+}
+static uint64_t tm_udp_refused(const struct target_sample *s)
+{
+    return LD(s->t->udp_refused);
+}
+static uint64_t tm_udp_unanswered(const struct target_sample *s)
+{
+    return LD(s->t->udp_unanswered);
+}
 static uint64_t tm_checks_ok(const struct target_sample *s)
 {
     return LD(s->t->checks_ok);
@@ -147,6 +179,20 @@ static const struct {
     {"lbfwd_target_bytes_in_total", "counter", "Bytes client to target.", tm_bytes_in},
     {"lbfwd_target_bytes_out_total", "counter", "Bytes target to client.", tm_bytes_out},
     {"lbfwd_target_connect_failures_total", "counter", "Failed connects.", tm_failures},
+    {"lbfwd_target_udp_flows_total", "counter", "UDP flows sent to the target.", tm_udp_flows},
+    {"lbfwd_target_udp_flows_active", "gauge", "UDP flows on the target now.", tm_udp_active},
+    {"lbfwd_target_udp_datagrams_in_total", "counter", "UDP datagrams client to target.",
+     tm_udp_dgrams_in},
+    {"lbfwd_target_udp_datagrams_out_total", "counter", "UDP datagrams target to client.",
+     tm_udp_dgrams_out},
+    {"lbfwd_target_udp_bytes_in_total", "counter", "UDP payload bytes client to target.",
+     tm_udp_bytes_in},
+    {"lbfwd_target_udp_bytes_out_total", "counter", "UDP payload bytes target to client.",
+     tm_udp_bytes_out},
+    {"lbfwd_target_udp_refused_total", "counter",
+     "ICMP port unreachable from the target (the flow ended).", tm_udp_refused},
+    {"lbfwd_target_udp_unanswered_total", "counter", "UDP flows that ended without a reply.",
+     tm_udp_unanswered},
     {"lbfwd_target_checks_ok_total", "counter", "Passed health checks.", tm_checks_ok},
     {"lbfwd_target_checks_failed_total", "counter", "Failed health checks.", tm_checks_failed},
     {"lbfwd_target_weight", "gauge", "Configured weight.", tm_weight},
@@ -232,6 +278,60 @@ static void render_pool_metrics(struct lbf_app *app, struct sbuf *b)
     stat_line(b, "lbfwd_sni_closed_total", "", NULL, "{reason=\"timeout\"}", LD(s->sni_timeout));
 }
 
+/* UDP listener counters: one sample per listener and one without a label (the total). */
+static const struct {
+    const char *name, *type, *help;
+    size_t off;
+} udp_metrics[] = {
+#define UM(n, t, h, f) {n, t, h, offsetof(struct lbf_udp_stats, f)}
+    UM("lbfwd_udp_flows_created_total", "counter", "UDP flows created.", flows_created),
+    UM("lbfwd_udp_flows_active", "gauge", "UDP flows now.", flows_active),
+    UM("lbfwd_udp_flows_expired_total", "counter", "UDP flows ended idle (udp_idle_timeout).",
+       flows_expired),
+    UM("lbfwd_udp_flows_evicted_total", "counter",
+       "UDP flows evicted from a full flow table (udp_flows).", flows_evicted),
+    UM("lbfwd_udp_flows_responses_total", "counter", "UDP flows ended after udp_responses replies.",
+       flows_responses),
+    UM("lbfwd_udp_flows_refused_total", "counter",
+       "UDP flows ended by an ICMP port unreachable from their target.", flows_refused),
+    UM("lbfwd_udp_flows_closed_total", "counter",
+       "UDP flows ended by a drain deadline, a target removal or shutdown.", flows_drain_closed),
+    UM("lbfwd_udp_datagrams_in_total", "counter", "UDP datagrams client to target.", dgrams_in),
+    UM("lbfwd_udp_datagrams_out_total", "counter", "UDP datagrams target to client.", dgrams_out),
+    UM("lbfwd_udp_bytes_in_total", "counter", "UDP payload bytes client to target.", bytes_in),
+    UM("lbfwd_udp_bytes_out_total", "counter", "UDP payload bytes target to client.", bytes_out),
+    UM("lbfwd_udp_dropped_oversized_total", "counter",
+       "UDP datagrams dropped: larger than udp_max_datagram.", dropped_oversized),
+    UM("lbfwd_udp_dropped_no_target_total", "counter",
+       "UDP datagrams of new flows dropped: no eligible target.", dropped_no_target),
+    UM("lbfwd_udp_dropped_no_socket_total", "counter",
+       "UDP datagrams of new flows dropped: no upstream socket.", dropped_no_socket),
+    UM("lbfwd_udp_dropped_send_total", "counter", "UDP datagrams whose send failed.",
+       dropped_send),
+#undef UM
+};
+
+static void render_udp_metrics(struct lbf_app *app, struct sbuf *b)
+{
+    if (app->cfg.n_udp_listen == 0)
+        return;
+    char lab[LB_ADDR_TEXT_MAX + 32];
+    for (size_t m = 0; m < sizeof(udp_metrics) / sizeof(udp_metrics[0]); m++) {
+        const _Atomic uint64_t *tot =
+            (const _Atomic uint64_t *)(const void *)((const char *)&app->udp_st[LBF_MAX_LISTEN] +
+                                                     udp_metrics[m].off);
+        stat_line(b, udp_metrics[m].name, udp_metrics[m].type, udp_metrics[m].help, NULL,
+                  LD(*tot));
+        for (int i = 0; i < app->cfg.n_udp_listen; i++) {
+            const _Atomic uint64_t *v =
+                (const _Atomic uint64_t *)(const void *)((const char *)&app->udp_st[i] +
+                                                         udp_metrics[m].off);
+            snprintf(lab, sizeof(lab), "{listener=\"udp:%s\"}", app->udp_bound[i].text);
+            stat_line(b, udp_metrics[m].name, "", NULL, lab, LD(*v));
+        }
+    }
+}
+
 char *lbf_render_metrics(struct lbf_app *app)
 {
     struct sbuf b = {0};
@@ -300,6 +400,7 @@ char *lbf_render_metrics(struct lbf_app *app)
                   "# TYPE lbfwd_reloads_total counter\n");
     stat_line(&b, "lbfwd_reloads_total", "", NULL, "{result=\"ok\"}", LD(s->reloads));
     stat_line(&b, "lbfwd_reloads_total", "", NULL, "{result=\"failed\"}", LD(s->reload_failures));
+    render_udp_metrics(app, &b);
     stat_line(&b, "lbfwd_balancer_picks_total", "counter", "Successful picks.", NULL, bs.picks);
     stat_line(&b, "lbfwd_balancer_no_target_total", "counter", "Picks with no eligible target.",
               NULL, bs.no_target);
@@ -368,6 +469,8 @@ char *lbf_render_targets(struct lbf_app *app)
         cJSON_AddNumberToObject(o, "picks", (double)st.picks);
         cJSON_AddNumberToObject(o, "connect_failures", (double)LD(t->connect_failures));
         cJSON_AddNumberToObject(o, "maxconn", t->maxconn);
+        cJSON_AddNumberToObject(o, "udp_flows", (double)LD(t->udp_flows));
+        cJSON_AddNumberToObject(o, "udp_active", (double)LD(t->udp_active));
         cJSON_AddItemToArray(arr, o);
     }
     pthread_mutex_unlock(&app->reg.mu);
@@ -758,7 +861,7 @@ int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap)
         return 0;
     make_allowed_hosts(app);
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, app,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, app,
         MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)LBF_ADMIN_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)LBF_ADMIN_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LBF_ADMIN_IDLE_S,

@@ -54,6 +54,9 @@ void lbf_config_init(struct lbf_config *cfg)
     cfg->splice = 1;
     cfg->smart_connect = 1;
     cfg->smart_accept = 1;
+    cfg->udp_idle_timeout_ms = 30000;
+    cfg->udp_flows = 65536;
+    cfg->udp_max_datagram = 65507;
 }
 
 void lbf_config_free(struct lbf_config *cfg)
@@ -483,17 +486,45 @@ static int set_path(struct lbf_config *cfg, const struct setting *s, const char 
     return 0;
 }
 
+static int add_listen(struct lbf_addr *list, int *n, const char *text, const char *what,
+                      struct lbf_cfg_error *err)
+{
+    char msg[256];
+    if (*n >= LBF_MAX_LISTEN)
+        return fail(err, "too many %slisten addresses (at most %d)", what, LBF_MAX_LISTEN);
+    if (parse_ip_addr(text, &list[*n], msg, sizeof(msg)) != 0)
+        return fail(err, "%s", msg);
+    (*n)++;
+    return 0;
+}
+
+/* "ADDR:PORT" (TCP) or "udp:ADDR:PORT[,pool=NAME]" (the pool `default` without pool=). */
 static int set_listen(struct lbf_config *cfg, const struct setting *s, const char *value, int line,
                       struct lbf_cfg_error *err)
 {
     (void)s;
     (void)line;
-    char msg[256];
-    if (cfg->n_listen >= LBF_MAX_LISTEN)
-        return fail(err, "too many listen addresses (at most %d)", LBF_MAX_LISTEN);
-    if (parse_ip_addr(value, &cfg->listen[cfg->n_listen], msg, sizeof(msg)) != 0)
-        return fail(err, "%s", msg);
-    cfg->n_listen++;
+    char addr[LB_ADDR_TEXT_MAX + 8];
+    if (strncmp(value, "udp:", 4) != 0)
+        return add_listen(cfg->listen, &cfg->n_listen, value, "", err);
+    const char *a = value + 4, *comma = strchr(a, ',');
+    size_t alen = comma ? (size_t)(comma - a) : strlen(a);
+    if (alen == 0 || alen >= sizeof(addr))
+        return fail(err, "bad UDP listen address '%s' (udp:ADDR:PORT[,pool=NAME])", value);
+    memcpy(addr, a, alen);
+    addr[alen] = 0;
+    if (comma) {
+        const char *opt = comma + 1;
+        if (strncmp(opt, "pool=", 5) != 0)
+            return fail(err, "bad UDP listen option '%s' in '%s' (pool=NAME)", opt, value);
+        if (!lbf_valid_name(opt + 5))
+            return fail(err, "bad pool name '%s' in '%s' ([A-Za-z0-9._-], 1..64)", opt + 5,
+                        value);
+    }
+    int k = cfg->n_udp_listen;
+    if (add_listen(cfg->udp_listen, &cfg->n_udp_listen, addr, "UDP ", err) != 0)
+        return -1;
+    lbf_strlcpy(cfg->udp_pool[k], comma ? comma + 6 : LBF_DEFAULT_POOL, sizeof(cfg->udp_pool[k]));
     return 0;
 }
 
@@ -747,6 +778,9 @@ static const struct setting settings[] = {
     {"splice", set_bool, CFG_OFF(splice), 0, 0, NULL},
     {"smart_connect", set_bool, CFG_OFF(smart_connect), 0, 0, NULL},
     {"smart_accept", set_bool, CFG_OFF(smart_accept), 0, 0, NULL},
+    {"udp_flows", set_u32, CFG_OFF(udp_flows), 8, 16777216, "8..16777216 per worker"},
+    {"udp_max_datagram", set_u32, CFG_OFF(udp_max_datagram), 1, 65527, "1..65527 bytes"},
+    {"udp_responses", set_u32, CFG_OFF(udp_responses), 0, 1000000, "0..1000000; 0 is no limit"},
     /* targets and selection */
     {"target", set_target, 0, 0, 0, NULL},
     {"algorithm", set_algorithm, 0, 0, 0, NULL},
@@ -765,6 +799,7 @@ static const struct setting settings[] = {
     /* timeouts */
     {"connect_timeout", set_duration, CFG_OFF(connect_timeout_ms), 0, 0, NULL},
     {"idle_timeout", set_duration, CFG_OFF(idle_timeout_ms), 0, 0, NULL},
+    {"udp_idle_timeout", set_duration, CFG_OFF(udp_idle_timeout_ms), 1, 0, NULL},
     {"half_closed_timeout", set_duration, CFG_OFF(half_closed_timeout_ms), 0, 0, NULL},
     {"proxy_timeout", set_duration, CFG_OFF(proxy_timeout_ms), 0, 0, NULL},
     {"sni_timeout", set_duration, CFG_OFF(sni_timeout_ms), 0, 600000, "10m"},
@@ -1225,15 +1260,25 @@ int lbf_addr_reaches(const struct lbf_addr *target, const struct lbf_addr *own)
            (own->ss.ss_family == target->ss.ss_family || own->ss.ss_family == AF_INET6);
 }
 
+static int listen_twice(const struct lbf_addr *list, int n, const char *prefix,
+                        struct lbf_cfg_error *err)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (list[i].len == list[j].len && memcmp(&list[i].ss, &list[j].ss, list[i].len) == 0)
+                return fail(err, "listen address %s%s given twice", prefix, list[i].text);
+    return 0;
+}
+
 int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
 {
-    if (cfg->n_listen == 0)
+    if (cfg->n_listen == 0 && cfg->n_udp_listen == 0)
         return fail(err, "no listen address (--listen ADDR:PORT or listen = in [lbfwd])");
-    for (int i = 0; i < cfg->n_listen; i++)
-        for (int j = 0; j < i; j++)
-            if (cfg->listen[i].len == cfg->listen[j].len &&
-                memcmp(&cfg->listen[i].ss, &cfg->listen[j].ss, cfg->listen[i].len) == 0)
-                return fail(err, "listen address %s given twice", cfg->listen[i].text);
+    if (listen_twice(cfg->listen, cfg->n_listen, "", err) != 0 ||
+        listen_twice(cfg->udp_listen, cfg->n_udp_listen, "udp:", err) != 0)
+        return -1;
+    if (cfg->udp_idle_timeout_ms == 0)
+        return fail(err, "udp_idle_timeout must be above zero");
     if (cfg->admin_set && !lbf_addr_is_loopback(&cfg->admin) &&
         (!cfg->admin_allow_remote || !cfg->admin_token_file[0]))
         return fail(err,
@@ -1253,15 +1298,20 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
     }
     if (cfg->connect_timeout_ms == 0 || cfg->proxy_timeout_ms == 0)
         return fail(err, "connect_timeout and proxy_timeout must be above zero");
-    /* a route's pool must exist: a [pool] section, a target's pool, or "default" */
-    for (int r = 0; r < cfg->n_routes; r++) {
-        const char *pn = cfg->routes[r].pool;
+    /* a route's or a UDP listener's pool must exist: a [pool] section, a target's pool, or
+     * "default" */
+    for (int r = 0; r < cfg->n_routes + cfg->n_udp_listen; r++) {
+        const char *pn = r < cfg->n_routes ? cfg->routes[r].pool : cfg->udp_pool[r - cfg->n_routes];
         int known = strcmp(pn, LBF_DEFAULT_POOL) == 0 || find_pool((struct lbf_config *)cfg, pn);
         for (int i = 0; !known && i < cfg->n_targets; i++)
             known = strcmp(cfg->targets[i].pool, pn) == 0;
-        if (!known)
+        if (known)
+            continue;
+        if (r < cfg->n_routes)
             return fail(err, "route '%s' names pool '%s', which no target or [pool] section has",
                         cfg->routes[r].pattern, pn);
+        return fail(err, "UDP listener udp:%s names pool '%s', which no target or [pool] "
+                    "section has", cfg->udp_listen[r - cfg->n_routes].text, pn);
     }
     {
         /* every distinct pool gets a balancer: at most LBF_MAX_POOLS */
@@ -1292,6 +1342,10 @@ int lbf_config_validate(const struct lbf_config *cfg, struct lbf_cfg_error *err)
             if (lbf_addr_reaches(&t->addr, &cfg->listen[l]))
                 return fail(err, "target '%s' at %s is lbfwd's own listener %s", t->name,
                             t->addr.text, cfg->listen[l].text);
+        for (int l = 0; l < cfg->n_udp_listen; l++)
+            if (lbf_addr_reaches(&t->addr, &cfg->udp_listen[l]))
+                return fail(err, "target '%s' at %s is lbfwd's own listener udp:%s", t->name,
+                            t->addr.text, cfg->udp_listen[l].text);
         if (cfg->admin_set && lbf_addr_reaches(&t->addr, &cfg->admin))
             return fail(err, "target '%s' at %s is lbfwd's own admin address %s", t->name,
                         t->addr.text, cfg->admin.text);
@@ -1393,6 +1447,7 @@ static int walk_flags(struct lbf_config *cfg, int argc, char **argv, struct lbf_
             continue;
         if (strcmp(name, "listen") == 0 && !cleared_listen) {
             cfg->n_listen = 0;
+            cfg->n_udp_listen = 0;
             cleared_listen = 1;
         }
         if (strcmp(name, "accept-proxy") == 0 && !cleared_cidrs) {
@@ -1453,6 +1508,14 @@ const char *lbf_usage_text(void)
            "\n"
            "Listening and workers:\n"
            "  --listen ADDR:PORT          listen address, IPv4 or [IPv6] (repeatable)\n"
+           "  --listen udp:ADDR:PORT[,pool=default]\n"
+           "                              a UDP listener (flows: see --udp-idle-timeout)\n"
+           "  --udp-idle-timeout D (30s)  a UDP flow ends after D without a datagram\n"
+           "  --udp-responses N           a UDP flow ends after N replies (0: no limit; 1 "
+           "suits DNS)\n"
+           "  --udp-flows N               UDP flows per worker, least recently used evicted "
+           "(65536)\n"
+           "  --udp-max-datagram B        larger datagrams are dropped (65507)\n"
            "  --workers N                 worker threads (default: one per core)\n"
            "  --max-conns N               connections at once (default: no limit)\n"
            "  --splice / --no-splice      zero-copy forwarding with splice(2) (default on)\n"

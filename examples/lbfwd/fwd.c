@@ -102,6 +102,7 @@ struct lbf_worker {
     uint8_t *sni_buf;     /* SNI_PEEK bytes: a hello's records, peeked (the worker's, not a
                            * connection's: each read decodes from the start) */
     uint8_t *sni_scratch; /* LB_TLS_DEFAULT_MAX_HELLO: a fragmented hello reassembled */
+    struct lbf_udp *udp; /* UDP listeners and flows (udp.c); NULL without UDP listeners */
 };
 
 static _Atomic uint32_t g_close_seq;
@@ -1126,6 +1127,11 @@ static int next_timeout(struct lbf_worker *w)
         best = w->pool_used_ms + 1000;
     if (w->accept_paused_until && w->accept_paused_until < best)
         best = w->accept_paused_until;
+    if (w->udp) {
+        int u = lbf_udp_next_ms(w->udp, w->now);
+        if (w->now + (uint64_t)u < best)
+            best = w->now + (uint64_t)u;
+    }
     if (w->ready_head)
         return 0;
     return best <= w->now ? 0 : (int)(best - w->now);
@@ -1161,6 +1167,8 @@ static void stop_listening(struct lbf_worker *w)
         close(w->lfd[i]);
         w->lfd[i] = -1;
     }
+    if (w->udp)
+        lbf_udp_stop_listening(w->udp);
 }
 
 static void *worker_main(void *arg)
@@ -1186,9 +1194,19 @@ static void *worker_main(void *arg)
                 accept_ready(w, (int)(tag - TAG_LISTEN));
                 continue;
             }
+            if (tag & LBF_TAG_UDP_FLOW) {
+                lbf_udp_flow_ready(w->udp, tag, evs[i].events, w->now);
+                continue;
+            }
+            if (tag >= LBF_TAG_UDP_LISTEN && tag < LBF_TAG_UDP_LISTEN + LBF_MAX_LISTEN) {
+                lbf_udp_listener_ready(w->udp, (int)(tag - LBF_TAG_UDP_LISTEN), w->now);
+                continue;
+            }
             struct conn *c = (struct conn *)(uintptr_t)(tag & ~(uint64_t)1);
             conn_event(w, c, (int)(tag & 1), evs[i].events);
         }
+        if (w->udp)
+            lbf_udp_turn_end(w->udp, w->now);
         /* connections that used their turn: one more round each, in order */
         struct conn *c = w->ready_head;
         w->ready_head = w->ready_tail = NULL;
@@ -1211,9 +1229,14 @@ static void *worker_main(void *arg)
         if (seq != w->close_seq_seen) {
             w->close_seq_seen = seq;
             scan_close(w, 0);
+            if (w->udp)
+                lbf_udp_close_flows(w->udp, 0, w->now);
         }
-        if (atomic_load_explicit(&g_close_all, memory_order_acquire))
+        if (atomic_load_explicit(&g_close_all, memory_order_acquire)) {
             scan_close(w, 1);
+            if (w->udp)
+                lbf_udp_close_flows(w->udp, 1, w->now);
+        }
         if ((w->pool[0] || w->pool[1]) && w->now >= w->pool_used_ms + 1000)
             pool_trim(w);
         while (w->dead) {
@@ -1226,6 +1249,10 @@ static void *worker_main(void *arg)
     }
     stop_listening(w);
     pool_trim(w);
+    if (w->udp) {
+        lbf_udp_free(w->udp, lbf_now_ms());
+        w->udp = NULL;
+    }
     return NULL;
 }
 
@@ -1309,6 +1336,13 @@ int lbf_workers_start(struct lbf_app *app)
         }
         w->n_lfd = cfg->n_listen;
         w->listening = 1;
+        if (cfg->n_udp_listen) {
+            w->udp = lbf_udp_new(app, w->ep, wi, msg, sizeof(msg));
+            if (!w->udp) {
+                lbf_log("lbfwd: %s", msg);
+                return -1;
+            }
+        }
     }
     return 0;
 }

@@ -96,6 +96,13 @@ struct lbf_route_conf {
 struct lbf_config {
     struct lbf_addr listen[LBF_MAX_LISTEN];
     int n_listen;
+    struct lbf_addr udp_listen[LBF_MAX_LISTEN]; /* `udp:ADDR:PORT` listeners (udp.c) */
+    char udp_pool[LBF_MAX_LISTEN][LBF_NAME_MAX + 1]; /* each one's pool (`,pool=`) */
+    int n_udp_listen;
+    uint32_t udp_idle_timeout_ms; /* a flow ends after this long without a datagram */
+    uint32_t udp_responses;       /* 0: no limit; else a flow ends after this many replies */
+    uint32_t udp_flows;           /* flow table capacity per worker */
+    uint32_t udp_max_datagram;    /* larger datagrams are dropped (and counted) */
     int workers; /* 0: one per core */
     uint32_t algorithm;
     int affinity_source;
@@ -272,6 +279,14 @@ struct lbf_target {
     _Atomic uint64_t connect_failures;
     _Atomic uint64_t checks_ok;
     _Atomic uint64_t checks_failed;
+    _Atomic uint64_t udp_flows;         /* UDP flows sent to the target */
+    _Atomic uint64_t udp_active;        /* UDP flows on it now */
+    _Atomic uint64_t udp_dgrams_in;     /* datagrams client to target */
+    _Atomic uint64_t udp_dgrams_out;    /* datagrams target to client */
+    _Atomic uint64_t udp_bytes_in;      /* UDP payload bytes client to target */
+    _Atomic uint64_t udp_bytes_out;     /* UDP payload bytes target to client */
+    _Atomic uint64_t udp_refused;       /* ICMP port unreachable (ECONNREFUSED) */
+    _Atomic uint64_t udp_unanswered;    /* flows that ended without a reply */
     _Atomic uint32_t holders; /* connections holding this id (workers) */
     /* registry bookkeeping, under reg.mu */
     struct lbf_target *name_next;  /* name index chain (while not gone) */
@@ -358,6 +373,25 @@ struct lbf_route_stat {
     _Atomic uint64_t conns;
 };
 
+/* UDP counters (udp.c), per listener and in total (index LBF_MAX_LISTEN). */
+struct lbf_udp_stats {
+    _Atomic uint64_t flows_created;
+    _Atomic uint64_t flows_active;
+    _Atomic uint64_t flows_expired;     /* idle for udp_idle_timeout */
+    _Atomic uint64_t flows_evicted;     /* the flow table was full */
+    _Atomic uint64_t flows_responses;   /* ended after udp_responses replies */
+    _Atomic uint64_t flows_refused;     /* ICMP port unreachable from the target */
+    _Atomic uint64_t flows_drain_closed; /* drain deadline, target removal, shutdown */
+    _Atomic uint64_t dgrams_in;         /* client to target */
+    _Atomic uint64_t dgrams_out;        /* target to client */
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t dropped_oversized; /* truncated on receive */
+    _Atomic uint64_t dropped_no_target; /* no eligible target */
+    _Atomic uint64_t dropped_no_socket; /* no upstream socket (descriptors) */
+    _Atomic uint64_t dropped_send;      /* a send failed (buffer full, ...) */
+};
+
 /* Settings workers read on every connection; replaced whole on reload. */
 struct lbf_live {
     uint32_t connect_timeout_ms;
@@ -400,6 +434,8 @@ struct lbf_app {
     int n_workers;
     int listen_fds_first[LBF_MAX_LISTEN]; /* worker 0's listeners (ports known) */
     struct lbf_addr bound[LBF_MAX_LISTEN];
+    struct lbf_addr udp_bound[LBF_MAX_LISTEN];
+    struct lbf_udp_stats udp_st[LBF_MAX_LISTEN + 1]; /* per UDP listener, then the total */
     _Atomic int stopping; /* SIGTERM: stop accepting */
     _Atomic int listening;
     int log_fd;
@@ -478,6 +514,27 @@ struct lbf_ep;
 /* A connection's endpoints in compact form (struct lbf_ep, with the PROXY glue below). */
 void lbf_ep_from_sockaddr(struct lbf_ep *ep, const struct sockaddr *sa);
 socklen_t lbf_ep_to_sockaddr(const struct lbf_ep *ep, struct sockaddr_storage *ss);
+
+/* udp.c: a worker's UDP listeners and flows. Each worker has its own SO_REUSEPORT socket per
+ * UDP listener (the kernel keeps a client 5-tuple on one socket, hence on one worker) and its
+ * own lb_flowtab; every flow has a connected upstream socket in the worker's epoll. */
+struct lbf_udp;
+#define LBF_TAG_UDP_LISTEN 48                  /* worker epoll tag: + UDP listener index */
+#define LBF_TAG_UDP_FLOW   (UINT64_C(1) << 63) /* worker epoll tag: | flow slot */
+/* Opens the worker's UDP sockets (worker 0 first: it learns the bound ports into
+ * app->udp_bound) and registers them in `ep`. NULL with msg set on failure. */
+struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, size_t cap);
+void lbf_udp_listener_ready(struct lbf_udp *u, int li, uint64_t now);
+void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64_t now);
+/* End of a worker turn: sends the replies batched, ends idle flows (a bounded sweep). */
+void lbf_udp_turn_end(struct lbf_udp *u, uint64_t now);
+/* Ends flows whose target's close generation moved (drain deadline), or all of them. */
+void lbf_udp_close_flows(struct lbf_udp *u, int all, uint64_t now);
+/* Milliseconds until the next sweep is due. */
+int lbf_udp_next_ms(const struct lbf_udp *u, uint64_t now);
+void lbf_udp_stop_listening(struct lbf_udp *u);
+/* Ends every flow and frees everything. */
+void lbf_udp_free(struct lbf_udp *u, uint64_t now);
 
 /* health.c: control-thread health checks */
 /* Runs due checks, advances in-flight ones; returns the next time it needs to run. */

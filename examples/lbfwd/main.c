@@ -117,6 +117,9 @@ static void write_ready_file(struct lbf_app *app)
     fprintf(f, "{\"pid\": %ld, \"listen\": [", (long)getpid());
     for (int i = 0; i < app->cfg.n_listen; i++)
         fprintf(f, "%s\"%s\"", i ? ", " : "", app->bound[i].text);
+    fprintf(f, "], \"udp_listen\": [");
+    for (int i = 0; i < app->cfg.n_udp_listen; i++)
+        fprintf(f, "%s\"%s\"", i ? ", " : "", app->udp_bound[i].text);
     fprintf(f, "], \"admin\": ");
     if (app->cfg.admin_set)
         fprintf(f, "\"%s\"", app->admin_bound.text);
@@ -256,6 +259,15 @@ static void do_reload(struct lbf_app *app)
     for (int i = 0; same_listen && i < ncfg.n_listen; i++)
         same_listen = ncfg.listen[i].len == cur->listen[i].len &&
                       memcmp(&ncfg.listen[i].ss, &cur->listen[i].ss, ncfg.listen[i].len) == 0;
+    same_listen = same_listen && ncfg.n_udp_listen == cur->n_udp_listen;
+    for (int i = 0; same_listen && i < ncfg.n_udp_listen; i++)
+        same_listen = ncfg.udp_listen[i].len == cur->udp_listen[i].len &&
+                      strcmp(ncfg.udp_pool[i], cur->udp_pool[i]) == 0 &&
+                      memcmp(&ncfg.udp_listen[i].ss, &cur->udp_listen[i].ss,
+                             ncfg.udp_listen[i].len) == 0;
+    int same_udp = ncfg.udp_idle_timeout_ms == cur->udp_idle_timeout_ms &&
+                   ncfg.udp_responses == cur->udp_responses && ncfg.udp_flows == cur->udp_flows &&
+                   ncfg.udp_max_datagram == cur->udp_max_datagram;
     /* settings fixed at start (sockets, threads, table shape): named when a reload changes
      * them, and kept */
     const struct {
@@ -271,6 +283,7 @@ static void do_reload(struct lbf_app *app)
         {"splice", ncfg.splice != cur->splice},
         {"smart_connect", ncfg.smart_connect != cur->smart_connect},
         {"smart_accept", ncfg.smart_accept != cur->smart_accept},
+        {"udp_* setting", !same_udp},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (fixed[i].changed)
@@ -410,8 +423,9 @@ static int start(struct lbf_app *app, struct control *ctl)
         fprintf(stderr, "lbfwd: cannot start workers\n");
         return 1;
     }
-    lbf_log("lbfwd: listening on %s (+%d more), %d workers, %s, %d targets, admin %s",
-            app->bound[0].text, cfg->n_listen - 1, app->n_workers,
+    lbf_log("lbfwd: listening on %s (+%d more, %d UDP), %d workers, %s, %d targets, admin %s",
+            cfg->n_listen ? app->bound[0].text : "-", cfg->n_listen ? cfg->n_listen - 1 : 0,
+            cfg->n_udp_listen, app->n_workers,
             lb_balancer_algorithm_name(cfg->algorithm), cfg->n_targets,
             cfg->admin_set ? app->admin_bound.text : "off");
     write_ready_file(app);
@@ -598,8 +612,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cli.check_config) {
-        printf("lbfwd: configuration OK (%d listen addresses, %d targets)\n", app.cfg.n_listen,
-               app.cfg.n_targets);
+        printf("lbfwd: configuration OK (%d listen addresses, %d UDP, %d targets)\n",
+               app.cfg.n_listen, app.cfg.n_udp_listen, app.cfg.n_targets);
         lbf_config_free(&app.cfg);
         return 0;
     }

@@ -106,6 +106,9 @@ int lbf_pools_apply(struct lbf_app *app, const struct lbf_config *cfg, char *msg
     for (int i = 0; i < cfg->n_routes; i++)
         if (ensure(app, cfg, cfg->routes[i].pool, msg, cap) != 0)
             return -1;
+    for (int i = 0; i < cfg->n_udp_listen; i++)
+        if (ensure(app, cfg, cfg->udp_pool[i], msg, cap) != 0)
+            return -1;
     return 0;
 }
 

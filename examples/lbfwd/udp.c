@@ -1,0 +1,639 @@
+/* lbfwd UDP listeners: per worker one SO_REUSEPORT socket per `udp:` listener, read with
+ * recvmmsg(); a per-worker lb_flowtab (new-first eviction) remembers each client 5-tuple's
+ * target; every flow has its own connected upstream socket in the worker's epoll, so that a
+ * reply is matched to its flow by the socket it arrives on and an ICMP port unreachable from the
+ * target comes back as ECONNREFUSED on that flow alone. Replies are batched toward the clients
+ * with sendmmsg(), from the address the client sent to (IP_PKTINFO / IPV6_PKTINFO on wildcard
+ * listeners). All buffers and flow slots are allocated at start: nothing per datagram. Flow
+ * expiry and eviction are the library's (lb_flowtab_expire(), lb_flowtab_insert()). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "lb/flowtab.h"
+#include "lb/hash.h"
+#include "lbfwd.h"
+
+#define BATCH    32 /* datagrams per recvmmsg()/sendmmsg() */
+#define ROUNDS   4  /* batches per readiness event (fairness between sockets) */
+#define CTL_SIZE 64 /* room for one IP_PKTINFO or IPV6_PKTINFO control message */
+#define NO_SLOT  UINT32_MAX
+
+/* Why a flow ended, when it is lbfwd that removes it (lb_flowtab_remove()). */
+enum { END_BY_TABLE = 0, END_RESPONSES, END_REFUSED, END_CLOSED };
+
+union sa46 {
+    struct sockaddr sa;
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+};
+
+union pktinfo {
+    struct in_pktinfo v4;
+    struct in6_pktinfo v6;
+};
+
+struct flow {
+    lb_flowtab_key key;
+    union sa46 client;
+    socklen_t client_len;
+    union pktinfo local; /* the address the client sent to (wildcard listeners) */
+    int fd;              /* connected to the target; -1 for a free slot */
+    uint32_t target;
+    uint32_t close_gen;
+    uint32_t replies;
+    uint32_t next_free;
+    uint8_t li;
+    uint8_t has_local;
+    uint8_t pool; /* its listener's pool: the balancer that holds its target */
+};
+
+struct lbf_udp {
+    struct lbf_app *app;
+    int ep;
+    int lfd[LBF_MAX_LISTEN];
+    int wildcard[LBF_MAX_LISTEN];
+    uint8_t pool[LBF_MAX_LISTEN]; /* each listener's pool (index in app->pools) */
+    int n_lfd;
+    lb_flowtab *ft;
+    struct flow *flows;
+    uint32_t n_slots;
+    uint32_t free_head;
+    int end_why; /* END_*, read by on_end() */
+    uint64_t now;
+    uint64_t seed;
+    uint32_t max_dgram;
+    uint32_t responses;
+    uint32_t sweep_ms;
+    uint64_t last_sweep;
+    /* receiving from clients */
+    struct mmsghdr rmsg[BATCH];
+    struct iovec riov[BATCH];
+    union sa46 raddr[BATCH];
+    uint8_t rctl[BATCH][CTL_SIZE];
+    uint8_t *rbuf;
+    /* replies toward clients: received into these slots, sent with one sendmmsg() */
+    struct mmsghdr smsg[BATCH];
+    struct iovec siov[BATCH];
+    union sa46 saddr[BATCH];
+    uint8_t sctl[BATCH][CTL_SIZE];
+    uint8_t *sbuf;
+    int sn;  /* replies queued */
+    int sli; /* their listener */
+    /* counters of this turn, added to app->udp_st at its end */
+    uint64_t d_in[LBF_MAX_LISTEN], b_in[LBF_MAX_LISTEN], d_out[LBF_MAX_LISTEN],
+        b_out[LBF_MAX_LISTEN];
+};
+
+static void add(struct lbf_udp *u, int li, size_t field, uint64_t v)
+{
+    _Atomic uint64_t *a = (_Atomic uint64_t *)(void *)((char *)&u->app->udp_st[li] + field);
+    _Atomic uint64_t *t =
+        (_Atomic uint64_t *)(void *)((char *)&u->app->udp_st[LBF_MAX_LISTEN] + field);
+    atomic_fetch_add_explicit(a, v, memory_order_relaxed);
+    atomic_fetch_add_explicit(t, v, memory_order_relaxed);
+}
+#define ADD(u, li, f, v) add((u), (li), offsetof(struct lbf_udp_stats, f), (v))
+#define TADD(t, f, v)    atomic_fetch_add_explicit(&(t)->f, (v), memory_order_relaxed)
+
+/* lb_flowtab's report of a flow that left the table: its socket closes, its target is
+ * released, its slot is free again. */
+static void on_end(void *user, const lb_flowtab_end *end)
+{
+    struct lbf_udp *u = user;
+    uint32_t slot = (uint32_t)end->data;
+    if (slot >= u->n_slots)
+        return;
+    struct flow *f = &u->flows[slot];
+    if (f->fd < 0)
+        return;
+    close(f->fd); /* leaves the epoll set */
+    f->fd = -1;
+    switch (end->reason == LB_FLOWTAB_END_REMOVED ? u->end_why : END_BY_TABLE) {
+    case END_RESPONSES:
+        ADD(u, f->li, flows_responses, 1);
+        break;
+    case END_REFUSED:
+        ADD(u, f->li, flows_refused, 1);
+        break;
+    case END_CLOSED:
+        ADD(u, f->li, flows_drain_closed, 1);
+        break;
+    default:
+        if (end->reason == LB_FLOWTAB_END_EVICTED)
+            ADD(u, f->li, flows_evicted, 1);
+        else if (end->reason == LB_FLOWTAB_END_EXPIRED)
+            ADD(u, f->li, flows_expired, 1);
+        else
+            ADD(u, f->li, flows_drain_closed, 1);
+        break;
+    }
+    atomic_fetch_sub_explicit(&u->app->udp_st[f->li].flows_active, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&u->app->udp_st[LBF_MAX_LISTEN].flows_active, 1,
+                              memory_order_relaxed);
+    struct lbf_target *t = lbf_target_get(u->app, f->target);
+    lb_balancer_release(lbf_bal(u->app, f->pool), f->target, u->now);
+    if (t) {
+        if (!f->replies)
+            TADD(t, udp_unanswered, 1);
+        atomic_fetch_sub_explicit(&t->udp_active, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&t->holders, 1, memory_order_release);
+    }
+    f->next_free = u->free_head;
+    u->free_head = slot;
+}
+
+/* Removes a flow for a reason of lbfwd's (END_*). */
+static void end_flow(struct lbf_udp *u, struct flow *f, int why)
+{
+    u->end_why = why;
+    (void)lb_flowtab_remove(u->ft, &f->key, u->now); /* an idle one is reported as expired */
+    u->end_why = END_BY_TABLE;
+}
+
+static int udp_socket(const struct lbf_addr *a, int wildcard, char *msg, size_t cap)
+{
+    int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(msg, cap, "socket udp: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (a->ss.ss_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (wildcard)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+    } else if (wildcard) {
+        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+    }
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
+        snprintf(msg, cap, "bind udp:%s: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, size_t cap)
+{
+    const struct lbf_config *cfg = &app->cfg;
+    struct lbf_udp *u = calloc(1, sizeof(*u));
+    if (!u) {
+        snprintf(msg, cap, "udp: out of memory");
+        return NULL;
+    }
+    u->app = app;
+    u->ep = ep;
+    u->seed = cfg->seed;
+    u->max_dgram = cfg->udp_max_datagram;
+    u->responses = cfg->udp_responses;
+    u->sweep_ms = cfg->udp_idle_timeout_ms / 8;
+    if (u->sweep_ms < 10)
+        u->sweep_ms = 10;
+    if (u->sweep_ms > 1000)
+        u->sweep_ms = 1000;
+    u->now = u->last_sweep = lbf_now_ms();
+    lb_flowtab_config fc;
+    lb_flowtab_config_init(&fc, sizeof(fc));
+    fc.capacity = cfg->udp_flows;
+    fc.idle_timeout_ms = cfg->udp_idle_timeout_ms;
+    fc.evict = LB_FLOWTAB_EVICT_NEW_FIRST;
+    fc.on_end = on_end;
+    fc.user = u;
+    int rc = lb_flowtab_new(&u->ft, &fc);
+    if (rc != 0) {
+        snprintf(msg, cap, "udp flow table: %s", lb_err_name(rc));
+        free(u);
+        return NULL;
+    }
+    /* one slot more than the table holds: a new flow takes its slot before the insert that
+     * may evict another */
+    u->n_slots = lb_flowtab_capacity(u->ft) + 1;
+    u->flows = calloc(u->n_slots, sizeof(*u->flows));
+    u->rbuf = malloc((size_t)BATCH * u->max_dgram);
+    u->sbuf = malloc((size_t)BATCH * u->max_dgram);
+    if (!u->flows || !u->rbuf || !u->sbuf) {
+        snprintf(msg, cap, "udp: out of memory");
+        lbf_udp_free(u, u->now);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < u->n_slots; i++) {
+        u->flows[i].fd = -1;
+        u->flows[i].next_free = i + 1 < u->n_slots ? i + 1 : NO_SLOT;
+    }
+    u->free_head = 0;
+    for (int i = 0; i < BATCH; i++) {
+        u->riov[i].iov_base = u->rbuf + (size_t)i * u->max_dgram;
+        u->siov[i].iov_base = u->sbuf + (size_t)i * u->max_dgram;
+    }
+    for (int i = 0; i < LBF_MAX_LISTEN; i++)
+        u->lfd[i] = -1;
+    for (int i = 0; i < cfg->n_udp_listen; i++) {
+        int pool = lbf_pool_by_name(app, cfg->udp_pool[i]);
+        if (pool < 0) { /* the configuration check and lbf_pools_apply() made it */
+            snprintf(msg, cap, "udp:%s: no pool '%s'", cfg->udp_listen[i].text, cfg->udp_pool[i]);
+            lbf_udp_free(u, u->now);
+            return NULL;
+        }
+        u->pool[i] = (uint8_t)pool;
+        if (widx == 0)
+            app->udp_bound[i] = cfg->udp_listen[i];
+        struct lbf_addr *b = &app->udp_bound[i];
+        u->wildcard[i] = lbf_addr_is_wildcard(b);
+        int fd = udp_socket(b, u->wildcard[i], msg, cap);
+        if (fd < 0) {
+            lbf_udp_free(u, u->now);
+            return NULL;
+        }
+        if (widx == 0) {
+            b->len = sizeof(b->ss);
+            getsockname(fd, (struct sockaddr *)&b->ss, &b->len);
+            lb_addr_format((struct sockaddr *)&b->ss, b->text, sizeof(b->text));
+        }
+        u->lfd[i] = fd;
+        u->n_lfd = i + 1;
+        struct epoll_event ev = {.events = EPOLLIN,
+                                 .data.u64 = LBF_TAG_UDP_LISTEN + (uint64_t)i};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            snprintf(msg, cap, "epoll udp: %s", strerror(errno));
+            lbf_udp_free(u, u->now);
+            return NULL;
+        }
+    }
+    return u;
+}
+
+/* The destination address of a datagram received on a wildcard listener. */
+static int read_pktinfo(const struct msghdr *mh, union pktinfo *out)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)mh); c;
+         c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            memcpy(&out->v4, CMSG_DATA(c), sizeof(out->v4));
+            return AF_INET;
+        }
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            memcpy(&out->v6, CMSG_DATA(c), sizeof(out->v6));
+            return AF_INET6;
+        }
+    }
+    return 0;
+}
+
+/* The flow's local address as a socket address (for its key). */
+static void local_sockaddr(const struct lbf_udp *u, int li, const union pktinfo *pi, int fam,
+                           union sa46 *out)
+{
+    const struct lbf_addr *b = &u->app->udp_bound[li];
+    memcpy(out, &b->ss, b->len < sizeof(*out) ? b->len : sizeof(*out));
+    if (fam == AF_INET && b->ss.ss_family == AF_INET)
+        out->v4.sin_addr = pi->v4.ipi_addr;
+    else if (fam == AF_INET6 && b->ss.ss_family == AF_INET6)
+        out->v6.sin6_addr = pi->v6.ipi6_addr;
+}
+
+/* A datagram of a new 5-tuple: pick a target, open the flow's upstream socket, insert it. */
+static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *key,
+                             const union sa46 *client, socklen_t clen, const union pktinfo *pi,
+                             int has_local)
+{
+    struct lbf_app *app = u->app;
+    struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
+    lb_pick_request req;
+    memset(&req, 0, sizeof(req));
+    req.struct_size = sizeof(req);
+    /* the 5-tuple's hash is the flow key's (seed fixed at start); with affinity source, the
+     * client address hashed with the pool's seed, as for TCP */
+    int pool = u->pool[li];
+    req.flow_hash = key->hash;
+    if (lv->pool_affinity[pool] &&
+        lb_hash_src_sockaddr(&client->sa, lv->pool_seed[pool], &req.flow_hash) != 0)
+        req.flow_hash = key->hash;
+    uint32_t id = LB_NO_TARGET;
+    lb_balancer *bal = lbf_bal(app, (uint32_t)pool);
+    if (lb_balancer_pick_ex(bal, &req, &id) != 0) {
+        ADD(u, li, dropped_no_target, 1);
+        return NULL;
+    }
+    struct lbf_target *t = lbf_target_get(app, id);
+    if (!t) {
+        lb_balancer_release(bal, id, u->now);
+        ADD(u, li, dropped_no_target, 1);
+        return NULL;
+    }
+    int fd = socket(t->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    uint32_t slot = u->free_head;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LBF_TAG_UDP_FLOW | slot};
+    if (fd < 0 || slot == NO_SLOT || epoll_ctl(u->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (fd >= 0)
+            close(fd);
+        lb_balancer_release(bal, id, u->now);
+        ADD(u, li, dropped_no_socket, 1);
+        return NULL;
+    }
+    struct flow *f = &u->flows[slot];
+    u->free_head = f->next_free;
+    atomic_fetch_add_explicit(&t->holders, 1, memory_order_acq_rel);
+    f->key = *key;
+    f->pool = u->pool[li];
+    memcpy(&f->client, client, clen);
+    f->client_len = clen;
+    f->has_local = (uint8_t)has_local;
+    if (has_local)
+        f->local = *pi;
+    f->fd = fd;
+    f->target = id;
+    f->close_gen = atomic_load_explicit(&t->close_gen, memory_order_acquire);
+    f->replies = 0;
+    f->li = (uint8_t)li;
+    TADD(t, udp_flows, 1);
+    TADD(t, udp_active, 1);
+    ADD(u, li, flows_created, 1);
+    ADD(u, li, flows_active, 1);
+    (void)lb_flowtab_insert(u->ft, key, id, slot, u->now);
+    return f;
+}
+
+static void forward_up(struct lbf_udp *u, struct flow *f, const void *buf, size_t len)
+{
+    struct lbf_target *t = lbf_target_get(u->app, f->target);
+    if (send(f->fd, buf, len, 0) < 0) {
+        if (errno == ECONNREFUSED) { /* an ICMP error from an earlier datagram */
+            if (t)
+                TADD(t, udp_refused, 1);
+            (void)lb_balancer_report_passive(lbf_bal(u->app, f->pool), f->target, 0, u->now);
+            end_flow(u, f, END_REFUSED);
+        }
+        ADD(u, f->li, dropped_send, 1);
+        return;
+    }
+    u->d_in[f->li]++;
+    u->b_in[f->li] += len;
+    if (t) {
+        TADD(t, udp_dgrams_in, 1);
+        TADD(t, udp_bytes_in, len);
+    }
+}
+
+void lbf_udp_listener_ready(struct lbf_udp *u, int li, uint64_t now)
+{
+    u->now = now;
+    int fd = u->lfd[li];
+    for (int round = 0; round < ROUNDS && fd >= 0; round++) {
+        for (int i = 0; i < BATCH; i++) {
+            struct msghdr *mh = &u->rmsg[i].msg_hdr;
+            u->riov[i].iov_len = u->max_dgram;
+            mh->msg_name = &u->raddr[i];
+            mh->msg_namelen = sizeof(u->raddr[i]);
+            mh->msg_iov = &u->riov[i];
+            mh->msg_iovlen = 1;
+            mh->msg_control = u->wildcard[li] ? u->rctl[i] : NULL;
+            mh->msg_controllen = u->wildcard[li] ? CTL_SIZE : 0;
+            mh->msg_flags = 0;
+        }
+        int n = recvmmsg(fd, u->rmsg, BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n; i++) {
+            struct msghdr *mh = &u->rmsg[i].msg_hdr;
+            if (mh->msg_flags & MSG_TRUNC) {
+                ADD(u, li, dropped_oversized, 1);
+                continue;
+            }
+            union pktinfo pi;
+            int fam = u->wildcard[li] ? read_pktinfo(mh, &pi) : 0;
+            union sa46 local;
+            local_sockaddr(u, li, &pi, fam, &local);
+            lb_flowtab_key key;
+            if (lb_flowtab_key_sockaddr(&key, &u->raddr[i].sa, &local.sa, IPPROTO_UDP, u->seed) !=
+                0)
+                continue;
+            uint64_t data;
+            struct flow *f = NULL;
+            if (lb_flowtab_lookup(u->ft, &key, now, NULL, &data) == 0 && data < u->n_slots &&
+                u->flows[data].fd >= 0)
+                f = &u->flows[data];
+            else
+                f = flow_new(u, li, &key, &u->raddr[i], mh->msg_namelen, &pi, fam != 0);
+            if (f)
+                forward_up(u, f, u->riov[i].iov_base, u->rmsg[i].msg_len);
+        }
+        if (n < BATCH)
+            return;
+    }
+}
+
+static void flush(struct lbf_udp *u)
+{
+    int off = 0;
+    while (off < u->sn) {
+        int r = sendmmsg(u->lfd[u->sli], u->smsg + off, (unsigned)(u->sn - off), MSG_DONTWAIT);
+        if (r <= 0) {
+            ADD(u, u->sli, dropped_send, (uint64_t)(u->sn - off));
+            break;
+        }
+        off += r;
+    }
+    u->sn = 0;
+}
+
+/* Readable (or an error) on a flow's upstream socket: replies, queued toward the client. */
+void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64_t now)
+{
+    (void)events;
+    u->now = now;
+    uint64_t slot = tag & ~LBF_TAG_UDP_FLOW;
+    if (slot >= u->n_slots || u->flows[slot].fd < 0)
+        return; /* ended earlier in this turn */
+    struct flow *f = &u->flows[slot];
+    if (u->lfd[f->li] < 0)
+        return;
+    struct lbf_target *t = lbf_target_get(u->app, f->target);
+    for (int round = 0; round < ROUNDS; round++) {
+        if (u->sn && (u->sn == BATCH || u->sli != f->li))
+            flush(u);
+        u->sli = f->li;
+        int room = BATCH - u->sn;
+        if (u->responses && (uint32_t)room > u->responses - f->replies)
+            room = (int)(u->responses - f->replies);
+        for (int i = u->sn; i < u->sn + room; i++) {
+            struct msghdr *mh = &u->smsg[i].msg_hdr;
+            u->siov[i].iov_len = u->max_dgram;
+            memset(mh, 0, sizeof(*mh));
+            mh->msg_iov = &u->siov[i];
+            mh->msg_iovlen = 1;
+        }
+        int n = recvmmsg(f->fd, u->smsg + u->sn, (unsigned)room, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno == ECONNREFUSED) { /* ICMP port unreachable from the target */
+                if (t)
+                    TADD(t, udp_refused, 1);
+                (void)lb_balancer_report_passive(lbf_bal(u->app, f->pool), f->target, 0, now);
+                end_flow(u, f, END_REFUSED);
+            }
+            return;
+        }
+        if (n == 0)
+            return;
+        int j = u->sn;
+        for (int k = u->sn; k < u->sn + n; k++) {
+            struct msghdr *mh = &u->smsg[k].msg_hdr;
+            if (mh->msg_flags & MSG_TRUNC) {
+                ADD(u, f->li, dropped_oversized, 1);
+                continue;
+            }
+            if (j != k) { /* keep the queue contiguous: swap the buffers */
+                struct iovec tmp = u->siov[j];
+                u->siov[j] = u->siov[k];
+                u->siov[k] = tmp;
+            }
+            u->siov[j].iov_len = u->smsg[k].msg_len;
+            struct msghdr *out = &u->smsg[j].msg_hdr;
+            memset(out, 0, sizeof(*out));
+            out->msg_iov = &u->siov[j];
+            out->msg_iovlen = 1;
+            memcpy(&u->saddr[j], &f->client, f->client_len);
+            out->msg_name = &u->saddr[j];
+            out->msg_namelen = f->client_len;
+            if (f->has_local) {
+                out->msg_control = u->sctl[j];
+                struct cmsghdr *c;
+                if (f->client.sa.sa_family == AF_INET) {
+                    out->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+                    c = CMSG_FIRSTHDR(out);
+                    c->cmsg_level = IPPROTO_IP;
+                    c->cmsg_type = IP_PKTINFO;
+                    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+                    struct in_pktinfo p = {0};
+                    p.ipi_spec_dst = f->local.v4.ipi_addr;
+                    memcpy(CMSG_DATA(c), &p, sizeof(p));
+                } else {
+                    out->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+                    c = CMSG_FIRSTHDR(out);
+                    c->cmsg_level = IPPROTO_IPV6;
+                    c->cmsg_type = IPV6_PKTINFO;
+                    c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+                    memcpy(CMSG_DATA(c), &f->local.v6, sizeof(f->local.v6));
+                }
+            }
+            u->d_out[f->li]++;
+            u->b_out[f->li] += u->siov[j].iov_len;
+            if (t) {
+                TADD(t, udp_dgrams_out, 1);
+                TADD(t, udp_bytes_out, u->siov[j].iov_len);
+            }
+            j++;
+        }
+        int got = j - u->sn;
+        u->sn = j;
+        if (got && f->replies == 0)
+            (void)lb_balancer_report_passive(lbf_bal(u->app, f->pool), f->target, 1, now);
+        f->replies += (uint32_t)got;
+        if (got)
+            (void)lb_flowtab_touch(u->ft, &f->key, now);
+        if (u->responses && f->replies >= u->responses) {
+            end_flow(u, f, END_RESPONSES);
+            return;
+        }
+        if (n < room)
+            return;
+    }
+}
+
+void lbf_udp_turn_end(struct lbf_udp *u, uint64_t now)
+{
+    u->now = now;
+    if (u->sn)
+        flush(u);
+    for (int li = 0; li < u->n_lfd; li++) {
+        if (u->d_in[li]) {
+            ADD(u, li, dgrams_in, u->d_in[li]);
+            ADD(u, li, bytes_in, u->b_in[li]);
+            u->d_in[li] = u->b_in[li] = 0;
+        }
+        if (u->d_out[li]) {
+            ADD(u, li, dgrams_out, u->d_out[li]);
+            ADD(u, li, bytes_out, u->b_out[li]);
+            u->d_out[li] = u->b_out[li] = 0;
+        }
+    }
+    if (now < u->last_sweep + u->sweep_ms)
+        return;
+    /* every bucket visited twice per idle timeout: an idle flow ends within 1.5 timeouts */
+    uint64_t buckets = lb_flowtab_buckets(u->ft);
+    uint64_t budget =
+        buckets * 2 * (now - u->last_sweep) / u->app->cfg.udp_idle_timeout_ms + 1;
+    if (budget > buckets)
+        budget = buckets;
+    u->last_sweep = now;
+    (void)lb_flowtab_expire(u->ft, now, (uint32_t)budget);
+}
+
+int lbf_udp_next_ms(const struct lbf_udp *u, uint64_t now)
+{
+    uint64_t due = u->last_sweep + u->sweep_ms;
+    return due <= now ? 0 : (int)(due - now);
+}
+
+void lbf_udp_close_flows(struct lbf_udp *u, int all, uint64_t now)
+{
+    u->now = now;
+    for (uint32_t i = 0; i < u->n_slots; i++) {
+        struct flow *f = &u->flows[i];
+        if (f->fd < 0)
+            continue;
+        struct lbf_target *t = lbf_target_get(u->app, f->target);
+        if (all ||
+            (t && atomic_load_explicit(&t->close_gen, memory_order_acquire) != f->close_gen))
+            end_flow(u, f, END_CLOSED);
+        if (f->fd >= 0 && all) { /* not found in the table: cannot happen; never leak it */
+            lb_flowtab_end e = {.struct_size = sizeof(e),
+                                .reason = LB_FLOWTAB_END_EXPIRED,
+                                .target = f->target,
+                                .data = i,
+                                .key = &f->key};
+            on_end(u, &e);
+        }
+    }
+}
+
+void lbf_udp_stop_listening(struct lbf_udp *u)
+{
+    if (u->sn)
+        flush(u);
+    lbf_udp_close_flows(u, 1, u->now);
+    for (int i = 0; i < u->n_lfd; i++) {
+        if (u->lfd[i] >= 0) {
+            epoll_ctl(u->ep, EPOLL_CTL_DEL, u->lfd[i], NULL);
+            close(u->lfd[i]);
+            u->lfd[i] = -1;
+        }
+    }
+}
+
+void lbf_udp_free(struct lbf_udp *u, uint64_t now)
+{
+    if (!u)
+        return;
+    u->now = now;
+    if (u->flows)
+        lbf_udp_stop_listening(u);
+    for (int i = 0; i < u->n_lfd; i++)
+        if (u->lfd[i] >= 0)
+            close(u->lfd[i]);
+    lb_flowtab_free(u->ft);
+    free(u->flows);
+    free(u->rbuf);
+    free(u->sbuf);
+    free(u);
+}
