@@ -921,7 +921,7 @@ static void conn_event(struct lbf_worker *w, struct conn *c, int side, uint32_t 
 
 /* Out of descriptors and the reserve could not be reopened (another thread took the freed
  * number): the level-triggered listeners would wake the loop at once, again and again, so they
- * are muted for 100 ms; resume_accept() re-arms them and retries the reserve. */
+ * are muted for 100 ms at a time until resume_accept() gets the reserve back. */
 static void pause_accept(struct lbf_worker *w)
 {
     for (int i = 0; i < w->n_lfd; i++) {
@@ -938,6 +938,12 @@ static void resume_accept(struct lbf_worker *w)
     w->accept_paused_until = 0;
     if (w->reserve_fd < 0)
         w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (w->reserve_fd < 0) {
+        /* still no descriptor: an accept would fail too, and one that succeeded once some
+         * were freed would leave the worker without its reserve for good; stay muted */
+        w->accept_paused_until = w->now + 100;
+        return;
+    }
     if (!w->listening)
         return;
     for (int i = 0; i < w->n_lfd; i++) {
