@@ -861,7 +861,10 @@ int lbf_admin_start(struct lbf_app *app, char *msg, size_t cap)
         return 0;
     make_allowed_hosts(app);
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, app,
+        /* poll(): no FD_SETSIZE limit (UDP flows take descriptors past 1024), and unlike
+         * MHD_USE_AUTO's epoll it does not churn memory while lbfwd is out of descriptors */
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
+        app,
         MHD_OPTION_LISTEN_SOCKET, app->admin_fd, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)LBF_ADMIN_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)LBF_ADMIN_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LBF_ADMIN_IDLE_S,
