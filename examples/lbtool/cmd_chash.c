@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd_maglev.h"
 #include "lb.h"
 #include "lbtool.h"
+#include "targetset.h"
 
 static const char chash_help[] =
     "usage: lbtool chash --target KEY[=WEIGHT]... [--points-per-weight P] [--keys N]\n"
@@ -86,7 +86,7 @@ static int stream_init(struct stream *st)
     return 0;
 }
 
-static uint64_t weight_total(const struct lbt_hs_targets *l)
+static uint64_t weight_total(const struct lbt_ts_list *l)
 {
     uint64_t w = 0;
     for (size_t i = 0; i < l->n; i++)
@@ -94,7 +94,7 @@ static uint64_t weight_total(const struct lbt_hs_targets *l)
     return w;
 }
 
-static void distribution(cJSON *out, const lb_chash *ring, const struct lbt_hs_targets *l,
+static void distribution(cJSON *out, const lb_chash *ring, const struct lbt_ts_list *l,
                          struct stream *st)
 {
     uint64_t *hits = calloc(l->n, sizeof(uint64_t));
@@ -135,8 +135,8 @@ out:
 }
 
 /* Places the whole stream with bounded loads on a ring sharing @loads. */
-static int bounded(cJSON *out, const lb_pool *pool, const struct lbt_hs_targets *l,
-                   struct stream *st, uint32_t ppw, uint32_t pct)
+static int bounded(cJSON *out, const lb_pool *pool, const struct lbt_ts_list *l, struct stream *st,
+                   uint32_t ppw, uint32_t pct)
 {
     lb_loads *loads = NULL;
     lb_chash *ring = NULL;
@@ -198,112 +198,86 @@ static int parse_factor(const char *s, uint32_t *pct)
     return 0;
 }
 
-int lbt_cmd_chash(int argc, char **argv)
+/* The options of lbtool chash besides the target set's. */
+struct chash_opts {
+    struct stream st;
+    uint64_t ppw;
+    uint32_t pct; /* balance factor in percent; 0: none */
+};
+
+static int chash_option(void *ctx, int c, const char *arg)
 {
-    static const struct option opts[] = {{"target", required_argument, 0, 't'},
-                                         {"points-per-weight", required_argument, 0, 'p'},
-                                         {"keys", required_argument, 0, 'n'},
-                                         {"distinct", required_argument, 0, 'D'},
-                                         {"zipf", no_argument, 0, 'z'},
-                                         {"seed", required_argument, 0, 'S'},
-                                         {"balance-factor", required_argument, 0, 'c'},
-                                         {"lookup-key", required_argument, 0, 'l'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    struct lbt_hs_targets targets = {0}, lookups = {0};
-    struct stream st = {10000, 0, 1, 0, NULL};
-    uint64_t ppw = LB_CHASH_DEFAULT_POINTS;
-    uint32_t pct = 0;
-    int c, rc = LBT_EXIT_USAGE;
-    lb_pool *pool = NULL;
+    struct chash_opts *o = ctx;
+    switch (c) {
+    case 'p':
+        return lbt_parse_u64(arg, LB_CHASH_MAX_POINTS, &o->ppw) || o->ppw == 0 ? -1 : 0;
+    case 'n':
+        return lbt_parse_u64(arg, 100000000, &o->st.n);
+    case 'D':
+        return lbt_parse_u64(arg, 10000000, &o->st.distinct) || o->st.distinct == 0 ? -1 : 0;
+    case 'z':
+        o->st.zipf = 1;
+        return 0;
+    case 'S':
+        return lbt_parse_u64(arg, UINT64_MAX, &o->st.seed);
+    default: /* 'c' */
+        return parse_factor(arg, &o->pct);
+    }
+}
+
+static uint32_t lookup(const void *ring, uint64_t h)
+{
+    return lb_chash_lookup(ring, h);
+}
+
+/* Builds the ring, maps the stream and prints the result. */
+static int chash_run(const struct lbt_ts *ts, void *ctx)
+{
+    struct chash_opts *o = ctx;
+    struct stream *st = &o->st;
+    if (!st->distinct)
+        st->distinct = st->n ? st->n : 1;
+    if (stream_init(st))
+        return lbt_fail(-ENOMEM, NULL);
     lb_chash *ring = NULL;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int bad = 0;
-        if (c == 'h') {
-            fputs(chash_help, stdout);
-            rc = LBT_EXIT_OK;
-            goto done;
-        } else if (c == 't') {
-            bad = lbt_hs_push(&targets, optarg, 1);
-        } else if (c == 'p') {
-            bad = lbt_parse_u64(optarg, LB_CHASH_MAX_POINTS, &ppw) || ppw == 0;
-        } else if (c == 'n') {
-            bad = lbt_parse_u64(optarg, 100000000, &st.n);
-        } else if (c == 'D') {
-            bad = lbt_parse_u64(optarg, 10000000, &st.distinct) || st.distinct == 0;
-        } else if (c == 'z') {
-            st.zipf = 1;
-        } else if (c == 'S') {
-            bad = lbt_parse_u64(optarg, UINT64_MAX, &st.seed);
-        } else if (c == 'c') {
-            bad = parse_factor(optarg, &pct);
-        } else if (c == 'l') {
-            bad = lbt_hs_push(&lookups, optarg, 0);
-        } else {
-            lbt_usage("chash", "unknown option or missing value: '%s'", argv[optind - 1]);
-            goto done;
-        }
-        if (bad) {
-            lbt_usage("chash", "bad value '%s' for %s", optarg, argv[optind - 2]);
-            goto done;
-        }
-    }
-    if (optind < argc) {
-        lbt_usage("chash", "unexpected argument '%s'", argv[optind]);
-        goto done;
-    }
-    if (!targets.n) {
-        lbt_usage("chash", "give at least one --target KEY[=WEIGHT]");
-        goto done;
-    }
-    if (!st.distinct)
-        st.distinct = st.n ? st.n : 1;
-    if (stream_init(&st)) {
-        rc = lbt_fail(-ENOMEM, NULL);
-        goto done;
-    }
-    if ((rc = lbt_hs_pool(&pool, &targets)) != 0)
-        goto done;
-    lb_chash_options o = {.struct_size = sizeof(o), .points_per_weight = (uint32_t)ppw};
-    int err = lb_chash_new(&ring, pool, &o);
+    lb_chash_options co = {.struct_size = sizeof(co), .points_per_weight = (uint32_t)o->ppw};
+    int err = lb_chash_new(&ring, ts->pool, &co);
     if (err) {
-        rc = lbt_fail(err, "cannot build the ring: %s", lb_strerror(err));
-        goto done;
+        free(st->cdf);
+        return lbt_fail(err, "cannot build the ring: %s", lb_strerror(err));
     }
     cJSON *out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "points", lb_chash_point_count(ring));
-    cJSON_AddNumberToObject(out, "points_per_weight", (double)ppw);
+    cJSON_AddNumberToObject(out, "points_per_weight", (double)o->ppw);
     cJSON *s = cJSON_AddObjectToObject(out, "stream");
-    cJSON_AddNumberToObject(s, "keys", (double)st.n);
-    cJSON_AddNumberToObject(s, "distinct", (double)st.distinct);
-    cJSON_AddStringToObject(s, "distribution", st.zipf ? "zipf" : "uniform");
-    cJSON_AddNumberToObject(s, "seed", (double)st.seed);
-    distribution(out, ring, &targets, &st);
-    if (pct && (err = bounded(out, pool, &targets, &st, (uint32_t)ppw, pct)) != 0) {
+    cJSON_AddNumberToObject(s, "keys", (double)st->n);
+    cJSON_AddNumberToObject(s, "distinct", (double)st->distinct);
+    cJSON_AddStringToObject(s, "distribution", st->zipf ? "zipf" : "uniform");
+    cJSON_AddNumberToObject(s, "seed", (double)st->seed);
+    distribution(out, ring, &ts->targets, st);
+    int rc;
+    if (o->pct && (err = bounded(out, ts->pool, &ts->targets, st, (uint32_t)o->ppw, o->pct)) != 0) {
         cJSON_Delete(out);
         rc = lbt_fail(err, "bounded placement failed: %s", lb_strerror(err));
-        goto done;
+    } else {
+        lbt_ts_add_lookups(out, ts, lookup, ring, NULL);
+        rc = lbt_print(out);
     }
-    if (lookups.n) {
-        cJSON *list = cJSON_AddArrayToObject(out, "lookups");
-        for (size_t i = 0; i < lookups.n; i++) {
-            const char *k = lookups.key[i];
-            uint64_t h = lb_hash_key(k, strlen(k), 0);
-            cJSON *item = cJSON_CreateObject();
-            cJSON_AddStringToObject(item, "key", k);
-            cJSON_AddItemToObject(item, "hash", lbt_hex64(h));
-            lbt_hs_add_target(item, "target", pool, lb_chash_lookup(ring, h));
-            cJSON_AddItemToArray(list, item);
-        }
-    }
-    rc = lbt_print(out);
-done:
-    free(st.cdf);
     lb_chash_free(ring);
-    lb_pool_free(pool);
-    lbt_hs_clear(&targets);
-    lbt_hs_clear(&lookups);
+    free(st->cdf);
     return rc;
+}
+
+int lbt_cmd_chash(int argc, char **argv)
+{
+    static const struct option own[] = {{"points-per-weight", required_argument, 0, 'p'},
+                                        {"keys", required_argument, 0, 'n'},
+                                        {"distinct", required_argument, 0, 'D'},
+                                        {"zipf", no_argument, 0, 'z'},
+                                        {"seed", required_argument, 0, 'S'},
+                                        {"balance-factor", required_argument, 0, 'c'},
+                                        {0, 0, 0, 0}};
+    struct chash_opts o = {.st = {10000, 0, 1, 0, NULL}, .ppw = LB_CHASH_DEFAULT_POINTS};
+    const struct lbt_ts_cmd cmd = {"chash", chash_help, 0, own, chash_option, chash_run, &o};
+    return lbt_ts_main(&cmd, argc, argv);
 }

@@ -9,7 +9,7 @@
 
 #include "lb.h"
 #include "lbtool.h"
-#include "cmd_maglev.h"
+#include "targetset.h"
 
 static const char maglev_help[] =
     "usage: lbtool maglev [--size M] --target KEY[=WEIGHT]... [--remove KEY]...\n"
@@ -31,12 +31,8 @@ static void describe(cJSON *obj, const lb_pool *pool, const lb_maglev *t)
 {
     cJSON *list = cJSON_AddArrayToObject(obj, "targets");
     const size_t n = lb_pool_count(pool);
-    uint64_t wsum = 0;
+    const uint64_t wsum = lbt_ts_weight_sum(pool);
     lb_target_info ti = {.struct_size = sizeof(ti)};
-    for (size_t i = 0; i < n; i++) {
-        if (lb_pool_at(pool, i, &ti) == 0)
-            wsum += ti.weight;
-    }
     const double m = lb_maglev_size(t);
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
@@ -46,7 +42,7 @@ static void describe(cJSON *obj, const lb_pool *pool, const lb_maglev *t)
         if (lb_maglev_entries(t, ti.id, &e))
             e = 0; /* weight 0: not in the table */
         cJSON *o = cJSON_CreateObject();
-        lbt_hs_add_key(o, "key", ti.key, ti.key_len);
+        lbt_ts_add_key(o, "key", ti.key, ti.key_len);
         cJSON_AddNumberToObject(o, "weight", ti.weight);
         cJSON_AddNumberToObject(o, "entries", e);
         cJSON_AddNumberToObject(o, "share", e / m);
@@ -93,74 +89,69 @@ static uint32_t lookup(const void *t, uint64_t h)
     return lb_maglev_lookup(t, h);
 }
 
-int lbt_cmd_maglev(int argc, char **argv)
+/* The options of lbtool maglev besides the target set's. */
+struct maglev_opts {
+    uint64_t size;
+    int dump;
+};
+
+static int maglev_option(void *ctx, int c, const char *arg)
 {
-    static const struct option opts[] = {{"size", required_argument, 0, 'm'},
-                                         {"target", required_argument, 0, 't'},
-                                         {"remove", required_argument, 0, 'r'},
-                                         {"add", required_argument, 0, 'a'},
-                                         {"lookup-key", required_argument, 0, 'l'},
-                                         {"dump", no_argument, 0, 'd'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    struct lbt_hs_args a = {0};
-    uint64_t size = LB_MAGLEV_DEFAULT_SIZE;
-    int c, want_dump = 0, rc = LBT_EXIT_USAGE, err;
-    lb_maglev *t = NULL, *t2 = NULL;
-    cJSON *out = NULL;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int bad = 0;
-        if (c == 'h') {
-            fputs(maglev_help, stdout);
-            rc = LBT_EXIT_OK;
-            goto done;
-        } else if (c == 'm') {
-            bad = lbt_parse_u64(optarg, UINT32_MAX, &size);
-        } else if (c == 'd') {
-            want_dump = 1;
-        } else if (!lbt_hs_option(&a, c, optarg, &bad)) {
-            lbt_usage("maglev", "unknown option or missing value: '%s'", argv[optind - 1]);
-            goto done;
-        }
-        if (bad) {
-            lbt_usage("maglev", "bad value '%s' for %s", optarg, argv[optind - 2]);
-            goto done;
-        }
+    struct maglev_opts *o = ctx;
+    if (c == 'd') {
+        o->dump = 1;
+        return 0;
     }
-    if ((rc = lbt_hs_finish(&a, "maglev", argc, argv, optind)) != 0)
-        goto done;
-    if ((err = lb_maglev_build(&t, a.pool, (uint32_t)size)) != 0) {
-        rc = lbt_fail(err, "cannot build a table of size %llu: %s", (unsigned long long)size,
+    return lbt_parse_u64(arg, UINT32_MAX, &o->size); /* 'm' */
+}
+
+/* Builds the tables and prints them. */
+static int maglev_run(const struct lbt_ts *ts, void *ctx)
+{
+    const struct maglev_opts *o = ctx;
+    lb_maglev *t = NULL, *t2 = NULL;
+    cJSON *out;
+    int rc, err = lb_maglev_build(&t, ts->pool, (uint32_t)o->size);
+    if (err) {
+        rc = lbt_fail(err, "cannot build a table of size %llu: %s", (unsigned long long)o->size,
                       lb_strerror(err));
         goto done;
     }
-    if (a.after && (err = lb_maglev_build(&t2, a.after, (uint32_t)size)) != 0) {
+    if (ts->after && (err = lb_maglev_build(&t2, ts->after, (uint32_t)o->size)) != 0) {
         rc = lbt_fail(err, "cannot build the changed table: %s", lb_strerror(err));
         goto done;
     }
     out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "table_size", lb_maglev_size(t));
     cJSON_AddItemToObject(out, "digest", lbt_hex64(lb_maglev_digest(t)));
-    describe(out, a.pool, t);
-    if (want_dump)
-        dump(out, a.pool, t);
+    describe(out, ts->pool, t);
+    if (o->dump)
+        dump(out, ts->pool, t);
     if (t2) {
-        cJSON *o = cJSON_AddObjectToObject(out, "after");
-        cJSON_AddItemToObject(o, "digest", lbt_hex64(lb_maglev_digest(t2)));
-        describe(o, a.after, t2);
-        if (want_dump)
-            dump(o, a.after, t2);
+        cJSON *a = cJSON_AddObjectToObject(out, "after");
+        cJSON_AddItemToObject(a, "digest", lbt_hex64(lb_maglev_digest(t2)));
+        describe(a, ts->after, t2);
+        if (o->dump)
+            dump(a, ts->after, t2);
         uint32_t changed = 0;
         lb_maglev_diff(t, t2, &changed);
         cJSON_AddNumberToObject(out, "slots_changed", changed);
     }
-    lbt_hs_add_lookups(out, &a, lookup, t, t2);
+    lbt_ts_add_lookups(out, ts, lookup, t, t2);
     rc = lbt_print(out);
 done:
     lb_maglev_free(t);
     lb_maglev_free(t2);
-    lbt_hs_args_clear(&a);
     return rc;
+}
+
+int lbt_cmd_maglev(int argc, char **argv)
+{
+    static const struct option own[] = {{"size", required_argument, 0, 'm'},
+                                        {"dump", no_argument, 0, 'd'},
+                                        {0, 0, 0, 0}};
+    struct maglev_opts o = {.size = LB_MAGLEV_DEFAULT_SIZE};
+    const struct lbt_ts_cmd cmd = {"maglev", maglev_help, LBT_TS_CHANGE, own, maglev_option,
+                                   maglev_run, &o};
+    return lbt_ts_main(&cmd, argc, argv);
 }

@@ -9,7 +9,7 @@
 
 #include "lb.h"
 #include "lbtool.h"
-#include "cmd_maglev.h"
+#include "targetset.h"
 
 #define KEYS_MAX 10000000u
 
@@ -42,18 +42,15 @@ static void describe(cJSON *obj, const lb_pool *pool, const uint64_t *counts, ui
 {
     cJSON *list = cJSON_AddArrayToObject(obj, "targets");
     const size_t n = lb_pool_count(pool);
-    uint64_t wsum = 0;
+    const uint64_t wsum = lbt_ts_weight_sum(pool);
     lb_target_info ti = {.struct_size = sizeof(ti)};
-    for (size_t i = 0; i < n; i++)
-        if (lb_pool_at(pool, i, &ti) == 0)
-            wsum += ti.weight;
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
         if (lb_pool_at(pool, i, &ti))
             continue;
         double expected = wsum ? ti.weight / (double)wsum : 0;
         cJSON *o = cJSON_CreateObject();
-        lbt_hs_add_key(o, "key", ti.key, ti.key_len);
+        lbt_ts_add_key(o, "key", ti.key, ti.key_len);
         cJSON_AddNumberToObject(o, "weight", ti.weight);
         cJSON_AddNumberToObject(o, "expected", expected);
         if (counts) {
@@ -95,64 +92,41 @@ static uint32_t lookup(const void *r, uint64_t h)
     return lb_rendezvous_lookup(r, h);
 }
 
-int lbt_cmd_rendezvous(int argc, char **argv)
+static int rendezvous_option(void *ctx, int c, const char *arg)
 {
-    static const struct option opts[] = {{"target", required_argument, 0, 't'},
-                                         {"remove", required_argument, 0, 'r'},
-                                         {"add", required_argument, 0, 'a'},
-                                         {"set", required_argument, 0, 's'},
-                                         {"keys", required_argument, 0, 'k'},
-                                         {"lookup-key", required_argument, 0, 'l'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    struct lbt_hs_args a = {0};
-    uint64_t keys = 0;
-    int c, rc = LBT_EXIT_USAGE, err;
+    (void)c; /* 'k' */
+    return lbt_parse_u64(arg, KEYS_MAX, ctx);
+}
+
+/* Builds the selectors, routes the keys and prints the result. */
+static int rendezvous_run(const struct lbt_ts *ts, void *ctx)
+{
+    const uint64_t keys = *(const uint64_t *)ctx;
     lb_rendezvous *r = NULL, *r2 = NULL;
     uint64_t *counts = NULL, *counts2 = NULL;
     uint32_t *ids = NULL, *ids2 = NULL;
-    cJSON *out = NULL;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int bad = 0;
-        if (c == 'h') {
-            fputs(rendezvous_help, stdout);
-            rc = LBT_EXIT_OK;
-            goto done;
-        } else if (c == 'k') {
-            bad = lbt_parse_u64(optarg, KEYS_MAX, &keys);
-        } else if (!lbt_hs_option(&a, c, optarg, &bad)) {
-            lbt_usage("rendezvous", "unknown option or missing value: '%s'", argv[optind - 1]);
-            goto done;
-        }
-        if (bad) {
-            lbt_usage("rendezvous", "bad value '%s' for %s", optarg, argv[optind - 2]);
-            goto done;
-        }
-    }
-    if ((rc = lbt_hs_finish(&a, "rendezvous", argc, argv, optind)) != 0)
-        goto done;
-    if ((err = lb_rendezvous_build(&r, a.pool)) != 0 ||
-        (a.after && (err = lb_rendezvous_build(&r2, a.after)) != 0)) {
+    cJSON *out;
+    int rc, err;
+    if ((err = lb_rendezvous_build(&r, ts->pool)) != 0 ||
+        (ts->after && (err = lb_rendezvous_build(&r2, ts->after)) != 0)) {
         rc = lbt_fail(err, "cannot build the selector: %s", lb_strerror(err));
         goto done;
     }
     if (keys) {
         ids = malloc(keys * sizeof(*ids));
         ids2 = malloc(keys * sizeof(*ids2));
-        if (!ids || !ids2 || route(r, a.pool, keys, &counts, ids) ||
-            (r2 && route(r2, a.after, keys, &counts2, ids2))) {
+        if (!ids || !ids2 || route(r, ts->pool, keys, &counts, ids) ||
+            (r2 && route(r2, ts->after, keys, &counts2, ids2))) {
             rc = lbt_fail(-ENOMEM, NULL);
             goto done;
         }
     }
     out = cJSON_CreateObject();
-    describe(out, a.pool, counts, keys);
+    describe(out, ts->pool, counts, keys);
     if (keys)
         cJSON_AddNumberToObject(out, "keys", (double)keys);
     if (r2) {
-        describe(cJSON_AddObjectToObject(out, "after"), a.after, counts2, keys);
+        describe(cJSON_AddObjectToObject(out, "after"), ts->after, counts2, keys);
         if (keys) {
             uint64_t moved = 0;
             for (uint64_t k = 0; k < keys; k++)
@@ -160,7 +134,7 @@ int lbt_cmd_rendezvous(int argc, char **argv)
             cJSON_AddNumberToObject(out, "moved", (double)moved);
         }
     }
-    lbt_hs_add_lookups(out, &a, lookup, r, r2);
+    lbt_ts_add_lookups(out, ts, lookup, r, r2);
     rc = lbt_print(out);
 done:
     lb_rendezvous_free(r);
@@ -169,6 +143,14 @@ done:
     free(counts2);
     free(ids);
     free(ids2);
-    lbt_hs_args_clear(&a);
     return rc;
+}
+
+int lbt_cmd_rendezvous(int argc, char **argv)
+{
+    static const struct option own[] = {{"keys", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+    uint64_t keys = 0;
+    const struct lbt_ts_cmd cmd = {"rendezvous", rendezvous_help, LBT_TS_CHANGE | LBT_TS_SET,
+                                   own, rendezvous_option, rendezvous_run, &keys};
+    return lbt_ts_main(&cmd, argc, argv);
 }

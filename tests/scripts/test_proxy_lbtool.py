@@ -1,55 +1,44 @@
 #!/usr/bin/env python3
 """lbtool proxy decode/encode: JSON fields, exit codes, options, and encode -> decode round trips
 (every vector of tests/data/proxy_vectors.txt is decoded through lbtool too)."""
-import json
 import os
-import subprocess
 import sys
 
-BUILD = os.environ.get("LB_BUILD_ROOT", "build")
+from lbtool_common import check, error_name, finish, run, run_json, usage_error
+
 DATA = os.environ.get("LB_TEST_DATA", "tests/data")
-LBTOOL = os.path.join(BUILD, "examples", "lbtool", "lbtool")
-FAILS = []
 
 
-def run(args, stdin=b""):
-    p = subprocess.run([LBTOOL, "proxy"] + args, input=stdin, capture_output=True, timeout=20)
-    return p.returncode, p.stdout, p.stderr
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, file=sys.stderr)
+def proxy(args, stdin=b""):
+    """lbtool proxy ARGS: bytes in and out."""
+    return run("proxy", *args, stdin=stdin, binary=True)
 
 
 def decode(args, stdin=b""):
-    rc, out, err = run(["decode"] + args, stdin)
-    return rc, (json.loads(out) if out.strip() else None), err
+    return run_json("proxy", "decode", *args, stdin=stdin, binary=True)
 
 
 def encode(args):
-    rc, out, err = run(["encode"] + args)
+    rc, out, err = proxy(["encode"] + args)
     check(rc == 0, "encode %s: rc %d %s" % (args, rc, err))
     return out
 
 
 # --help, usage errors
-rc, out, _ = run(["--help"])
+rc, out, _ = proxy(["--help"])
 check(rc == 0 and b"lbtool proxy decode" in out, "--help")
-rc, out, _ = run(["decode", "--help"])
+rc, out, _ = proxy(["decode", "--help"])
 check(rc == 0 and out, "decode --help")
-rc, out, err = run(["decode", "--bogus"])
-check(rc == 2 and not out and err, "usage error exits 2 on stderr")
-rc, _, _ = run(["frobnicate"])
+check(usage_error("proxy", "decode", "--bogus"), "usage error exits 2 on stderr")
+rc, _, _ = proxy(["frobnicate"])
 check(rc == 2, "unknown subcommand")
-rc, _, _ = run(["decode", "--hex", "zz"])
+rc, _, _ = proxy(["decode", "--hex", "zz"])
 check(rc == 2, "bad hex is a usage error")
-rc, _, _ = run(["encode", "--src", "1.2.3.4:1", "--dst", "1.2.3.4:2"])
+rc, _, _ = proxy(["encode", "--src", "1.2.3.4:1", "--dst", "1.2.3.4:2"])
 check(rc == 2, "encode without --version")
-rc, _, _ = run(["encode", "--version", "2"])
+rc, _, _ = proxy(["encode", "--version", "2"])
 check(rc == 2, "encode PROXY without addresses")
-rc, _, _ = run(["encode", "--version", "3", "--local"])
+rc, _, _ = proxy(["encode", "--version", "3", "--local"])
 check(rc == 2, "encode --version 3")
 
 # v1 from stdin, application bytes after it
@@ -139,15 +128,16 @@ check(rc == 0 and all(t.get("error") == "LB_E_PROXY_TLV_MALFORMED" and "value" n
                       for t in j["tlvs"]), "malformed vendor %s" % j)
 
 # encode failures
-rc, out, _ = run(["encode", "--version", "1", "--src", "1.2.3.4:5", "--dst", "6.7.8.9:10",
-                  "--crc32c"])
-check(rc == 1 and json.loads(out)["error"] == "LB_E_PROXY_V1_UNSUPPORTED", "v1 crc")
-rc, out, _ = run(["encode", "--version", "2", "--src", "1.2.3.4:5", "--dst", "[::1]:10"])
-check(rc == 1 and json.loads(out)["error"] == "LB_E_PROXY_FAMILY_MISMATCH", "mismatch")
-rc, out, _ = run(["encode", "--version", "2", "--local", "--tlv", "3=00000000"])
-check(rc == 1 and json.loads(out)["error"] == "LB_E_PROXY_BAD_CRC_TLV", "manual crc tlv")
-rc, out, _ = run(["encode", "--version", "2", "--local", "--unique-id", "00" * 129])
-check(rc == 1 and json.loads(out)["error"] == "LB_E_PROXY_TLV_MALFORMED", "unique id > 128")
+for args, name, what in (
+        (["--version", "1", "--src", "1.2.3.4:5", "--dst", "6.7.8.9:10", "--crc32c"],
+         "LB_E_PROXY_V1_UNSUPPORTED", "v1 crc"),
+        (["--version", "2", "--src", "1.2.3.4:5", "--dst", "[::1]:10"],
+         "LB_E_PROXY_FAMILY_MISMATCH", "mismatch"),
+        (["--version", "2", "--local", "--tlv", "3=00000000"], "LB_E_PROXY_BAD_CRC_TLV",
+         "manual crc tlv"),
+        (["--version", "2", "--local", "--unique-id", "00" * 129], "LB_E_PROXY_TLV_MALFORMED",
+         "unique id > 128")):
+    check(error_name("proxy", "encode", *args) == name, what)
 
 # every vector through lbtool: same verdict as the vector file
 with open(os.path.join(DATA, "proxy_vectors.txt")) as f:
@@ -178,7 +168,4 @@ with open(os.path.join(DATA, "proxy_vectors.txt")) as f:
                   j["crc32c"] == ("valid" if f_[10] == "1" else "absent"),
                   "vector %s: %s" % (name, j))
 
-if FAILS:
-    print("%d failures" % len(FAILS), file=sys.stderr)
-    sys.exit(1)
-print("ok")
+sys.exit(finish())

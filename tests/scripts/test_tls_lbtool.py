@@ -15,29 +15,20 @@ import sys
 import threading
 import time
 
-BUILD = os.environ.get("LB_BUILD_ROOT", "build")
+from lbtool_common import check, error_name, finish, run, run_json, usage_error
+
 DATA = os.environ.get("LB_TEST_DATA", os.path.join(os.path.dirname(__file__), "..", "data"))
-LBTOOL = os.path.join(BUILD, "examples", "lbtool", "lbtool")
 sys.path.insert(0, DATA)
 import tls_gen_vectors as G  # noqa: E402
 
-FAILS = []
 
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(args, stdin=b""):
-    p = subprocess.run([LBTOOL, "tls"] + args, input=stdin, capture_output=True, timeout=20)
-    return p.returncode, p.stdout, p.stderr
+def tls(args, stdin=b""):
+    """lbtool tls ARGS: bytes in and out."""
+    return run("tls", *args, stdin=stdin, binary=True)
 
 
 def decode(args, stdin=b""):
-    rc, out, err = run(["decode"] + args, stdin)
-    return rc, (json.loads(out) if out.strip() else None), err
+    return run_json("tls", "decode", *args, stdin=stdin, binary=True)
 
 
 def hello_message(data):
@@ -198,17 +189,16 @@ def main():
         return 0
 
     # --help, usage errors
-    rc, out, _ = run(["--help"])
+    rc, out, _ = tls(["--help"])
     check(rc == 0 and b"lbtool tls decode" in out, "--help")
-    rc, out, err = run(["decode", "--bogus"])
-    check(rc == 2 and not out and err, "usage error exits 2 on stderr")
-    rc, _, _ = run(["frobnicate"])
+    check(usage_error("tls", "decode", "--bogus"), "usage error exits 2 on stderr")
+    rc, _, _ = tls(["frobnicate"])
     check(rc == 2, "unknown subcommand")
-    rc, _, _ = run(["decode", "--hex", "zz"])
+    rc, _, _ = tls(["decode", "--hex", "zz"])
     check(rc == 2, "bad hex is a usage error")
-    rc, _, _ = run(["decode", "--max-size", "0"])
+    rc, _, _ = tls(["decode", "--max-size", "0"])
     check(rc == 2, "--max-size 0")
-    rc, _, _ = run(["match", "a.example"])
+    rc, _, _ = tls(["match", "a.example"])
     check(rc == 2, "match without patterns")
 
     # every vector through lbtool
@@ -254,17 +244,15 @@ def main():
     check(rc == 1 and j["error"] == "LB_E_TLS_NOT_TLS", "not tls %s" % j)
 
     # match
-    rc, out, _ = run(["match", "a.b.example.com", "*", "*.example.com", "a.b.example.com"])
+    rc, out, _ = tls(["match", "a.b.example.com", "*", "*.example.com", "a.b.example.com"])
     check(rc == 0 and json.loads(out) == {"host": "a.b.example.com", "pattern": "a.b.example.com",
                                           "index": 2}, "match exact %s" % out)
-    rc, out, _ = run(["match", "Www.Example.com", "*.com", "*.example.com"])
+    rc, out, _ = tls(["match", "Www.Example.com", "*.com", "*.example.com"])
     check(rc == 0 and json.loads(out)["index"] == 1, "match longest suffix %s" % out)
-    rc, out, _ = run(["match", "example.org", "*.example.org"])
-    check(rc == 1 and json.loads(out)["error"] == "LB_E_TLS_NO_MATCH", "no match %s" % out)
-    rc, out, _ = run(["match", "example.org", "ex*.org"])
-    check(rc == 1 and json.loads(out)["error"] == "LB_E_TLS_BAD_PATTERN", "bad pattern %s" % out)
-    rc, out, _ = run(["match", "10.0.0.1", "*"])
-    check(rc == 1 and json.loads(out)["error"] == "LB_E_TLS_SNI_IP_LITERAL", "ip %s" % out)
+    for args, name in ((["example.org", "*.example.org"], "LB_E_TLS_NO_MATCH"),
+                       (["example.org", "ex*.org"], "LB_E_TLS_BAD_PATTERN"),
+                       (["10.0.0.1", "*"], "LB_E_TLS_SNI_IP_LITERAL")):
+        check(error_name("tls", "match", *args) == name, "match %s" % args)
 
     # the committed captures
     n = 0
@@ -292,11 +280,7 @@ def main():
             check("TLS1.3" not in j["versions"], "%s: versions %s" % (name, j["versions"]))
         elif j is not None:
             check(j["versions"][0] == "TLS1.3", "%s: versions %s" % (name, j["versions"]))
-    if FAILS:
-        print("%d failures" % len(FAILS), file=sys.stderr)
-        return 1
-    print("ok")
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":
