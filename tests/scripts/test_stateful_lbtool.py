@@ -48,7 +48,7 @@ def check_wrr():
 def check_leastconn():
     base = ["leastconn", "--target", "a=1", "--target", "b=2", "--target", "c=3",
             "--connections", "6000", "--rate", "10", "--mean-duration", "30"]
-    for mode in ("exact", "choices"):
+    for mode in ("exact", "choices", "choices-scalable"):
         out = json.loads(run(*base, "--mode", mode, "--seed", "5").stdout)
         assert out["mode"] == mode and out["connections"] == 6000
         t = {x["key"]: x for x in out["targets"]}
