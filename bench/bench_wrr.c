@@ -1,6 +1,7 @@
 /* Stateful selectors. WRR pick against nginx's O(n) smooth WRR; least-connections pick +
- * release (exact tree, two choices, scalable) against an O(n) scan over the same atomic
- * counts. "_2t" ("_4t", "_8t") cases run two (four, eight) threads inside the case, each doing
+ * release (exact tree, scalable tree, two choices) against an O(n) scan over the same atomic
+ * counts. "lc_p2c" is two choices in its scalable mode (LB_LEASTCONN_CHOICES_SCALABLE),
+ * "lc_p2c_exact" on exact shared counts (LB_LEASTCONN_CHOICES, the balancer's p2c). "_2t" ("_4t", "_8t") cases run two (four, eight) threads inside the case, each doing
  * `ops` operations on the shared selector: their ns_per_op is wall time / ops, that is ns per
  * operation per thread. The nginx baseline's two threads each own a private copy (as nginx
  * workers do). The 4- and 8-thread cases have the same selector's 1-thread case as baseline:
@@ -243,7 +244,7 @@ struct lc_thread {
 };
 
 struct lc_ctx {
-    uint32_t mode; /* 0 exact, 1 choices, 2 scan, 3 scalable */
+    uint32_t mode; /* 0 exact, 1 choices (exact counts), 2 scan, 3 scalable, 4 choices scalable */
     lb_pool *p;
     lb_loads *l;
     lb_leastconn *lc;
@@ -307,7 +308,9 @@ static void *lc_setup_nt(uint32_t mode, uint32_t n, int threads)
             c->s.w[i] = ti.weight;
         }
     } else {
-        lb_leastconn_options o = {sizeof(o), mode == 3 ? LB_LEASTCONN_SCALABLE : mode, 2, 0, 7};
+        static const uint32_t lc_mode[] = {LB_LEASTCONN_EXACT, LB_LEASTCONN_CHOICES, 0,
+                                           LB_LEASTCONN_SCALABLE, LB_LEASTCONN_CHOICES_SCALABLE};
+        lb_leastconn_options o = {sizeof(o), lc_mode[mode], 2, 0, 7};
         /* Least connections alone needs no running total (bounded-load hashing does). */
         if (lb_loads_new_ex(&c->l, n, LB_LOADS_NO_TOTAL) ||
             lb_leastconn_new(&c->lc, c->p, c->l, &o))
@@ -379,8 +382,10 @@ LC_NT(8)
     }
 LC_SETUP_NT(exact, 0, 4)
 LC_SETUP_NT(exact, 0, 8)
-LC_SETUP_NT(p2c, 1, 4)
-LC_SETUP_NT(p2c, 1, 8)
+LC_SETUP_NT(p2c, 4, 4)
+LC_SETUP_NT(p2c, 4, 8)
+LC_SETUP_NT(p2c_exact, 1, 4)
+LC_SETUP_NT(p2c_exact, 1, 8)
 LC_SETUP_NT(scalable, 3, 4)
 LC_SETUP_NT(scalable, 3, 8)
 
@@ -392,9 +397,12 @@ LC_SETUP_NT(scalable, 3, 8)
 LC_SETUP(exact, 0, 10)
 LC_SETUP(exact, 0, 1000)
 LC_SETUP(exact, 0, 100000)
-LC_SETUP(p2c, 1, 10)
-LC_SETUP(p2c, 1, 1000)
-LC_SETUP(p2c, 1, 100000)
+LC_SETUP(p2c, 4, 10)
+LC_SETUP(p2c, 4, 1000)
+LC_SETUP(p2c, 4, 100000)
+LC_SETUP(p2c_exact, 1, 10)
+LC_SETUP(p2c_exact, 1, 1000)
+LC_SETUP(p2c_exact, 1, 100000)
 LC_SETUP(scalable, 3, 1000)
 LC_SETUP(scan, 2, 10)
 LC_SETUP(scan, 2, 1000)
@@ -433,6 +441,13 @@ int main(int argc, char **argv)
         {"lc_p2c_n1000", P1(1000), "lc_scan_n1000", setup_p2c_1000, run_lc, lc_teardown},
         {"lc_p2c_n100000", P1(100000), "lc_scan_n100000", setup_p2c_100000, run_lc, lc_teardown},
         {"lc_p2c_2t_n1000", P2(1000), "lc_scan_2t_n1000", setup_p2c_1000, run_lc_2t, lc_teardown},
+        {"lc_p2c_exact_n10", P1(10), "lc_scan_n10", setup_p2c_exact_10, run_lc, lc_teardown},
+        {"lc_p2c_exact_n1000", P1(1000), "lc_scan_n1000", setup_p2c_exact_1000, run_lc,
+         lc_teardown},
+        {"lc_p2c_exact_n100000", P1(100000), "lc_scan_n100000", setup_p2c_exact_100000, run_lc,
+         lc_teardown},
+        {"lc_p2c_exact_2t_n1000", P2(1000), "lc_scan_2t_n1000", setup_p2c_exact_1000, run_lc_2t,
+         lc_teardown},
         {"lc_scalable_n1000", P1(1000), "lc_scan_n1000", setup_scalable_1000, run_lc,
          lc_teardown},
         {"lc_scalable_2t_n1000", P2(1000), "lc_scan_2t_n1000", setup_scalable_1000, run_lc_2t,
@@ -449,6 +464,10 @@ int main(int argc, char **argv)
          lc_teardown},
         {"lc_p2c_8t_n1000", PT(1000, 8), "lc_p2c_n1000", setup_p2c_8t_1000, run_lc_8t,
          lc_teardown},
+        {"lc_p2c_exact_4t_n1000", PT(1000, 4), "lc_p2c_exact_n1000", setup_p2c_exact_4t_1000,
+         run_lc_4t, lc_teardown},
+        {"lc_p2c_exact_8t_n1000", PT(1000, 8), "lc_p2c_exact_n1000", setup_p2c_exact_8t_1000,
+         run_lc_8t, lc_teardown},
         {"lc_scalable_4t_n1000", PT(1000, 4), "lc_scalable_n1000", setup_scalable_4t_1000,
          run_lc_4t, lc_teardown},
         {"lc_scalable_8t_n1000", PT(1000, 8), "lc_scalable_n1000", setup_scalable_8t_1000,

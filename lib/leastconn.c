@@ -13,7 +13,11 @@
  *
  * Choices mode: k uniform samples compared on the shared lb_loads counts.
  *
- * Both update the lb_loads counters inline (internal/loads.h). */
+ * Both update the lb_loads counters inline (internal/loads.h).
+ *
+ * Scalable modes (least connections over the tree, or k choices): each thread counts in its
+ * stripe's delta and publishes batches into pub[] (see sc_count()); the tree, the choices and
+ * the lb_loads table see the published counts, lb_leastconn_active() the true ones. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -64,7 +68,8 @@ struct lb_leastconn {
 
 #define SC_BATCH ((int32_t)LB_LEASTCONN_SCALABLE_BATCH)
 _Static_assert(LB__STRIPES == LB_LEASTCONN_STRIPES, "one stripe count");
-#define TREE(lc) ((lc)->mode != LB_LEASTCONN_CHOICES) /* exact and scalable keep a tree */
+#define TREE(lc) ((lc)->mode == LB_LEASTCONN_EXACT || (lc)->mode == LB_LEASTCONN_SCALABLE)
+#define STRIPED(lc) ((lc)->mode >= LB_LEASTCONN_SCALABLE) /* counts in stripes (sc_count()) */
 
 static inline long index_of(const lb_leastconn *lc, uint32_t id)
 {
@@ -253,7 +258,7 @@ static inline __attribute__((always_inline)) int pick_exact(lb_leastconn *lc, ui
 /* A thread's own sequence of draws: picks write no shared line for their randomness. Threads
  * are numbered in the order they first draw, so a single-threaded program with a given seed
  * repeats its picks. */
-static _Thread_local uint64_t tl_draws;
+static LB__TLS uint64_t tl_draws;
 static _Atomic uint64_t streams;
 
 static inline uint64_t next_random(lb_leastconn *lc)
@@ -270,69 +275,6 @@ static inline int lighter(uint32_t wi, uint32_t a, uint32_t wj, uint32_t b)
     return ((uint64_t)a + 1) * wj < ((uint64_t)b + 1) * wi;
 }
 
-/* Whether position i may be sampled: a weight (not excluded by lb_leastconn_set_excluded())
- * and not excluded by the balancer's request @p (NULL: none). */
-static inline uint32_t weight_if_open(lb_leastconn *lc, uint32_t i, const struct lb__sel_pick *p)
-{
-    uint32_t w = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
-    return w && p && p->n_exclude && p->excluded(p, i) ? 0 : w;
-}
-
-/* Power of k choices from the random word @r: two distinct samples when k = 2 (the default),
- * a full scan of pools of at most scan_below targets. Counts the pick. */
-static inline __attribute__((always_inline)) int
-pick_choices(lb_leastconn *lc, uint64_t r, const struct lb__sel_pick *p, uint32_t *index)
-{
-    uint32_t best = NONE, best_a = 0, best_w = 0;
-    if (lc->n > lc->scan_below) {
-        if (lc->choices == 2) { /* the default, unrolled: both samples from one random word */
-            uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
-            uint32_t j = (uint32_t)(((r >> 32) * (lc->n - 1)) >> 32);
-            j += j >= i;
-            uint32_t wi = weight_if_open(lc, i, p);
-            uint32_t wj = weight_if_open(lc, j, p);
-            if (wi && wj) {
-                uint32_t ai = lb__loads_get(lc->loads, lc->slot[i]);
-                uint32_t aj = lb__loads_get(lc->loads, lc->slot[j]);
-                best = lighter(wj, aj, wi, ai) ? j : i;
-                lb__loads_inc(lc->loads, lc->slot[best], 1);
-                *index = best;
-                return 0;
-            }
-        }
-        for (uint32_t k = 0, tries = 0; k < lc->choices && tries < 4 * lc->choices; tries++) {
-            if (tries && !(tries & 1))
-                r = lb__mix64(r + tries);
-            uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
-            r = (r >> 32) | (r << 32);
-            uint32_t wi = weight_if_open(lc, i, p);
-            if (!wi)
-                continue;
-            k++;
-            uint32_t a = lb__loads_get(lc->loads, lc->slot[i]);
-            if (best == NONE || lighter(wi, a, best_w, best_a))
-                best = i, best_a = a, best_w = wi;
-        }
-    }
-    if (best == NONE) { /* small pool, or samples all excluded: scan from a rotating start */
-        uint32_t start = (uint32_t)(lb__mix64(r) % lc->n);
-        for (uint32_t k = 0; k < lc->n; k++) {
-            uint32_t i = start + k < lc->n ? start + k : start + k - lc->n;
-            uint32_t wi = weight_if_open(lc, i, p);
-            if (!wi)
-                continue;
-            uint32_t a = lb__loads_get(lc->loads, lc->slot[i]);
-            if (best == NONE || lighter(wi, a, best_w, best_a))
-                best = i, best_a = a, best_w = wi;
-        }
-        if (best == NONE)
-            return LB_E_SELECTOR_EMPTY;
-    }
-    lb__loads_inc(lc->loads, lc->slot[best], 1);
-    *index = best;
-    return 0;
-}
-
 /* ---- scalable mode ---- */
 
 static inline uint64_t clamp_count(int64_t v)
@@ -345,12 +287,16 @@ static inline uint64_t clamp_count(int64_t v)
  * publication that finished before it. */
 static void sc_mirror(lb_leastconn *lc, uint32_t i)
 {
-    uint64_t w = atomic_load_explicit(&lc->leaf[i], memory_order_seq_cst), nw;
-    do {
-        nw = (w & UNPICKABLE) |
-             key_of(clamp_count(atomic_load_explicit(&lc->pub[i], memory_order_seq_cst)), lc->w[i]);
-    } while (!atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w, nw, memory_order_seq_cst,
-                                                    memory_order_seq_cst));
+    if (TREE(lc)) {
+        uint64_t w = atomic_load_explicit(&lc->leaf[i], memory_order_seq_cst), nw;
+        do {
+            nw = (w & UNPICKABLE) |
+                 key_of(clamp_count(atomic_load_explicit(&lc->pub[i], memory_order_seq_cst)),
+                        lc->w[i]);
+        } while (!atomic_compare_exchange_weak_explicit(&lc->leaf[i], &w, nw,
+                                                        memory_order_seq_cst,
+                                                        memory_order_seq_cst));
+    }
     _Atomic uint32_t *a = &lc->loads->slots[lc->slot[i]].active;
     uint32_t old = atomic_load_explicit(a, memory_order_relaxed), c;
     do {
@@ -359,19 +305,114 @@ static void sc_mirror(lb_leastconn *lc, uint32_t i)
                                                     memory_order_relaxed));
     if (lc->loads->keep_total)
         atomic_fetch_add_explicit(&lc->loads->total, (uint64_t)c - old, memory_order_relaxed);
-    propagate(lc, i, 0); /* ties: pool order (no shared clock to write) */
+    if (TREE(lc))
+        propagate(lc, i, 0); /* ties: pool order (no shared clock to write) */
 }
 
 /* Move one connection on leaf i into the calling thread's stripe delta (+1 or -1); every
  * SC_BATCH of them in one direction are published. */
+static inline void sc_count_in(lb_leastconn *lc, uint32_t stripe, uint32_t i, int32_t one)
+{
+    _Atomic int32_t *d = &lc->delta[(size_t)stripe * lc->dstride + i];
+    atomic_fetch_add_explicit(d, one, memory_order_relaxed);
+    int32_t v = atomic_load_explicit(d, memory_order_relaxed);
+    while (LB_UNLIKELY(v * one >= SC_BATCH)) {
+        if (atomic_compare_exchange_weak_explicit(d, &v, v - one * SC_BATCH, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            atomic_fetch_add_explicit(&lc->pub[i], (int64_t)one * SC_BATCH, memory_order_seq_cst);
+            sc_mirror(lc, i);
+            break;
+        }
+    }
+}
+
 static inline void sc_count(lb_leastconn *lc, uint32_t i, int32_t one)
 {
-    _Atomic int32_t *d = &lc->delta[(size_t)lb__stripe() * lc->dstride + i];
-    if (atomic_fetch_add_explicit(d, one, memory_order_relaxed) + one == one * SC_BATCH) {
-        atomic_fetch_sub_explicit(d, one * SC_BATCH, memory_order_relaxed);
-        atomic_fetch_add_explicit(&lc->pub[i], (int64_t)one * SC_BATCH, memory_order_seq_cst);
-        sc_mirror(lc, i);
+    sc_count_in(lc, lb__stripe(), i, one);
+}
+
+/* What stripe @stripe sees of leaf i's count: the published count and its own delta. */
+static inline uint32_t sc_view(lb_leastconn *lc, uint32_t stripe, uint32_t i)
+{
+    int64_t v = atomic_load_explicit(&lc->pub[i], memory_order_relaxed) +
+                atomic_load_explicit(&lc->delta[(size_t)stripe * lc->dstride + i],
+                                     memory_order_relaxed);
+    return v > 0 ? (uint32_t)v : 0; /* below COUNT_MAX + B: picks refuse at COUNT_MAX - B */
+}
+
+
+/* ---- choices mode ---- */
+
+/* Whether position i may be sampled: a weight (not excluded by lb_leastconn_set_excluded())
+ * and not excluded by the balancer's request @p (NULL: none). */
+static inline uint32_t weight_if_open(lb_leastconn *lc, uint32_t i, const struct lb__sel_pick *p)
+{
+    uint32_t w = atomic_load_explicit(&lc->effw[i], memory_order_relaxed);
+    return w && p && p->n_exclude && p->excluded(p, i) ? 0 : w;
+}
+
+/* Power of k choices from the random word @r: two distinct samples when k = 2 (the default),
+ * a full scan of pools of at most scan_below targets. Counts the pick. */
+static inline __attribute__((always_inline)) int
+pick_choices(lb_leastconn *lc, uint64_t r, const struct lb__sel_pick *p, uint32_t *index,
+             const int striped)
+{
+    uint32_t best = NONE, best_a = 0, best_w = 0;
+    const uint32_t stripe = striped ? lb__stripe() : 0;
+#define COUNT_OF(i) (striped ? sc_view(lc, stripe, (i)) : lb__loads_get(lc->loads, lc->slot[i]))
+    if (lc->n > lc->scan_below) {
+        if (lc->choices == 2) { /* the default, unrolled: both samples from one random word */
+            uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
+            uint32_t j = (uint32_t)(((r >> 32) * (lc->n - 1)) >> 32);
+            j += j >= i;
+            uint32_t wi = weight_if_open(lc, i, p);
+            uint32_t wj = weight_if_open(lc, j, p);
+            if (wi && wj) {
+                uint32_t ai = COUNT_OF(i), aj = COUNT_OF(j);
+                best = lighter(wj, aj, wi, ai) ? j : i;
+                best_a = best == i ? ai : aj;
+                goto count;
+            }
+        }
+        for (uint32_t k = 0, tries = 0; k < lc->choices && tries < 4 * lc->choices; tries++) {
+            if (tries && !(tries & 1))
+                r = lb__mix64(r + tries);
+            uint32_t i = (uint32_t)(((r & 0xffffffffu) * lc->n) >> 32);
+            r = (r >> 32) | (r << 32);
+            uint32_t wi = weight_if_open(lc, i, p);
+            if (!wi)
+                continue;
+            k++;
+            uint32_t a = COUNT_OF(i);
+            if (best == NONE || lighter(wi, a, best_w, best_a))
+                best = i, best_a = a, best_w = wi;
+        }
     }
+    if (best == NONE) { /* small pool, or samples all excluded: scan from a rotating start */
+        uint32_t start = (uint32_t)(lb__mix64(r) % lc->n);
+        for (uint32_t k = 0; k < lc->n; k++) {
+            uint32_t i = start + k < lc->n ? start + k : start + k - lc->n;
+            uint32_t wi = weight_if_open(lc, i, p);
+            if (!wi)
+                continue;
+            uint32_t a = COUNT_OF(i);
+            if (best == NONE || lighter(wi, a, best_w, best_a))
+                best = i, best_a = a, best_w = wi;
+        }
+        if (best == NONE)
+            return LB_E_SELECTOR_EMPTY;
+    }
+#undef COUNT_OF
+count:
+    if (striped) {
+        if ((uint64_t)best_a + (uint64_t)LB__STRIPES * SC_BATCH >= COUNT_MAX)
+            return -ENOSPC;
+        sc_count_in(lc, stripe, best, 1);
+    } else {
+        lb__loads_inc(lc->loads, lc->slot[best], 1);
+    }
+    *index = best;
+    return 0;
 }
 
 /* The root's target: the least (published count + 1) / weight. */
@@ -417,6 +458,11 @@ static int build_scalable(lb_leastconn *lc)
     return 0;
 }
 
+static __attribute__((noinline)) int pick_choices_striped(lb_leastconn *lc, uint32_t *index)
+{
+    return pick_choices(lc, next_random(lc), NULL, index, 1);
+}
+
 LB_API int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id)
 {
     if (!lc || !id)
@@ -424,9 +470,20 @@ LB_API int lb_leastconn_pick(lb_leastconn *lc, uint32_t *id)
     if (!lc->n)
         return LB_E_SELECTOR_EMPTY;
     uint32_t i;
-    int rc = lc->mode == LB_LEASTCONN_EXACT      ? pick_exact(lc, &i)
-             : lc->mode == LB_LEASTCONN_SCALABLE ? pick_scalable(lc, &i)
-                                                 : pick_choices(lc, next_random(lc), NULL, &i);
+    int rc;
+    switch (lc->mode) { /* striped choices apart: inlined, it made every mode save more registers */
+    case LB_LEASTCONN_EXACT:
+        rc = pick_exact(lc, &i);
+        break;
+    case LB_LEASTCONN_SCALABLE:
+        rc = pick_scalable(lc, &i);
+        break;
+    case LB_LEASTCONN_CHOICES_SCALABLE:
+        rc = pick_choices_striped(lc, &i);
+        break;
+    default:
+        rc = pick_choices(lc, next_random(lc), NULL, &i, 0);
+    }
     if (!rc)
         *id = lc->ids[i];
     return rc;
@@ -448,7 +505,7 @@ LB_API int lb_leastconn_release(lb_leastconn *lc, uint32_t id)
         lb__loads_dec(lc->loads, lc->slot[i], 1, &now);
         return 0;
     }
-    if (lc->mode == LB_LEASTCONN_SCALABLE) { /* not checked: the count is spread over stripes */
+    if (STRIPED(lc)) { /* not checked: the count is spread over stripes */
         sc_count(lc, (uint32_t)i, -1);
         return 0;
     }
@@ -482,7 +539,7 @@ LB_API int lb_leastconn_active(const lb_leastconn *lc, uint32_t id, uint32_t *ac
     long i = index_of(lc, id);
     if (i < 0)
         return -ENOENT;
-    if (lc->mode == LB_LEASTCONN_SCALABLE)
+    if (STRIPED(lc))
         *active = sc_active(lc, (uint32_t)i);
     else if (lc->mode == LB_LEASTCONN_EXACT)
         *active = (uint32_t)active_of(
@@ -575,7 +632,7 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
         if (rc)
             return rc;
         opts = &in;
-        if (opts->mode > LB_LEASTCONN_SCALABLE || opts->choices > 16)
+        if (opts->mode > LB_LEASTCONN_CHOICES_SCALABLE || opts->choices > 16)
             return -EINVAL;
         o.mode = opts->mode;
         o.choices = opts->choices ? opts->choices : 2;
@@ -612,7 +669,7 @@ LB_API int lb_leastconn_new(lb_leastconn **out, const lb_pool *pool, lb_loads *l
         rc = build_map(lc);
     if (!rc && TREE(lc))
         rc = build_tree(lc);
-    if (!rc && lc->mode == LB_LEASTCONN_SCALABLE)
+    if (!rc && STRIPED(lc))
         rc = build_scalable(lc);
     if (rc) {
         lb_leastconn_free(lc);
@@ -674,7 +731,7 @@ static int sel_pick_p2c(void *state, const struct lb__sel_pick *p, uint32_t *pos
 {
     lb_leastconn *lc = state;
     *counted = 0;
-    if (!lc->n || pick_choices(lc, lb__mix64(p->hash ^ p->seed), p, pos))
+    if (!lc->n || pick_choices(lc, lb__mix64(p->hash ^ p->seed), p, pos, 0))
         return LB_E_NO_TARGET;
     *counted = 1;
     return 0;

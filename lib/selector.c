@@ -10,7 +10,7 @@
 #include "internal/util.h"
 #include "lb/balancer.h"
 
-_Thread_local uint32_t lb__tl_stripe;
+LB__TLS uint32_t lb__tl_stripe;
 
 uint32_t lb__stripe_assign(void)
 {

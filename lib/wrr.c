@@ -200,8 +200,8 @@ static void maybe_generate(lb_wrr *r, uint64_t upto)
 struct tl_batch {
     uint64_t uid, next, end;
 };
-static _Thread_local struct tl_batch tl_batches[TL_WAYS];
-static _Thread_local uint32_t tl_last, tl_victim; /* the slot used last; the next to evict */
+static LB__TLS struct tl_batch tl_batches[TL_WAYS];
+static LB__TLS uint32_t tl_last, tl_victim; /* the slot used last; the next to evict */
 static _Atomic uint64_t next_uid = 1;
 
 /* The calling thread's batch of @r's tickets, or NULL. */

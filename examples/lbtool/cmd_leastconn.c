@@ -12,7 +12,7 @@
 
 static const char leastconn_help[] =
     "usage: lbtool leastconn --target KEY=W... [--connections N] [--rate R]\n"
-    "                        [--mean-duration D] [--mode exact|choices|scalable] [--choices K]\n"
+    "                        [--mean-duration D] [--mode M] [--choices K]\n"
     "                        [--drain KEY]... [--seed S]\n\n"
     "Simulates a workload: connection k arrives at time k / R and lasts a time drawn\n"
     "uniformly from [0, 2D) (seeded); connections that have ended are released before\n"
@@ -22,13 +22,43 @@ static const char leastconn_help[] =
     "  --connections N     connections to simulate, 1..10000000 (default 10000)\n"
     "  --rate R            arrivals per time unit, 1..1000000 (default 10)\n"
     "  --mean-duration D   mean connection duration in time units, 1..1000000 (default 50)\n"
-    "  --mode M            exact (default), choices (power of k choices) or scalable\n"
-    "                      (per-thread counts published in batches, doc/stateful-selectors.md)\n"
-    "  --choices K         samples per pick in choices mode, 1..16 (default 2)\n"
+    "  --mode M            exact (default), choices (power of k choices), scalable or\n"
+    "                      choices-scalable (per-thread counts published in batches,\n"
+    "                      doc/stateful-selectors.md)\n"
+    "  --choices K         samples per pick in the choices modes, 1..16 (default 2)\n"
     "  --drain KEY         exclude a target from new picks (repeatable)\n"
     "  --seed S            workload and sampling seed (default 1)\n"
     "Output: {\"mode\", \"connections\", \"targets\": [{\"key\", \"weight\", \"picks\",\n"
     "         \"peak_active\", \"mean_active\"}]}; means are over the arrival instants.\n";
+
+/* The selector's modes by name (--mode, and "mode" in the output). */
+static const struct {
+    const char *name;
+    uint32_t mode;
+} modes[] = {
+    {"exact", LB_LEASTCONN_EXACT},
+    {"choices", LB_LEASTCONN_CHOICES},
+    {"scalable", LB_LEASTCONN_SCALABLE},
+    {"choices-scalable", LB_LEASTCONN_CHOICES_SCALABLE},
+};
+
+static int mode_of(const char *name, uint32_t *mode)
+{
+    for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
+        if (!strcmp(modes[k].name, name)) {
+            *mode = modes[k].mode;
+            return 0;
+        }
+    return -1;
+}
+
+static const char *mode_name(uint32_t mode)
+{
+    for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
+        if (modes[k].mode == mode)
+            return modes[k].name;
+    return "unknown";
+}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -174,14 +204,7 @@ int lbt_cmd_leastconn(int argc, char **argv)
             usage = lbt_parse_u64(optarg, 1000000, &s.duration) || !s.duration;
             break;
         case 'm':
-            if (!strcmp(optarg, "exact"))
-                s.opts.mode = LB_LEASTCONN_EXACT;
-            else if (!strcmp(optarg, "scalable"))
-                s.opts.mode = LB_LEASTCONN_SCALABLE;
-            else if (!strcmp(optarg, "choices"))
-                s.opts.mode = LB_LEASTCONN_CHOICES;
-            else
-                usage = 1;
+            usage = mode_of(optarg, &s.opts.mode) != 0;
             break;
         case 'k':
             usage = lbt_parse_u64(optarg, 16, &v) || !v;
@@ -215,9 +238,7 @@ int lbt_cmd_leastconn(int argc, char **argv)
     cJSON *out = NULL;
     if (!rc) {
         out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "mode", s.opts.mode == LB_LEASTCONN_SCALABLE ? "scalable"
-                                             : s.opts.mode                        ? "choices"
-                                                                                  : "exact");
+        cJSON_AddStringToObject(out, "mode", mode_name(s.opts.mode));
         cJSON_AddNumberToObject(out, "connections", (double)s.conns);
         cJSON *list = cJSON_AddArrayToObject(out, "targets");
         for (uint32_t t = 0; t < s.ntargets; t++) {

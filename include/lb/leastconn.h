@@ -22,6 +22,8 @@
  *   component sharing the table, such as bounded-load hashing, is seen at once). Pools of at
  *   most `scan_below` targets are scanned in full instead (two random choices among two
  *   targets would pick the busier one a quarter of the time).
+ * - #LB_LEASTCONN_SCALABLE and #LB_LEASTCONN_CHOICES_SCALABLE: the same two with per-thread
+ *   counts, for many threads picking at once, within a stated bound of the exact answer.
  *
  * Threading: lb_leastconn_pick(), lb_leastconn_release(), lb_leastconn_set_excluded() and
  * lb_leastconn_active() may be called from any number of threads at once; they are lock-free
@@ -73,11 +75,37 @@ extern "C" {
  */
 #define LB_LEASTCONN_SCALABLE 2u
 
+/**
+ * Power of k choices that scales with threads, within a stated distance of #LB_LEASTCONN_CHOICES.
+ *
+ * Samples as #LB_LEASTCONN_CHOICES does, but counts as #LB_LEASTCONN_SCALABLE does: each
+ * thread's stripe counts its picks and releases of a target in its own counter and publishes
+ * them #LB_LEASTCONN_SCALABLE_BATCH at a time; a pick compares, for each sampled target, the
+ * published count plus its own stripe's unpublished counter. A pick and a release write only
+ * the calling thread's stripe (shared cache lines but once per #LB_LEASTCONN_SCALABLE_BATCH
+ * operations on a target), where #LB_LEASTCONN_CHOICES writes each target's shared counter.
+ *
+ * Bound: with P stripes in use, every count a pick compares is within
+ * B = P x #LB_LEASTCONN_SCALABLE_BATCH of the true count, so of the sampled targets the pick
+ * i satisfies, for every other sample j,
+ * `(a_i + 1) / w_i <= (a_j + 1) / w_j + B / w_i + B / w_j` (the full scan of pools of at most
+ * `scan_below` targets: for every target j). tests/unit/test_stateful_concurrency.c checks it.
+ *
+ * Costs as #LB_LEASTCONN_SCALABLE: the #lb_loads table shows the published counts (within B of
+ * the truth; another component sharing the table sees those), lb_leastconn_active() the true
+ * count, 4 x #LB_LEASTCONN_STRIPES bytes per target more memory, and a release is not checked
+ * against the count (no -ERANGE). Use #LB_LEASTCONN_CHOICES where the counts must be exact
+ * (connection limits, drains that wait for the last connection, a shared table): the
+ * balancer's `p2c` does.
+ */
+#define LB_LEASTCONN_CHOICES_SCALABLE 3u
+
 /** Connections a stripe counts on one target before it publishes them
- *  (#LB_LEASTCONN_SCALABLE). */
+ *  (#LB_LEASTCONN_SCALABLE, #LB_LEASTCONN_CHOICES_SCALABLE). */
 #define LB_LEASTCONN_SCALABLE_BATCH 64u
 
-/** Stripes of #LB_LEASTCONN_SCALABLE: threads beyond this many share stripes. */
+/** Stripes of #LB_LEASTCONN_SCALABLE and #LB_LEASTCONN_CHOICES_SCALABLE: threads beyond this
+ *  many share stripes. */
 #define LB_LEASTCONN_STRIPES 16u
 
 /** The most connections one target may hold in #LB_LEASTCONN_EXACT mode. */
@@ -90,12 +118,12 @@ typedef struct lb_leastconn lb_leastconn;
 typedef struct lb_leastconn_options {
     /** Set by the caller to `sizeof(lb_leastconn_options)`. */
     uint32_t struct_size;
-    /** #LB_LEASTCONN_EXACT (default, 0) or #LB_LEASTCONN_CHOICES. */
+    /** #LB_LEASTCONN_EXACT (default, 0), #LB_LEASTCONN_CHOICES, #LB_LEASTCONN_SCALABLE or
+     *  #LB_LEASTCONN_CHOICES_SCALABLE. */
     uint32_t mode;
-    /** Targets sampled per pick in #LB_LEASTCONN_CHOICES mode: 1..16, 0 means 2. */
+    /** Targets sampled per pick in the choices modes: 1..16, 0 means 2. */
     uint32_t choices;
-    /** Pools of at most this many targets are scanned in full in #LB_LEASTCONN_CHOICES mode;
-     *  0 means 4. */
+    /** Pools of at most this many targets are scanned in full in the choices modes; 0 means 4. */
     uint32_t scan_below;
     /** Seed of the sampling sequence (give each instance its own). */
     uint64_t seed;
@@ -133,8 +161,8 @@ LB_API void lb_leastconn_free(lb_leastconn *lc);
  * @param lc the selector.
  * @param[out] id the chosen target's id.
  * @return 0; -EINVAL; #LB_E_SELECTOR_EMPTY (no target with weight above 0 that is not
- *         excluded); -ENOSPC (exact mode: the best target already holds
- *         #LB_LEASTCONN_ACTIVE_MAX connections).
+ *         excluded); -ENOSPC (exact and scalable modes: the best target already holds, or in
+ *         the scalable modes may hold, #LB_LEASTCONN_ACTIVE_MAX connections).
  * @thread reader
  * @retval LB_OK Success
  * @retval EINVAL Invalid argument

@@ -58,7 +58,14 @@ static inline uint64_t lb__splitmix64(uint64_t *state)
  * first ask, so the first LB__STRIPES threads get distinct stripes. Stateful selectors keep
  * per-stripe state (tickets, counts, random draws) so that threads write different cache lines. */
 #define LB__STRIPES 16u
-extern _Thread_local uint32_t lb__tl_stripe; /* stripe + 1; 0 until assigned */
+
+/* The library's thread-local variables (about 120 bytes in all) use the initial-exec model:
+ * an offset from the thread pointer, where the default model of a shared library calls
+ * __tls_get_addr() on every access (the stateful selectors' picks make one to three). A
+ * library loaded with dlopen() takes the space from glibc's surplus of static TLS (512 bytes
+ * kept for such libraries: rtld.optional_static_tls). */
+#define LB__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+extern LB__TLS uint32_t lb__tl_stripe; /* stripe + 1; 0 until assigned */
 uint32_t lb__stripe_assign(void);
 
 static inline uint32_t lb__stripe(void)

@@ -38,7 +38,7 @@ def test_wrr():
 def test_leastconn():
     base = ["leastconn", "--target", "a=1", "--target", "b=2", "--target", "c=3",
             "--connections", "6000", "--rate", "10", "--mean-duration", "30"]
-    for mode in ("exact", "choices"):
+    for mode in ("exact", "choices", "choices-scalable"):
         out = ok(*base, "--mode", mode, "--seed", "5")
         check(out["mode"] == mode and out["connections"] == 6000, f"{mode}: fields", out)
         t = {x["key"]: x for x in out["targets"]}

@@ -209,9 +209,19 @@ static void round_robin_ties(void **state)
     lb_pool_free(p);
 }
 
+static void choices_mode_in(uint32_t mode);
+
+/* Both choices modes (on one thread the scalable mode's counts are exact: one stripe). */
 static void choices_mode(void **state)
 {
     (void)state;
+    const uint32_t modes[] = {LB_LEASTCONN_CHOICES, LB_LEASTCONN_CHOICES_SCALABLE};
+    for (size_t mi = 0; mi < 2; mi++)
+        choices_mode_in(modes[mi]);
+}
+
+static void choices_mode_in(uint32_t mode)
+{
     uint64_t rs = 99;
     /* Small pools are scanned: every pick is a true minimum. */
     for (int set = 0; set < 100; set++) {
@@ -222,7 +232,7 @@ static void choices_mode(void **state)
         lb_pool *p = make_pool(m.w, m.n);
         lb_loads *l;
         assert_lb_ok(lb_loads_new(&l, 8));
-        lb_leastconn *lc = make_lc(p, l, LB_LEASTCONN_CHOICES, lbt_rand(&rs));
+        lb_leastconn *lc = make_lc(p, l, mode, lbt_rand(&rs));
         for (int op = 0; op < 300; op++) {
             uint32_t id;
             assert_lb_ok(lb_leastconn_pick(lc, &id));
@@ -250,7 +260,7 @@ static void choices_mode(void **state)
     lb_pool *p = make_pool(w, MAXN);
     lb_loads *l;
     assert_lb_ok(lb_loads_new(&l, MAXN));
-    lb_leastconn *lc = make_lc(p, l, LB_LEASTCONN_CHOICES, 1);
+    lb_leastconn *lc = make_lc(p, l, mode, 1);
     assert_lb_ok(lb_leastconn_set_excluded(lc, 1000 + 9, 1));
     uint32_t total_w = 0;
     for (int i = 8; i < MAXN; i++)
@@ -362,6 +372,8 @@ static void errors(void **state)
     assert_lb_ok(lb_loads_new(&tiny, 1));
     lb_leastconn *lc;
     lb_leastconn_options bad = {sizeof(bad), 7, 2, 0, 0};
+    assert_lb_err(lb_leastconn_new(&lc, p, l, &bad), -EINVAL);
+    bad.mode = LB_LEASTCONN_CHOICES_SCALABLE + 1; /* the first unknown mode */
     assert_lb_err(lb_leastconn_new(&lc, p, l, &bad), -EINVAL);
     bad.mode = LB_LEASTCONN_CHOICES;
     bad.choices = 17;

@@ -1,5 +1,5 @@
-/* Many threads at once: least-connections picks and releases keep exact counts (both
- * modes; the scalable mode within its bound), WRR tickets hand out exactly the single-threaded schedule, and a rebuild from a
+/* Many threads at once: least-connections picks and releases keep exact counts (exact and
+ * choices modes; the scalable modes within their bound), WRR tickets hand out exactly the single-threaded schedule, and a rebuild from a
  * selector that is being picked from is safe. Run it alone under ThreadSanitizer:
  * `meson test -C build-tsan stateful_concurrency`. */
 #include <pthread.h>
@@ -129,9 +129,7 @@ static void leastconn_counts_exact(void **state)
     }
 }
 
-/* Scalable least connections: with THREADS pickers plus this thread, true counts stay exact,
- * the published counts (the lb_loads table) stay within B = stripes x batch of them, and at a
- * quiescent point every pick satisfies the documented bound against the true counts. */
+/* The scalable modes' documented bound: pick i is no further than B from the best of @a. */
 static int within_bound(const uint32_t *a, const uint32_t *w, uint32_t n, uint32_t i, uint64_t b)
 {
     for (uint32_t j = 0; j < n; j++)
@@ -140,17 +138,19 @@ static int within_bound(const uint32_t *a, const uint32_t *w, uint32_t n, uint32
     return 1;
 }
 
-static void scalable_concurrency_bound(void **state)
+/* Runs THREADS workers on a scalable-mode selector built with @o, then checks at the quiescent
+ * point: every true count exact, every published count (the lb_loads table) within B = stripes
+ * x batch of it; then 4N picks from this thread, each within the documented bound when @bounded
+ * (the pick sees every target), and the true counts exact again. */
+static void scalable_run_and_check(lb_leastconn_options o, uint64_t seed, int bounded)
 {
-    (void)state;
-    lb_pool *p = make_pool(N, 8, 5);
+    lb_pool *p = make_pool(N, 8, seed);
     lb_loads *l;
     assert_lb_ok(lb_loads_new(&l, N));
-    lb_leastconn_options o = {sizeof(o), LB_LEASTCONN_SCALABLE, 0, 0, 3};
     lb_leastconn *lc;
     assert_lb_ok(lb_leastconn_new(&lc, p, l, &o));
     uint32_t a[N] = {0}, wt[N];
-    (void)run_lc_workers(lc, 7, a);
+    (void)run_lc_workers(lc, seed + 2, a);
     const uint64_t b = (uint64_t)(THREADS + 1) * LB_LEASTCONN_SCALABLE_BATCH;
     lb_target_info ti = {sizeof(ti), 0, 0, 0, NULL, 0};
     for (uint32_t i = 0; i < N; i++) {
@@ -167,12 +167,38 @@ static void scalable_concurrency_bound(void **state)
     for (int k = 0; k < 4 * N; k++) {
         uint32_t id;
         assert_lb_ok(lb_leastconn_pick(lc, &id));
-        assert_true(within_bound(a, wt, N, id, b));
+        if (bounded)
+            assert_true(within_bound(a, wt, N, id, b));
         a[id]++;
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t act;
+        assert_lb_ok(lb_leastconn_active(lc, i, &act));
+        assert_int_equal(act, a[i]);
     }
     lb_leastconn_free(lc);
     lb_loads_free(l);
     lb_pool_free(p);
+}
+
+static void scalable_concurrency_bound(void **state)
+{
+    (void)state;
+    lb_leastconn_options o = {sizeof(o), LB_LEASTCONN_SCALABLE, 0, 0, 3};
+    scalable_run_and_check(o, 5, 1);
+}
+
+/* Scalable choices, sampling two targets and then scanning the pool (pools of up to N targets
+ * scanned in full): the same checks; the bound on this thread's picks is checked for the
+ * scanning selector (a sampling selector's bound is over its two samples, which a caller does
+ * not see). */
+static void choices_scalable_concurrency_bound(void **state)
+{
+    (void)state;
+    for (uint32_t scan = 0; scan <= 1; scan++) {
+        lb_leastconn_options o = {sizeof(o), LB_LEASTCONN_CHOICES_SCALABLE, 2, scan ? N : 0, 5};
+        scalable_run_and_check(o, 11 + scan, (int)scan);
+    }
 }
 
 struct churn_worker {
@@ -374,6 +400,7 @@ int main(void)
         cmocka_unit_test(exact_tree_consistent),
         cmocka_unit_test(wrr_tickets_exact),
         cmocka_unit_test(scalable_concurrency_bound),
+        cmocka_unit_test(choices_scalable_concurrency_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
