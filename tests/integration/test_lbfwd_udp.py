@@ -8,171 +8,14 @@ working, a target that never answers and one that answers with ICMP port unreach
 udp_responses=1, oversized datagrams, a full flow table. Every wait is bounded."""
 
 import os
-import random
-import resource
-import selectors
-import shutil
 import socket
-import struct
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lbfwd_common as L  # noqa: E402
-
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-NAME = "www.test.lab"
-
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
-def query(qid, name=NAME):
-    """A DNS query for name's A record."""
-    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    for label in name.split("."):
-        q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack(">HH", 1, 1)
-
-
-def answer_ip(data, qid):
-    """The A record of a reply to query qid (None when it is not one)."""
-    if len(data) < 12:
-        return None
-    rid, flags, qd, an = struct.unpack(">HHHH", data[:8])
-    if rid != qid or not flags & 0x8000 or an < 1 or len(data) < 4:
-        return None
-    return socket.inet_ntoa(data[-4:])
-
-
-def free_port():
-    """A port free for UDP and TCP on 127.0.0.0/8 (dnsmasq binds both)."""
-    for _ in range(50):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-    L.fail("no free port")
-
-
-class Dnsmasq:
-    def __init__(self, n, port):
-        self.addr = "127.0.0.%d" % (20 + n)
-        self.ip = "127.1.0.%d" % n
-        self.port = port
-        self.proc = subprocess.Popen(
-            [DNSMASQ, "--keep-in-foreground", "--port=%d" % port,
-             "--listen-address=%s" % self.addr, "--bind-interfaces", "--conf-file=/dev/null",
-             "--no-resolv", "--no-hosts", "--address=/test.lab/%s" % self.ip,
-             "--log-facility=/dev/null", "--pid-file="],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                L.fail("dnsmasq %d exited: %s" % (n, self.proc.stderr.read().decode()))
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.settimeout(0.2)
-            try:
-                s.sendto(query(7), (self.addr, port))
-                if answer_ip(s.recv(2048), 7) == self.ip:
-                    return
-            except OSError:
-                pass
-            finally:
-                s.close()
-        L.fail("dnsmasq %d not answering" % n)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=5)
-
-
-class Clients:
-    """n DNS clients (one UDP socket, hence one flow, each) toward (host, port)."""
-
-    def __init__(self, n, host, port, src="127.0.0.1"):
-        self.dst = (host, port)
-        self.socks = []
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setblocking(False)
-            s.bind((src, 0))
-            self.socks.append(s)
-        self.qid = random.randrange(1, 30000)
-
-    def round(self, tries=4, wait=1.0, only=None):
-        """Each client (or those in `only`) sends a query and waits for its answer, resending
-        up to `tries` times; returns {index: answer ip or None}."""
-        self.qid += 1
-        qid = self.qid
-        idx = list(range(len(self.socks))) if only is None else list(only)
-        got = {}
-        sel = selectors.DefaultSelector()
-        for i in idx:
-            sel.register(self.socks[i], selectors.EVENT_READ, i)
-        for _ in range(tries):
-            for i in idx:
-                if i not in got:
-                    try:
-                        self.socks[i].sendto(query(qid), self.dst)
-                    except OSError:
-                        pass
-            deadline = time.time() + wait
-            while len(got) < len(idx) and time.time() < deadline:
-                for key, _ in sel.select(timeout=max(0.0, deadline - time.time())):
-                    i = key.data
-                    try:
-                        data, src = self.socks[i].recvfrom(4096)
-                    except OSError:
-                        continue
-                    if src != self.dst:
-                        L.fail("reply from %s, not from %s" % (src, self.dst))
-                    ip = answer_ip(data, qid)
-                    if ip and i not in got:
-                        got[i] = ip
-            if len(got) == len(idx):
-                break
-        sel.close()
-        return {i: got.get(i) for i in idx}
-
-    def close(self):
-        for s in self.socks:
-            s.close()
-
-
-def start_lbfwd(targets, extra, listen="udp:127.0.0.1:0"):
-    args = ["--listen", listen, "--listen", "127.0.0.1:0", "--workers", "2"]
-    for name, addr in targets:
-        args += ["--target", "%s=%s" % (name, addr)]
-    lb = L.Lbfwd(args + list(extra), preexec_fn=raise_nofile)
-    if not lb.info.get("udp_listen"):
-        L.fail("ready file without udp_listen: %s" % lb.info)
-    host, port = lb.info["udp_listen"][0].rsplit(":", 1)
-    lb.udp_port = int(port)
-    return lb
-
-
-def metric(m, name, labels=""):
-    return m.get(name + labels, 0)
-
-
-def wait_healthy(lb, names):
-    L.wait_until(lambda: all(lb.targets()[n]["state"] == "healthy" for n in names), 10)
-
+from lbfwd_common import (Clients, Dnsmasq, answer_ip, free_port, metric, query,  # noqa: E402
+                          raise_nofile, start_udp_lbfwd as start_lbfwd, wait_healthy)
 
 def test_spread_and_stickiness(dns, port):
     """1,500 flows over three dnsmasq backends through a wildcard UDP listener."""
@@ -469,9 +312,7 @@ def main():
     dns = []
     try:
         for n in (1, 2, 3):
-            d = Dnsmasq(n, port)
-            d.n = n
-            dns.append(d)
+            dns.append(Dnsmasq(n, port))
         tests = {"spread": test_spread_and_stickiness, "drain": test_drain,
                  "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
                  "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source,
