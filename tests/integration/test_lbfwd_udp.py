@@ -12,6 +12,7 @@ import random
 import resource
 import selectors
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -475,13 +476,127 @@ def main():
         tests = {"spread": test_spread_and_stickiness, "drain": test_drain,
                  "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
                  "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source,
-                 "weight": test_weight, "pool": test_pool}
+                 "weight": test_weight, "pool": test_pool, "gso": test_gso_bursts}
         for name in (sys.argv[1:] or tests):
             tests[name](dns, port)
     finally:
         for d in dns:
             d.stop()
     print("PASS")
+
+
+# ---- grouped sends (UDP GSO) -------------------------------------------------------------
+
+SOL_UDP, UDP_GRO = 17, 104
+BURST = [100, 100, 100, 50, 100, 100, 7, 7, 300, 300, 300, 300, 0, 1400, 1400, 1400, 1, 2]
+
+
+def gro_socket(addr):
+    """A UDP socket that receives GSO groups whole (UDP_GRO), so that a test sees whether its
+    peer sent them as one."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(SOL_UDP, UDP_GRO, 1)
+    s.bind((addr, 0))
+    s.settimeout(0.05)
+    return s
+
+
+def gro_recv(s):
+    """[(payload, sender)] of one receive, split by its UDP_GRO segment size; and whether it
+    was a group."""
+    data, anc, _, src = s.recvmsg(65536, socket.CMSG_SPACE(4))
+    seg = 0
+    for level, kind, val in anc:
+        if level == SOL_UDP and kind == UDP_GRO:
+            seg = struct.unpack("i", val[:4])[0] if len(val) >= 4 else struct.unpack("H", val[:2])[0]
+    if not seg or seg >= len(data):
+        return [data], src, False
+    return [data[i:i + seg] for i in range(0, len(data), seg)], src, True
+
+
+def burst_payload(client, k, size):
+    """The k-th datagram of a client's burst: its numbers first, as far as the size allows."""
+    head = struct.pack("!HH", client, k)
+    return (head + bytes([(client * 31 + k) & 0xFF]) * size)[:size]
+
+
+def test_gso_bursts(dns, port):
+    """Bursts of datagrams of mixed sizes (0 to 1,400 B), several clients at once, queued while
+    lbfwd is stopped so that each comes out of one recvmmsg(): every datagram arrives intact
+    and in its flow's order both ways; the backend and the clients receive with UDP_GRO and
+    so see that lbfwd sent same-sized runs as one GSO message each way."""
+    backend = gro_socket("127.0.0.41")
+    bport = backend.getsockname()[1]
+    lb = start_lbfwd([("echo", "127.0.0.41:%d" % bport)], ["--check", "none", "--workers", "1"])
+    pid = lb.proc.pid
+    n_clients = 6
+    clients = [gro_socket("127.0.0.42") for _ in range(n_clients)]
+    try:
+        groups_up = groups_down = 0
+        for rnd in range(3):
+            os.kill(pid, signal.SIGSTOP)
+            for c, s in enumerate(clients):
+                for k, size in enumerate(BURST):
+                    s.sendto(burst_payload(c, k, size), ("127.0.0.1", lb.udp_port))
+            os.kill(pid, signal.SIGCONT)
+            # the backend: every datagram, in order per flow (lbfwd's upstream socket)
+            per_src = {}
+            deadline = time.time() + 5
+            total = n_clients * len(BURST)
+            while sum(len(v) for v in per_src.values()) < total and time.time() < deadline:
+                try:
+                    segs, src, grouped = gro_recv(backend)
+                except socket.timeout:
+                    continue
+                groups_up += grouped
+                per_src.setdefault(src, []).extend(segs)
+            L.check(sum(len(v) for v in per_src.values()) == total,
+                    "round %d: backend got %d of %d datagrams" %
+                    (rnd, sum(len(v) for v in per_src.values()), total))
+            L.check(len(per_src) == n_clients, "round %d: %d upstream sockets for %d clients" %
+                    (rnd, len(per_src), n_clients))
+            for src, dg in per_src.items():
+                c = struct.unpack("!H", dg[0][:2])[0]
+                want = [burst_payload(c, k, size) for k, size in enumerate(BURST)]
+                L.check(dg == want, "round %d: client %d's datagrams changed or reordered "
+                        "toward the target: %s" % (rnd, c, [len(d) for d in dg]))
+            # replies: sent while lbfwd is stopped, so that each flow's come in one read
+            os.kill(pid, signal.SIGSTOP)
+            for src, dg in per_src.items():
+                for d in dg:
+                    backend.sendto(d, src)
+            os.kill(pid, signal.SIGCONT)
+            for c, s in enumerate(clients):
+                got = []
+                deadline = time.time() + 5
+                while len(got) < len(BURST) and time.time() < deadline:
+                    try:
+                        segs, src, grouped = gro_recv(s)
+                    except socket.timeout:
+                        continue
+                    L.check(src == ("127.0.0.1", lb.udp_port), "reply from %s" % (src,))
+                    groups_down += grouped
+                    got.extend(segs)
+                want = [burst_payload(c, k, size) for k, size in enumerate(BURST)]
+                L.check(got == want, "round %d: client %d's replies changed or reordered: %s" %
+                        (rnd, c, [len(d) for d in got]))
+        L.check(groups_up > 0, "no datagram group reached the backend as one (GSO unused)")
+        L.check(groups_down > 0, "no reply group reached a client as one (GSO unused)")
+        m = lb.metrics()
+        L.check(metric(m, "lbfwd_udp_flows_created_total") == n_clients, "flows created %s" %
+                metric(m, "lbfwd_udp_flows_created_total"))
+        L.check(metric(m, "lbfwd_udp_datagrams_in_total") == 3 * n_clients * len(BURST) and
+                metric(m, "lbfwd_udp_datagrams_out_total") == 3 * n_clients * len(BURST),
+                "datagram counts in %s out %s" % (metric(m, "lbfwd_udp_datagrams_in_total"),
+                                                  metric(m, "lbfwd_udp_datagrams_out_total")))
+        L.check(metric(m, "lbfwd_udp_dropped_send_total") == 0, "drops counted")
+        print("gso: %d clients x %d datagrams x 3 rounds intact and in order; %d groups toward "
+              "the target, %d toward clients" % (n_clients, len(BURST), groups_up, groups_down))
+    finally:
+        for s in clients:
+            s.close()
+        backend.close()
+        L.check(lb.stop() == 0, "lbfwd exit code")
 
 
 if __name__ == "__main__":
