@@ -24,8 +24,12 @@ Modes, each with 64-byte and 1,400-byte datagrams:
   flows    32 client sockets (flows), 8 datagrams in flight each; proxies keep the flow
            (lbfwd: no udp_responses; nginx: no proxy_responses, proxy_timeout 30s)
   dns      256 client sockets, one request in flight each, a flow per request (lbfwd
-           --udp-responses 1; nginx proxy_responses 1): a new flow, target pick and upstream
-           socket per datagram, the DNS pattern
+           --udp-responses 1; nginx proxy_responses 1): a new flow and target pick per
+           datagram; each client keeps its source port, so lbfwd keeps the ended flow's
+           upstream socket for the client's next request (doc/lbfwd.md, "parked")
+  dns-ports  the same, but each request from a new client socket (a new source port, as a
+           DNS stub resolver's queries): a new upstream socket per request for both proxies
+           (C generator only)
 
 Latency (unless --no-latency): sockperf ping-pong over UDP (one datagram in flight) through
 each path in `flows` mode, uncapped (pinned only), p50 and p99 of sockperf's one-way figure
@@ -56,7 +60,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 PROXY_CPU, LOAD_CPU = 0, 1
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 CG_ROOT = "/sys/fs/cgroup/cpu"
-MODES = {"flows": (32, 8), "dns": (256, 1)}
+MODES = {"flows": (32, 8), "dns": (256, 1), "dns-ports": (256, 1)}
 
 
 def log(msg):
@@ -135,11 +139,11 @@ def start_proxy(kind, wd, lport, bport, mode, lbfwd):
     if kind.startswith("lbfwd"):
         argv = [lbfwd, "--listen", f"udp:127.0.0.1:{lport}", "--workers", "1", "--check", "none",
                 "--no-access-log", "--target", f"b=127.0.0.2:{bport}", "--udp-flows", "65536"]
-        if mode == "dns":
+        if mode.startswith("dns"):
             argv += ["--udp-responses", "1"]
     else:
         d = tempfile.mkdtemp(dir=wd)
-        resp = "proxy_responses 1;" if mode == "dns" else ""
+        resp = "proxy_responses 1;" if mode.startswith("dns") else ""
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write(f"""load_module {NGINX_STREAM_MODULE};
@@ -165,11 +169,12 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def load_c(udpload, addr, port, n_socks, window, size, seconds):
+def load_c(udpload, addr, port, n_socks, window, size, seconds, fresh=False):
     """Closed-loop load by bench/udpload on LOAD_CPU: returns (round trips, resends,
-    seconds)."""
+    seconds). fresh: each request from a new socket."""
     out = subprocess.run(["taskset", "-c", str(LOAD_CPU), udpload, "load", addr, str(port),
-                          str(n_socks), str(window), str(size), str(max(1, round(seconds)))],
+                          str(n_socks), str(window), str(size), str(max(1, round(seconds))),
+                          "127.0.0.3"] + (["fresh"] if fresh else []),
                          capture_output=True, text=True, timeout=seconds + 30)
     if out.returncode != 0:
         raise SystemExit(f"udpload load failed: {out.stderr.strip()}")
@@ -279,7 +284,8 @@ def main(argv):
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--share", type=float, default=0.25, help="CPU share of one core per proxy")
-    ap.add_argument("--modes", default="flows,dns")
+    ap.add_argument("--modes", help="default: flows,dns,dns-ports (flows,dns with "
+                    "--generator python)")
     ap.add_argument("--sizes", default="64,1400")
     ap.add_argument("--no-latency", dest="latency", action="store_false")
     ap.add_argument("--baseline", metavar="LBFWD",
@@ -292,6 +298,10 @@ def main(argv):
     ap.add_argument("--udpload", default=os.path.join(ROOT, "build", "bench", "udpload"))
     o = ap.parse_args(argv)
     udpload = o.udpload if o.generator == "c" else None
+    if not o.modes:
+        o.modes = "flows,dns,dns-ports" if udpload else "flows,dns"
+    if not udpload and "dns-ports" in o.modes.split(","):
+        raise SystemExit("mode dns-ports needs --generator c")
     if udpload and not os.access(udpload, os.X_OK):
         raise SystemExit(f"{udpload} missing: build the benchmarks (meson compile -C build)")
     if os.geteuid() != 0:
@@ -337,7 +347,7 @@ def main(argv):
                         t0 = time.time()
                         if udpload:
                             got, lost, dt = load_c(udpload, laddr, lport, n_socks, window, size,
-                                                   o.seconds)
+                                                   o.seconds, fresh=mode == "dns-ports")
                         else:
                             got, lost = load(laddr, lport, n_socks, window, size, o.seconds)
                             dt = time.time() - t0

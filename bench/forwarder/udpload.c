@@ -5,12 +5,14 @@
  *   udpload echo ADDR PORT
  *       A UDP echo server: recvmmsg() up to 64 datagrams, sendmmsg() each back to its sender.
  *       Runs until killed.
- *   udpload load ADDR PORT SOCKS WINDOW SIZE SECONDS [SRC]
+ *   udpload load ADDR PORT SOCKS WINDOW SIZE SECONDS [SRC [fresh]]
  *       Closed-loop load: SOCKS sockets bound to SRC (default 127.0.0.3) and connected to
  *       ADDR:PORT (one client 5-tuple each), WINDOW datagrams of SIZE bytes in flight on each;
  *       every datagram that comes back is answered by a new one on the same socket (received
  *       and sent in batches: recvmmsg(), then one sendmmsg() of as many). A socket that got
  *       nothing for 200 ms has lost its window: it is sent again and counted as resent.
+ *       With `fresh` (WINDOW 1), each request leaves from a new socket (a new source port, as
+ *       a DNS stub resolver's queries do): the one that got its reply is closed.
  *       Prints one JSON object: {"round_trips": N, "resent": N, "seconds": S}.
  *
  * Every loop is bounded by the run's duration; the echo server by its caller's kill. */
@@ -107,8 +109,27 @@ struct client {
     uint64_t last; /* ms of its last reply (or refill) */
 };
 
+/* A client socket bound to src's address (a new port), connected to dst, in ep as `idx`. */
+static int client_socket(int ep, const struct sockaddr_in *dst, const struct sockaddr_in *src,
+                         uint32_t idx)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in s = *src;
+    s.sin_port = 0;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = idx};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&s, sizeof(s)) != 0 ||
+        connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) != 0 ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        perror("udpload load: socket");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int load(const struct sockaddr_in *dst, int n_socks, int window, size_t size, double seconds,
-                const struct sockaddr_in *src)
+                const struct sockaddr_in *src, int fresh)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -132,16 +153,9 @@ static int load(const struct sockaddr_in *dst, int n_socks, int window, size_t s
     }
     uint64_t t0 = now_ms(), end = t0 + (uint64_t)(seconds * 1000), next_check = t0 + LOST_MS;
     for (int i = 0; i < n_socks; i++) {
-        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        struct sockaddr_in s = *src;
-        s.sin_port = 0;
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        if (fd < 0 || bind(fd, (struct sockaddr *)&s, sizeof(s)) != 0 ||
-            connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) != 0 ||
-            epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            perror("udpload load: socket");
+        int fd = client_socket(ep, dst, src, (uint32_t)i);
+        if (fd < 0)
             return 1;
-        }
         c[i].fd = fd;
         c[i].last = t0;
         (void)sendmmsg(fd, sm, (unsigned)window, MSG_DONTWAIT);
@@ -163,6 +177,12 @@ static int load(const struct sockaddr_in *dst, int n_socks, int window, size_t s
                     break;
                 got += (uint64_t)k;
                 cl->last = now;
+                if (fresh) { /* the next request from a new port */
+                    close(cl->fd);
+                    cl->fd = client_socket(ep, dst, src, evs[e].data.u32);
+                    if (cl->fd < 0)
+                        return 1;
+                }
                 (void)sendmmsg(cl->fd, sm, (unsigned)k, MSG_DONTWAIT);
                 if (k < window)
                     break;
@@ -193,17 +213,26 @@ int main(int argc, char **argv)
             return 2;
         return echo(&dst);
     }
-    if ((argc == 8 || argc == 9) && strcmp(argv[1], "load") == 0) {
+    if (argc >= 8 && argc <= 10 && strcmp(argv[1], "load") == 0) {
         if (parse_addr(argv[2], argv[3], &dst) != 0 ||
-            parse_addr(argc == 9 ? argv[8] : "127.0.0.3", "0", &src) != 0)
+            parse_addr(argc >= 9 ? argv[8] : "127.0.0.3", "0", &src) != 0)
             return 2;
+        int fresh = argc == 10 && strcmp(argv[9], "fresh") == 0;
+        if (argc == 10 && !fresh) {
+            fprintf(stderr, "udpload: unknown option '%s'\n", argv[9]);
+            return 2;
+        }
         int socks = (int)arg_long(argv[4], 1, 100000, "SOCKS");
         int window = (int)arg_long(argv[5], 1, BATCH, "WINDOW");
         size_t size = (size_t)arg_long(argv[6], 1, 65507, "SIZE");
         double seconds = (double)arg_long(argv[7], 1, 3600, "SECONDS");
-        return load(&dst, socks, window, size, seconds, &src);
+        if (fresh && window != 1) {
+            fprintf(stderr, "udpload: fresh needs WINDOW 1\n");
+            return 2;
+        }
+        return load(&dst, socks, window, size, seconds, &src, fresh);
     }
     fprintf(stderr, "usage: udpload echo ADDR PORT\n"
-                    "       udpload load ADDR PORT SOCKS WINDOW SIZE SECONDS [SRC]\n");
+                    "       udpload load ADDR PORT SOCKS WINDOW SIZE SECONDS [SRC [fresh]]\n");
     return 2;
 }

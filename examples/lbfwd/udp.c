@@ -35,9 +35,10 @@
 #define GSO_BYTES 65507 /* payload bytes per GSO message (an IPv4 packet's largest payload) */
 #define GSO_ANY   UINT16_MAX /* gso_max of a socket that was never refused */
 #define SEG_SPACE CMSG_SPACE(sizeof(uint16_t))
+#define PARK_MAX  256 /* parked sockets per worker (flow_park()) */
 
 /* Why a flow ended, when it is lbfwd that removes it (lb_flowtab_remove()). */
-enum { END_BY_TABLE = 0, END_RESPONSES, END_REFUSED, END_CLOSED };
+enum { END_BY_TABLE = 0, END_REFUSED, END_CLOSED };
 
 union sa46 {
     struct sockaddr sa;
@@ -60,13 +61,20 @@ struct flow {
     uint32_t close_gen;
     uint32_t replies;
     uint32_t next_free;
+    uint32_t park_gen; /* bumped when parked (see flow_park()) */
     uint16_t gso_max;  /* largest datagram sent with GSO on fd (see the top) */
     uint8_t pend_n;    /* datagrams of the current batch queued for it */
     uint8_t pend_head; /* the first of them (index in the batch; chained by u->pnext) */
     uint8_t pend_tail;
     uint8_t li;
+    uint8_t parked; /* its flow ended by udp_responses; the socket waits for the 5-tuple */
     uint8_t has_local;
     uint8_t pool; /* its listener's pool: the balancer that holds its target */
+};
+
+struct parked {
+    uint32_t slot;
+    uint32_t gen;
 };
 
 struct lbf_udp {
@@ -81,7 +89,9 @@ struct lbf_udp {
     struct flow *flows;
     uint32_t n_slots;
     uint32_t free_head;
-    int end_why; /* END_*, read by on_end() */
+    int end_why;                  /* END_*, read by on_end() */
+    struct parked park[PARK_MAX]; /* parked flows, oldest first (stale when revived) */
+    int park_head, park_n;
     uint64_t now;
     uint64_t seed;
     uint32_t max_dgram;
@@ -129,6 +139,21 @@ static void add(struct lbf_udp *u, int li, size_t field, uint64_t v)
 #define ADD(u, li, f, v) add((u), (li), offsetof(struct lbf_udp_stats, f), (v))
 #define TADD(t, f, v)    atomic_fetch_add_explicit(&(t)->f, (v), memory_order_relaxed)
 
+/* A flow ended: its counts and its pick are released (t: its target's record, which the
+ * flow's slot still holds until its socket closes). */
+static void flow_released(struct lbf_udp *u, struct flow *f, struct lbf_target *t)
+{
+    atomic_fetch_sub_explicit(&u->app->udp_st[f->li].flows_active, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&u->app->udp_st[LBF_MAX_LISTEN].flows_active, 1,
+                              memory_order_relaxed);
+    lb_balancer_release(lbf_bal(u->app, f->pool), f->target, u->now);
+    if (t) {
+        if (!f->replies)
+            TADD(t, udp_unanswered, 1);
+        atomic_fetch_sub_explicit(&t->udp_active, 1, memory_order_relaxed);
+    }
+}
+
 /* lb_flowtab's report of a flow that left the table: its socket closes, its target is
  * released, its slot is free again. */
 static void on_end(void *user, const lb_flowtab_end *end)
@@ -146,10 +171,12 @@ static void on_end(void *user, const lb_flowtab_end *end)
         ADD(u, f->li, dropped_send, f->pend_n);
         f->pend_n = 0;
     }
+    struct lbf_target *t = lbf_target_get(u->app, f->target);
+    if (f->parked) { /* its flow was accounted for when it ended: only the socket was left */
+        f->parked = 0;
+        goto freed;
+    }
     switch (end->reason == LB_FLOWTAB_END_REMOVED ? u->end_why : END_BY_TABLE) {
-    case END_RESPONSES:
-        ADD(u, f->li, flows_responses, 1);
-        break;
     case END_REFUSED:
         ADD(u, f->li, flows_refused, 1);
         break;
@@ -165,17 +192,10 @@ static void on_end(void *user, const lb_flowtab_end *end)
             ADD(u, f->li, flows_drain_closed, 1);
         break;
     }
-    atomic_fetch_sub_explicit(&u->app->udp_st[f->li].flows_active, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&u->app->udp_st[LBF_MAX_LISTEN].flows_active, 1,
-                              memory_order_relaxed);
-    struct lbf_target *t = lbf_target_get(u->app, f->target);
-    lb_balancer_release(lbf_bal(u->app, f->pool), f->target, u->now);
-    if (t) {
-        if (!f->replies)
-            TADD(t, udp_unanswered, 1);
-        atomic_fetch_sub_explicit(&t->udp_active, 1, memory_order_relaxed);
+    flow_released(u, f, t);
+freed:
+    if (t)
         atomic_fetch_sub_explicit(&t->holders, 1, memory_order_release);
-    }
     f->next_free = u->free_head;
     u->free_head = slot;
 }
@@ -332,10 +352,9 @@ static void local_sockaddr(const struct lbf_udp *u, int li, const union pktinfo 
         out->v6.sin6_addr = pi->v6.ipi6_addr;
 }
 
-/* A datagram of a new 5-tuple: pick a target, open the flow's upstream socket, insert it. */
-static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *key,
-                             const union sa46 *client, socklen_t clen, const union pktinfo *pi,
-                             int has_local)
+/* A new flow's target (the pool's balancer), in *id; NULL (counted) when there is none. */
+static struct lbf_target *flow_pick(struct lbf_udp *u, int li, const lb_flowtab_key *key,
+                                    const union sa46 *client, uint32_t *id)
 {
     struct lbf_app *app = u->app;
     struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
@@ -349,18 +368,39 @@ static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *ke
     if (lv->pool_affinity[pool] &&
         lb_hash_src_sockaddr(&client->sa, lv->pool_seed[pool], &req.flow_hash) != 0)
         req.flow_hash = key->hash;
-    uint32_t id = LB_NO_TARGET;
+    *id = LB_NO_TARGET;
     lb_balancer *bal = lbf_bal(app, (uint32_t)pool);
-    if (lb_balancer_pick_ex(bal, &req, &id) != 0) {
+    if (lb_balancer_pick_ex(bal, &req, id) != 0) {
         ADD(u, li, dropped_no_target, 1);
         return NULL;
     }
-    struct lbf_target *t = lbf_target_get(app, id);
+    struct lbf_target *t = lbf_target_get(app, *id);
     if (!t) {
-        lb_balancer_release(bal, id, u->now);
+        lb_balancer_release(bal, *id, u->now);
         ADD(u, li, dropped_no_target, 1);
         return NULL;
     }
+    return t;
+}
+
+/* A flow begins on target t (id): counted. */
+static void flow_started(struct lbf_udp *u, struct flow *f, int li, struct lbf_target *t)
+{
+    f->replies = 0;
+    f->li = (uint8_t)li;
+    f->pool = u->pool[li];
+    TADD(t, udp_flows, 1);
+    TADD(t, udp_active, 1);
+    ADD(u, li, flows_created, 1);
+    ADD(u, li, flows_active, 1);
+}
+
+/* A new flow on the target just picked (t, id): opens its upstream socket, inserts it. */
+static struct flow *flow_open(struct lbf_udp *u, int li, const lb_flowtab_key *key,
+                              const union sa46 *client, socklen_t clen, const union pktinfo *pi,
+                              int has_local, struct lbf_target *t, uint32_t id)
+{
+    lb_balancer *bal = lbf_bal(u->app, u->pool[li]);
     int fd = socket(t->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0) {
         close(fd);
@@ -379,7 +419,6 @@ static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *ke
     u->free_head = f->next_free;
     atomic_fetch_add_explicit(&t->holders, 1, memory_order_acq_rel);
     f->key = *key;
-    f->pool = u->pool[li];
     memcpy(&f->client, client, clen);
     f->client_len = clen;
     f->has_local = (uint8_t)has_local;
@@ -388,16 +427,78 @@ static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *ke
     f->fd = fd;
     f->target = id;
     f->close_gen = atomic_load_explicit(&t->close_gen, memory_order_acquire);
-    f->replies = 0;
     f->gso_max = GSO_ANY;
     f->pend_n = 0;
-    f->li = (uint8_t)li;
-    TADD(t, udp_flows, 1);
-    TADD(t, udp_active, 1);
-    ADD(u, li, flows_created, 1);
-    ADD(u, li, flows_active, 1);
+    f->parked = 0;
+    flow_started(u, f, li, t);
     (void)lb_flowtab_insert(u->ft, key, id, slot, u->now);
     return f;
+}
+
+/* A datagram of a new 5-tuple: pick a target, open the flow's upstream socket, insert it. */
+static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *key,
+                             const union sa46 *client, socklen_t clen, const union pktinfo *pi,
+                             int has_local)
+{
+    uint32_t id;
+    struct lbf_target *t = flow_pick(u, li, key, client, &id);
+    return t ? flow_open(u, li, key, client, clen, pi, has_local, t, id) : NULL;
+}
+
+/* Reads and drops what waits on a parked socket (replies after its flow's last one): 0 when
+ * the socket is clean, -1 when it reported an error (an ICMP port unreachable). */
+static int discard(int fd)
+{
+    char b;
+    for (int i = 0; i < 2 * BATCH; i++) {
+        if (recv(fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+    return 0; /* still more: the next readiness event goes on */
+}
+
+/* A flow that reached udp_responses ends, but its connected socket stays with its 5-tuple in
+ * the table (parked), so that the same client's next datagram, if its pick is the same
+ * target, goes out on it without a socket(), connect(), epoll_ctl() and close(). At most
+ * PARK_MAX are parked per worker: the oldest is closed for a new one. */
+static void flow_park(struct lbf_udp *u, struct flow *f)
+{
+    ADD(u, f->li, flows_responses, 1);
+    flow_released(u, f, lbf_target_get(u->app, f->target));
+    f->parked = 1;
+    f->park_gen++;
+    if (u->park_n == PARK_MAX) {
+        struct parked old = u->park[u->park_head];
+        u->park_head = (u->park_head + 1) % PARK_MAX;
+        u->park_n--;
+        struct flow *g = &u->flows[old.slot];
+        if (g->parked && g->park_gen == old.gen)
+            end_flow(u, g, END_CLOSED); /* a parked flow's end counts nothing */
+    }
+    u->park[(u->park_head + u->park_n) % PARK_MAX] =
+        (struct parked){.slot = (uint32_t)(f - u->flows), .gen = f->park_gen};
+    u->park_n++;
+}
+
+/* A datagram of a parked flow's 5-tuple: a new flow, which keeps the parked socket when its
+ * pick is the same target (the same record: the parked slot holds it), else opens its own. */
+static struct flow *flow_revive(struct lbf_udp *u, struct flow *f, int li,
+                                const lb_flowtab_key *key, const union sa46 *client, socklen_t clen,
+                                const union pktinfo *pi, int has_local)
+{
+    uint32_t id;
+    struct lbf_target *t = flow_pick(u, li, key, client, &id);
+    if (!t)
+        return NULL; /* stays parked */
+    if (id == f->target && u->pool[li] == f->pool &&
+        atomic_load_explicit(&t->close_gen, memory_order_acquire) == f->close_gen &&
+        discard(f->fd) == 0) {
+        f->parked = 0; /* its entry in u->park is stale now (park_gen) */
+        flow_started(u, f, li, t);
+        return f;
+    }
+    end_flow(u, f, END_CLOSED);
+    return flow_open(u, li, key, client, clen, pi, has_local, t, id);
 }
 
 /* The count of datagrams, from iov[0] on, that one GSO message can carry: those of iov[0]'s
@@ -578,7 +679,9 @@ void lbf_udp_listener_ready(struct lbf_udp *u, int li, uint64_t now)
             if (lb_flowtab_lookup(u->ft, &key, now, NULL, &data) == 0 && data < u->n_slots &&
                 u->flows[data].fd >= 0)
                 f = &u->flows[data];
-            else
+            if (f && f->parked)
+                f = flow_revive(u, f, li, &key, &u->raddr[i], mh->msg_namelen, &pi, fam != 0);
+            else if (!f)
                 f = flow_new(u, li, &key, &u->raddr[i], mh->msg_namelen, &pi, fam != 0);
             if (!f || f->fd < 0)
                 continue;
@@ -677,6 +780,11 @@ void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64
     struct flow *f = &u->flows[slot];
     if (u->lfd[f->li] < 0)
         return;
+    if (f->parked) { /* late replies of the ended flow: dropped, never sent on */
+        if (discard(f->fd) != 0)
+            end_flow(u, f, END_CLOSED);
+        return;
+    }
     struct lbf_target *t = lbf_target_get(u->app, f->target);
     for (int round = 0; round < ROUNDS; round++) {
         if (u->sd && (u->sd == BATCH || u->sli != f->li))
@@ -736,7 +844,7 @@ void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64
         if (got)
             (void)lb_flowtab_touch(u->ft, &f->key, now);
         if (u->responses && f->replies >= u->responses) {
-            end_flow(u, f, END_RESPONSES);
+            flow_park(u, f);
             return;
         }
         if (n < room)

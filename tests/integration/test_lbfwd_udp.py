@@ -476,7 +476,8 @@ def main():
         tests = {"spread": test_spread_and_stickiness, "drain": test_drain,
                  "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
                  "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source,
-                 "weight": test_weight, "pool": test_pool, "gso": test_gso_bursts}
+                 "weight": test_weight, "pool": test_pool, "gso": test_gso_bursts,
+                 "parked": test_parked_sockets}
         for name in (sys.argv[1:] or tests):
             tests[name](dns, port)
     finally:
@@ -595,6 +596,91 @@ def test_gso_bursts(dns, port):
     finally:
         for s in clients:
             s.close()
+        backend.close()
+        L.check(lb.stop() == 0, "lbfwd exit code")
+
+
+# ---- parked upstream sockets (udp_responses) -----------------------------------------------
+
+def recv_all(s, wait):
+    """Every datagram s receives within `wait` seconds."""
+    out = []
+    end = time.time() + wait
+    while time.time() < end:
+        s.settimeout(max(0.01, end - time.time()))
+        try:
+            out.append(s.recv(65536))
+        except socket.timeout:
+            break
+    return out
+
+
+def test_parked_sockets(dns, port):
+    """With udp_responses, an ended flow's upstream socket waits for the same client's next
+    datagram: it is reused for that client only, never for another; what the target sends on
+    it after the flow ended reaches no client; the parked sockets are bounded and close when
+    idle."""
+    backend = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    backend.bind(("127.0.0.43", 0))
+    backend.settimeout(2)
+    bport = backend.getsockname()[1]
+    lb = start_lbfwd([("t", "127.0.0.43:%d" % bport)],
+                     ["--check", "none", "--workers", "1", "--udp-responses", "1",
+                      "--udp-idle-timeout", "1s"])
+    dst = ("127.0.0.1", lb.udp_port)
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        a.sendto(b"a1", dst)
+        data, ua = backend.recvfrom(100)
+        L.check(data == b"a1", "backend got %r" % data)
+        backend.sendto(b"r-a1", ua)
+        L.check(recv_all(a, 0.3) == [b"r-a1"], "client a's first reply")
+        L.wait_until(lambda: metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 1, 5)
+        backend.sendto(b"late-a1", ua)  # after the flow's end: to no client
+        b.sendto(b"b1", dst)
+        data, ub = backend.recvfrom(100)
+        L.check(data == b"b1" and ub != ua, "client b's flow on a's parked socket (%s, %s)" %
+                (ua, ub))
+        backend.sendto(b"r-b1", ub)
+        L.check(recv_all(b, 0.3) == [b"r-b1"], "client b got another client's datagram")
+        L.check(recv_all(a, 0.1) == [], "a late reply reached the client after its flow ended")
+        a.sendto(b"a2", dst)
+        data, ua2 = backend.recvfrom(100)
+        L.check(data == b"a2" and ua2 == ua, "client a's next flow did not reuse its socket")
+        backend.sendto(b"r-a2", ua2)
+        L.check(recv_all(a, 0.3) == [b"r-a2"], "client a's second reply")
+        m = lb.metrics()
+        for name, want in (("lbfwd_udp_flows_created_total", 3),
+                           ("lbfwd_udp_flows_responses_total", 3),
+                           ("lbfwd_udp_flows_active", 0)):
+            L.check(metric(m, name) == want, "%s %s, not %d" % (name, metric(m, name), want))
+        L.check(lb.targets()["t"]["udp_active"] == 0, "flows left on the target")
+        # 400 clients, one query each: at most 256 sockets stay parked; idle, they close
+        fd0 = lb.fd_count()
+        socks = []
+        for i in range(400):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.sendto(b"q%d" % i, dst)
+            socks.append(s)
+            data, up = backend.recvfrom(100)
+            backend.sendto(b"r" + data, up)
+        got = sum(len(recv_all(s, 0.01)) for s in socks)
+        L.wait_until(lambda: metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 403, 5)
+        L.check(metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 403,
+                "responses %s" % metric(lb.metrics(), "lbfwd_udp_flows_responses_total"))
+        L.check(lb.fd_count() <= fd0 + 256, "%d descriptors after 400 flows (%d before)" %
+                (lb.fd_count(), fd0))
+        L.check(L.wait_until(lambda: lb.fd_count() < fd0, 10),
+                "parked sockets not closed when idle: %d descriptors (%d before)" %
+                (lb.fd_count(), fd0))
+        for s in socks:
+            s.close()
+        print("parked: reused for the same client only, late reply dropped, %d of 400 "
+              "answered, parked sockets bounded and closed idle" % got)
+    finally:
+        a.close()
+        b.close()
         backend.close()
         L.check(lb.stop() == 0, "lbfwd exit code")
 
