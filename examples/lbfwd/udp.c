@@ -12,8 +12,13 @@
  * shorter) leave as one UDP GSO message (a UDP_SEGMENT control message): one pass through the
  * IP stack for the group, cut into datagrams by the kernel (or the device). The replies of a
  * flow read in one recvmmsg() are grouped the same way toward the client. A socket whose path
- * refuses GSO (EIO: no checksum offload; EINVAL: the size exceeds the device's MTU) remembers
- * the largest size it still tries (0: none) and its group goes out datagram by datagram. */
+ * refuses GSO (EIO: no checksum offload; EINVAL or, on newer kernels, EMSGSIZE: the size does
+ * not fit the path's MTU) remembers the largest size it still tries (0: none), and that group
+ * goes out datagram by datagram.
+ *
+ * A flow ended by udp_responses leaves its socket parked with its 5-tuple in the table, for
+ * the same client's next flow if that one picks the same target (flow_park(), doc/lbfwd.md);
+ * a parked socket never carries another client's datagrams. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -535,14 +540,23 @@ static void put_segment(struct msghdr *mh, uint8_t *ctl, size_t used, size_t gso
     memcpy(CMSG_DATA(c), &g, sizeof(g));
 }
 
-/* A GSO message the kernel refused (errno err): lowers the socket's gso_max so that the size
- * is not tried again (EIO: no GSO on this path at all), then sends the message's datagrams
- * one by one with its other control messages. Returns the datagrams sent, their bytes in
- * *bytes. */
+/* Whether a send of a GSO message failed for GSO's sake (then its datagrams may go singly). */
+static int gso_error(int err)
+{
+    return err == EIO || err == EINVAL || err == EMSGSIZE;
+}
+
+/* A GSO message the kernel refused (errno err): lowers the socket's gso_max below its size
+ * so that no size as large is tried again (EIO: no GSO on this socket at all), then sends the
+ * message's datagrams one by one with its other control messages. Returns the datagrams
+ * sent, their bytes in *bytes. */
 static int gso_refused(int fd, struct msghdr *mh, int err, uint16_t *gso_max, size_t *bytes)
 {
     size_t size = mh->msg_iov[0].iov_len;
-    *gso_max = err == EIO || size == 0 ? 0 : (uint16_t)(size - 1);
+    if (err == EIO || size == 0)
+        *gso_max = 0;
+    else if (size <= *gso_max) /* (a message built before an earlier refusal may be larger) */
+        *gso_max = (uint16_t)(size - 1);
     struct msghdr one = *mh;
     one.msg_controllen -= SEG_SPACE; /* the UDP_SEGMENT is always the last one */
     if (!one.msg_controllen)
@@ -594,7 +608,7 @@ static void flow_send(struct lbf_udp *u, struct flow *f)
                 for (size_t i = 0; i < u->umsg[k].msg_hdr.msg_iovlen; i++)
                     bytes += u->umsg[k].msg_hdr.msg_iov[i].iov_len;
             }
-        } else if ((errno == EIO || errno == EINVAL) && u->ucount[off] > 1) {
+        } else if (gso_error(errno) && u->ucount[off] > 1) {
             sent = gso_refused(f->fd, &u->umsg[off].msg_hdr, errno, &f->gso_max, &bytes);
             ADD(u, f->li, dropped_send, (uint64_t)(u->ucount[off] - sent));
             r = 1;
@@ -712,7 +726,7 @@ static void flush(struct lbf_udp *u)
             continue;
         }
         struct msghdr *mh = &u->smsg[off].msg_hdr;
-        if ((errno == EIO || errno == EINVAL) && mh->msg_iovlen > 1) {
+        if (gso_error(errno) && mh->msg_iovlen > 1) {
             size_t bytes = 0;
             int sent = gso_refused(fd, mh, errno, &u->lgso_max[u->sli], &bytes);
             ADD(u, u->sli, dropped_send, mh->msg_iovlen - (size_t)sent);

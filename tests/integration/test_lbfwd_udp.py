@@ -477,7 +477,7 @@ def main():
                  "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
                  "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source,
                  "weight": test_weight, "pool": test_pool, "gso": test_gso_bursts,
-                 "parked": test_parked_sockets}
+                 "gso-mtu": test_gso_mtu, "parked": test_parked_sockets}
         for name in (sys.argv[1:] or tests):
             tests[name](dns, port)
     finally:
@@ -509,7 +509,8 @@ def gro_recv(s):
     seg = 0
     for level, kind, val in anc:
         if level == SOL_UDP and kind == UDP_GRO:
-            seg = struct.unpack("i", val[:4])[0] if len(val) >= 4 else struct.unpack("H", val[:2])[0]
+            fmt = "i" if len(val) >= 4 else "H"
+            seg = struct.unpack(fmt, val[:struct.calcsize(fmt)])[0]
     if not seg or seg >= len(data):
         return [data], src, False
     return [data[i:i + seg] for i in range(0, len(data), seg)], src, True
@@ -521,83 +522,145 @@ def burst_payload(client, k, size):
     return (head + bytes([(client * 31 + k) & 0xFF]) * size)[:size]
 
 
-def test_gso_bursts(dns, port):
-    """Bursts of datagrams of mixed sizes (0 to 1,400 B), several clients at once, queued while
-    lbfwd is stopped so that each comes out of one recvmmsg(): every datagram arrives intact
-    and in its flow's order both ways; the backend and the clients receive with UDP_GRO and
-    so see that lbfwd sent same-sized runs as one GSO message each way."""
+def stop_process(pid):
+    """SIGSTOP, then waits (at most 2 s) until every thread of pid has stopped, so that what is
+    sent next queues up."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped():
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                    return False
+        return True
+    L.check(L.wait_until(stopped, 2, step=0.005), "lbfwd did not stop")
+
+
+def gso_rounds(lb, backend, clients, burst, rounds):
+    """Each client sends `burst` (sizes) while lbfwd is stopped, the backend checks them and
+    sends them back while lbfwd is stopped again, each client checks its replies: intact and
+    in order both ways. Returns the datagram groups (UDP_GRO) seen toward the backend and
+    toward the clients."""
+    pid = lb.proc.pid
+    groups_up = groups_down = 0
+    for rnd in range(rounds):
+        stop_process(pid)
+        for c, s in enumerate(clients):
+            for k, size in enumerate(burst):
+                s.sendto(burst_payload(c, k, size), ("127.0.0.1", lb.udp_port))
+        os.kill(pid, signal.SIGCONT)
+        # the backend: every datagram, in order per flow (lbfwd's upstream socket)
+        per_src = {}
+        deadline = time.time() + 5
+        total = len(clients) * len(burst)
+        while sum(len(v) for v in per_src.values()) < total and time.time() < deadline:
+            try:
+                segs, src, grouped = gro_recv(backend)
+            except socket.timeout:
+                continue
+            groups_up += grouped
+            per_src.setdefault(src, []).extend(segs)
+        L.check(sum(len(v) for v in per_src.values()) == total,
+                "round %d: backend got %d of %d datagrams" %
+                (rnd, sum(len(v) for v in per_src.values()), total))
+        L.check(len(per_src) == len(clients), "round %d: %d upstream sockets for %d clients" %
+                (rnd, len(per_src), len(clients)))
+        for src, dg in per_src.items():
+            c = struct.unpack("!H", dg[0][:2])[0]
+            want = [burst_payload(c, k, size) for k, size in enumerate(burst)]
+            L.check(dg == want, "round %d: client %d's datagrams changed or reordered "
+                    "toward the target: %s" % (rnd, c, [len(d) for d in dg]))
+        # replies: sent while lbfwd is stopped, so that each flow's come in one read
+        stop_process(pid)
+        for src, dg in per_src.items():
+            for d in dg:
+                backend.sendto(d, src)
+        os.kill(pid, signal.SIGCONT)
+        for c, s in enumerate(clients):
+            got = []
+            deadline = time.time() + 5
+            while len(got) < len(burst) and time.time() < deadline:
+                try:
+                    segs, src, grouped = gro_recv(s)
+                except socket.timeout:
+                    continue
+                L.check(src == ("127.0.0.1", lb.udp_port), "reply from %s" % (src,))
+                groups_down += grouped
+                got.extend(segs)
+            want = [burst_payload(c, k, size) for k, size in enumerate(burst)]
+            L.check(got == want, "round %d: client %d's replies changed or reordered: %s" %
+                    (rnd, c, [len(d) for d in got]))
+    return groups_up, groups_down
+
+
+def gso_case(burst, n_clients, min_groups):
+    """An echo backend behind lbfwd (one worker) and n_clients clients, all receiving with
+    UDP_GRO; gso_rounds() three times with `burst`; at least min_groups groups each way, every
+    datagram counted and none dropped. Returns the groups each way."""
     backend = gro_socket("127.0.0.41")
     bport = backend.getsockname()[1]
     lb = start_lbfwd([("echo", "127.0.0.41:%d" % bport)], ["--check", "none", "--workers", "1"])
-    pid = lb.proc.pid
-    n_clients = 6
     clients = [gro_socket("127.0.0.42") for _ in range(n_clients)]
     try:
-        groups_up = groups_down = 0
-        for rnd in range(3):
-            os.kill(pid, signal.SIGSTOP)
-            for c, s in enumerate(clients):
-                for k, size in enumerate(BURST):
-                    s.sendto(burst_payload(c, k, size), ("127.0.0.1", lb.udp_port))
-            os.kill(pid, signal.SIGCONT)
-            # the backend: every datagram, in order per flow (lbfwd's upstream socket)
-            per_src = {}
-            deadline = time.time() + 5
-            total = n_clients * len(BURST)
-            while sum(len(v) for v in per_src.values()) < total and time.time() < deadline:
-                try:
-                    segs, src, grouped = gro_recv(backend)
-                except socket.timeout:
-                    continue
-                groups_up += grouped
-                per_src.setdefault(src, []).extend(segs)
-            L.check(sum(len(v) for v in per_src.values()) == total,
-                    "round %d: backend got %d of %d datagrams" %
-                    (rnd, sum(len(v) for v in per_src.values()), total))
-            L.check(len(per_src) == n_clients, "round %d: %d upstream sockets for %d clients" %
-                    (rnd, len(per_src), n_clients))
-            for src, dg in per_src.items():
-                c = struct.unpack("!H", dg[0][:2])[0]
-                want = [burst_payload(c, k, size) for k, size in enumerate(BURST)]
-                L.check(dg == want, "round %d: client %d's datagrams changed or reordered "
-                        "toward the target: %s" % (rnd, c, [len(d) for d in dg]))
-            # replies: sent while lbfwd is stopped, so that each flow's come in one read
-            os.kill(pid, signal.SIGSTOP)
-            for src, dg in per_src.items():
-                for d in dg:
-                    backend.sendto(d, src)
-            os.kill(pid, signal.SIGCONT)
-            for c, s in enumerate(clients):
-                got = []
-                deadline = time.time() + 5
-                while len(got) < len(BURST) and time.time() < deadline:
-                    try:
-                        segs, src, grouped = gro_recv(s)
-                    except socket.timeout:
-                        continue
-                    L.check(src == ("127.0.0.1", lb.udp_port), "reply from %s" % (src,))
-                    groups_down += grouped
-                    got.extend(segs)
-                want = [burst_payload(c, k, size) for k, size in enumerate(BURST)]
-                L.check(got == want, "round %d: client %d's replies changed or reordered: %s" %
-                        (rnd, c, [len(d) for d in got]))
-        L.check(groups_up > 0, "no datagram group reached the backend as one (GSO unused)")
-        L.check(groups_down > 0, "no reply group reached a client as one (GSO unused)")
+        up, down = gso_rounds(lb, backend, clients, burst, 3)
+        L.check(up >= min_groups and down >= min_groups, "%d groups reached the backend as one "
+                "and %d the clients, fewer than %d (GSO unused?)" % (up, down, min_groups))
         m = lb.metrics()
+        n = 3 * n_clients * len(burst)
         L.check(metric(m, "lbfwd_udp_flows_created_total") == n_clients, "flows created %s" %
                 metric(m, "lbfwd_udp_flows_created_total"))
-        L.check(metric(m, "lbfwd_udp_datagrams_in_total") == 3 * n_clients * len(BURST) and
-                metric(m, "lbfwd_udp_datagrams_out_total") == 3 * n_clients * len(BURST),
-                "datagram counts in %s out %s" % (metric(m, "lbfwd_udp_datagrams_in_total"),
-                                                  metric(m, "lbfwd_udp_datagrams_out_total")))
+        L.check(metric(m, "lbfwd_udp_datagrams_in_total") == n and
+                metric(m, "lbfwd_udp_datagrams_out_total") == n,
+                "datagram counts in %s out %s, not %d" %
+                (metric(m, "lbfwd_udp_datagrams_in_total"),
+                 metric(m, "lbfwd_udp_datagrams_out_total"), n))
         L.check(metric(m, "lbfwd_udp_dropped_send_total") == 0, "drops counted")
-        print("gso: %d clients x %d datagrams x 3 rounds intact and in order; %d groups toward "
-              "the target, %d toward clients" % (n_clients, len(BURST), groups_up, groups_down))
+        return up, down
     finally:
         for s in clients:
             s.close()
         backend.close()
         L.check(lb.stop() == 0, "lbfwd exit code")
+
+
+def test_gso_bursts(dns, port):
+    """Bursts of datagrams of mixed sizes (0 to 1,400 B), several clients at once, queued while
+    lbfwd is stopped so that each comes out of one recvmmsg(): every datagram arrives intact
+    and in its flow's order both ways; the backend and the clients receive with UDP_GRO and
+    so see that lbfwd sent same-sized runs as one GSO message each way (4 runs per burst; a
+    batch boundary may cut one, so at least 2 per client and round)."""
+    up, down = gso_case(BURST, 6, 2 * 6 * 3)
+    print("gso: 6 clients x %d datagrams x 3 rounds intact and in order; %d groups toward "
+          "the target, %d toward clients" % (len(BURST), up, down))
+
+
+MTU_BURST = [2000, 2000, 2000, 1400, 1400, 1400, 1400, 3000, 100, 100]
+
+
+def gso_mtu_inner():
+    """In a network namespace whose loopback has a 1,500-byte MTU: runs of 2,000-byte datagrams
+    do not fit it, so the kernel refuses them as one GSO message; lbfwd sends them one by one
+    (fragmented by IP) and keeps GSO for the runs that fit: once a socket was refused the
+    2,000-byte run, its 1,400-byte and 100-byte runs still go as one each (in rounds 2 and 3
+    at least), both ways."""
+    subprocess.run(["ip", "link", "set", "lo", "up", "mtu", "1500"], check=True, timeout=10)
+    up, down = gso_case(MTU_BURST, 3, 2 * 3 * 2)
+    print("gso over a 1,500-byte MTU: refused runs sent one by one, intact and in order; "
+          "%d groups toward the target, %d toward clients" % (up, down))
+
+
+def test_gso_mtu(dns, port):
+    """gso_mtu_inner() in a network namespace of the test's own, removed in every case."""
+    ns = "lbudp-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=20)
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                            "import sys; sys.path.insert(0, %r); import test_lbfwd_udp as T; "
+                            "T.gso_mtu_inner()" % here], timeout=120)
+        L.check(r.returncode == 0, "gso over a 1,500-byte MTU: exit %d" % r.returncode)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
 
 
 # ---- parked upstream sockets (udp_responses) -----------------------------------------------
