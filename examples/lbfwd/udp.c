@@ -40,7 +40,7 @@
 #define GSO_BYTES 65507 /* payload bytes per GSO message (an IPv4 packet's largest payload) */
 #define GSO_ANY   UINT16_MAX /* gso_max of a socket that was never refused */
 #define SEG_SPACE CMSG_SPACE(sizeof(uint16_t))
-#define PARK_MAX  256 /* parked sockets per worker (flow_park()) */
+#define PARK_MAX  1024 /* parked sockets per worker at most (flow_park()) */
 
 /* Why a flow ended, when it is lbfwd that removes it (lb_flowtab_remove()). */
 enum { END_BY_TABLE = 0, END_REFUSED, END_CLOSED };
@@ -66,20 +66,15 @@ struct flow {
     uint32_t close_gen;
     uint32_t replies;
     uint32_t next_free;
-    uint32_t park_gen; /* bumped when parked (see flow_park()) */
-    uint16_t gso_max;  /* largest datagram sent with GSO on fd (see the top) */
-    uint8_t pend_n;    /* datagrams of the current batch queued for it */
-    uint8_t pend_head; /* the first of them (index in the batch; chained by u->pnext) */
+    uint32_t park_prev, park_next; /* the parked list, oldest first (flow_park()) */
+    uint16_t gso_max;              /* largest datagram sent with GSO on fd (see the top) */
+    uint8_t pend_n;                /* datagrams of the current batch queued for it */
+    uint8_t pend_head;             /* the first of them (index in the batch; chained by u->pnext) */
     uint8_t pend_tail;
     uint8_t li;
     uint8_t parked; /* its flow ended by udp_responses; the socket waits for the 5-tuple */
     uint8_t has_local;
     uint8_t pool; /* its listener's pool: the balancer that holds its target */
-};
-
-struct parked {
-    uint32_t slot;
-    uint32_t gen;
 };
 
 struct lbf_udp {
@@ -94,9 +89,9 @@ struct lbf_udp {
     struct flow *flows;
     uint32_t n_slots;
     uint32_t free_head;
-    int end_why;                  /* END_*, read by on_end() */
-    struct parked park[PARK_MAX]; /* parked flows, oldest first (stale when revived) */
-    int park_head, park_n;
+    int end_why;                   /* END_*, read by on_end() */
+    uint32_t park_head, park_tail; /* parked flows' slots, oldest first (NO_SLOT: none) */
+    uint32_t park_n, park_max;
     uint64_t now;
     uint64_t seed;
     uint32_t max_dgram;
@@ -144,6 +139,21 @@ static void add(struct lbf_udp *u, int li, size_t field, uint64_t v)
 #define ADD(u, li, f, v) add((u), (li), offsetof(struct lbf_udp_stats, f), (v))
 #define TADD(t, f, v)    atomic_fetch_add_explicit(&(t)->f, (v), memory_order_relaxed)
 
+/* Takes a parked flow out of the parked list. */
+static void unpark(struct lbf_udp *u, struct flow *f)
+{
+    if (f->park_prev != NO_SLOT)
+        u->flows[f->park_prev].park_next = f->park_next;
+    else
+        u->park_head = f->park_next;
+    if (f->park_next != NO_SLOT)
+        u->flows[f->park_next].park_prev = f->park_prev;
+    else
+        u->park_tail = f->park_prev;
+    u->park_n--;
+    f->parked = 0;
+}
+
 /* A flow ended: its counts and its pick are released (t: its target's record, which the
  * flow's slot still holds until its socket closes). */
 static void flow_released(struct lbf_udp *u, struct flow *f, struct lbf_target *t)
@@ -178,7 +188,7 @@ static void on_end(void *user, const lb_flowtab_end *end)
     }
     struct lbf_target *t = lbf_target_get(u->app, f->target);
     if (f->parked) { /* its flow was accounted for when it ended: only the socket was left */
-        f->parked = 0;
+        unpark(u, f);
         goto freed;
     }
     switch (end->reason == LB_FLOWTAB_END_REMOVED ? u->end_why : END_BY_TABLE) {
@@ -273,6 +283,12 @@ struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, si
     /* one slot more than the table holds: a new flow takes its slot before the insert that
      * may evict another */
     u->n_slots = lb_flowtab_capacity(u->ft) + 1;
+    u->park_head = u->park_tail = NO_SLOT;
+    u->park_max = lb_flowtab_capacity(u->ft) / 16;
+    if (u->park_max > PARK_MAX)
+        u->park_max = PARK_MAX;
+    if (u->park_max < 1)
+        u->park_max = 1;
     u->flows = calloc(u->n_slots, sizeof(*u->flows));
     u->rbuf = malloc((size_t)BATCH * u->max_dgram);
     u->sbuf = malloc((size_t)BATCH * u->max_dgram);
@@ -465,24 +481,23 @@ static int discard(int fd)
 /* A flow that reached udp_responses ends, but its connected socket stays with its 5-tuple in
  * the table (parked), so that the same client's next datagram, if its pick is the same
  * target, goes out on it without a socket(), connect(), epoll_ctl() and close(). At most
- * PARK_MAX are parked per worker: the oldest is closed for a new one. */
+ * park_max are parked per worker (a sixteenth of the table, at most PARK_MAX, so that parked
+ * sockets do not crowd out flows): the oldest is closed for a new one. */
 static void flow_park(struct lbf_udp *u, struct flow *f)
 {
     ADD(u, f->li, flows_responses, 1);
     flow_released(u, f, lbf_target_get(u->app, f->target));
+    uint32_t slot = (uint32_t)(f - u->flows);
     f->parked = 1;
-    f->park_gen++;
-    if (u->park_n == PARK_MAX) {
-        struct parked old = u->park[u->park_head];
-        u->park_head = (u->park_head + 1) % PARK_MAX;
-        u->park_n--;
-        struct flow *g = &u->flows[old.slot];
-        if (g->parked && g->park_gen == old.gen)
-            end_flow(u, g, END_CLOSED); /* a parked flow's end counts nothing */
-    }
-    u->park[(u->park_head + u->park_n) % PARK_MAX] =
-        (struct parked){.slot = (uint32_t)(f - u->flows), .gen = f->park_gen};
-    u->park_n++;
+    f->park_prev = u->park_tail;
+    f->park_next = NO_SLOT;
+    if (u->park_tail != NO_SLOT)
+        u->flows[u->park_tail].park_next = slot;
+    else
+        u->park_head = slot;
+    u->park_tail = slot;
+    if (++u->park_n > u->park_max) /* a parked flow's end counts nothing */
+        end_flow(u, &u->flows[u->park_head], END_CLOSED);
 }
 
 /* A datagram of a parked flow's 5-tuple: a new flow, which keeps the parked socket when its
@@ -498,7 +513,7 @@ static struct flow *flow_revive(struct lbf_udp *u, struct flow *f, int li,
     if (id == f->target && u->pool[li] == f->pool &&
         atomic_load_explicit(&t->close_gen, memory_order_acquire) == f->close_gen &&
         discard(f->fd) == 0) {
-        f->parked = 0; /* its entry in u->park is stale now (park_gen) */
+        unpark(u, f);
         flow_started(u, f, li, t);
         return f;
     }

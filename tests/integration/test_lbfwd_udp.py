@@ -689,7 +689,7 @@ def test_parked_sockets(dns, port):
     bport = backend.getsockname()[1]
     lb = start_lbfwd([("t", "127.0.0.43:%d" % bport)],
                      ["--check", "none", "--workers", "1", "--udp-responses", "1",
-                      "--udp-idle-timeout", "1s"])
+                      "--udp-idle-timeout", "1s", "--udp-flows", "4096"])
     dst = ("127.0.0.1", lb.udp_port)
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -719,7 +719,8 @@ def test_parked_sockets(dns, port):
                            ("lbfwd_udp_flows_active", 0)):
             L.check(metric(m, name) == want, "%s %s, not %d" % (name, metric(m, name), want))
         L.check(lb.targets()["t"]["udp_active"] == 0, "flows left on the target")
-        # 400 clients, one query each: at most 256 sockets stay parked; idle, they close
+        # 400 clients, one query each: at most 4096 / 16 = 256 sockets stay parked; idle, they
+        # close
         fd0 = lb.fd_count()
         socks = []
         for i in range(400):
