@@ -9,12 +9,27 @@ The share is applied the same way to every proxy, so datagrams per second compar
 core share. The direct path shows the load generator's own ceiling: a proxy whose rate nears
 it is not measured (the figure is then a lower bound).
 
+While it runs, net.core.rmem_default is raised (`--rmem`, default 4 MiB; restored at the end)
+for every socket alike: a proxy throttled by its cap for 75 ms of each 100 ms period finds up
+to 256 datagrams queued at its listener, more than the default 208 KiB holds at 1,400 B, and
+the losses (each stalls a client's window for 200 ms) would measure the cap, not the proxy.
+`--rmem 0` keeps the system's value. Each JSON line counts the resends.
+
+The load generator and the echo backend are `bench/udpload` (C, recvmmsg/sendmmsg: built with
+the benchmarks, `--udpload`) unless `--generator python`: the Python ones saturate their core
+at about the rate of a capped proxy, which compresses the ratio between proxies. The script
+reports the load core's busy share (/proc/stat) with each measurement.
+
 Modes, each with 64-byte and 1,400-byte datagrams:
   flows    32 client sockets (flows), 8 datagrams in flight each; proxies keep the flow
            (lbfwd: no udp_responses; nginx: no proxy_responses, proxy_timeout 30s)
   dns      256 client sockets, one request in flight each, a flow per request (lbfwd
-           --udp-responses 1; nginx proxy_responses 1): a new flow, target pick and upstream
-           socket per datagram, the DNS pattern
+           --udp-responses 1; nginx proxy_responses 1): a new flow and target pick per
+           datagram; each client keeps its source port, so lbfwd keeps the ended flow's
+           upstream socket for the client's next request (doc/lbfwd.md, "parked")
+  dns-ports  the same, but each request from a new client socket (a new source port, as a
+           DNS stub resolver's queries): a new upstream socket per request for both proxies
+           (C generator only)
 
 Latency (unless --no-latency): sockperf ping-pong over UDP (one datagram in flight) through
 each path in `flows` mode, uncapped (pinned only), p50 and p99 of sockperf's one-way figure
@@ -45,7 +60,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 PROXY_CPU, LOAD_CPU = 0, 1
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 CG_ROOT = "/sys/fs/cgroup/cpu"
-MODES = {"flows": (32, 8), "dns": (256, 1)}
+MODES = {"flows": (32, 8), "dns": (256, 1), "dns-ports": (256, 1)}
 
 
 def log(msg):
@@ -105,8 +120,11 @@ class Cgroup:
             pass
 
 
-def echo_backend(addr, port):
-    """A UDP echo server in a child process on LOAD_CPU."""
+def echo_backend(addr, port, udpload=None):
+    """A UDP echo server in a child process on LOAD_CPU: bench/udpload's, or Python's."""
+    if udpload:
+        return subprocess.Popen(["taskset", "-c", str(LOAD_CPU), udpload, "echo", addr,
+                                 str(port)])
     code = ("import socket\n"
             "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
             "s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,1<<22)\n"
@@ -118,14 +136,14 @@ def echo_backend(addr, port):
 
 
 def start_proxy(kind, wd, lport, bport, mode, lbfwd):
-    if kind == "lbfwd":
+    if kind.startswith("lbfwd"):
         argv = [lbfwd, "--listen", f"udp:127.0.0.1:{lport}", "--workers", "1", "--check", "none",
                 "--no-access-log", "--target", f"b=127.0.0.2:{bport}", "--udp-flows", "65536"]
-        if mode == "dns":
+        if mode.startswith("dns"):
             argv += ["--udp-responses", "1"]
     else:
         d = tempfile.mkdtemp(dir=wd)
-        resp = "proxy_responses 1;" if mode == "dns" else ""
+        resp = "proxy_responses 1;" if mode.startswith("dns") else ""
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write(f"""load_module {NGINX_STREAM_MODULE};
@@ -149,6 +167,29 @@ def raise_nofile():
     import resource
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def load_c(udpload, addr, port, n_socks, window, size, seconds, fresh=False):
+    """Closed-loop load by bench/udpload on LOAD_CPU: returns (round trips, resends,
+    seconds). fresh: each request from a new socket."""
+    out = subprocess.run(["taskset", "-c", str(LOAD_CPU), udpload, "load", addr, str(port),
+                          str(n_socks), str(window), str(size), str(max(1, round(seconds))),
+                          "127.0.0.3"] + (["fresh"] if fresh else []),
+                         capture_output=True, text=True, timeout=seconds + 30)
+    if out.returncode != 0:
+        raise SystemExit(f"udpload load failed: {out.stderr.strip()}")
+    r = json.loads(out.stdout)
+    return r["round_trips"], r["resent"], r["seconds"]
+
+
+def cpu_busy(cpu):
+    """(busy, total) jiffies of one CPU from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v) - v[3] - v[4], sum(v)
+    return 0, 1
 
 
 def load(addr, port, n_socks, window, size, seconds):
@@ -243,10 +284,26 @@ def main(argv):
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--share", type=float, default=0.25, help="CPU share of one core per proxy")
-    ap.add_argument("--modes", default="flows,dns")
+    ap.add_argument("--modes", help="default: flows,dns,dns-ports (flows,dns with "
+                    "--generator python)")
     ap.add_argument("--sizes", default="64,1400")
     ap.add_argument("--no-latency", dest="latency", action="store_false")
+    ap.add_argument("--baseline", metavar="LBFWD",
+                    help="another lbfwd binary (e.g. built from main), measured as path "
+                    "lbfwd-baseline in the same runs")
+    ap.add_argument("--rmem", type=int, default=4 << 20,
+                    help="net.core.rmem_default during the run (0: unchanged)")
+    ap.add_argument("--generator", choices=("c", "python"), default="c",
+                    help="load generator and echo backend: bench/udpload (C) or Python")
+    ap.add_argument("--udpload", default=os.path.join(ROOT, "build", "bench", "udpload"))
     o = ap.parse_args(argv)
+    udpload = o.udpload if o.generator == "c" else None
+    if not o.modes:
+        o.modes = "flows,dns,dns-ports" if udpload else "flows,dns"
+    if not udpload and "dns-ports" in o.modes.split(","):
+        raise SystemExit("mode dns-ports needs --generator c")
+    if udpload and not os.access(udpload, os.X_OK):
+        raise SystemExit(f"{udpload} missing: build the benchmarks (meson compile -C build)")
     if os.geteuid() != 0:
         raise SystemExit("root is needed for the cgroup CPU cap")
     for tool in ("nginx", "taskset"):
@@ -255,7 +312,13 @@ def main(argv):
     os.sched_setaffinity(0, {LOAD_CPU})
     wd = tempfile.mkdtemp(prefix="lbbench-udp-")
     bport, port = 20000 + os.getpid() % 10000, 31000 + os.getpid() % 10000
-    backend = echo_backend("127.0.0.2", bport)
+    rmem_path = "/proc/sys/net/core/rmem_default"
+    with open(rmem_path) as f:
+        rmem_old = f.read().strip()
+    if o.rmem:
+        with open(rmem_path, "w") as f:
+            f.write(str(o.rmem))
+    backend = echo_backend("127.0.0.2", bport, udpload)
     time.sleep(0.3)
     cg = Cgroup(o.share)
     res = {}
@@ -266,21 +329,31 @@ def main(argv):
                 for run in range(o.runs):
                     order = ["direct", "nginx", "lbfwd"] if run % 2 == 0 else \
                         ["direct", "lbfwd", "nginx"]
+                    if o.baseline:  # the other lbfwd between them, alternated too
+                        order.insert(2, "lbfwd-baseline")
                     for path in order:
                         port += 1
                         proc = None
                         if path == "direct":
                             laddr, lport = "127.0.0.2", bport
                         else:
-                            proc = start_proxy(path, wd, port, bport, mode, o.lbfwd)
+                            proc = start_proxy(path, wd, port, bport, mode,
+                                               o.baseline if path == "lbfwd-baseline" else o.lbfwd)
                             cg.add(tree(proc.pid))
                             laddr, lport = "127.0.0.1", port
                         pids = tree(proc.pid) if proc else []
                         c0 = cpu_seconds(pids)
+                        b0 = cpu_busy(LOAD_CPU)
                         t0 = time.time()
-                        got, lost = load(laddr, lport, n_socks, window, size, o.seconds)
-                        dt = time.time() - t0
+                        if udpload:
+                            got, lost, dt = load_c(udpload, laddr, lport, n_socks, window, size,
+                                                   o.seconds, fresh=mode == "dns-ports")
+                        else:
+                            got, lost = load(laddr, lport, n_socks, window, size, o.seconds)
+                            dt = time.time() - t0
+                        b1 = cpu_busy(LOAD_CPU)
                         c1 = cpu_seconds(pids)
+                        busy = (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
                         if proc:
                             proc.terminate()
                             try:
@@ -289,15 +362,19 @@ def main(argv):
                                 proc.kill()
                                 proc.wait()
                         r = res.setdefault((mode, size, path), {"dps": [], "cpu_us": [],
-                                                                "lost": []})
+                                                                "lost": [], "busy": []})
+                        r["busy"].append(busy)
                         r["dps"].append(got / dt)
                         r["cpu_us"].append((c1 - c0) * 1e6 / got if got and proc else 0.0)
                         r["lost"].append(lost)
                         log(f"{mode} {size}B {path}: {got / dt:.0f} round trips/s, "
-                            f"{r['cpu_us'][-1]:.1f} us CPU each, {lost} resent")
+                            f"{r['cpu_us'][-1]:.1f} us CPU each, {lost} resent, "
+                            f"load CPU {busy:.0%} busy")
         if o.latency:
             lat = latency(o, wd, port + 100, bport + 1)
     finally:
+        with open(rmem_path, "w") as f:
+            f.write(rmem_old)
         cg.remove()
         backend.kill()
         backend.wait()
@@ -310,6 +387,8 @@ def main(argv):
                 "round_trips_per_s": round(med),
                 "cpu_us_per_round_trip": round(statistics.median(r["cpu_us"]), 2),
                 "resent": int(statistics.median(r["lost"])),
+                "generator": o.generator, "rmem_default": o.rmem or int(rmem_old),
+                "load_cpu_busy": round(statistics.median(r["busy"]), 2),
                 "vs_nginx": round(med / statistics.median(ng["dps"]), 2) if ng else None}
         print(json.dumps(line), flush=True)
     if o.latency:

@@ -5,12 +5,26 @@
  * target comes back as ECONNREFUSED on that flow alone. Replies are batched toward the clients
  * with sendmmsg(), from the address the client sent to (IP_PKTINFO / IPV6_PKTINFO on wildcard
  * listeners). All buffers and flow slots are allocated at start: nothing per datagram. Flow
- * expiry and eviction are the library's (lb_flowtab_expire(), lb_flowtab_insert()). */
+ * expiry and eviction are the library's (lb_flowtab_expire(), lb_flowtab_insert()).
+ *
+ * Sends are grouped: the datagrams of one recvmmsg() batch go out per flow, one sendmmsg() on
+ * the flow's socket, and datagrams of one flow that share a size (the last of a group may be
+ * shorter) leave as one UDP GSO message (a UDP_SEGMENT control message): one pass through the
+ * IP stack for the group, cut into datagrams by the kernel (or the device). The replies of a
+ * flow read in one recvmmsg() are grouped the same way toward the client. A socket whose path
+ * refuses GSO (EIO: no checksum offload; EINVAL or, on newer kernels, EMSGSIZE: the size does
+ * not fit the path's MTU) remembers the largest size it still tries (0: none), and that group
+ * goes out datagram by datagram.
+ *
+ * A flow ended by udp_responses leaves its socket parked with its 5-tuple in the table, for
+ * the same client's next flow if that one picks the same target (flow_park(), doc/lbfwd.md);
+ * a parked socket never carries another client's datagrams. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/udp.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -18,13 +32,18 @@
 #include "lb/hash.h"
 #include "lbfwd.h"
 
-#define BATCH    32 /* datagrams per recvmmsg()/sendmmsg() */
-#define ROUNDS   4  /* batches per readiness event (fairness between sockets) */
-#define CTL_SIZE 64 /* room for one IP_PKTINFO or IPV6_PKTINFO control message */
-#define NO_SLOT  UINT32_MAX
+#define BATCH     32 /* datagrams per recvmmsg()/sendmmsg() */
+#define ROUNDS    4  /* batches per readiness event (fairness between sockets) */
+#define CTL_SIZE  64 /* room for an IP_PKTINFO or IPV6_PKTINFO control message and a UDP_SEGMENT */
+#define NO_SLOT   UINT32_MAX
+#define GSO_SEGS  64    /* datagrams per GSO message (the kernel's UDP_MAX_SEGMENTS is >= 64) */
+#define GSO_BYTES 65507 /* payload bytes per GSO message (an IPv4 packet's largest payload) */
+#define GSO_ANY   UINT16_MAX /* gso_max of a socket that was never refused */
+#define SEG_SPACE CMSG_SPACE(sizeof(uint16_t))
+#define PARK_MAX  1024 /* parked sockets per worker at most (flow_park()) */
 
 /* Why a flow ended, when it is lbfwd that removes it (lb_flowtab_remove()). */
-enum { END_BY_TABLE = 0, END_RESPONSES, END_REFUSED, END_CLOSED };
+enum { END_BY_TABLE = 0, END_REFUSED, END_CLOSED };
 
 union sa46 {
     struct sockaddr sa;
@@ -47,7 +66,13 @@ struct flow {
     uint32_t close_gen;
     uint32_t replies;
     uint32_t next_free;
+    uint32_t park_prev, park_next; /* the parked list, oldest first (flow_park()) */
+    uint16_t gso_max;              /* largest datagram sent with GSO on fd (see the top) */
+    uint8_t pend_n;                /* datagrams of the current batch queued for it */
+    uint8_t pend_head;             /* the first of them (index in the batch; chained by u->pnext) */
+    uint8_t pend_tail;
     uint8_t li;
+    uint8_t parked; /* its flow ended by udp_responses; the socket waits for the 5-tuple */
     uint8_t has_local;
     uint8_t pool; /* its listener's pool: the balancer that holds its target */
 };
@@ -57,13 +82,16 @@ struct lbf_udp {
     int ep;
     int lfd[LBF_MAX_LISTEN];
     int wildcard[LBF_MAX_LISTEN];
-    uint8_t pool[LBF_MAX_LISTEN]; /* each listener's pool (index in app->pools) */
+    uint8_t pool[LBF_MAX_LISTEN];      /* each listener's pool (index in app->pools) */
+    uint16_t lgso_max[LBF_MAX_LISTEN]; /* each listener socket's gso_max */
     int n_lfd;
     lb_flowtab *ft;
     struct flow *flows;
     uint32_t n_slots;
     uint32_t free_head;
-    int end_why; /* END_*, read by on_end() */
+    int end_why;                   /* END_*, read by on_end() */
+    uint32_t park_head, park_tail; /* parked flows' slots, oldest first (NO_SLOT: none) */
+    uint32_t park_n, park_max;
     uint64_t now;
     uint64_t seed;
     uint32_t max_dgram;
@@ -74,15 +102,26 @@ struct lbf_udp {
     struct mmsghdr rmsg[BATCH];
     struct iovec riov[BATCH];
     union sa46 raddr[BATCH];
-    uint8_t rctl[BATCH][CTL_SIZE];
+    _Alignas(struct cmsghdr) uint8_t rctl[BATCH][CTL_SIZE];
     uint8_t *rbuf;
-    /* replies toward clients: received into these slots, sent with one sendmmsg() */
+    /* the batch's datagrams per flow, sent at the end of the batch */
+    uint8_t pnext[BATCH];  /* the next datagram of the same flow */
+    uint32_t pflow[BATCH]; /* slots of the flows with datagrams queued */
+    int np;
+    struct mmsghdr umsg[BATCH]; /* one flow's messages toward its target */
+    struct iovec uiov[BATCH];
+    uint16_t ucount[BATCH]; /* datagrams in each message */
+    _Alignas(struct cmsghdr) uint8_t uctl[BATCH][SEG_SPACE];
+    /* replies toward clients: received into the datagram slots siov (sd of them queued),
+     * queued as sn messages (GSO groups or single datagrams), sent with one sendmmsg() */
+    struct mmsghdr frmsg[BATCH]; /* receiving from a flow's socket */
     struct mmsghdr smsg[BATCH];
     struct iovec siov[BATCH];
     union sa46 saddr[BATCH];
-    uint8_t sctl[BATCH][CTL_SIZE];
+    _Alignas(struct cmsghdr) uint8_t sctl[BATCH][CTL_SIZE];
     uint8_t *sbuf;
-    int sn;  /* replies queued */
+    int sd;  /* datagrams queued */
+    int sn;  /* messages queued */
     int sli; /* their listener */
     /* counters of this turn, added to app->udp_st at its end */
     uint64_t d_in[LBF_MAX_LISTEN], b_in[LBF_MAX_LISTEN], d_out[LBF_MAX_LISTEN],
@@ -100,6 +139,36 @@ static void add(struct lbf_udp *u, int li, size_t field, uint64_t v)
 #define ADD(u, li, f, v) add((u), (li), offsetof(struct lbf_udp_stats, f), (v))
 #define TADD(t, f, v)    atomic_fetch_add_explicit(&(t)->f, (v), memory_order_relaxed)
 
+/* Takes a parked flow out of the parked list. */
+static void unpark(struct lbf_udp *u, struct flow *f)
+{
+    if (f->park_prev != NO_SLOT)
+        u->flows[f->park_prev].park_next = f->park_next;
+    else
+        u->park_head = f->park_next;
+    if (f->park_next != NO_SLOT)
+        u->flows[f->park_next].park_prev = f->park_prev;
+    else
+        u->park_tail = f->park_prev;
+    u->park_n--;
+    f->parked = 0;
+}
+
+/* A flow ended: its counts and its pick are released (t: its target's record, which the
+ * flow's slot still holds until its socket closes). */
+static void flow_released(struct lbf_udp *u, struct flow *f, struct lbf_target *t)
+{
+    atomic_fetch_sub_explicit(&u->app->udp_st[f->li].flows_active, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&u->app->udp_st[LBF_MAX_LISTEN].flows_active, 1,
+                              memory_order_relaxed);
+    lb_balancer_release(lbf_bal(u->app, f->pool), f->target, u->now);
+    if (t) {
+        if (!f->replies)
+            TADD(t, udp_unanswered, 1);
+        atomic_fetch_sub_explicit(&t->udp_active, 1, memory_order_relaxed);
+    }
+}
+
 /* lb_flowtab's report of a flow that left the table: its socket closes, its target is
  * released, its slot is free again. */
 static void on_end(void *user, const lb_flowtab_end *end)
@@ -113,10 +182,16 @@ static void on_end(void *user, const lb_flowtab_end *end)
         return;
     close(f->fd); /* leaves the epoll set */
     f->fd = -1;
+    if (f->pend_n) { /* evicted by a new flow of the same batch: its datagrams go nowhere */
+        ADD(u, f->li, dropped_send, f->pend_n);
+        f->pend_n = 0;
+    }
+    struct lbf_target *t = lbf_target_get(u->app, f->target);
+    if (f->parked) { /* its flow was accounted for when it ended: only the socket was left */
+        unpark(u, f);
+        goto freed;
+    }
     switch (end->reason == LB_FLOWTAB_END_REMOVED ? u->end_why : END_BY_TABLE) {
-    case END_RESPONSES:
-        ADD(u, f->li, flows_responses, 1);
-        break;
     case END_REFUSED:
         ADD(u, f->li, flows_refused, 1);
         break;
@@ -132,17 +207,10 @@ static void on_end(void *user, const lb_flowtab_end *end)
             ADD(u, f->li, flows_drain_closed, 1);
         break;
     }
-    atomic_fetch_sub_explicit(&u->app->udp_st[f->li].flows_active, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&u->app->udp_st[LBF_MAX_LISTEN].flows_active, 1,
-                              memory_order_relaxed);
-    struct lbf_target *t = lbf_target_get(u->app, f->target);
-    lb_balancer_release(lbf_bal(u->app, f->pool), f->target, u->now);
-    if (t) {
-        if (!f->replies)
-            TADD(t, udp_unanswered, 1);
-        atomic_fetch_sub_explicit(&t->udp_active, 1, memory_order_relaxed);
+    flow_released(u, f, t);
+freed:
+    if (t)
         atomic_fetch_sub_explicit(&t->holders, 1, memory_order_release);
-    }
     f->next_free = u->free_head;
     u->free_head = slot;
 }
@@ -215,6 +283,12 @@ struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, si
     /* one slot more than the table holds: a new flow takes its slot before the insert that
      * may evict another */
     u->n_slots = lb_flowtab_capacity(u->ft) + 1;
+    u->park_head = u->park_tail = NO_SLOT;
+    u->park_max = lb_flowtab_capacity(u->ft) / 16;
+    if (u->park_max > PARK_MAX)
+        u->park_max = PARK_MAX;
+    if (u->park_max < 1)
+        u->park_max = 1;
     u->flows = calloc(u->n_slots, sizeof(*u->flows));
     u->rbuf = malloc((size_t)BATCH * u->max_dgram);
     u->sbuf = malloc((size_t)BATCH * u->max_dgram);
@@ -232,8 +306,10 @@ struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, si
         u->riov[i].iov_base = u->rbuf + (size_t)i * u->max_dgram;
         u->siov[i].iov_base = u->sbuf + (size_t)i * u->max_dgram;
     }
-    for (int i = 0; i < LBF_MAX_LISTEN; i++)
+    for (int i = 0; i < LBF_MAX_LISTEN; i++) {
         u->lfd[i] = -1;
+        u->lgso_max[i] = GSO_ANY;
+    }
     for (int i = 0; i < cfg->n_udp_listen; i++) {
         int pool = lbf_pool_by_name(app, cfg->udp_pool[i]);
         if (pool < 0) { /* the configuration check and lbf_pools_apply() made it */
@@ -258,8 +334,7 @@ struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, si
         }
         u->lfd[i] = fd;
         u->n_lfd = i + 1;
-        struct epoll_event ev = {.events = EPOLLIN,
-                                 .data.u64 = LBF_TAG_UDP_LISTEN + (uint64_t)i};
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LBF_TAG_UDP_LISTEN + (uint64_t)i};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
             snprintf(msg, cap, "epoll udp: %s", strerror(errno));
             lbf_udp_free(u, u->now);
@@ -298,10 +373,9 @@ static void local_sockaddr(const struct lbf_udp *u, int li, const union pktinfo 
         out->v6.sin6_addr = pi->v6.ipi6_addr;
 }
 
-/* A datagram of a new 5-tuple: pick a target, open the flow's upstream socket, insert it. */
-static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *key,
-                             const union sa46 *client, socklen_t clen, const union pktinfo *pi,
-                             int has_local)
+/* A new flow's target (the pool's balancer), in *id; NULL (counted) when there is none. */
+static struct lbf_target *flow_pick(struct lbf_udp *u, int li, const lb_flowtab_key *key,
+                                    const union sa46 *client, uint32_t *id)
 {
     struct lbf_app *app = u->app;
     struct lbf_live *lv = atomic_load_explicit(&app->live, memory_order_acquire);
@@ -315,18 +389,39 @@ static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *ke
     if (lv->pool_affinity[pool] &&
         lb_hash_src_sockaddr(&client->sa, lv->pool_seed[pool], &req.flow_hash) != 0)
         req.flow_hash = key->hash;
-    uint32_t id = LB_NO_TARGET;
+    *id = LB_NO_TARGET;
     lb_balancer *bal = lbf_bal(app, (uint32_t)pool);
-    if (lb_balancer_pick_ex(bal, &req, &id) != 0) {
+    if (lb_balancer_pick_ex(bal, &req, id) != 0) {
         ADD(u, li, dropped_no_target, 1);
         return NULL;
     }
-    struct lbf_target *t = lbf_target_get(app, id);
+    struct lbf_target *t = lbf_target_get(app, *id);
     if (!t) {
-        lb_balancer_release(bal, id, u->now);
+        lb_balancer_release(bal, *id, u->now);
         ADD(u, li, dropped_no_target, 1);
         return NULL;
     }
+    return t;
+}
+
+/* A flow begins on target t (id): counted. */
+static void flow_started(struct lbf_udp *u, struct flow *f, int li, struct lbf_target *t)
+{
+    f->replies = 0;
+    f->li = (uint8_t)li;
+    f->pool = u->pool[li];
+    TADD(t, udp_flows, 1);
+    TADD(t, udp_active, 1);
+    ADD(u, li, flows_created, 1);
+    ADD(u, li, flows_active, 1);
+}
+
+/* A new flow on the target just picked (t, id): opens its upstream socket, inserts it. */
+static struct flow *flow_open(struct lbf_udp *u, int li, const lb_flowtab_key *key,
+                              const union sa46 *client, socklen_t clen, const union pktinfo *pi,
+                              int has_local, struct lbf_target *t, uint32_t id)
+{
+    lb_balancer *bal = lbf_bal(u->app, u->pool[li]);
     int fd = socket(t->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0) {
         close(fd);
@@ -345,7 +440,6 @@ static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *ke
     u->free_head = f->next_free;
     atomic_fetch_add_explicit(&t->holders, 1, memory_order_acq_rel);
     f->key = *key;
-    f->pool = u->pool[li];
     memcpy(&f->client, client, clen);
     f->client_len = clen;
     f->has_local = (uint8_t)has_local;
@@ -354,35 +448,226 @@ static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *ke
     f->fd = fd;
     f->target = id;
     f->close_gen = atomic_load_explicit(&t->close_gen, memory_order_acquire);
-    f->replies = 0;
-    f->li = (uint8_t)li;
-    TADD(t, udp_flows, 1);
-    TADD(t, udp_active, 1);
-    ADD(u, li, flows_created, 1);
-    ADD(u, li, flows_active, 1);
+    f->gso_max = GSO_ANY;
+    f->pend_n = 0;
+    f->parked = 0;
+    flow_started(u, f, li, t);
     (void)lb_flowtab_insert(u->ft, key, id, slot, u->now);
     return f;
 }
 
-static void forward_up(struct lbf_udp *u, struct flow *f, const void *buf, size_t len)
+/* A datagram of a new 5-tuple: pick a target, open the flow's upstream socket, insert it. */
+static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *key,
+                             const union sa46 *client, socklen_t clen, const union pktinfo *pi,
+                             int has_local)
 {
-    struct lbf_target *t = lbf_target_get(u->app, f->target);
-    if (send(f->fd, buf, len, 0) < 0) {
-        if (errno == ECONNREFUSED) { /* an ICMP error from an earlier datagram */
+    uint32_t id;
+    struct lbf_target *t = flow_pick(u, li, key, client, &id);
+    return t ? flow_open(u, li, key, client, clen, pi, has_local, t, id) : NULL;
+}
+
+/* Reads and drops what waits on a parked socket (replies after its flow's last one): 0 when
+ * the socket is clean, -1 when it reported an error (an ICMP port unreachable). */
+static int discard(int fd)
+{
+    char b;
+    for (int i = 0; i < 2 * BATCH; i++) {
+        if (recv(fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+    return 0; /* still more: the next readiness event goes on */
+}
+
+/* A flow that reached udp_responses ends, but its connected socket stays with its 5-tuple in
+ * the table (parked), so that the same client's next datagram, if its pick is the same
+ * target, goes out on it without a socket(), connect(), epoll_ctl() and close(). At most
+ * park_max are parked per worker (a sixteenth of the table, at most PARK_MAX, so that parked
+ * sockets do not crowd out flows): the oldest is closed for a new one. */
+static void flow_park(struct lbf_udp *u, struct flow *f)
+{
+    ADD(u, f->li, flows_responses, 1);
+    flow_released(u, f, lbf_target_get(u->app, f->target));
+    uint32_t slot = (uint32_t)(f - u->flows);
+    f->parked = 1;
+    f->park_prev = u->park_tail;
+    f->park_next = NO_SLOT;
+    if (u->park_tail != NO_SLOT)
+        u->flows[u->park_tail].park_next = slot;
+    else
+        u->park_head = slot;
+    u->park_tail = slot;
+    if (++u->park_n > u->park_max) /* a parked flow's end counts nothing */
+        end_flow(u, &u->flows[u->park_head], END_CLOSED);
+}
+
+/* A datagram of a parked flow's 5-tuple: a new flow, which keeps the parked socket when its
+ * pick is the same target (the same record: the parked slot holds it), else opens its own. */
+static struct flow *flow_revive(struct lbf_udp *u, struct flow *f, int li,
+                                const lb_flowtab_key *key, const union sa46 *client, socklen_t clen,
+                                const union pktinfo *pi, int has_local)
+{
+    uint32_t id;
+    struct lbf_target *t = flow_pick(u, li, key, client, &id);
+    if (!t)
+        return NULL; /* stays parked */
+    if (id == f->target && u->pool[li] == f->pool &&
+        atomic_load_explicit(&t->close_gen, memory_order_acquire) == f->close_gen &&
+        discard(f->fd) == 0) {
+        unpark(u, f);
+        flow_started(u, f, li, t);
+        return f;
+    }
+    end_flow(u, f, END_CLOSED);
+    return flow_open(u, li, key, client, clen, pi, has_local, t, id);
+}
+
+/* The count of datagrams, from iov[0] on, that one GSO message can carry: those of iov[0]'s
+ * size, then at most one shorter (the kernel cuts a GSO payload into gso_size pieces, the
+ * last one what remains). 1 when GSO is not worth it or not allowed (gso_max). */
+static int gso_group(const struct iovec *iov, int n, uint16_t gso_max)
+{
+    size_t size = iov[0].iov_len, total = size;
+    if (n < 2 || size == 0 || size > gso_max)
+        return 1;
+    int k = 1;
+    while (k < n && k < GSO_SEGS) {
+        size_t len = iov[k].iov_len;
+        if (len == 0 || len > size || total + len > GSO_BYTES)
+            break;
+        total += len;
+        k++;
+        if (len < size)
+            break;
+    }
+    return k;
+}
+
+/* Appends a UDP_SEGMENT control message (gso_size) after the `used` bytes of ctl. */
+static void put_segment(struct msghdr *mh, uint8_t *ctl, size_t used, size_t gso_size)
+{
+    mh->msg_control = ctl;
+    mh->msg_controllen = used + SEG_SPACE;
+    struct cmsghdr *c = (struct cmsghdr *)(void *)(ctl + used);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t g = (uint16_t)gso_size;
+    memcpy(CMSG_DATA(c), &g, sizeof(g));
+}
+
+/* Whether a send of a GSO message failed for GSO's sake (then its datagrams may go singly). */
+static int gso_error(int err)
+{
+    return err == EIO || err == EINVAL || err == EMSGSIZE;
+}
+
+/* A GSO message the kernel refused (errno err): lowers the socket's gso_max below its size
+ * so that no size as large is tried again (EIO: no GSO on this socket at all), then sends the
+ * message's datagrams one by one with its other control messages. Returns the datagrams
+ * sent, their bytes in *bytes. */
+static int gso_refused(int fd, struct msghdr *mh, int err, uint16_t *gso_max, size_t *bytes)
+{
+    size_t size = mh->msg_iov[0].iov_len;
+    if (err == EIO || size == 0)
+        *gso_max = 0;
+    else if (size <= *gso_max) /* (a message built before an earlier refusal may be larger) */
+        *gso_max = (uint16_t)(size - 1);
+    struct msghdr one = *mh;
+    one.msg_controllen -= SEG_SPACE; /* the UDP_SEGMENT is always the last one */
+    if (!one.msg_controllen)
+        one.msg_control = NULL;
+    one.msg_iovlen = 1;
+    int sent = 0;
+    for (size_t i = 0; i < mh->msg_iovlen; i++) {
+        one.msg_iov = &mh->msg_iov[i];
+        if (sendmsg(fd, &one, MSG_DONTWAIT) >= 0) {
+            sent++;
+            *bytes += mh->msg_iov[i].iov_len;
+        }
+    }
+    return sent;
+}
+
+/* Sends a flow's datagrams of this batch (chained from f->pend_head) toward its target: one
+ * sendmmsg() of GSO groups. An ICMP port unreachable from an earlier datagram (ECONNREFUSED)
+ * ends the flow and the datagrams go to the flow that replaces it (a new pick). */
+static void flow_send(struct lbf_udp *u, struct flow *f)
+{
+    int n = 0;
+    for (int i = f->pend_head; n < f->pend_n; i = u->pnext[i]) {
+        u->uiov[n].iov_base = u->riov[i].iov_base;
+        u->uiov[n].iov_len = u->rmsg[i].msg_len;
+        n++;
+    }
+    f->pend_n = 0;
+    int m = 0;
+    for (int d = 0; d < n; m++) {
+        int k = gso_group(u->uiov + d, n - d, f->gso_max);
+        struct msghdr *mh = &u->umsg[m].msg_hdr;
+        memset(mh, 0, sizeof(*mh));
+        mh->msg_iov = u->uiov + d;
+        mh->msg_iovlen = (size_t)k;
+        if (k > 1)
+            put_segment(mh, u->uctl[m], 0, u->uiov[d].iov_len);
+        u->ucount[m] = (uint16_t)k;
+        d += k;
+    }
+    int off = 0, moved = 0;
+    while (off < m) {
+        int r = sendmmsg(f->fd, u->umsg + off, (unsigned)(m - off), MSG_DONTWAIT);
+        int sent = 0;
+        size_t bytes = 0;
+        if (r > 0) {
+            for (int k = off; k < off + r; k++) {
+                sent += u->ucount[k];
+                for (size_t i = 0; i < u->umsg[k].msg_hdr.msg_iovlen; i++)
+                    bytes += u->umsg[k].msg_hdr.msg_iov[i].iov_len;
+            }
+        } else if (gso_error(errno) && u->ucount[off] > 1) {
+            sent = gso_refused(f->fd, &u->umsg[off].msg_hdr, errno, &f->gso_max, &bytes);
+            ADD(u, f->li, dropped_send, (uint64_t)(u->ucount[off] - sent));
+            r = 1;
+        } else if (errno == ECONNREFUSED && !moved) {
+            struct lbf_target *t = lbf_target_get(u->app, f->target);
             if (t)
                 TADD(t, udp_refused, 1);
             (void)lb_balancer_report_passive(lbf_bal(u->app, f->pool), f->target, 0, u->now);
+            struct flow old = *f; /* the key, client and local address of the new flow */
             end_flow(u, f, END_REFUSED);
+            f = flow_new(u, old.li, &old.key, &old.client, old.client_len, &old.local,
+                         old.has_local);
+            if (f && f->fd >= 0) {
+                moved = 1;
+                continue;
+            }
+            for (int k = off; k < m; k++)
+                ADD(u, old.li, dropped_send, u->ucount[k]);
+            return;
+        } else {
+            for (int k = off; k < m; k++)
+                ADD(u, f->li, dropped_send, u->ucount[k]);
+            break;
         }
-        ADD(u, f->li, dropped_send, 1);
-        return;
+        off += r;
+        u->d_in[f->li] += (uint64_t)sent;
+        u->b_in[f->li] += bytes;
+        struct lbf_target *t = lbf_target_get(u->app, f->target);
+        if (t) {
+            TADD(t, udp_dgrams_in, (uint64_t)sent);
+            TADD(t, udp_bytes_in, bytes);
+        }
     }
-    u->d_in[f->li]++;
-    u->b_in[f->li] += len;
-    if (t) {
-        TADD(t, udp_dgrams_in, 1);
-        TADD(t, udp_bytes_in, len);
+}
+
+/* Sends the datagrams of the batch, flow by flow. */
+static void send_pending(struct lbf_udp *u)
+{
+    for (int i = 0; i < u->np; i++) {
+        struct flow *f = &u->flows[u->pflow[i]];
+        if (f->pend_n && f->fd >= 0)
+            flow_send(u, f);
     }
+    u->np = 0;
 }
 
 void lbf_udp_listener_ready(struct lbf_udp *u, int li, uint64_t now)
@@ -423,11 +708,23 @@ void lbf_udp_listener_ready(struct lbf_udp *u, int li, uint64_t now)
             if (lb_flowtab_lookup(u->ft, &key, now, NULL, &data) == 0 && data < u->n_slots &&
                 u->flows[data].fd >= 0)
                 f = &u->flows[data];
-            else
+            if (f && f->parked)
+                f = flow_revive(u, f, li, &key, &u->raddr[i], mh->msg_namelen, &pi, fam != 0);
+            else if (!f)
                 f = flow_new(u, li, &key, &u->raddr[i], mh->msg_namelen, &pi, fam != 0);
-            if (f)
-                forward_up(u, f, u->riov[i].iov_base, u->rmsg[i].msg_len);
+            if (!f || f->fd < 0)
+                continue;
+            /* queued on its flow, sent after the batch */
+            if (f->pend_n == 0) {
+                f->pend_head = (uint8_t)i;
+                u->pflow[u->np++] = (uint32_t)(f - u->flows);
+            } else {
+                u->pnext[f->pend_tail] = (uint8_t)i;
+            }
+            f->pend_tail = (uint8_t)i;
+            f->pend_n++;
         }
+        send_pending(u);
         if (n < BATCH)
             return;
     }
@@ -435,16 +732,70 @@ void lbf_udp_listener_ready(struct lbf_udp *u, int li, uint64_t now)
 
 static void flush(struct lbf_udp *u)
 {
+    int fd = u->lfd[u->sli];
     int off = 0;
     while (off < u->sn) {
-        int r = sendmmsg(u->lfd[u->sli], u->smsg + off, (unsigned)(u->sn - off), MSG_DONTWAIT);
-        if (r <= 0) {
-            ADD(u, u->sli, dropped_send, (uint64_t)(u->sn - off));
-            break;
+        int r = sendmmsg(fd, u->smsg + off, (unsigned)(u->sn - off), MSG_DONTWAIT);
+        if (r > 0) {
+            off += r;
+            continue;
         }
-        off += r;
+        struct msghdr *mh = &u->smsg[off].msg_hdr;
+        if (gso_error(errno) && mh->msg_iovlen > 1) {
+            size_t bytes = 0;
+            int sent = gso_refused(fd, mh, errno, &u->lgso_max[u->sli], &bytes);
+            ADD(u, u->sli, dropped_send, mh->msg_iovlen - (size_t)sent);
+            off++;
+            continue;
+        }
+        uint64_t lost = 0;
+        for (int k = off; k < u->sn; k++)
+            lost += u->smsg[k].msg_hdr.msg_iovlen;
+        ADD(u, u->sli, dropped_send, lost);
+        break;
     }
     u->sn = 0;
+    u->sd = 0;
+}
+
+/* Queues the datagrams siov[first..last) (replies of flow f) as messages toward its client. */
+static void queue_replies(struct lbf_udp *u, const struct flow *f, int first, int last)
+{
+    for (int d = first; d < last;) {
+        int k = gso_group(u->siov + d, last - d, u->lgso_max[f->li]);
+        int j = u->sn++;
+        struct msghdr *out = &u->smsg[j].msg_hdr;
+        memset(out, 0, sizeof(*out));
+        out->msg_iov = &u->siov[d];
+        out->msg_iovlen = (size_t)k;
+        memcpy(&u->saddr[j], &f->client, f->client_len);
+        out->msg_name = &u->saddr[j];
+        out->msg_namelen = f->client_len;
+        size_t used = 0;
+        if (f->has_local) {
+            out->msg_control = u->sctl[j];
+            struct cmsghdr *c = (struct cmsghdr *)(void *)u->sctl[j];
+            if (f->client.sa.sa_family == AF_INET) {
+                used = CMSG_SPACE(sizeof(struct in_pktinfo));
+                c->cmsg_level = IPPROTO_IP;
+                c->cmsg_type = IP_PKTINFO;
+                c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+                struct in_pktinfo p = {0};
+                p.ipi_spec_dst = f->local.v4.ipi_addr;
+                memcpy(CMSG_DATA(c), &p, sizeof(p));
+            } else {
+                used = CMSG_SPACE(sizeof(struct in6_pktinfo));
+                c->cmsg_level = IPPROTO_IPV6;
+                c->cmsg_type = IPV6_PKTINFO;
+                c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+                memcpy(CMSG_DATA(c), &f->local.v6, sizeof(f->local.v6));
+            }
+            out->msg_controllen = used;
+        }
+        if (k > 1)
+            put_segment(out, u->sctl[j], used, u->siov[d].iov_len);
+        d += k;
+    }
 }
 
 /* Readable (or an error) on a flow's upstream socket: replies, queued toward the client. */
@@ -458,22 +809,27 @@ void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64
     struct flow *f = &u->flows[slot];
     if (u->lfd[f->li] < 0)
         return;
+    if (f->parked) { /* late replies of the ended flow: dropped, never sent on */
+        if (discard(f->fd) != 0)
+            end_flow(u, f, END_CLOSED);
+        return;
+    }
     struct lbf_target *t = lbf_target_get(u->app, f->target);
     for (int round = 0; round < ROUNDS; round++) {
-        if (u->sn && (u->sn == BATCH || u->sli != f->li))
+        if (u->sd && (u->sd == BATCH || u->sli != f->li))
             flush(u);
         u->sli = f->li;
-        int room = BATCH - u->sn;
+        int room = BATCH - u->sd;
         if (u->responses && (uint32_t)room > u->responses - f->replies)
             room = (int)(u->responses - f->replies);
-        for (int i = u->sn; i < u->sn + room; i++) {
-            struct msghdr *mh = &u->smsg[i].msg_hdr;
-            u->siov[i].iov_len = u->max_dgram;
+        for (int i = 0; i < room; i++) {
+            struct msghdr *mh = &u->frmsg[i].msg_hdr;
+            u->siov[u->sd + i].iov_len = u->max_dgram;
             memset(mh, 0, sizeof(*mh));
-            mh->msg_iov = &u->siov[i];
+            mh->msg_iov = &u->siov[u->sd + i];
             mh->msg_iovlen = 1;
         }
-        int n = recvmmsg(f->fd, u->smsg + u->sn, (unsigned)room, MSG_DONTWAIT, NULL);
+        int n = recvmmsg(f->fd, u->frmsg, (unsigned)room, MSG_DONTWAIT, NULL);
         if (n < 0) {
             if (errno == ECONNREFUSED) { /* ICMP port unreachable from the target */
                 if (t)
@@ -485,64 +841,39 @@ void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64
         }
         if (n == 0)
             return;
-        int j = u->sn;
-        for (int k = u->sn; k < u->sn + n; k++) {
-            struct msghdr *mh = &u->smsg[k].msg_hdr;
-            if (mh->msg_flags & MSG_TRUNC) {
+        int first = u->sd, j = u->sd;
+        uint64_t bytes = 0;
+        for (int k = 0; k < n; k++) {
+            if (u->frmsg[k].msg_hdr.msg_flags & MSG_TRUNC) {
                 ADD(u, f->li, dropped_oversized, 1);
                 continue;
             }
-            if (j != k) { /* keep the queue contiguous: swap the buffers */
+            int at = first + k;
+            if (j != at) { /* keep the queue contiguous: swap the buffers */
                 struct iovec tmp = u->siov[j];
-                u->siov[j] = u->siov[k];
-                u->siov[k] = tmp;
+                u->siov[j] = u->siov[at];
+                u->siov[at] = tmp;
             }
-            u->siov[j].iov_len = u->smsg[k].msg_len;
-            struct msghdr *out = &u->smsg[j].msg_hdr;
-            memset(out, 0, sizeof(*out));
-            out->msg_iov = &u->siov[j];
-            out->msg_iovlen = 1;
-            memcpy(&u->saddr[j], &f->client, f->client_len);
-            out->msg_name = &u->saddr[j];
-            out->msg_namelen = f->client_len;
-            if (f->has_local) {
-                out->msg_control = u->sctl[j];
-                struct cmsghdr *c;
-                if (f->client.sa.sa_family == AF_INET) {
-                    out->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
-                    c = CMSG_FIRSTHDR(out);
-                    c->cmsg_level = IPPROTO_IP;
-                    c->cmsg_type = IP_PKTINFO;
-                    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-                    struct in_pktinfo p = {0};
-                    p.ipi_spec_dst = f->local.v4.ipi_addr;
-                    memcpy(CMSG_DATA(c), &p, sizeof(p));
-                } else {
-                    out->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-                    c = CMSG_FIRSTHDR(out);
-                    c->cmsg_level = IPPROTO_IPV6;
-                    c->cmsg_type = IPV6_PKTINFO;
-                    c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-                    memcpy(CMSG_DATA(c), &f->local.v6, sizeof(f->local.v6));
-                }
-            }
-            u->d_out[f->li]++;
-            u->b_out[f->li] += u->siov[j].iov_len;
-            if (t) {
-                TADD(t, udp_dgrams_out, 1);
-                TADD(t, udp_bytes_out, u->siov[j].iov_len);
-            }
+            u->siov[j].iov_len = u->frmsg[k].msg_len;
+            bytes += u->frmsg[k].msg_len;
             j++;
         }
-        int got = j - u->sn;
-        u->sn = j;
+        int got = j - first;
+        queue_replies(u, f, first, j);
+        u->sd = j;
+        u->d_out[f->li] += (uint64_t)got;
+        u->b_out[f->li] += bytes;
+        if (got && t) {
+            TADD(t, udp_dgrams_out, (uint64_t)got);
+            TADD(t, udp_bytes_out, bytes);
+        }
         if (got && f->replies == 0)
             (void)lb_balancer_report_passive(lbf_bal(u->app, f->pool), f->target, 1, now);
         f->replies += (uint32_t)got;
         if (got)
             (void)lb_flowtab_touch(u->ft, &f->key, now);
         if (u->responses && f->replies >= u->responses) {
-            end_flow(u, f, END_RESPONSES);
+            flow_park(u, f);
             return;
         }
         if (n < room)
@@ -553,7 +884,7 @@ void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64
 void lbf_udp_turn_end(struct lbf_udp *u, uint64_t now)
 {
     u->now = now;
-    if (u->sn)
+    if (u->sd)
         flush(u);
     for (int li = 0; li < u->n_lfd; li++) {
         if (u->d_in[li]) {
@@ -571,8 +902,7 @@ void lbf_udp_turn_end(struct lbf_udp *u, uint64_t now)
         return;
     /* every bucket visited twice per idle timeout: an idle flow ends within 1.5 timeouts */
     uint64_t buckets = lb_flowtab_buckets(u->ft);
-    uint64_t budget =
-        buckets * 2 * (now - u->last_sweep) / u->app->cfg.udp_idle_timeout_ms + 1;
+    uint64_t budget = buckets * 2 * (now - u->last_sweep) / u->app->cfg.udp_idle_timeout_ms + 1;
     if (budget > buckets)
         budget = buckets;
     u->last_sweep = now;
@@ -593,8 +923,7 @@ void lbf_udp_close_flows(struct lbf_udp *u, int all, uint64_t now)
         if (f->fd < 0)
             continue;
         struct lbf_target *t = lbf_target_get(u->app, f->target);
-        if (all ||
-            (t && atomic_load_explicit(&t->close_gen, memory_order_acquire) != f->close_gen))
+        if (all || (t && atomic_load_explicit(&t->close_gen, memory_order_acquire) != f->close_gen))
             end_flow(u, f, END_CLOSED);
         if (f->fd >= 0 && all) { /* not found in the table: cannot happen; never leak it */
             lb_flowtab_end e = {.struct_size = sizeof(e),
@@ -609,7 +938,7 @@ void lbf_udp_close_flows(struct lbf_udp *u, int all, uint64_t now)
 
 void lbf_udp_stop_listening(struct lbf_udp *u)
 {
-    if (u->sn)
+    if (u->sd)
         flush(u);
     lbf_udp_close_flows(u, 1, u->now);
     for (int i = 0; i < u->n_lfd; i++) {

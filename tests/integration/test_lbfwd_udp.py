@@ -316,13 +316,282 @@ def main():
         tests = {"spread": test_spread_and_stickiness, "drain": test_drain,
                  "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
                  "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source,
-                 "weight": test_weight, "pool": test_pool}
+                 "weight": test_weight, "pool": test_pool, "gso": test_gso_bursts,
+                 "gso-mtu": test_gso_mtu, "parked": test_parked_sockets}
         for name in (sys.argv[1:] or tests):
             tests[name](dns, port)
     finally:
         for d in dns:
             d.stop()
     print("PASS")
+
+
+# ---- grouped sends (UDP GSO) -------------------------------------------------------------
+# (this part's own imports, so that it stands alone at the end of the file)
+import signal  # noqa: E402
+import struct  # noqa: E402
+import time  # noqa: E402
+
+
+SOL_UDP, UDP_GRO = 17, 104
+BURST = [100, 100, 100, 50, 100, 100, 7, 7, 300, 300, 300, 300, 0, 1400, 1400, 1400, 1, 2]
+
+
+def gro_socket(addr):
+    """A UDP socket that receives GSO groups whole (UDP_GRO), so that a test sees whether its
+    peer sent them as one."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(SOL_UDP, UDP_GRO, 1)
+    s.bind((addr, 0))
+    s.settimeout(0.05)
+    return s
+
+
+def gro_recv(s):
+    """[(payload, sender)] of one receive, split by its UDP_GRO segment size; and whether it
+    was a group."""
+    data, anc, _, src = s.recvmsg(65536, socket.CMSG_SPACE(4))
+    seg = 0
+    for level, kind, val in anc:
+        if level == SOL_UDP and kind == UDP_GRO:
+            fmt = "i" if len(val) >= 4 else "H"
+            seg = struct.unpack(fmt, val[:struct.calcsize(fmt)])[0]
+    if not seg or seg >= len(data):
+        return [data], src, False
+    return [data[i:i + seg] for i in range(0, len(data), seg)], src, True
+
+
+def burst_payload(client, k, size):
+    """The k-th datagram of a client's burst: its numbers first, as far as the size allows."""
+    head = struct.pack("!HH", client, k)
+    return (head + bytes([(client * 31 + k) & 0xFF]) * size)[:size]
+
+
+def stop_process(pid):
+    """SIGSTOP, then waits (at most 2 s) until every thread of pid has stopped, so that what is
+    sent next queues up."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped():
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                    return False
+        return True
+    L.check(L.wait_until(stopped, 2, step=0.005), "lbfwd did not stop")
+
+
+def gso_rounds(lb, backend, clients, burst, rounds):
+    """Each client sends `burst` (sizes) while lbfwd is stopped, the backend checks them and
+    sends them back while lbfwd is stopped again, each client checks its replies: intact and
+    in order both ways. Returns the datagram groups (UDP_GRO) seen toward the backend and
+    toward the clients."""
+    pid = lb.proc.pid
+    groups_up = groups_down = 0
+    for rnd in range(rounds):
+        stop_process(pid)
+        for c, s in enumerate(clients):
+            for k, size in enumerate(burst):
+                s.sendto(burst_payload(c, k, size), ("127.0.0.1", lb.udp_port))
+        os.kill(pid, signal.SIGCONT)
+        # the backend: every datagram, in order per flow (lbfwd's upstream socket)
+        per_src = {}
+        deadline = time.time() + 5
+        total = len(clients) * len(burst)
+        while sum(len(v) for v in per_src.values()) < total and time.time() < deadline:
+            try:
+                segs, src, grouped = gro_recv(backend)
+            except socket.timeout:
+                continue
+            groups_up += grouped
+            per_src.setdefault(src, []).extend(segs)
+        L.check(sum(len(v) for v in per_src.values()) == total,
+                "round %d: backend got %d of %d datagrams" %
+                (rnd, sum(len(v) for v in per_src.values()), total))
+        L.check(len(per_src) == len(clients), "round %d: %d upstream sockets for %d clients" %
+                (rnd, len(per_src), len(clients)))
+        for src, dg in per_src.items():
+            c = struct.unpack("!H", dg[0][:2])[0]
+            want = [burst_payload(c, k, size) for k, size in enumerate(burst)]
+            L.check(dg == want, "round %d: client %d's datagrams changed or reordered "
+                    "toward the target: %s" % (rnd, c, [len(d) for d in dg]))
+        # replies: sent while lbfwd is stopped, so that each flow's come in one read
+        stop_process(pid)
+        for src, dg in per_src.items():
+            for d in dg:
+                backend.sendto(d, src)
+        os.kill(pid, signal.SIGCONT)
+        for c, s in enumerate(clients):
+            got = []
+            deadline = time.time() + 5
+            while len(got) < len(burst) and time.time() < deadline:
+                try:
+                    segs, src, grouped = gro_recv(s)
+                except socket.timeout:
+                    continue
+                L.check(src == ("127.0.0.1", lb.udp_port), "reply from %s" % (src,))
+                groups_down += grouped
+                got.extend(segs)
+            want = [burst_payload(c, k, size) for k, size in enumerate(burst)]
+            L.check(got == want, "round %d: client %d's replies changed or reordered: %s" %
+                    (rnd, c, [len(d) for d in got]))
+    return groups_up, groups_down
+
+
+def gso_case(burst, n_clients, min_groups):
+    """An echo backend behind lbfwd (one worker) and n_clients clients, all receiving with
+    UDP_GRO; gso_rounds() three times with `burst`; at least min_groups groups each way, every
+    datagram counted and none dropped. Returns the groups each way."""
+    backend = gro_socket("127.0.0.41")
+    bport = backend.getsockname()[1]
+    lb = start_lbfwd([("echo", "127.0.0.41:%d" % bport)], ["--check", "none", "--workers", "1"])
+    clients = [gro_socket("127.0.0.42") for _ in range(n_clients)]
+    try:
+        up, down = gso_rounds(lb, backend, clients, burst, 3)
+        L.check(up >= min_groups and down >= min_groups, "%d groups reached the backend as one "
+                "and %d the clients, fewer than %d (GSO unused?)" % (up, down, min_groups))
+        m = lb.metrics()
+        n = 3 * n_clients * len(burst)
+        L.check(metric(m, "lbfwd_udp_flows_created_total") == n_clients, "flows created %s" %
+                metric(m, "lbfwd_udp_flows_created_total"))
+        L.check(metric(m, "lbfwd_udp_datagrams_in_total") == n and
+                metric(m, "lbfwd_udp_datagrams_out_total") == n,
+                "datagram counts in %s out %s, not %d" %
+                (metric(m, "lbfwd_udp_datagrams_in_total"),
+                 metric(m, "lbfwd_udp_datagrams_out_total"), n))
+        L.check(metric(m, "lbfwd_udp_dropped_send_total") == 0, "drops counted")
+        return up, down
+    finally:
+        for s in clients:
+            s.close()
+        backend.close()
+        L.check(lb.stop() == 0, "lbfwd exit code")
+
+
+def test_gso_bursts(dns, port):
+    """Bursts of datagrams of mixed sizes (0 to 1,400 B), several clients at once, queued while
+    lbfwd is stopped so that each comes out of one recvmmsg(): every datagram arrives intact
+    and in its flow's order both ways; the backend and the clients receive with UDP_GRO and
+    so see that lbfwd sent same-sized runs as one GSO message each way (4 runs per burst; a
+    batch boundary may cut one, so at least 2 per client and round)."""
+    up, down = gso_case(BURST, 6, 2 * 6 * 3)
+    print("gso: 6 clients x %d datagrams x 3 rounds intact and in order; %d groups toward "
+          "the target, %d toward clients" % (len(BURST), up, down))
+
+
+MTU_BURST = [2000, 2000, 2000, 1400, 1400, 1400, 1400, 3000, 100, 100]
+
+
+def gso_mtu_inner():
+    """In a network namespace whose loopback has a 1,500-byte MTU: runs of 2,000-byte datagrams
+    do not fit it, so the kernel refuses them as one GSO message; lbfwd sends them one by one
+    (fragmented by IP) and keeps GSO for the runs that fit: once a socket was refused the
+    2,000-byte run, its 1,400-byte and 100-byte runs still go as one each (in rounds 2 and 3
+    at least), both ways."""
+    subprocess.run(["ip", "link", "set", "lo", "up", "mtu", "1500"], check=True, timeout=10)
+    up, down = gso_case(MTU_BURST, 3, 2 * 3 * 2)
+    print("gso over a 1,500-byte MTU: refused runs sent one by one, intact and in order; "
+          "%d groups toward the target, %d toward clients" % (up, down))
+
+
+def test_gso_mtu(dns, port):
+    """gso_mtu_inner() in a network namespace of the test's own, removed in every case."""
+    ns = "lbudp-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=20)
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                            "import sys; sys.path.insert(0, %r); import test_lbfwd_udp as T; "
+                            "T.gso_mtu_inner()" % here], timeout=120)
+        L.check(r.returncode == 0, "gso over a 1,500-byte MTU: exit %d" % r.returncode)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
+# ---- parked upstream sockets (udp_responses) -----------------------------------------------
+
+def recv_all(s, wait):
+    """Every datagram s receives within `wait` seconds."""
+    out = []
+    end = time.time() + wait
+    while time.time() < end:
+        s.settimeout(max(0.01, end - time.time()))
+        try:
+            out.append(s.recv(65536))
+        except socket.timeout:
+            break
+    return out
+
+
+def test_parked_sockets(dns, port):
+    """With udp_responses, an ended flow's upstream socket waits for the same client's next
+    datagram: it is reused for that client only, never for another; what the target sends on
+    it after the flow ended reaches no client; the parked sockets are bounded and close when
+    idle."""
+    backend = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    backend.bind(("127.0.0.43", 0))
+    backend.settimeout(2)
+    bport = backend.getsockname()[1]
+    lb = start_lbfwd([("t", "127.0.0.43:%d" % bport)],
+                     ["--check", "none", "--workers", "1", "--udp-responses", "1",
+                      "--udp-idle-timeout", "1s", "--udp-flows", "4096"])
+    dst = ("127.0.0.1", lb.udp_port)
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        a.sendto(b"a1", dst)
+        data, ua = backend.recvfrom(100)
+        L.check(data == b"a1", "backend got %r" % data)
+        backend.sendto(b"r-a1", ua)
+        L.check(recv_all(a, 0.3) == [b"r-a1"], "client a's first reply")
+        L.wait_until(lambda: metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 1, 5)
+        backend.sendto(b"late-a1", ua)  # after the flow's end: to no client
+        b.sendto(b"b1", dst)
+        data, ub = backend.recvfrom(100)
+        L.check(data == b"b1" and ub != ua, "client b's flow on a's parked socket (%s, %s)" %
+                (ua, ub))
+        backend.sendto(b"r-b1", ub)
+        L.check(recv_all(b, 0.3) == [b"r-b1"], "client b got another client's datagram")
+        L.check(recv_all(a, 0.1) == [], "a late reply reached the client after its flow ended")
+        a.sendto(b"a2", dst)
+        data, ua2 = backend.recvfrom(100)
+        L.check(data == b"a2" and ua2 == ua, "client a's next flow did not reuse its socket")
+        backend.sendto(b"r-a2", ua2)
+        L.check(recv_all(a, 0.3) == [b"r-a2"], "client a's second reply")
+        m = lb.metrics()
+        for name, want in (("lbfwd_udp_flows_created_total", 3),
+                           ("lbfwd_udp_flows_responses_total", 3),
+                           ("lbfwd_udp_flows_active", 0)):
+            L.check(metric(m, name) == want, "%s %s, not %d" % (name, metric(m, name), want))
+        L.check(lb.targets()["t"]["udp_active"] == 0, "flows left on the target")
+        # 400 clients, one query each: at most 4096 / 16 = 256 sockets stay parked; idle, they
+        # close
+        fd0 = lb.fd_count()
+        socks = []
+        for i in range(400):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.sendto(b"q%d" % i, dst)
+            socks.append(s)
+            data, up = backend.recvfrom(100)
+            backend.sendto(b"r" + data, up)
+        got = sum(len(recv_all(s, 0.01)) for s in socks)
+        L.wait_until(lambda: metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 403, 5)
+        L.check(metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 403,
+                "responses %s" % metric(lb.metrics(), "lbfwd_udp_flows_responses_total"))
+        L.check(lb.fd_count() <= fd0 + 256, "%d descriptors after 400 flows (%d before)" %
+                (lb.fd_count(), fd0))
+        L.check(L.wait_until(lambda: lb.fd_count() < fd0, 10),
+                "parked sockets not closed when idle: %d descriptors (%d before)" %
+                (lb.fd_count(), fd0))
+        for s in socks:
+            s.close()
+        print("parked: reused for the same client only, late reply dropped, %d of 400 "
+              "answered, parked sockets bounded and closed idle" % got)
+    finally:
+        a.close()
+        b.close()
+        backend.close()
+        L.check(lb.stop() == 0, "lbfwd exit code")
 
 
 if __name__ == "__main__":
