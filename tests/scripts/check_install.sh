@@ -1,9 +1,9 @@
 #!/bin/sh
 # meson install --destdir into a temporary directory, then a consumer compiled with
 # `pkg-config --cflags --libs liblb` (and once with --static) links and runs against it.
-# Usage: check_install.sh BUILD_DIR SOURCE_ROOT CC SANITIZE
+# Usage: check_install.sh BUILD_DIR SOURCE_ROOT CC SANITIZE VERSION
 set -eu
-build=$1 src=$2 cc=$3 sanitize=$4
+build=$1 src=$2 cc=$3 sanitize=$4 version=$5
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 meson install -C "$build" --no-rebuild --quiet --destdir "$stage"
@@ -23,7 +23,10 @@ grep -q '^Libs.private:.*-lxxhash' "$pc" || { echo "liblb.pc lacks -lxxhash in L
 PKG_CONFIG_LIBDIR="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config --cflags --libs liblb \
   >/dev/null || { echo "pkg-config liblb fails without libxxhash.pc"; exit 1; }
 PKG_CONFIG_LIBDIR="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config --modversion liblb |
-  grep -qx '1.0.0' || { echo "liblb.pc is not version 1.0.0"; exit 1; }
+  grep -qxF "$version" || { echo "liblb.pc is not version $version"; exit 1; }
+# ... and the installed header says the same version as the library's project
+grep -q "^#define LB_VERSION_STRING \"$version\"" "$(find "$stage" -path '*/include/lb/version.h')" ||
+  { echo "lb/version.h is not version $version"; exit 1; }
 export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$stage"
 san=""
 [ "$sanitize" = none ] || san="-fsanitize=$sanitize"
