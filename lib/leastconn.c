@@ -340,7 +340,6 @@ static inline uint32_t sc_view(lb_leastconn *lc, uint32_t stripe, uint32_t i)
     return v > 0 ? (uint32_t)v : 0; /* below COUNT_MAX + B: picks refuse at COUNT_MAX - B */
 }
 
-
 /* ---- choices mode ---- */
 
 /* Whether position i may be sampled: a weight (not excluded by lb_leastconn_set_excluded())
