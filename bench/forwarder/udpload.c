@@ -11,8 +11,13 @@
  *       every datagram that comes back is answered by a new one on the same socket (received
  *       and sent in batches: recvmmsg(), then one sendmmsg() of as many). A socket that got
  *       nothing for 200 ms has lost its window: it is sent again and counted as resent.
- *       With `fresh` (WINDOW 1), each request leaves from a new socket (a new source port, as
- *       a DNS stub resolver's queries do): the one that got its reply is closed.
+ *       With `fresh` (WINDOW 1), each request leaves from a new source port, as a DNS stub
+ *       resolver's queries do: the socket that got its reply gives up its port
+ *       (connect(AF_UNSPEC): the kernel releases an autobound port as close() does) and
+ *       connects again from a new one the kernel picks as for a new socket. That costs the load
+ *       core about a quarter of a new socket (socket(), bind(), connect(), epoll_ctl(),
+ *       close()), which kept the load core from keeping up with a fast proxy while the proxy
+ *       ran (the proxy's cgroup quota makes the load arrive in bursts).
  *       Prints one JSON object: {"round_trips": N, "resent": N, "seconds": S}.
  *
  * Every loop is bounded by the run's duration; the echo server by its caller's kill. */
@@ -128,6 +133,18 @@ static int client_socket(int ep, const struct sockaddr_in *dst, const struct soc
     return fd;
 }
 
+/* Moves a client socket to a new source port (see the top): 0, or -1 reported. */
+static int new_port(int fd, const struct sockaddr_in *dst)
+{
+    const struct sockaddr none = {.sa_family = AF_UNSPEC};
+    if (connect(fd, &none, sizeof(none)) != 0 ||
+        connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) != 0) {
+        perror("udpload load: new port");
+        return -1;
+    }
+    return 0;
+}
+
 static int load(const struct sockaddr_in *dst, int n_socks, int window, size_t size, double seconds,
                 const struct sockaddr_in *src, int fresh)
 {
@@ -177,12 +194,8 @@ static int load(const struct sockaddr_in *dst, int n_socks, int window, size_t s
                     break;
                 got += (uint64_t)k;
                 cl->last = now;
-                if (fresh) { /* the next request from a new port */
-                    close(cl->fd);
-                    cl->fd = client_socket(ep, dst, src, evs[e].data.u32);
-                    if (cl->fd < 0)
-                        return 1;
-                }
+                if (fresh && new_port(cl->fd, dst) != 0) /* the next request: a new port */
+                    return 1;
                 (void)sendmmsg(cl->fd, sm, (unsigned)k, MSG_DONTWAIT);
                 if (k < window)
                     break;

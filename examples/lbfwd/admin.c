@@ -308,6 +308,9 @@ static const struct {
        "UDP datagrams of new flows dropped: no upstream socket.", dropped_no_socket),
     UM("lbfwd_udp_dropped_send_total", "counter", "UDP datagrams whose send failed.",
        dropped_send),
+    UM("lbfwd_udp_dropped_late_total", "counter",
+       "UDP datagrams from targets dropped: sent after their flow's udp_responses replies.",
+       dropped_late),
 #undef UM
 };
 

@@ -390,6 +390,7 @@ struct lbf_udp_stats {
     _Atomic uint64_t dropped_no_target; /* no eligible target */
     _Atomic uint64_t dropped_no_socket; /* no upstream socket (descriptors) */
     _Atomic uint64_t dropped_send;      /* a send failed (buffer full, ...) */
+    _Atomic uint64_t dropped_late;      /* from a target after its flow ended (udp_responses) */
 };
 
 /* Settings workers read on every connection; replaced whole on reload. */

@@ -17,8 +17,12 @@
  * goes out datagram by datagram.
  *
  * A flow ended by udp_responses leaves its socket parked with its 5-tuple in the table, for
- * the same client's next flow if that one picks the same target (flow_park(), doc/lbfwd.md);
- * a parked socket never carries another client's datagrams. */
+ * the same client's next flow if that one picks the same target (flow_park(), doc/lbfwd.md).
+ * A new flow of another client takes the oldest parked socket only after moving it to a new
+ * local port (recycle()): the kernel releases the old port as close() would, so a parked
+ * socket never carries another client's datagrams from the port its old client's target
+ * knows, and what was sent to the old port is told apart by its destination port
+ * (IP_ORIGDSTADDR) and dropped. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +38,8 @@
 
 #define BATCH     32 /* datagrams per recvmmsg()/sendmmsg() */
 #define ROUNDS    4  /* batches per readiness event (fairness between sockets) */
-#define CTL_SIZE  64 /* room for an IP_PKTINFO or IPV6_PKTINFO control message and a UDP_SEGMENT */
+#define CTL_SIZE  64 /* room for an IP_PKTINFO, IPV6_PKTINFO or *_ORIGDSTADDR control message
+                        and a UDP_SEGMENT */
 #define NO_SLOT   UINT32_MAX
 #define GSO_SEGS  64    /* datagrams per GSO message (the kernel's UDP_MAX_SEGMENTS is >= 64) */
 #define GSO_BYTES 65507 /* payload bytes per GSO message (an IPv4 packet's largest payload) */
@@ -68,12 +73,14 @@ struct flow {
     uint32_t next_free;
     uint32_t park_prev, park_next; /* the parked list, oldest first (flow_park()) */
     uint16_t gso_max;              /* largest datagram sent with GSO on fd (see the top) */
+    uint16_t lport; /* fd's local port (network order) once recycled, else 0 (recycle()) */
     uint8_t pend_n;                /* datagrams of the current batch queued for it */
     uint8_t pend_head;             /* the first of them (index in the batch; chained by u->pnext) */
     uint8_t pend_tail;
     uint8_t li;
     uint8_t parked; /* its flow ended by udp_responses; the socket waits for the 5-tuple */
     uint8_t has_local;
+    uint8_t v6;   /* fd is an AF_INET6 socket */
     uint8_t pool; /* its listener's pool: the balancer that holds its target */
 };
 
@@ -416,28 +423,127 @@ static void flow_started(struct lbf_udp *u, struct flow *f, int li, struct lbf_t
     ADD(u, li, flows_active, 1);
 }
 
-/* A new flow on the target just picked (t, id): opens its upstream socket, inserts it. */
+/* Reads and drops what waits on a parked flow's socket (replies after its flow's last one),
+ * counted: 0 when the socket is clean, -1 when it reported an error (an ICMP port
+ * unreachable). */
+static int discard(struct lbf_udp *u, const struct flow *f)
+{
+    char b;
+    int i = 0, rc = 0;
+    for (; i < 2 * BATCH; i++) {
+        if (recv(f->fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC) < 0) {
+            rc = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+            break;
+        }
+    }
+    if (i) /* else still more: the next readiness event goes on (or recycle()'s port check) */
+        ADD(u, f->li, dropped_late, (uint64_t)i);
+    return rc;
+}
+
+/* Gives parked flow f's socket to a new flow toward t, another client's: f leaves the table
+ * (its flow was accounted for when it ended), the socket gives up its local port
+ * (connect(AF_UNSPEC): the kernel unhashes the autobound port as close() does, so what the old
+ * target sends to it is refused from now on), what waits on it is discarded, and it connects
+ * to t from a new port the kernel picks as for a new socket. The new port is read back, and
+ * from the first recycling on each datagram's destination port is received with it
+ * (IP_ORIGDSTADDR), so that one the old target sent before the port was released and that
+ * came in after the discard is dropped rather than taken for the new flow's reply. A
+ * connect(AF_UNSPEC), a recv(), a connect() and a getsockname() cost about a third of a
+ * socket(), connect(), epoll_ctl() and close(), and the socket stays in the epoll set with its
+ * slot. (An ICMP error in flight in the microseconds between the unhash and the discard would
+ * still be read by the new flow as a refusal: the kernel reports it on the socket, not by
+ * port; a late datagram cannot be misread.) Returns 0 (f's slot now holds the socket, f->fd and f->lport set); 1 when the socket's
+ * family is not t's (nothing changed); -1 when a call failed (socket closed, slot freed). */
+static int recycle(struct lbf_udp *u, struct flow *f, const struct lbf_target *t)
+{
+    int v6 = t->addr.ss.ss_family == AF_INET6;
+    if (f->v6 != v6)
+        return 1;
+    int fd = f->fd;
+    struct lbf_target *old = lbf_target_get(u->app, f->target);
+    unpark(u, f);
+    f->fd = -1; /* on_end() has nothing left to do: the socket is the new flow's */
+    end_flow(u, f, END_CLOSED);
+    f->fd = fd; /* (for discard()) */
+    if (old)
+        atomic_fetch_sub_explicit(&old->holders, 1, memory_order_release);
+    const struct sockaddr none = {.sa_family = AF_UNSPEC};
+    union sa46 me;
+    socklen_t len = sizeof(me);
+    int one = 1;
+    if (connect(fd, &none, sizeof(none)) != 0 || discard(u, f) != 0 ||
+        connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0 ||
+        getsockname(fd, &me.sa, &len) != 0 ||
+        (!f->lport && setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+                                 v6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR, &one,
+                                 sizeof(one)) != 0)) {
+        close(fd);
+        f->fd = -1;
+        f->lport = 0;
+        f->next_free = u->free_head;
+        u->free_head = (uint32_t)(f - u->flows);
+        return -1;
+    }
+    f->lport = v6 ? me.v6.sin6_port : me.v4.sin_port;
+    return 0;
+}
+
+/* The destination port (network order) of a datagram received with IP_ORIGDSTADDR or
+ * IPV6_ORIGDSTADDR; 0 when it has none. */
+static uint16_t orig_port(const struct msghdr *mh)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)mh); c;
+         c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_ORIGDSTADDR) {
+            struct sockaddr_in a;
+            memcpy(&a, CMSG_DATA(c), sizeof(a));
+            return a.sin_port;
+        }
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR) {
+            struct sockaddr_in6 a;
+            memcpy(&a, CMSG_DATA(c), sizeof(a));
+            return a.sin6_port;
+        }
+    }
+    return 0;
+}
+
+/* A new flow on the target just picked (t, id): takes a parked socket (spare, else the oldest
+ * parked one: recycle()) or opens its own, inserts the flow. */
 static struct flow *flow_open(struct lbf_udp *u, int li, const lb_flowtab_key *key,
                               const union sa46 *client, socklen_t clen, const union pktinfo *pi,
-                              int has_local, struct lbf_target *t, uint32_t id)
+                              int has_local, struct lbf_target *t, uint32_t id,
+                              struct flow *spare)
 {
     lb_balancer *bal = lbf_bal(u->app, u->pool[li]);
-    int fd = socket(t->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    uint32_t slot = u->free_head;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LBF_TAG_UDP_FLOW | slot};
-    if (fd < 0 || slot == NO_SLOT || epoll_ctl(u->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        if (fd >= 0)
+    struct flow *f = spare;
+    if (!f && u->park_head != NO_SLOT)
+        f = &u->flows[u->park_head];
+    int r = f ? recycle(u, f, t) : 1;
+    if (r == 1 && spare) /* the revived flow's own socket, of another family: it closes */
+        end_flow(u, spare, END_CLOSED);
+    if (r != 0) {
+        int fd = socket(t->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (const struct sockaddr *)&t->addr.ss, t->addr.len) != 0) {
             close(fd);
-        lb_balancer_release(bal, id, u->now);
-        ADD(u, li, dropped_no_socket, 1);
-        return NULL;
+            fd = -1;
+        }
+        uint32_t slot = u->free_head;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LBF_TAG_UDP_FLOW | slot};
+        if (fd < 0 || slot == NO_SLOT || epoll_ctl(u->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            if (fd >= 0)
+                close(fd);
+            lb_balancer_release(bal, id, u->now);
+            ADD(u, li, dropped_no_socket, 1);
+            return NULL;
+        }
+        f = &u->flows[slot];
+        u->free_head = f->next_free;
+        f->fd = fd;
+        f->v6 = t->addr.ss.ss_family == AF_INET6;
+        f->lport = 0;
     }
-    struct flow *f = &u->flows[slot];
-    u->free_head = f->next_free;
     atomic_fetch_add_explicit(&t->holders, 1, memory_order_acq_rel);
     f->key = *key;
     memcpy(&f->client, client, clen);
@@ -445,14 +551,13 @@ static struct flow *flow_open(struct lbf_udp *u, int li, const lb_flowtab_key *k
     f->has_local = (uint8_t)has_local;
     if (has_local)
         f->local = *pi;
-    f->fd = fd;
     f->target = id;
     f->close_gen = atomic_load_explicit(&t->close_gen, memory_order_acquire);
     f->gso_max = GSO_ANY;
     f->pend_n = 0;
     f->parked = 0;
     flow_started(u, f, li, t);
-    (void)lb_flowtab_insert(u->ft, key, id, slot, u->now);
+    (void)lb_flowtab_insert(u->ft, key, id, (uint64_t)(f - u->flows), u->now);
     return f;
 }
 
@@ -463,19 +568,7 @@ static struct flow *flow_new(struct lbf_udp *u, int li, const lb_flowtab_key *ke
 {
     uint32_t id;
     struct lbf_target *t = flow_pick(u, li, key, client, &id);
-    return t ? flow_open(u, li, key, client, clen, pi, has_local, t, id) : NULL;
-}
-
-/* Reads and drops what waits on a parked socket (replies after its flow's last one): 0 when
- * the socket is clean, -1 when it reported an error (an ICMP port unreachable). */
-static int discard(int fd)
-{
-    char b;
-    for (int i = 0; i < 2 * BATCH; i++) {
-        if (recv(fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    }
-    return 0; /* still more: the next readiness event goes on */
+    return t ? flow_open(u, li, key, client, clen, pi, has_local, t, id, NULL) : NULL;
 }
 
 /* A flow that reached udp_responses ends, but its connected socket stays with its 5-tuple in
@@ -501,7 +594,8 @@ static void flow_park(struct lbf_udp *u, struct flow *f)
 }
 
 /* A datagram of a parked flow's 5-tuple: a new flow, which keeps the parked socket when its
- * pick is the same target (the same record: the parked slot holds it), else opens its own. */
+ * pick is the same target (the same record: the parked slot holds it), else moves the socket
+ * to a new port toward its new target (recycle()). */
 static struct flow *flow_revive(struct lbf_udp *u, struct flow *f, int li,
                                 const lb_flowtab_key *key, const union sa46 *client, socklen_t clen,
                                 const union pktinfo *pi, int has_local)
@@ -512,13 +606,12 @@ static struct flow *flow_revive(struct lbf_udp *u, struct flow *f, int li,
         return NULL; /* stays parked */
     if (id == f->target && u->pool[li] == f->pool &&
         atomic_load_explicit(&t->close_gen, memory_order_acquire) == f->close_gen &&
-        discard(f->fd) == 0) {
+        discard(u, f) == 0) {
         unpark(u, f);
         flow_started(u, f, li, t);
         return f;
     }
-    end_flow(u, f, END_CLOSED);
-    return flow_open(u, li, key, client, clen, pi, has_local, t, id);
+    return flow_open(u, li, key, client, clen, pi, has_local, t, id, f);
 }
 
 /* The count of datagrams, from iov[0] on, that one GSO message can carry: those of iov[0]'s
@@ -810,7 +903,7 @@ void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64
     if (u->lfd[f->li] < 0)
         return;
     if (f->parked) { /* late replies of the ended flow: dropped, never sent on */
-        if (discard(f->fd) != 0)
+        if (discard(u, f) != 0)
             end_flow(u, f, END_CLOSED);
         return;
     }
@@ -828,6 +921,10 @@ void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64
             memset(mh, 0, sizeof(*mh));
             mh->msg_iov = &u->siov[u->sd + i];
             mh->msg_iovlen = 1;
+            if (f->lport) { /* recycled: each datagram's destination port (recycle()) */
+                mh->msg_control = u->rctl[i];
+                mh->msg_controllen = CTL_SIZE;
+            }
         }
         int n = recvmmsg(f->fd, u->frmsg, (unsigned)room, MSG_DONTWAIT, NULL);
         if (n < 0) {
@@ -844,6 +941,10 @@ void lbf_udp_flow_ready(struct lbf_udp *u, uint64_t tag, uint32_t events, uint64
         int first = u->sd, j = u->sd;
         uint64_t bytes = 0;
         for (int k = 0; k < n; k++) {
+            if (f->lport && orig_port(&u->frmsg[k].msg_hdr) != f->lport) {
+                ADD(u, f->li, dropped_late, 1); /* sent to the port before recycle() */
+                continue;
+            }
             if (u->frmsg[k].msg_hdr.msg_flags & MSG_TRUNC) {
                 ADD(u, f->li, dropped_oversized, 1);
                 continue;

@@ -523,11 +523,80 @@ def recv_all(s, wait):
     return out
 
 
+def parked_case(family, addr):
+    """One family of targets (the clients and the listener are IPv4): the same client's next
+    flow reuses its parked socket as it is; another client's flow takes it on a new port, so
+    that what the target sends to the old port reaches no client; datagrams that wait on a
+    parked socket when it moves (lbfwd stopped while they queue, more than it discards there)
+    are dropped by their destination port, never sent to the new client."""
+    backend = socket.socket(family, socket.SOCK_DGRAM)
+    backend.bind((addr, 0))
+    backend.settimeout(2)
+    bport = backend.getsockname()[1]
+    target = ("[%s]:%d" if family == socket.AF_INET6 else "%s:%d") % (addr, bport)
+    lb = start_lbfwd([("t", target)],
+                     ["--check", "none", "--workers", "1", "--udp-responses", "1",
+                      "--udp-idle-timeout", "1s", "--udp-flows", "4096"])
+    dst = ("127.0.0.1", lb.udp_port)
+    a, b, c = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3))
+
+    def late():
+        return metric(lb.metrics(), "lbfwd_udp_dropped_late_total")
+
+    def exchange(client, data):
+        """client sends data; the backend answers r-DATA; returns lbfwd's upstream address."""
+        client.sendto(data, dst)
+        got, up = backend.recvfrom(100)
+        L.check(got == data, "backend got %r, not %r" % (got, data))
+        backend.sendto(b"r-" + data, up)
+        L.check(recv_all(client, 0.3) == [b"r-" + data], "%r: not exactly its reply" % data)
+        return up[:2]
+    try:
+        ua = exchange(a, b"a1")
+        L.wait_until(lambda: metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 1, 5)
+        backend.sendto(b"late-a1", ua)  # after the flow's end: dropped on the parked socket
+        L.check(L.wait_until(lambda: late() == 1, 5), "late reply not counted: %s" % late())
+        L.check(exchange(a, b"a2") == ua, "client a's next flow did not reuse its socket")
+        # another client: a's parked socket, on a new port
+        ub = exchange(b, b"b1")
+        L.check(ub != ua, "client b's flow on a's port (%s)" % (ub,))
+        backend.sendto(b"late-a2", ua)  # a's old port was released: refused, to nobody
+        L.check(recv_all(a, 0.1) == [] and recv_all(b, 0.1) == [],
+                "a datagram to a released port reached a client")
+        # datagrams queued on b's parked socket when it moves to client c's flow: lbfwd is
+        # stopped, c's query queues first, then 100 late replies to b's port; lbfwd discards
+        # 64 of them when the socket moves, the rest arrive with c's flow's reply
+        stop_process(lb.proc.pid)
+        c.sendto(b"c1", dst)
+        for i in range(100):
+            backend.sendto(b"late-b%d" % i, ub)
+        time.sleep(0.05)
+        os.kill(lb.proc.pid, signal.SIGCONT)
+        got, uc = backend.recvfrom(100)
+        L.check(got == b"c1" and uc[:2] != ub, "c's flow: %r from %s (b's port %s)" %
+                (got, uc, ub))
+        backend.sendto(b"r-c1", uc)
+        L.check(recv_all(c, 0.3) == [b"r-c1"], "client c got a datagram sent to b's port")
+        L.check(L.wait_until(lambda: late() == 101, 5), "late datagrams counted: %s" % late())
+        m = lb.metrics()
+        for name, want in (("lbfwd_udp_flows_created_total", 4),
+                           ("lbfwd_udp_flows_responses_total", 4),
+                           ("lbfwd_udp_datagrams_out_total", 4),
+                           ("lbfwd_udp_flows_active", 0)):
+            L.check(metric(m, name) == want, "%s %s, not %d" % (name, metric(m, name), want))
+        L.check(lb.targets()["t"]["udp_active"] == 0, "flows left on the target")
+    finally:
+        for s in (a, b, c, backend):
+            s.close()
+        L.check(lb.stop() == 0, "lbfwd exit code")
+
+
 def test_parked_sockets(dns, port):
-    """With udp_responses, an ended flow's upstream socket waits for the same client's next
-    datagram: it is reused for that client only, never for another; what the target sends on
-    it after the flow ended reaches no client; the parked sockets are bounded and close when
-    idle."""
+    """With udp_responses, an ended flow's upstream socket stays parked: reused as it is by the
+    same client, on a new port by another (parked_case(), IPv4 and IPv6 targets); the parked
+    sockets are bounded and close when idle."""
+    parked_case(socket.AF_INET, "127.0.0.43")
+    parked_case(socket.AF_INET6, "::1")
     backend = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     backend.bind(("127.0.0.43", 0))
     backend.settimeout(2)
@@ -536,60 +605,38 @@ def test_parked_sockets(dns, port):
                      ["--check", "none", "--workers", "1", "--udp-responses", "1",
                       "--udp-idle-timeout", "1s", "--udp-flows", "4096"])
     dst = ("127.0.0.1", lb.udp_port)
-    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    socks = []
     try:
-        a.sendto(b"a1", dst)
-        data, ua = backend.recvfrom(100)
-        L.check(data == b"a1", "backend got %r" % data)
-        backend.sendto(b"r-a1", ua)
-        L.check(recv_all(a, 0.3) == [b"r-a1"], "client a's first reply")
-        L.wait_until(lambda: metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 1, 5)
-        backend.sendto(b"late-a1", ua)  # after the flow's end: to no client
-        b.sendto(b"b1", dst)
-        data, ub = backend.recvfrom(100)
-        L.check(data == b"b1" and ub != ua, "client b's flow on a's parked socket (%s, %s)" %
-                (ua, ub))
-        backend.sendto(b"r-b1", ub)
-        L.check(recv_all(b, 0.3) == [b"r-b1"], "client b got another client's datagram")
-        L.check(recv_all(a, 0.1) == [], "a late reply reached the client after its flow ended")
-        a.sendto(b"a2", dst)
-        data, ua2 = backend.recvfrom(100)
-        L.check(data == b"a2" and ua2 == ua, "client a's next flow did not reuse its socket")
-        backend.sendto(b"r-a2", ua2)
-        L.check(recv_all(a, 0.3) == [b"r-a2"], "client a's second reply")
-        m = lb.metrics()
-        for name, want in (("lbfwd_udp_flows_created_total", 3),
-                           ("lbfwd_udp_flows_responses_total", 3),
-                           ("lbfwd_udp_flows_active", 0)):
-            L.check(metric(m, name) == want, "%s %s, not %d" % (name, metric(m, name), want))
-        L.check(lb.targets()["t"]["udp_active"] == 0, "flows left on the target")
-        # 400 clients, one query each: at most 4096 / 16 = 256 sockets stay parked; idle, they
-        # close
+        # 400 clients with a query in flight each (400 sockets), then answered: at most
+        # 4096 / 16 = 256 sockets stay parked; idle, they close
         fd0 = lb.fd_count()
-        socks = []
+        ups = []
         for i in range(400):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.sendto(b"q%d" % i, dst)
             socks.append(s)
-            data, up = backend.recvfrom(100)
-            backend.sendto(b"r" + data, up)
-        got = sum(len(recv_all(s, 0.01)) for s in socks)
-        L.wait_until(lambda: metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 403, 5)
-        L.check(metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 403,
-                "responses %s" % metric(lb.metrics(), "lbfwd_udp_flows_responses_total"))
-        L.check(lb.fd_count() <= fd0 + 256, "%d descriptors after 400 flows (%d before)" %
+            ups.append(backend.recvfrom(100))
+        L.check(len(set(up for _, up in ups)) == 400, "400 flows on fewer upstream ports")
+        L.check(lb.fd_count() >= fd0 + 400, "%d descriptors with 400 flows (%d before)" %
                 (lb.fd_count(), fd0))
-        L.check(L.wait_until(lambda: lb.fd_count() < fd0, 10),
+        for data, up in ups:
+            backend.sendto(b"r" + data, up)
+        L.wait_until(lambda: metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 400, 5)
+        L.check(metric(lb.metrics(), "lbfwd_udp_flows_responses_total") == 400,
+                "responses %s" % metric(lb.metrics(), "lbfwd_udp_flows_responses_total"))
+        n = lb.fd_count()
+        L.check(fd0 + 200 <= n <= fd0 + 256, "%d descriptors after 400 flows (%d before)" %
+                (n, fd0))
+        got = sum(len(recv_all(s, 0.01)) for s in socks)
+        L.check(L.wait_until(lambda: lb.fd_count() == fd0, 10),
                 "parked sockets not closed when idle: %d descriptors (%d before)" %
                 (lb.fd_count(), fd0))
+        print("parked: reused as is by the same client, on a new port by another (IPv4, IPv6), "
+              "late datagrams dropped, %d of 400 answered, parked sockets bounded and closed "
+              "idle" % got)
+    finally:
         for s in socks:
             s.close()
-        print("parked: reused for the same client only, late reply dropped, %d of 400 "
-              "answered, parked sockets bounded and closed idle" % got)
-    finally:
-        a.close()
-        b.close()
         backend.close()
         L.check(lb.stop() == 0, "lbfwd exit code")
 
