@@ -4,10 +4,16 @@
 
 Each proxy runs with one worker pinned to CPU 0 and capped to the same CPU share by a cgroup
 v1 `cpu.cfs_quota_us` (root; `--share`, default 25 % of a core), so that the proxy, not the
-load generator, is the limit; the load generator and a UDP echo backend (Python) run on CPU 1.
-The share is applied the same way to every proxy, so datagrams per second compare per proxy
-core share. The direct path shows the load generator's own ceiling: a proxy whose rate nears
-it is not measured (the figure is then a lower bound).
+load generator, is the limit; the load generator runs on CPU 1 and the UDP echo backend on
+CPU 0, in what the proxy's quota leaves (`--echo-cpu 1` puts it beside the generator). The
+quota makes the load arrive in bursts: everything moves only while the proxy runs, so while it
+runs the load core must keep up with the proxy's full speed, not its average. With generator
+and echo on one core it could not with lbfwd (which then woke for every 1.4 round trips and
+spent its quota on wakeups, `perf stat -e syscalls:sys_enter_epoll_wait`); with the echo on
+CPU 0 lbfwd handles 7 per wakeup. Each JSON line gives the share of its quota each proxy used
+(`quota_used`: near 1 when the proxy is the limit). The share is applied the same way to every
+proxy, so datagrams per second compare per proxy core share. The direct path shows the load's
+own ceiling: a proxy whose rate nears it is not measured (the figure is then a lower bound).
 
 While it runs, net.core.rmem_default is raised (`--rmem`, default 4 MiB; restored at the end)
 for every socket alike: a proxy throttled by its cap for 75 ms of each 100 ms period finds up
@@ -120,11 +126,10 @@ class Cgroup:
             pass
 
 
-def echo_backend(addr, port, udpload=None):
-    """A UDP echo server in a child process on LOAD_CPU: bench/udpload's, or Python's."""
+def echo_backend(addr, port, cpu, udpload=None):
+    """A UDP echo server in a child process on cpu: bench/udpload's, or Python's."""
     if udpload:
-        return subprocess.Popen(["taskset", "-c", str(LOAD_CPU), udpload, "echo", addr,
-                                 str(port)])
+        return subprocess.Popen(["taskset", "-c", str(cpu), udpload, "echo", addr, str(port)])
     code = ("import socket\n"
             "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
             "s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,1<<22)\n"
@@ -132,7 +137,7 @@ def echo_backend(addr, port, udpload=None):
             "r=s.recvfrom;w=s.sendto\n"
             "while True:\n"
             "    d,a=r(65535);w(d,a)\n")
-    return subprocess.Popen(["taskset", "-c", str(LOAD_CPU), sys.executable, "-c", code])
+    return subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c", code])
 
 
 def start_proxy(kind, wd, lport, bport, mode, lbfwd):
@@ -296,6 +301,8 @@ def main(argv):
     ap.add_argument("--generator", choices=("c", "python"), default="c",
                     help="load generator and echo backend: bench/udpload (C) or Python")
     ap.add_argument("--udpload", default=os.path.join(ROOT, "build", "bench", "udpload"))
+    ap.add_argument("--echo-cpu", type=int, choices=(PROXY_CPU, LOAD_CPU), default=PROXY_CPU,
+                    help="the echo backend's CPU (default: the proxy's, beside its quota)")
     o = ap.parse_args(argv)
     udpload = o.udpload if o.generator == "c" else None
     if not o.modes:
@@ -318,7 +325,7 @@ def main(argv):
     if o.rmem:
         with open(rmem_path, "w") as f:
             f.write(str(o.rmem))
-    backend = echo_backend("127.0.0.2", bport, udpload)
+    backend = echo_backend("127.0.0.2", bport, o.echo_cpu, udpload)
     time.sleep(0.3)
     cg = Cgroup(o.share)
     res = {}
@@ -362,14 +369,16 @@ def main(argv):
                                 proc.kill()
                                 proc.wait()
                         r = res.setdefault((mode, size, path), {"dps": [], "cpu_us": [],
-                                                                "lost": [], "busy": []})
+                                                                "lost": [], "busy": [],
+                                                                "quota": []})
                         r["busy"].append(busy)
+                        r["quota"].append((c1 - c0) / (dt * o.share) if proc else 0.0)
                         r["dps"].append(got / dt)
                         r["cpu_us"].append((c1 - c0) * 1e6 / got if got and proc else 0.0)
                         r["lost"].append(lost)
                         log(f"{mode} {size}B {path}: {got / dt:.0f} round trips/s, "
                             f"{r['cpu_us'][-1]:.1f} us CPU each, {lost} resent, "
-                            f"load CPU {busy:.0%} busy")
+                            f"load CPU {busy:.0%} busy, quota {r['quota'][-1]:.0%} used")
         if o.latency:
             lat = latency(o, wd, port + 100, bport + 1)
     finally:
@@ -389,6 +398,8 @@ def main(argv):
                 "resent": int(statistics.median(r["lost"])),
                 "generator": o.generator, "rmem_default": o.rmem or int(rmem_old),
                 "load_cpu_busy": round(statistics.median(r["busy"]), 2),
+                "quota_used": round(statistics.median(r["quota"]), 2),
+                "echo_cpu": o.echo_cpu,
                 "vs_nginx": round(med / statistics.median(ng["dps"]), 2) if ng else None}
         print(json.dumps(line), flush=True)
     if o.latency:
