@@ -781,6 +781,8 @@ static const struct setting settings[] = {
     {"udp_flows", set_u32, CFG_OFF(udp_flows), 8, 16777216, "8..16777216 per worker"},
     {"udp_max_datagram", set_u32, CFG_OFF(udp_max_datagram), 1, 65527, "1..65527 bytes"},
     {"udp_responses", set_u32, CFG_OFF(udp_responses), 0, 1000000, "0..1000000; 0 is no limit"},
+    {"udp_rcvbuf", set_u32, CFG_OFF(udp_rcvbuf), 0, 1073741824,
+     "0..1073741824 bytes; 0 is the system's default"},
     /* targets and selection */
     {"target", set_target, 0, 0, 0, NULL},
     {"algorithm", set_algorithm, 0, 0, 0, NULL},
@@ -1498,9 +1500,10 @@ int lbf_config_load(struct lbf_config *cfg, int argc, char **argv, struct lbf_cl
     return 0;
 }
 
-const char *lbf_usage_text(void)
+/* (two strings: C11 promises string literals of 4,095 characters only) */
+void lbf_usage(FILE *out)
 {
-    return "usage: lbfwd [--config FILE] [--listen ADDR:PORT]... [--target "
+    fputs("usage: lbfwd [--config FILE] [--listen ADDR:PORT]... [--target "
            "NAME=ADDR:PORT[,weight=W][,zone=Z][,maxconn=N][,check_port=P][,pool=POOL]]...\n"
            "             [options]\n"
            "       lbfwd --check-config [--config FILE] [options]\n"
@@ -1516,7 +1519,10 @@ const char *lbf_usage_text(void)
            "  --udp-flows N               UDP flows per worker, least recently used evicted "
            "(65536)\n"
            "  --udp-max-datagram B        larger datagrams are dropped (65507)\n"
-           "  --workers N                 worker threads (default: one per core)\n"
+           "  --udp-rcvbuf B              receive buffer of each UDP listener socket (0: the\n"
+           "                              system's net.core.rmem_default)\n",
+          out);
+    fputs("  --workers N                 worker threads (default: one per core)\n"
            "  --max-conns N               connections at once (default: no limit)\n"
            "  --splice / --no-splice      zero-copy forwarding with splice(2) (default on)\n"
            "  --smart-connect / --no-smart-connect\n"
@@ -1569,6 +1575,7 @@ const char *lbf_usage_text(void)
            "  --user USER                 drop privileges after binding\n"
            "  --check-config              validate the configuration and exit (2 when bad)\n"
            "  --demo                      play the load-balancing lab on loopback\n"
-           "Signals: SIGTERM drains then exits 0; SIGHUP reloads --config; SIGUSR1 reopens the "
-           "log.\n";
+          "Signals: SIGTERM drains then exits 0; SIGHUP reloads --config; SIGUSR1 reopens the "
+          "log.\n",
+          out);
 }

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "lb/addr.h"
@@ -103,6 +104,7 @@ struct lbf_config {
     uint32_t udp_responses;       /* 0: no limit; else a flow ends after this many replies */
     uint32_t udp_flows;           /* flow table capacity per worker */
     uint32_t udp_max_datagram;    /* larger datagrams are dropped (and counted) */
+    uint32_t udp_rcvbuf;          /* SO_RCVBUF of each UDP listener socket; 0: the system's */
     int workers; /* 0: one per core */
     uint32_t algorithm;
     int affinity_source;
@@ -221,7 +223,7 @@ struct lbf_cli {
 };
 int lbf_config_load(struct lbf_config *cfg, int argc, char **argv, struct lbf_cli *cli,
                     struct lbf_cfg_error *err);
-const char *lbf_usage_text(void);
+void lbf_usage(FILE *out);
 
 /* ---- admin requests (admin_req.c) --------------------------------------------------------- */
 enum lbf_admin_action {

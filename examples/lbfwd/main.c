@@ -267,7 +267,8 @@ static void do_reload(struct lbf_app *app)
                              ncfg.udp_listen[i].len) == 0;
     int same_udp = ncfg.udp_idle_timeout_ms == cur->udp_idle_timeout_ms &&
                    ncfg.udp_responses == cur->udp_responses && ncfg.udp_flows == cur->udp_flows &&
-                   ncfg.udp_max_datagram == cur->udp_max_datagram;
+                   ncfg.udp_max_datagram == cur->udp_max_datagram &&
+                   ncfg.udp_rcvbuf == cur->udp_rcvbuf;
     /* settings fixed at start (sockets, threads, table shape): named when a reload changes
      * them, and kept */
     const struct {
@@ -595,7 +596,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cli.help) {
-        fputs(lbf_usage_text(), stdout);
+        lbf_usage(stdout);
         return 0;
     }
     if (cli.version) {

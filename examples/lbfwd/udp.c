@@ -255,6 +255,22 @@ static int udp_socket(const struct lbf_addr *a, int wildcard, char *msg, size_t 
     return fd;
 }
 
+/* udp_rcvbuf on a listener socket: SO_RCVBUFFORCE (with CAP_NET_ADMIN, beyond
+ * net.core.rmem_max), else SO_RCVBUF (capped by rmem_max); a size the kernel cut is logged
+ * once (text: the listener; NULL for the other workers' sockets). The kernel reports twice
+ * the size asked for (its bookkeeping overhead). */
+static void set_rcvbuf(int fd, uint32_t bytes, const char *text)
+{
+    int v = (int)bytes, got = 0;
+    socklen_t len = sizeof(got);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) != 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+    if (text && (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0 || got / 2 < v))
+        lbf_log("udp:%s: receive buffer %d bytes, not %d (net.core.rmem_max caps it without "
+                "CAP_NET_ADMIN)",
+                text, got / 2, v);
+}
+
 struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, size_t cap)
 {
     const struct lbf_config *cfg = &app->cfg;
@@ -341,6 +357,8 @@ struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, si
         }
         u->lfd[i] = fd;
         u->n_lfd = i + 1;
+        if (cfg->udp_rcvbuf)
+            set_rcvbuf(fd, cfg->udp_rcvbuf, widx == 0 ? b->text : NULL);
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LBF_TAG_UDP_LISTEN + (uint64_t)i};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
             snprintf(msg, cap, "epoll udp: %s", strerror(errno));

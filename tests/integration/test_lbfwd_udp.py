@@ -7,7 +7,9 @@ client sent to (a wildcard listener), a drained backend gets no new flow while i
 working, a target that never answers and one that answers with ICMP port unreachable,
 udp_responses=1, oversized datagrams, a full flow table. Every wait is bounded."""
 
+import ctypes
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -303,6 +305,58 @@ def test_config_errors():
     r = subprocess.run([L.LBFWD, "--check-config", "--listen", "udp:127.0.0.1:9,pool=default",
                         "--target", "a=127.0.0.1:1"], capture_output=True, timeout=10)
     L.check(r.returncode == 0, "pool=default refused: %s" % r.stderr.decode())
+    for bad in ("-1", "1073741825", "4k"):
+        r = subprocess.run([L.LBFWD, "--check-config", "--listen", "udp:127.0.0.1:9",
+                            "--target", "a=127.0.0.1:1", "--udp-rcvbuf", bad],
+                           capture_output=True, timeout=10)
+        L.check(r.returncode == 2 and "bad udp_rcvbuf '%s' (0..1073741824 bytes" % bad in
+                r.stderr.decode(), "--udp-rcvbuf %s: %d %s" % (bad, r.returncode,
+                                                               r.stderr.decode()))
+
+
+def listener_rcvbufs(port):
+    """The receive buffers (ss's skmem rb, bytes) of the UDP sockets bound to 127.0.0.1:port."""
+    out = subprocess.run(["ss", "-u", "-a", "-n", "-m", "sport", "= :%d" % port],
+                         capture_output=True, text=True, timeout=10).stdout
+    return [int(m) for m in re.findall(r"\brb(\d+)", out)]
+
+
+def test_rcvbuf(dns, port):
+    """udp_rcvbuf: every worker's listener socket gets the size asked for (SO_RCVBUFFORCE, as
+    root), beyond net.core.rmem_max; without CAP_NET_ADMIN the kernel caps it at rmem_max and
+    lbfwd logs the size it got."""
+    with open("/proc/sys/net/core/rmem_max") as f:
+        rmem_max = int(f.read())
+    want = rmem_max + 1000000
+    lb = start_lbfwd([("a", "%s:%d" % (dns[0].ip, port))],
+                     ["--check", "none", "--udp-rcvbuf", str(want)])
+    try:
+        rb = listener_rcvbufs(lb.udp_port)
+        L.check(len(rb) == 2 and all(r == 2 * want for r in rb),
+                "2 workers' listener buffers of %d bytes (twice %d): %s" % (2 * want, want, rb))
+    finally:
+        L.check(lb.stop() == 0, "lbfwd exit code")
+
+    def no_net_admin():
+        raise_nofile()
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(24, 12, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, CAP_NET_ADMIN
+            os._exit(120)
+    lb = L.Lbfwd(["--listen", "udp:127.0.0.1:0", "--listen", "127.0.0.1:0", "--workers", "1",
+                  "--check", "none", "--target", "a=%s:%d" % (dns[0].ip, port),
+                  "--udp-rcvbuf", str(want)], preexec_fn=no_net_admin)
+    try:
+        host, lport = lb.info["udp_listen"][0].rsplit(":", 1)
+        rb = listener_rcvbufs(int(lport))
+        L.check(rb == [2 * rmem_max], "capped at rmem_max (%d): %s" % (rmem_max, rb))
+        with open(lb.log) as f:
+            log = f.read()
+        L.check("receive buffer %d bytes, not %d" % (rmem_max, want) in log,
+                "the cut size is logged: %r" % log[-300:])
+    finally:
+        L.check(lb.stop() == 0, "lbfwd exit code")
+    print("rcvbuf: %d bytes as root on both workers; %d (rmem_max) without CAP_NET_ADMIN, "
+          "logged" % (want, rmem_max))
 
 
 def main():
@@ -317,7 +371,7 @@ def main():
                  "faults": test_silent_and_refused, "limits": test_responses_oversized_full,
                  "ipv6": test_ipv6_wildcard, "affinity": test_affinity_source,
                  "weight": test_weight, "pool": test_pool, "gso": test_gso_bursts,
-                 "gso-mtu": test_gso_mtu, "parked": test_parked_sockets}
+                 "gso-mtu": test_gso_mtu, "parked": test_parked_sockets, "rcvbuf": test_rcvbuf}
         for name in (sys.argv[1:] or tests):
             tests[name](dns, port)
     finally:
