@@ -318,7 +318,7 @@ static void render_udp_metrics(struct lbf_app *app, struct sbuf *b)
 {
     if (app->cfg.n_udp_listen == 0)
         return;
-    char lab[LB_ADDR_TEXT_MAX + 32];
+    char lab[LB_ADDR_TEXT_MAX + LBF_NAME_MAX + 48];
     for (size_t m = 0; m < sizeof(udp_metrics) / sizeof(udp_metrics[0]); m++) {
         const _Atomic uint64_t *tot =
             (const _Atomic uint64_t *)(const void *)((const char *)&app->udp_st[LBF_MAX_LISTEN] +
@@ -329,7 +329,8 @@ static void render_udp_metrics(struct lbf_app *app, struct sbuf *b)
             const _Atomic uint64_t *v =
                 (const _Atomic uint64_t *)(const void *)((const char *)&app->udp_st[i] +
                                                          udp_metrics[m].off);
-            snprintf(lab, sizeof(lab), "{listener=\"udp:%s\"}", app->udp_bound[i].text);
+            snprintf(lab, sizeof(lab), "{listener=\"udp:%s\",pool=\"%s\"}",
+                     app->udp_bound[i].text, app->cfg.udp_pool[i]);
             stat_line(b, udp_metrics[m].name, "", NULL, lab, LD(*v));
         }
     }

@@ -54,7 +54,7 @@ def test_spread_and_stickiness(dns, port):
         L.check(metric(m, "lbfwd_udp_datagrams_in_total") >= 3 * total, "datagrams in")
         L.check(metric(m, "lbfwd_udp_datagrams_out_total") >= 3 * total, "datagrams out")
         L.check(metric(m, "lbfwd_udp_bytes_in_total") >= 3 * total * len(query(1)), "bytes in")
-        lab = '{listener="udp:0.0.0.0:%d"}' % lb.udp_port
+        lab = '{listener="udp:0.0.0.0:%d",pool="default"}' % lb.udp_port
         L.check(metric(m, "lbfwd_udp_flows_created_total", lab) == total, "per-listener flows")
         for name, n in counts.items():
             tl = '{target="%s",state="healthy"}' % name
@@ -231,7 +231,8 @@ def test_ipv6_wildcard(dns, port):
         s.close()
         m = lb.metrics()
         L.check(metric(m, "lbfwd_udp_flows_created_total",
-                       '{listener="udp:[::]:%d"}' % lb.udp_port) == 1, "IPv6 listener's flow")
+                       '{listener="udp:[::]:%d",pool="default"}' % lb.udp_port) == 1,
+                "IPv6 listener's flow")
     finally:
         L.check(lb.stop() == 0, "lbfwd exit code")
 
@@ -288,6 +289,12 @@ def test_pool(dns, port):
         L.check(all(got.values()), "pool: unanswered")
         ips = set(got.values())
         L.check(ips == {dns[0].ip, dns[1].ip}, "pool dns flows answered by %s" % sorted(ips))
+        lab = '{listener="udp:127.0.0.1:%d",pool="dns"}' % lb.udp_port
+        m = lb.metrics()
+        L.check(metric(m, "lbfwd_udp_flows_created_total", lab) == 300 and
+                metric(m, "lbfwd_udp_datagrams_out_total", lab) >= 300,
+                "the pool's listener series: %s flows" %
+                metric(m, "lbfwd_udp_flows_created_total", lab))
         c.close()
         print("pool: 300 flows on %s only" % sorted(ips))
     finally:
