@@ -369,21 +369,33 @@ struct lbf_udp *lbf_udp_new(struct lbf_app *app, int ep, int widx, char *msg, si
     return u;
 }
 
-/* The destination address of a datagram received on a wildcard listener. */
-static int read_pktinfo(const struct msghdr *mh, union pktinfo *out)
+/* A received datagram's first control message of type v4 (IPPROTO_IP) or v6 (IPPROTO_IPV6):
+ * its data, its family in *fam; NULL when it has none. */
+static const void *find_cmsg(const struct msghdr *mh, int v4, int v6, int *fam)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)mh); c;
          c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-            memcpy(&out->v4, CMSG_DATA(c), sizeof(out->v4));
-            return AF_INET;
-        }
-        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-            memcpy(&out->v6, CMSG_DATA(c), sizeof(out->v6));
-            return AF_INET6;
-        }
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == v4)
+            *fam = AF_INET;
+        else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == v6)
+            *fam = AF_INET6;
+        else
+            continue;
+        return CMSG_DATA(c);
     }
-    return 0;
+    *fam = 0;
+    return NULL;
+}
+
+/* The destination address of a datagram received on a wildcard listener: its family, 0 when
+ * it has none. */
+static int read_pktinfo(const struct msghdr *mh, union pktinfo *out)
+{
+    int fam = 0;
+    const void *d = find_cmsg(mh, IP_PKTINFO, IPV6_PKTINFO, &fam);
+    if (d)
+        memcpy(out, d, fam == AF_INET ? sizeof(out->v4) : sizeof(out->v6));
+    return fam;
 }
 
 /* The flow's local address as a socket address (for its key). */
@@ -471,8 +483,9 @@ static int discard(struct lbf_udp *u, const struct flow *f)
  * socket(), connect(), epoll_ctl() and close(), and the socket stays in the epoll set with its
  * slot. (An ICMP error in flight in the microseconds between the unhash and the discard would
  * still be read by the new flow as a refusal: the kernel reports it on the socket, not by
- * port; a late datagram cannot be misread.) Returns 0 (f's slot now holds the socket, f->fd and f->lport set); 1 when the socket's
- * family is not t's (nothing changed); -1 when a call failed (socket closed, slot freed). */
+ * port; a late datagram cannot be misread.) Returns 0 (f's slot now holds the socket, f->fd
+ * and f->lport set); 1 when the socket's family is not t's (nothing changed); -1 when a call
+ * failed (socket closed, slot freed). */
 static int recycle(struct lbf_udp *u, struct flow *f, const struct lbf_target *t)
 {
     int v6 = t->addr.ss.ss_family == AF_INET6;
@@ -511,20 +524,13 @@ static int recycle(struct lbf_udp *u, struct flow *f, const struct lbf_target *t
  * IPV6_ORIGDSTADDR; 0 when it has none. */
 static uint16_t orig_port(const struct msghdr *mh)
 {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)mh); c;
-         c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_ORIGDSTADDR) {
-            struct sockaddr_in a;
-            memcpy(&a, CMSG_DATA(c), sizeof(a));
-            return a.sin_port;
-        }
-        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR) {
-            struct sockaddr_in6 a;
-            memcpy(&a, CMSG_DATA(c), sizeof(a));
-            return a.sin6_port;
-        }
-    }
-    return 0;
+    int fam = 0;
+    const void *d = find_cmsg(mh, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, &fam);
+    union sa46 a;
+    if (!d)
+        return 0;
+    memcpy(&a, d, fam == AF_INET ? sizeof(a.v4) : sizeof(a.v6));
+    return fam == AF_INET ? a.v4.sin_port : a.v6.sin6_port;
 }
 
 /* A new flow on the target just picked (t, id): takes a parked socket (spare, else the oldest
